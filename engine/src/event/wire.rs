@@ -1,0 +1,194 @@
+//! Rust mirror of `probe/bpf/kestrel_wire.h`, the records the probe writes.
+//!
+//! The C header is the definition; these `#[repr(C)]` structs copy it and
+//! `probe/tests/wire_layout.rs` checks sizes and offsets against the header
+//! compiled by the host C compiler. Everything here is plain data: records are
+//! read in place from ring memory or a capture file, never copied into these
+//! structs on the hot path (see [`super::RawEvent`]).
+
+/// Version of the record layout; written into capture files.
+pub const WIRE_VERSION: u32 = 1;
+/// Length of `comm` (kernel `TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Most parameters an event may carry.
+pub const MAX_PARAMS: usize = 24;
+/// Cap on path parameters.
+pub const PATH_MAX: usize = 4096;
+/// Cap on the argv parameter.
+pub const ARGS_MAX: usize = 4096;
+/// Cap on the environment parameter.
+pub const ENV_MAX: usize = 2048;
+/// Cap on I/O data parameters (Falco's default snaplen is 80).
+pub const DATA_MAX: usize = 256;
+
+/// Header flag: a string parameter was cut at its cap.
+pub const HF_TRUNCATED: u32 = 0x1;
+/// Header flag: made by userspace (the /proc scan), not by the kernel.
+pub const HF_SYNTHETIC: u32 = 0x2;
+
+/// Counter categories, the index into [`Counters`] arrays.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// fork, exec, exit, credentials, namespaces.
+    Process = 0,
+    /// open, link, rename, chmod, ...
+    File = 1,
+    /// sockets.
+    Network = 2,
+    /// everything else (bpf, modules, userfaultfd).
+    Other = 3,
+}
+
+/// Number of counter categories.
+pub const CATEGORY_COUNT: usize = 4;
+
+impl Category {
+    /// All categories in index order.
+    pub const ALL: [Category; CATEGORY_COUNT] = [
+        Category::Process,
+        Category::File,
+        Category::Network,
+        Category::Other,
+    ];
+
+    /// Lower-case name used in metrics labels and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Process => "process",
+            Category::File => "file",
+            Category::Network => "network",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// `struct kst_event_hdr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventHdr {
+    /// `bpf_ktime_get_boot_ns()` at the hook.
+    pub ts_ns: u64,
+    /// cgroup v2 id of the task.
+    pub cgroup_id: u64,
+    /// Effective capability set.
+    pub cap_effective: u64,
+    /// Permitted capability set.
+    pub cap_permitted: u64,
+    /// Syscall return value (0 for non-syscall events).
+    pub ret: i64,
+    /// `task->self_exec_id`: changes on every exec of the process.
+    pub exec_gen: u64,
+    /// Length of the whole record, header included.
+    pub len: u32,
+    /// Event type id (see [`super::EventType`]).
+    pub ty: u16,
+    /// Number of parameters that follow.
+    pub nparams: u16,
+    /// CPU the event was recorded on.
+    pub cpu: u32,
+    /// Thread id (kernel pid).
+    pub tid: u32,
+    /// Process id (kernel tgid).
+    pub tgid: u32,
+    /// tgid of the real parent.
+    pub ptgid: u32,
+    /// Real uid.
+    pub uid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// Real gid.
+    pub gid: u32,
+    /// Effective gid.
+    pub egid: u32,
+    /// Audit login uid; `u32::MAX` when unset.
+    pub loginuid: u32,
+    /// Inode number of the pid namespace.
+    pub pidns_ino: u32,
+    /// Inode number of the mount namespace.
+    pub mntns_ino: u32,
+    /// `HF_*` flags.
+    pub flags: u32,
+    /// Task command name, NUL padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Size of [`EventHdr`] on the wire.
+pub const HDR_LEN: usize = std::mem::size_of::<EventHdr>();
+
+/// Socket address families used in [`SockTuple::family`].
+pub mod af {
+    /// No address.
+    pub const UNSPEC: u8 = 0;
+    /// Unix domain.
+    pub const UNIX: u8 = 1;
+    /// IPv4.
+    pub const INET: u8 = 2;
+    /// IPv6.
+    pub const INET6: u8 = 10;
+}
+
+/// `struct kst_sock_tuple`: a socket's local (`s*`) and peer (`d*`) ends.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SockTuple {
+    /// One of [`af`].
+    pub family: u8,
+    /// IPPROTO_TCP (6), IPPROTO_UDP (17), IPPROTO_ICMP (1), IPPROTO_RAW (255) or 0.
+    pub l4proto: u8,
+    /// SOCK_STREAM, SOCK_DGRAM, ...
+    pub sock_type: u16,
+    /// Local port, host byte order.
+    pub sport: u16,
+    /// Peer port, host byte order.
+    pub dport: u16,
+    /// Local address (IPv4 in the first four bytes).
+    pub saddr: [u8; 16],
+    /// Peer address.
+    pub daddr: [u8; 16],
+}
+
+/// `struct kst_fdinfo`: what an fd referred to at the syscall's exit.
+/// On the wire it may be followed by the path of the file.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FdInfo {
+    /// The descriptor.
+    pub fd: i32,
+    /// Falco's `fd.typechar` character (`b'f'`, `b'4'`, ...), 0 when unknown.
+    pub kind: u8,
+    /// Padding.
+    pub pad: [u8; 3],
+    /// Socket endpoints; zero unless a socket.
+    pub tuple: SockTuple,
+}
+
+/// Size of [`FdInfo`] on the wire (a path may follow).
+pub const FDINFO_LEN: usize = std::mem::size_of::<FdInfo>();
+
+/// `struct kst_counters`: one per CPU.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events the probe tried to emit, by category.
+    pub seen: [u64; CATEGORY_COUNT],
+    /// Records committed to the ring.
+    pub sent: [u64; CATEGORY_COUNT],
+    /// Records lost because the ring was full.
+    pub dropped: [u64; CATEGORY_COUNT],
+}
+
+impl Counters {
+    /// Sum of all categories of `seen`.
+    pub fn total_seen(&self) -> u64 {
+        self.seen.iter().sum()
+    }
+    /// Sum of all categories of `sent`.
+    pub fn total_sent(&self) -> u64 {
+        self.sent.iter().sum()
+    }
+    /// Sum of all categories of `dropped`.
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}

@@ -1,0 +1,1 @@
+//! Field extraction for JSON-lines events (keys are Falco field names).

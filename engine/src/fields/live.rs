@@ -1,0 +1,1 @@
+//! Field extraction for kernel events plus process state.

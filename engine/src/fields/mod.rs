@@ -1,0 +1,1335 @@
+//! The field catalogue and the extraction interface.
+//!
+//! A *field* is a named extractor (`proc.name`, `fd.sip`, `proc.aname[2]`).
+//! This module defines what each field is (type, argument, flags,
+//! description: the [`CATALOG`]), how a field reference is resolved from
+//! its text ([`resolve`]), the values fields yield ([`Value`]), and the
+//! [`Extract`] trait every event source implements: kernel events with
+//! process state ([`crate::fields::live`]), and JSON-lines events
+//! ([`crate::fields::json`]).
+//!
+//! The catalogue follows Falco's (RULES.md §7): same names, same types, same
+//! missing-value behaviour, so that the three reference rules files compile
+//! and mean the same thing.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+pub mod json;
+pub mod live;
+
+/// Type of a field's value (Falco's field types, RULES.md §0.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// A string (`CHARBUF`).
+    CharBuf,
+    /// Binary data (`BYTEBUF`).
+    ByteBuf,
+    /// `BOOL`.
+    Bool,
+    /// `INT64`.
+    Int64,
+    /// `UINT32`.
+    Uint32,
+    /// `UINT64`.
+    Uint64,
+    /// Nanosecond duration (`RELTIME`).
+    RelTime,
+    /// Nanoseconds since the epoch (`ABSTIME`).
+    AbsTime,
+    /// A port (`PORT`, u16).
+    Port,
+    /// An IP address (`IPADDR`).
+    IpAddr,
+    /// An address tested against networks (`IPNET`): extracts an address,
+    /// literals are CIDRs, `=`/`in` mean "inside".
+    IpNet,
+}
+
+impl FieldType {
+    /// Falco's name for the type, as shown by `kestrel fields list`.
+    pub fn falco_name(self) -> &'static str {
+        match self {
+            FieldType::CharBuf => "CHARBUF",
+            FieldType::ByteBuf => "BYTEBUF",
+            FieldType::Bool => "BOOL",
+            FieldType::Int64 => "INT64",
+            FieldType::Uint32 => "UINT32",
+            FieldType::Uint64 => "UINT64",
+            FieldType::RelTime => "RELTIME",
+            FieldType::AbsTime => "ABSTIME",
+            FieldType::Port => "PORT",
+            FieldType::IpAddr => "IPADDR",
+            FieldType::IpNet => "IPNET",
+        }
+    }
+
+    /// Integer-valued types (compared numerically).
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            FieldType::Int64
+                | FieldType::Uint32
+                | FieldType::Uint64
+                | FieldType::RelTime
+                | FieldType::AbsTime
+                | FieldType::Port
+        )
+    }
+}
+
+/// Field flags (bit set).
+pub mod flag {
+    /// Usable in conditions only, not in outputs (`fd.ip`, `fd.net`, ...).
+    pub const FILTER_ONLY: u32 = 1 << 0;
+    /// Rejects transformers (`tolower(proc.aname)` is an error).
+    pub const NO_TRANSFORMER: u32 = 1 << 1;
+    /// Cannot be the right-hand side of a field-to-field comparison.
+    pub const NO_RHS: u32 = 1 << 2;
+    /// Yields several values (`in` means subset, `intersects` overlap).
+    pub const LIST: u32 = 1 << 3;
+    /// Without an index, a condition tests every ancestor from the parent
+    /// up and is true when one matches (RULES.md §3.15).
+    pub const ANY_ANCESTOR: u32 = 1 << 4;
+    /// Compares either socket endpoint (`fd.ip`, `fd.port`, `fd.net`,
+    /// `fd.proto`): `=`/`in` true if one matches, `!=` true if none does.
+    pub const EITHER_ENDPOINT: u32 = 1 << 5;
+    /// Deprecated: using it adds a `LOAD_DEPRECATED_ITEM` warning.
+    pub const DEPRECATED: u32 = 1 << 6;
+    /// Not listed by `fields list -N`.
+    pub const HIDDEN: u32 = 1 << 7;
+    /// The value is a host name compared by resolution (RULES.md §3.15).
+    pub const DNS_NAME: u32 = 1 << 8;
+}
+
+/// What goes between the brackets of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// No argument allowed.
+    None,
+    /// An optional non-negative index (`proc.aname`, `proc.aname[2]`).
+    OptIndex,
+    /// A required key (`container.mount.dest[/proc*]`).
+    Key,
+    /// An optional key (`proc.env`, `proc.env[HOME]`).
+    OptKey,
+    /// An event parameter: `evt.arg.<name>`, `evt.arg[<name>]` or `evt.arg[N]`.
+    Param,
+}
+
+/// Field class, as listed by `kestrel fields list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldClass {
+    /// `evt.*`
+    Evt,
+    /// `proc.*`
+    Process,
+    /// `thread.*`
+    Thread,
+    /// `fd.*`
+    Fd,
+    /// `user.*`
+    User,
+    /// `group.*`
+    Group,
+    /// `container.*`
+    Container,
+    /// `k8s.*`
+    K8s,
+}
+
+impl FieldClass {
+    /// Class name and short description for listings.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            FieldClass::Evt => ("evt", "Event fields applicable to syscall events."),
+            FieldClass::Process => (
+                "process",
+                "Fields of the process that generated the event, from kestrel's process table.",
+            ),
+            FieldClass::Thread => ("thread", "Fields of the thread that generated the event."),
+            FieldClass::Fd => (
+                "fd",
+                "Every syscall that has a file descriptor in its arguments has these fields set with information related to the file.",
+            ),
+            FieldClass::User => ("user", "Information about the user executing the specific event."),
+            FieldClass::Group => ("group", "Information about the user group."),
+            FieldClass::Container => (
+                "container",
+                "Container information, from the cgroup path and the container runtime.",
+            ),
+            FieldClass::K8s => ("k8s", "Kubernetes pod metadata, from the container runtime's labels."),
+        }
+    }
+}
+
+/// Static description of one field.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDef {
+    /// The name without argument (`proc.aname`).
+    pub name: &'static str,
+    /// Value type.
+    pub ty: FieldType,
+    /// What the brackets may hold.
+    pub arg: ArgKind,
+    /// `flag::*` bits.
+    pub flags: u32,
+    /// Class for listings.
+    pub class: FieldClass,
+    /// One-line description.
+    pub desc: &'static str,
+}
+
+impl FieldDef {
+    /// Whether flag `f` is set.
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// Index of a field in [`CATALOG`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u16);
+
+impl FieldId {
+    /// The field's definition.
+    pub fn def(self) -> &'static FieldDef {
+        &CATALOG[self.0 as usize]
+    }
+}
+
+/// The argument of a resolved field reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FieldArg {
+    /// No argument.
+    None,
+    /// A numeric index (`proc.aname[2]`, `evt.arg[1]`).
+    Index(u32),
+    /// A key (`proc.env[HOME]`, `evt.arg.flags` → `flags`).
+    Key(Box<str>),
+}
+
+/// A field as used in a condition or output: the field plus its argument.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldRef {
+    /// Which field.
+    pub id: FieldId,
+    /// Its argument.
+    pub arg: FieldArg,
+}
+
+impl FieldRef {
+    /// The field's definition.
+    pub fn def(&self) -> &'static FieldDef {
+        self.id.def()
+    }
+
+    /// The reference written back as text (`proc.aname[2]`, `evt.arg.flags`).
+    pub fn text(&self) -> String {
+        let d = self.def();
+        match (&self.arg, d.arg) {
+            (FieldArg::None, _) => d.name.to_string(),
+            (FieldArg::Key(k), ArgKind::Param) => format!("{}.{}", d.name, k),
+            (FieldArg::Key(k), _) => format!("{}[{}]", d.name, k),
+            (FieldArg::Index(i), _) => format!("{}[{}]", d.name, i),
+        }
+    }
+}
+
+/// A value extracted from an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// A string (bytes; not necessarily UTF-8). Compared as a C string.
+    Str(Cow<'a, [u8]>),
+    /// Binary data.
+    Bytes(Cow<'a, [u8]>),
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer (also ports, times, durations).
+    U64(u64),
+    /// An IP address.
+    Ip(IpAddr),
+}
+
+impl<'a> Value<'a> {
+    /// A borrowed string value.
+    pub fn str(s: &'a [u8]) -> Value<'a> {
+        Value::Str(Cow::Borrowed(s))
+    }
+
+    /// An owned string value.
+    pub fn string(s: impl Into<Vec<u8>>) -> Value<'static> {
+        Value::Str(Cow::Owned(s.into()))
+    }
+
+    /// The value as bytes if it is a string or binary.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(s) | Value::Bytes(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Detaches the value from the event it was extracted from.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            Value::Bytes(s) => Value::Bytes(Cow::Owned(s.into_owned())),
+            Value::Bool(b) => Value::Bool(b),
+            Value::I64(v) => Value::I64(v),
+            Value::U64(v) => Value::U64(v),
+            Value::Ip(a) => Value::Ip(a),
+        }
+    }
+}
+
+/// Extraction of field values from one event.
+///
+/// Implementations must never panic on missing data: a field that cannot be
+/// computed for the event is *missing* (`None`), which makes every
+/// comparison on it false (RULES.md §3.3).
+pub trait Extract {
+    /// The value of `f` for this event, `None` when missing. For
+    /// [`flag::ANY_ANCESTOR`] fields without index this is the output
+    /// rendering (ancestor names joined by spaces); for
+    /// [`flag::EITHER_ENDPOINT`] fields it is `None` (filter only).
+    fn extract(&self, f: &FieldRef) -> Option<Value<'_>>;
+
+    /// Every value of a multi-valued field, in order: the ancestors (from
+    /// the parent up) of an [`flag::ANY_ANCESTOR`] field without index,
+    /// both endpoints of an [`flag::EITHER_ENDPOINT`] field, the elements
+    /// of a [`flag::LIST`] field. `visit` returns `true` to stop early.
+    /// Returns `false` when the field has no values at all (missing).
+    fn extract_each(&self, f: &FieldRef, visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool;
+}
+
+use ArgKind as A;
+use FieldClass as C;
+use FieldType as T;
+
+const fn fd(
+    name: &'static str,
+    ty: FieldType,
+    arg: ArgKind,
+    flags: u32,
+    class: FieldClass,
+    desc: &'static str,
+) -> FieldDef {
+    FieldDef {
+        name,
+        ty,
+        arg,
+        flags,
+        class,
+        desc,
+    }
+}
+
+const ANC: u32 = flag::ANY_ANCESTOR | flag::NO_TRANSFORMER | flag::NO_RHS;
+const EP: u32 = flag::EITHER_ENDPOINT | flag::FILTER_ONLY | flag::NO_TRANSFORMER | flag::NO_RHS;
+const NET: u32 = flag::FILTER_ONLY;
+const DNS: u32 = flag::DNS_NAME | flag::NO_TRANSFORMER | flag::NO_RHS;
+
+/// Every field kestrel knows. Order is listing order within a class.
+pub const CATALOG: &[FieldDef] = &[
+    // ---- evt
+    fd(
+        "evt.num",
+        T::Uint64,
+        A::None,
+        0,
+        C::Evt,
+        "event number, starting at 1",
+    ),
+    fd(
+        "evt.time",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Evt,
+        "event timestamp, local time HH:MM:SS.nnnnnnnnn",
+    ),
+    fd(
+        "evt.time.s",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "event timestamp, local time HH:MM:SS",
+    ),
+    fd(
+        "evt.time.iso8601",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Evt,
+        "event timestamp, UTC, ISO 8601",
+    ),
+    fd(
+        "evt.datetime",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "event timestamp with date, local time",
+    ),
+    fd(
+        "evt.rawtime",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Evt,
+        "event timestamp, nanoseconds since the epoch",
+    ),
+    fd(
+        "evt.type",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "event type name (open, execve, connect, ...)",
+    ),
+    fd(
+        "syscall.type",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "system call name; same as evt.type for syscall events",
+    ),
+    fd(
+        "evt.category",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "event category (process, file, network, other)",
+    ),
+    fd(
+        "evt.cpu",
+        T::Uint32,
+        A::None,
+        0,
+        C::Evt,
+        "CPU the event was captured on",
+    ),
+    fd(
+        "evt.dir",
+        T::CharBuf,
+        A::None,
+        flag::DEPRECATED,
+        C::Evt,
+        "event direction; always < (exit) in kestrel",
+    ),
+    fd(
+        "evt.res",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "SUCCESS or the errno name of a failed call",
+    ),
+    fd(
+        "evt.rawres",
+        T::Int64,
+        A::None,
+        0,
+        C::Evt,
+        "raw return value",
+    ),
+    fd(
+        "evt.failed",
+        T::Bool,
+        A::None,
+        0,
+        C::Evt,
+        "true if the call returned an error",
+    ),
+    fd(
+        "evt.is_open_read",
+        T::Bool,
+        A::None,
+        0,
+        C::Evt,
+        "open family call with read access",
+    ),
+    fd(
+        "evt.is_open_write",
+        T::Bool,
+        A::None,
+        0,
+        C::Evt,
+        "open family call with write access",
+    ),
+    fd(
+        "evt.is_open_exec",
+        T::Bool,
+        A::None,
+        0,
+        C::Evt,
+        "open family call creating a file with an execute bit",
+    ),
+    fd(
+        "evt.arg",
+        T::CharBuf,
+        A::Param,
+        0,
+        C::Evt,
+        "an event parameter by name or position, rendered as text",
+    ),
+    fd(
+        "evt.rawarg",
+        T::Int64,
+        A::Param,
+        flag::NO_TRANSFORMER | flag::NO_RHS,
+        C::Evt,
+        "an event parameter by name, raw numeric value",
+    ),
+    fd(
+        "evt.args",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "all parameters as name=value pairs",
+    ),
+    fd(
+        "evt.buffer",
+        T::ByteBuf,
+        A::None,
+        0,
+        C::Evt,
+        "the data of an I/O event",
+    ),
+    fd(
+        "evt.hostname",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "host name (FALCO_HOSTNAME or the system host name)",
+    ),
+    fd(
+        "evt.latency",
+        T::RelTime,
+        A::None,
+        flag::DEPRECATED,
+        C::Evt,
+        "always 0: kestrel captures exits only",
+    ),
+    // ---- proc
+    fd("proc.pid", T::Int64, A::None, 0, C::Process, "process id"),
+    fd(
+        "proc.ppid",
+        T::Int64,
+        A::None,
+        0,
+        C::Process,
+        "parent process id",
+    ),
+    fd(
+        "proc.vpid",
+        T::Int64,
+        A::None,
+        0,
+        C::Process,
+        "process id in its own pid namespace",
+    ),
+    fd(
+        "proc.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "command name (comm, at most 15 characters)",
+    ),
+    fd(
+        "proc.pname",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "parent's command name",
+    ),
+    fd(
+        "proc.aname",
+        T::CharBuf,
+        A::OptIndex,
+        ANC,
+        C::Process,
+        "name of an ancestor (index 0 is the process, 1 its parent); without index, any ancestor",
+    ),
+    fd(
+        "proc.exe",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "argv[0] as passed to exec",
+    ),
+    fd(
+        "proc.pexe",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "parent's argv[0]",
+    ),
+    fd(
+        "proc.aexe",
+        T::CharBuf,
+        A::OptIndex,
+        ANC,
+        C::Process,
+        "argv[0] of an ancestor",
+    ),
+    fd(
+        "proc.exepath",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "full path of the executable",
+    ),
+    fd(
+        "proc.pexepath",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "parent's executable path",
+    ),
+    fd(
+        "proc.aexepath",
+        T::CharBuf,
+        A::OptIndex,
+        ANC,
+        C::Process,
+        "executable path of an ancestor",
+    ),
+    fd(
+        "proc.args",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "arguments after argv[0], joined by spaces",
+    ),
+    fd(
+        "proc.cmdline",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "command name and arguments",
+    ),
+    fd(
+        "proc.pcmdline",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "parent's command line",
+    ),
+    fd(
+        "proc.acmdline",
+        T::CharBuf,
+        A::OptIndex,
+        ANC,
+        C::Process,
+        "command line of an ancestor",
+    ),
+    fd(
+        "proc.apid",
+        T::Int64,
+        A::OptIndex,
+        ANC,
+        C::Process,
+        "pid of an ancestor",
+    ),
+    fd(
+        "proc.cwd",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "current working directory",
+    ),
+    fd(
+        "proc.tty",
+        T::Uint32,
+        A::None,
+        0,
+        C::Process,
+        "controlling terminal device number, 0 if none",
+    ),
+    fd("proc.sid", T::Int64, A::None, 0, C::Process, "session id"),
+    fd(
+        "proc.sname",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Process,
+        "name of the session leader",
+    ),
+    fd(
+        "proc.vpgid",
+        T::Int64,
+        A::None,
+        0,
+        C::Process,
+        "process group id in its pid namespace",
+    ),
+    fd(
+        "proc.is_vpgid_leader",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "process is its process group's leader",
+    ),
+    fd(
+        "proc.duration",
+        T::RelTime,
+        A::None,
+        0,
+        C::Process,
+        "nanoseconds since the process started",
+    ),
+    fd(
+        "proc.start_ts",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Process,
+        "process start time, epoch ns",
+    ),
+    fd(
+        "proc.env",
+        T::CharBuf,
+        A::OptKey,
+        0,
+        C::Process,
+        "environment; with a key, one variable's value",
+    ),
+    fd(
+        "proc.exe_ino",
+        T::Uint64,
+        A::None,
+        0,
+        C::Process,
+        "inode of the executable",
+    ),
+    fd(
+        "proc.exe_ino.ctime",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Process,
+        "executable inode change time, epoch ns",
+    ),
+    fd(
+        "proc.exe_ino.mtime",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Process,
+        "executable inode modification time, epoch ns",
+    ),
+    fd(
+        "proc.exe_ino.ctime_duration_proc_start",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Process,
+        "process start time minus executable ctime, ns",
+    ),
+    fd(
+        "proc.is_exe_writable",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "executable is writable by the process's user",
+    ),
+    fd(
+        "proc.is_exe_upper_layer",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "executable lives in an overlayfs upper layer",
+    ),
+    fd(
+        "proc.is_exe_from_memfd",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "executable is a memfd",
+    ),
+    fd(
+        "proc.is_container_healthcheck",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "always false: kestrel does not track health checks",
+    ),
+    fd(
+        "proc.is_container_liveness_probe",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "always false",
+    ),
+    fd(
+        "proc.is_container_readiness_probe",
+        T::Bool,
+        A::None,
+        0,
+        C::Process,
+        "always false",
+    ),
+    // ---- thread
+    fd("thread.tid", T::Int64, A::None, 0, C::Thread, "thread id"),
+    fd(
+        "thread.vtid",
+        T::Int64,
+        A::None,
+        0,
+        C::Thread,
+        "thread id in its pid namespace",
+    ),
+    fd(
+        "thread.cap_effective",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Thread,
+        "effective capabilities, CAP_ names",
+    ),
+    fd(
+        "thread.cap_permitted",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Thread,
+        "permitted capabilities, CAP_ names",
+    ),
+    fd(
+        "thread.cap_inheritable",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Thread,
+        "inheritable capabilities, CAP_ names",
+    ),
+    // ---- fd
+    fd(
+        "fd.num",
+        T::Int64,
+        A::None,
+        0,
+        C::Fd,
+        "fd number; -1 when a creating call failed",
+    ),
+    fd(
+        "fd.type",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "fd type (file, directory, ipv4, ipv6, unix, ...)",
+    ),
+    fd(
+        "fd.typechar",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "fd type as one character",
+    ),
+    fd(
+        "fd.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "file path, or socket tuple cip:cport->sip:sport",
+    ),
+    fd(
+        "fd.nameraw",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "file path exactly as passed",
+    ),
+    fd(
+        "fd.directory",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "directory of the file",
+    ),
+    fd(
+        "fd.filename",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "file name without directory",
+    ),
+    fd("fd.sockfamily", T::CharBuf, A::None, 0, C::Fd, "ip or unix"),
+    fd(
+        "fd.l4proto",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Fd,
+        "tcp, udp, icmp, raw; <NA> for non-IP fds",
+    ),
+    fd(
+        "fd.ip",
+        T::IpAddr,
+        A::None,
+        EP,
+        C::Fd,
+        "either endpoint's address (filter only)",
+    ),
+    fd("fd.cip", T::IpAddr, A::None, 0, C::Fd, "client address"),
+    fd("fd.sip", T::IpAddr, A::None, 0, C::Fd, "server address"),
+    fd("fd.lip", T::IpAddr, A::None, 0, C::Fd, "local address"),
+    fd("fd.rip", T::IpAddr, A::None, 0, C::Fd, "remote address"),
+    fd(
+        "fd.port",
+        T::Port,
+        A::None,
+        EP,
+        C::Fd,
+        "either endpoint's port (filter only)",
+    ),
+    fd("fd.cport", T::Port, A::None, 0, C::Fd, "client port"),
+    fd("fd.sport", T::Port, A::None, 0, C::Fd, "server port"),
+    fd("fd.lport", T::Port, A::None, 0, C::Fd, "local port"),
+    fd("fd.rport", T::Port, A::None, 0, C::Fd, "remote port"),
+    fd(
+        "fd.proto",
+        T::CharBuf,
+        A::None,
+        EP,
+        C::Fd,
+        "either endpoint's protocol (filter only)",
+    ),
+    fd(
+        "fd.net",
+        T::IpNet,
+        A::None,
+        EP,
+        C::Fd,
+        "either endpoint inside a network (filter only)",
+    ),
+    fd(
+        "fd.cnet",
+        T::IpNet,
+        A::None,
+        NET,
+        C::Fd,
+        "client address inside a network (filter only)",
+    ),
+    fd(
+        "fd.snet",
+        T::IpNet,
+        A::None,
+        NET,
+        C::Fd,
+        "server address inside a network (filter only)",
+    ),
+    fd(
+        "fd.lnet",
+        T::IpNet,
+        A::None,
+        NET,
+        C::Fd,
+        "local address inside a network (filter only)",
+    ),
+    fd(
+        "fd.rnet",
+        T::IpNet,
+        A::None,
+        NET,
+        C::Fd,
+        "remote address inside a network (filter only)",
+    ),
+    fd(
+        "fd.connected",
+        T::Bool,
+        A::None,
+        0,
+        C::Fd,
+        "socket is connected or connecting",
+    ),
+    fd(
+        "fd.name_changed",
+        T::Bool,
+        A::None,
+        0,
+        C::Fd,
+        "this event changed the fd's name",
+    ),
+    fd(
+        "fd.cip.name",
+        T::CharBuf,
+        A::None,
+        DNS,
+        C::Fd,
+        "DNS name of the client address",
+    ),
+    fd(
+        "fd.sip.name",
+        T::CharBuf,
+        A::None,
+        DNS,
+        C::Fd,
+        "DNS name of the server address",
+    ),
+    fd(
+        "fd.lip.name",
+        T::CharBuf,
+        A::None,
+        DNS,
+        C::Fd,
+        "DNS name of the local address",
+    ),
+    fd(
+        "fd.rip.name",
+        T::CharBuf,
+        A::None,
+        DNS,
+        C::Fd,
+        "DNS name of the remote address",
+    ),
+    // ---- user / group
+    fd(
+        "user.uid",
+        T::Uint32,
+        A::None,
+        0,
+        C::User,
+        "effective user id",
+    ),
+    fd(
+        "user.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::User,
+        "user name; <NA> if unknown",
+    ),
+    fd(
+        "user.loginuid",
+        T::Int64,
+        A::None,
+        0,
+        C::User,
+        "audit login uid; -1 if unset",
+    ),
+    fd(
+        "user.loginname",
+        T::CharBuf,
+        A::None,
+        0,
+        C::User,
+        "name of the login uid",
+    ),
+    fd(
+        "group.gid",
+        T::Uint32,
+        A::None,
+        0,
+        C::Group,
+        "effective group id",
+    ),
+    fd(
+        "group.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Group,
+        "group name; <NA> if unknown",
+    ),
+    // ---- container / k8s
+    fd(
+        "container.id",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "12-character container id, or host",
+    ),
+    fd(
+        "container.full_id",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "full container id, or host",
+    ),
+    fd(
+        "container.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "container name; host for host processes",
+    ),
+    fd(
+        "container.image",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "image name with tag",
+    ),
+    fd(
+        "container.image.repository",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "image repository",
+    ),
+    fd(
+        "container.image.tag",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "image tag",
+    ),
+    fd(
+        "container.image.id",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "image id",
+    ),
+    fd(
+        "container.type",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "runtime (docker, containerd, cri-o, podman)",
+    ),
+    fd(
+        "container.privileged",
+        T::Bool,
+        A::None,
+        0,
+        C::Container,
+        "container runs privileged",
+    ),
+    fd(
+        "container.start_ts",
+        T::AbsTime,
+        A::None,
+        0,
+        C::Container,
+        "start of the pid namespace's init, epoch ns",
+    ),
+    fd(
+        "container.mounts",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "mounts as source:dest:mode:rdrw:propagation, comma separated",
+    ),
+    fd(
+        "container.mount.dest",
+        T::CharBuf,
+        A::Key,
+        0,
+        C::Container,
+        "destination of the first mount whose source matches the key (a regex)",
+    ),
+    fd(
+        "container.mount.source",
+        T::CharBuf,
+        A::Key,
+        0,
+        C::Container,
+        "source of the first mount whose destination matches the key (a regex)",
+    ),
+    fd(
+        "container.label",
+        T::CharBuf,
+        A::Key,
+        0,
+        C::Container,
+        "a container label",
+    ),
+    fd(
+        "k8s.ns.name",
+        T::CharBuf,
+        A::None,
+        0,
+        C::K8s,
+        "pod namespace",
+    ),
+    fd("k8s.pod.name", T::CharBuf, A::None, 0, C::K8s, "pod name"),
+    fd("k8s.pod.uid", T::CharBuf, A::None, 0, C::K8s, "pod uid"),
+];
+
+/// Looks a field up by exact name (no argument).
+pub fn by_name(name: &str) -> Option<FieldId> {
+    CATALOG
+        .iter()
+        .position(|f| f.name == name)
+        .map(|i| FieldId(i as u16))
+}
+
+/// Why a field reference does not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No field has this name.
+    #[error("unknown field '{0}'")]
+    Unknown(String),
+    /// The field takes no argument but one was given.
+    #[error("field '{0}' does not take an argument")]
+    UnexpectedArg(String),
+    /// The field needs an argument.
+    #[error("field '{0}' requires an argument")]
+    MissingArg(String),
+    /// The argument is not a valid index.
+    #[error("field '{field}': invalid index '{arg}'")]
+    BadIndex {
+        /// Field name.
+        field: String,
+        /// The argument text.
+        arg: String,
+    },
+    /// `evt.arg.<name>` names a parameter no event has.
+    #[error("unknown event argument '{0}'")]
+    UnknownParam(String),
+}
+
+/// Resolves a field as written: `name` is the dotted name (which for
+/// `evt.arg.flags` includes the parameter), `arg` the bracket contents.
+pub fn resolve(name: &str, arg: Option<&str>) -> Result<FieldRef, ResolveError> {
+    if let Some(id) = by_name(name) {
+        let def = id.def();
+        let arg = match (def.arg, arg) {
+            (A::None, None) => FieldArg::None,
+            (A::None, Some(_)) => return Err(ResolveError::UnexpectedArg(name.into())),
+            (A::OptIndex, None) | (A::OptKey, None) => FieldArg::None,
+            (A::OptIndex, Some(a)) => {
+                FieldArg::Index(a.trim().parse().map_err(|_| ResolveError::BadIndex {
+                    field: name.into(),
+                    arg: a.into(),
+                })?)
+            }
+            (A::Key, None) | (A::Param, None) => return Err(ResolveError::MissingArg(name.into())),
+            (A::Key, Some(a)) | (A::OptKey, Some(a)) => FieldArg::Key(a.into()),
+            (A::Param, Some(a)) => match a.parse::<u32>() {
+                Ok(i) => FieldArg::Index(i),
+                Err(_) => param_arg(a)?,
+            },
+        };
+        return Ok(FieldRef { id, arg });
+    }
+    // evt.arg.<param> / evt.rawarg.<param>
+    for prefix in ["evt.arg.", "evt.rawarg."] {
+        if let Some(param) = name.strip_prefix(prefix) {
+            if arg.is_some() {
+                return Err(ResolveError::UnexpectedArg(name.into()));
+            }
+            let id = by_name(&prefix[..prefix.len() - 1]).expect("evt.arg in catalog");
+            return Ok(FieldRef {
+                id,
+                arg: param_arg(param)?,
+            });
+        }
+    }
+    Err(ResolveError::Unknown(name.into()))
+}
+
+fn param_arg(param: &str) -> Result<FieldArg, ResolveError> {
+    let known = crate::event::EVENTS
+        .iter()
+        .flat_map(|e| e.params.iter())
+        .any(|p| p.name == param)
+        || matches!(param, "res" | "fd" | "exe" | "args" | "res_or_fd");
+    if known {
+        Ok(FieldArg::Key(param.into()))
+    } else {
+        Err(ResolveError::UnknownParam(param.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = CATALOG.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+    }
+
+    #[test]
+    fn resolve_forms() {
+        let r = resolve("proc.aname", Some("2")).unwrap();
+        assert_eq!(r.text(), "proc.aname[2]");
+        let r = resolve("evt.arg.flags", None).unwrap();
+        assert_eq!(r.text(), "evt.arg.flags");
+        assert_eq!(
+            resolve("evt.arg", Some("flags")).unwrap().arg,
+            FieldArg::Key("flags".into())
+        );
+        assert!(matches!(
+            resolve("evt.arg.nosuch", None),
+            Err(ResolveError::UnknownParam(_))
+        ));
+        assert!(matches!(
+            resolve("proc.nosuch", None),
+            Err(ResolveError::Unknown(_))
+        ));
+        assert!(matches!(
+            resolve("proc.name", Some("1")),
+            Err(ResolveError::UnexpectedArg(_))
+        ));
+        assert!(matches!(
+            resolve("proc.aname", Some("x")),
+            Err(ResolveError::BadIndex { .. })
+        ));
+        let r = resolve("container.mount.dest", Some("/proc*")).unwrap();
+        assert_eq!(r.text(), "container.mount.dest[/proc*]");
+    }
+
+    #[test]
+    fn every_field_the_reference_files_use_resolves() {
+        for (name, arg) in [
+            ("proc.aexepath", Some("2")),
+            ("proc.exe_ino.ctime_duration_proc_start", None),
+            ("fd.sip.name", None),
+            ("evt.arg.request", None),
+            ("evt.arg.linkpath", None),
+            ("evt.arg.cmd", None),
+            ("evt.arg.uid", None),
+            ("k8s.ns.name", None),
+        ] {
+            resolve(name, arg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! kestrel-engine: everything kestrel does after an event leaves the kernel.
+//!
+//! The engine is pure Rust: no eBPF, no root. It consumes decoded events
+//! from the probe's rings, from capture files or from JSON-lines files, and
+//! owns the event model ([`event`]), process state ([`state`]), the field
+//! catalogue ([`fields`]), Falco's rule language ([`rules`]), matching
+//! ([`matcher`]), alert formatting and sinks ([`output`]) and the pipeline
+//! that ties them together ([`pipeline`]).
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod fields;
+pub mod matcher;
+pub mod output;
+pub mod pipeline;
+pub mod rules;
+pub mod state;

@@ -1,0 +1,1 @@
+//! The pipeline: pinned workers, channels, metrics and latency histograms.

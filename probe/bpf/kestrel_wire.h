@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0 */
+/*
+ * kestrel wire format: the records the probe writes into the per-CPU ring
+ * buffers, and the maps/globals userspace configures.
+ *
+ * This header is the single C definition of the format. Its Rust mirror is
+ * engine/src/event/wire.rs; probe/tests/wire_layout.rs compiles this header
+ * with the host compiler and checks every size and offset against the mirror.
+ *
+ * A record is:
+ *
+ *     struct kst_event_hdr hdr;          fixed header
+ *     __u16 param_len[hdr.nparams];      byte length of each parameter
+ *     __u8  data[];                      the parameters, back to back
+ *
+ * hdr.len is the length of the whole record. Parameters appear in the order
+ * of the event's schema (engine/src/event/table.rs). Encodings by kind:
+ *   integers (fd, flags, mode, uid, pid, ...): 8 bytes little endian;
+ *   strings and paths: the bytes, no terminating NUL (len 0 = empty/absent);
+ *   byte buffers: raw bytes;
+ *   socket tuples: struct kst_sock_tuple;
+ *   fd descriptions: struct kst_fdinfo followed by an optional path.
+ * A parameter the probe could not read has length 0. A string cut at its cap
+ * sets KST_HF_TRUNCATED in hdr.flags.
+ *
+ * Event type ids are stable: grouped by category, never reused.
+ */
+#ifndef KESTREL_WIRE_H
+#define KESTREL_WIRE_H
+
+#ifndef __KESTREL_HOST_TYPES
+/* The BPF build gets these from kestrel_vmlinux.h. */
+#endif
+
+#define KST_WIRE_VERSION 1
+#define KST_COMM_LEN 16
+#define KST_MAX_PARAMS 24
+
+/* Caps on variable-length parameters (bytes). */
+#define KST_PATH_MAX 4096
+#define KST_ARGS_MAX 4096
+#define KST_ENV_MAX 2048
+#define KST_DATA_MAX 256
+
+/* Header flags. */
+#define KST_HF_TRUNCATED 0x1   /* a string parameter was cut at its cap */
+#define KST_HF_SYNTHETIC 0x2   /* made by userspace (e.g. /proc scan), not the kernel */
+
+/* Counter categories. */
+enum kst_category {
+	KST_CAT_PROCESS = 0,
+	KST_CAT_FILE = 1,
+	KST_CAT_NETWORK = 2,
+	KST_CAT_OTHER = 3,
+	KST_CAT_MAX = 4,
+};
+
+/*
+ * Event types. Ranges: 1-63 process, 64-127 file, 128-191 network,
+ * 192-255 other. 0 means "not traced" in the syscall table.
+ */
+enum kst_event_type {
+	KST_EV_NONE = 0,
+	/* process */
+	KST_EV_EXECVE = 1,       /* successful exec (any flavour) and failed execve */
+	KST_EV_EXECVEAT = 2,     /* failed execveat */
+	KST_EV_CLONE = 3,
+	KST_EV_CLONE3 = 4,
+	KST_EV_FORK = 5,
+	KST_EV_VFORK = 6,
+	KST_EV_PROCFORK = 7,     /* sched_process_fork of a new process */
+	KST_EV_PROCEXIT = 8,     /* sched_process_exit of a thread group leader */
+	KST_EV_PROCINFO = 9,     /* synthetic: a process found by the /proc scan */
+	KST_EV_SETUID = 10,
+	KST_EV_SETGID = 11,
+	KST_EV_SETRESUID = 12,
+	KST_EV_SETRESGID = 13,
+	KST_EV_SETREUID = 14,
+	KST_EV_SETREGID = 15,
+	KST_EV_SETSID = 16,
+	KST_EV_SETPGID = 17,
+	KST_EV_CAPSET = 18,
+	KST_EV_PRCTL = 19,
+	KST_EV_CHDIR = 20,
+	KST_EV_FCHDIR = 21,
+	KST_EV_CHROOT = 22,
+	KST_EV_PTRACE = 23,
+	KST_EV_SETNS = 24,
+	KST_EV_UNSHARE = 25,
+	/* file */
+	KST_EV_OPEN = 64,
+	KST_EV_OPENAT = 65,
+	KST_EV_OPENAT2 = 66,
+	KST_EV_CREAT = 67,
+	KST_EV_CLOSE = 68,
+	KST_EV_SYMLINK = 69,
+	KST_EV_SYMLINKAT = 70,
+	KST_EV_LINK = 71,
+	KST_EV_LINKAT = 72,
+	KST_EV_RENAME = 73,
+	KST_EV_RENAMEAT = 74,
+	KST_EV_RENAMEAT2 = 75,
+	KST_EV_UNLINK = 76,
+	KST_EV_UNLINKAT = 77,
+	KST_EV_MKDIR = 78,
+	KST_EV_MKDIRAT = 79,
+	KST_EV_RMDIR = 80,
+	KST_EV_CHMOD = 81,
+	KST_EV_FCHMOD = 82,
+	KST_EV_FCHMODAT = 83,
+	KST_EV_CHOWN = 84,
+	KST_EV_FCHOWN = 85,
+	KST_EV_LCHOWN = 86,
+	KST_EV_FCHOWNAT = 87,
+	KST_EV_MOUNT = 88,
+	KST_EV_UMOUNT2 = 89,
+	KST_EV_MEMFD_CREATE = 90,
+	/* network */
+	KST_EV_SOCKET = 128,
+	KST_EV_CONNECT = 129,
+	KST_EV_ACCEPT = 130,
+	KST_EV_ACCEPT4 = 131,
+	KST_EV_BIND = 132,
+	KST_EV_LISTEN = 133,
+	KST_EV_SENDTO = 134,
+	KST_EV_SENDMSG = 135,
+	KST_EV_RECVFROM = 136,
+	KST_EV_RECVMSG = 137,
+	KST_EV_DUP = 138,
+	KST_EV_DUP2 = 139,
+	KST_EV_DUP3 = 140,
+	/* other */
+	KST_EV_INIT_MODULE = 192,
+	KST_EV_FINIT_MODULE = 193,
+	KST_EV_BPF = 194,
+	KST_EV_USERFAULTFD = 195,
+	KST_EV_MAX = 256,
+};
+
+struct kst_event_hdr {
+	__u64 ts_ns;          /* bpf_ktime_get_boot_ns() at the hook */
+	__u64 cgroup_id;      /* cgroup v2 id (bpf_get_current_cgroup_id) */
+	__u64 cap_effective;  /* cred->cap_effective */
+	__u64 cap_permitted;  /* cred->cap_permitted */
+	__s64 ret;            /* syscall return value; 0 for non-syscall events */
+	__u64 exec_gen;       /* task->self_exec_id: changes on every exec */
+	__u32 len;            /* whole record, header included */
+	__u16 type;           /* enum kst_event_type */
+	__u16 nparams;
+	__u32 cpu;
+	__u32 tid;            /* kernel pid of the thread */
+	__u32 tgid;           /* kernel pid of the process */
+	__u32 ptgid;          /* tgid of real_parent */
+	__u32 uid;
+	__u32 euid;
+	__u32 gid;
+	__u32 egid;
+	__u32 loginuid;       /* 4294967295 when unset */
+	__u32 pidns_ino;
+	__u32 mntns_ino;
+	__u32 flags;          /* KST_HF_* */
+	char comm[KST_COMM_LEN];
+};                            /* 120 bytes, no implicit padding */
+
+/* Address families in kst_sock_tuple.family. */
+#define KST_AF_UNSPEC 0
+#define KST_AF_INET 2
+#define KST_AF_INET6 10
+#define KST_AF_UNIX 1
+
+/*
+ * A socket's endpoints as the kernel sees them. For IP sockets "src" is the
+ * local end and "dst" the peer (for a listening or unconnected socket dst is
+ * zero). IPv4 addresses use the first 4 bytes.
+ */
+struct kst_sock_tuple {
+	__u8 family;          /* KST_AF_* */
+	__u8 l4proto;         /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_RAW, 0 */
+	__u16 sock_type;      /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 sport;          /* host byte order */
+	__u16 dport;          /* host byte order */
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* fd kinds in kst_fdinfo.kind: the characters of Falco's fd.typechar. */
+#define KST_FD_FILE 'f'
+#define KST_FD_DIRECTORY 'd'
+#define KST_FD_IPV4 '4'
+#define KST_FD_IPV6 '6'
+#define KST_FD_UNIX 'u'
+#define KST_FD_PIPE 'p'
+#define KST_FD_EVENT 'e'
+#define KST_FD_SIGNALFD 's'
+#define KST_FD_EVENTPOLL 'l'
+#define KST_FD_INOTIFY 'i'
+#define KST_FD_TIMERFD 't'
+#define KST_FD_NETLINK 'n'
+#define KST_FD_BPF 'b'
+#define KST_FD_USERFAULTFD 'u'
+#define KST_FD_IOURING 'r'
+#define KST_FD_MEMFD 'm'
+#define KST_FD_PIDFD 'P'
+#define KST_FD_UNKNOWN 'o'
+
+/*
+ * What an fd refers to, resolved in the kernel at the syscall's exit, so that
+ * userspace needs no fd table. Followed by the file's absolute path (files,
+ * directories, unix socket paths) when there is one; the param length says.
+ */
+struct kst_fdinfo {
+	__s32 fd;
+	__u8 kind;            /* KST_FD_* */
+	__u8 pad[3];
+	struct kst_sock_tuple tuple;  /* zero unless a socket */
+};
+
+/* Per-CPU counters (BPF_MAP_TYPE_PERCPU_ARRAY, one element). */
+struct kst_counters {
+	__u64 seen[KST_CAT_MAX];     /* events the probe tried to emit */
+	__u64 sent[KST_CAT_MAX];     /* records committed to the ring */
+	__u64 dropped[KST_CAT_MAX];  /* reserve/output failures: ring full */
+};
+
+#endif /* KESTREL_WIRE_H */
