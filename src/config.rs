@@ -1,0 +1,475 @@
+//! Configuration: the embedded defaults (`kestrel.yaml` at the repository
+//! root, every option documented there), an optional user file merged over
+//! them, then `-o key=value` overrides with Falco's key syntax.
+//!
+//! The merged document is kept as a YAML tree; typed getters convert scalars
+//! leniently because `-o` values arrive as text (`-o json_output=true`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_yaml::{Mapping, Value};
+
+/// The documented default configuration, embedded in the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../kestrel.yaml");
+
+/// A merged configuration document.
+#[derive(Debug, Clone)]
+pub struct Config {
+    tree: Value,
+    /// Human-readable origin, for error messages.
+    origin: String,
+}
+
+impl Config {
+    /// Embedded defaults, then `path` (if any) merged over them, then the
+    /// `-o` overrides in order. Unknown top-level keys are reported through
+    /// `warn` and otherwise ignored, like Falco does.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &[String],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Config> {
+        let mut tree: Value =
+            serde_yaml::from_str(DEFAULT_CONFIG).context("embedded default configuration")?;
+        let known: BTreeSet<String> = top_keys(&tree);
+        let mut origin = "built-in defaults".to_string();
+        if let Some(p) = path {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            let user: Value = serde_yaml::from_str(&text).map_err(|e| yaml_error(p, &e))?;
+            match &user {
+                Value::Mapping(_) => {}
+                Value::Null => {}
+                _ => bail!(
+                    "{}: the configuration must be a YAML mapping of keys to values",
+                    p.display()
+                ),
+            }
+            for k in top_keys(&user) {
+                if !known.contains(&k) {
+                    warn(format!(
+                        "{}: unknown configuration key '{k}' ignored",
+                        p.display()
+                    ));
+                }
+            }
+            merge(&mut tree, user);
+            origin = p.display().to_string();
+        }
+        for o in overrides {
+            apply_override(&mut tree, o).with_context(|| format!("option -o {o}"))?;
+        }
+        Ok(Config { tree, origin })
+    }
+
+    /// Where the configuration came from (for messages).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The raw value at a dotted path (`file_output.filename`).
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        let mut cur = &self.tree;
+        for part in path.split('.') {
+            cur = cur.as_mapping()?.get(part)?;
+        }
+        Some(cur)
+    }
+
+    /// A boolean (accepts YAML booleans and the yaml-cpp spellings as text).
+    pub fn bool(&self, path: &str) -> Result<bool> {
+        match self.get(path) {
+            None | Some(Value::Null) => bail!("config key '{path}' is missing"),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => parse_bool(s)
+                .ok_or_else(|| anyhow!("config key '{path}': '{s}' is not a boolean (true/false)")),
+            Some(v) => bail!(
+                "config key '{path}': expected a boolean, found {}",
+                describe(v)
+            ),
+        }
+    }
+
+    /// A string (numbers and booleans are rendered as text).
+    pub fn string(&self, path: &str) -> Result<String> {
+        match self.get(path) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            Some(v) => bail!(
+                "config key '{path}': expected a string, found {}",
+                describe(v)
+            ),
+        }
+    }
+
+    /// An unsigned integer.
+    pub fn u64(&self, path: &str) -> Result<u64> {
+        match self.get(path) {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| anyhow!("config key '{path}': {n} is not a non-negative integer")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("config key '{path}': '{s}' is not a non-negative integer")),
+            None | Some(Value::Null) => bail!("config key '{path}' is missing"),
+            Some(v) => bail!(
+                "config key '{path}': expected an integer, found {}",
+                describe(v)
+            ),
+        }
+    }
+
+    /// A floating point number.
+    pub fn f64(&self, path: &str) -> Result<f64> {
+        match self.get(path) {
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| anyhow!("config key '{path}': {n} is not a number")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("config key '{path}': '{s}' is not a number")),
+            None | Some(Value::Null) => bail!("config key '{path}' is missing"),
+            Some(v) => bail!(
+                "config key '{path}': expected a number, found {}",
+                describe(v)
+            ),
+        }
+    }
+
+    /// A list of strings (a scalar counts as a one-element list).
+    pub fn strings(&self, path: &str) -> Result<Vec<String>> {
+        match self.get(path) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    Value::Bool(b) => Ok(b.to_string()),
+                    other => bail!(
+                        "config key '{path}': list items must be strings, found {}",
+                        describe(other)
+                    ),
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(v) => bail!(
+                "config key '{path}': expected a list of strings, found {}",
+                describe(v)
+            ),
+        }
+    }
+
+    /// The sequence at `path` (empty when absent).
+    pub fn seq(&self, path: &str) -> Result<Vec<Value>> {
+        match self.get(path) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Sequence(items)) => Ok(items.clone()),
+            Some(v) => bail!(
+                "config key '{path}': expected a list, found {}",
+                describe(v)
+            ),
+        }
+    }
+}
+
+/// yaml-cpp's boolean spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim() {
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            Some(true)
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn yaml_error(path: &Path, e: &serde_yaml::Error) -> anyhow::Error {
+    match e.location() {
+        Some(l) => anyhow!(
+            "{}:{}:{}: invalid YAML: {e}",
+            path.display(),
+            l.line(),
+            l.column()
+        ),
+        None => anyhow!("{}: invalid YAML: {e}", path.display()),
+    }
+}
+
+fn top_keys(v: &Value) -> BTreeSet<String> {
+    v.as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deep merge: mappings merge key by key, everything else is replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// One step of a `-o` key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+    Append,
+}
+
+/// Splits a key path: `.` separates keys, `[i]` indexes a list, `[]`
+/// appends; `\.`, `\[`, `\]`, `\\` escape (RULES.md §10.5).
+fn parse_key(key: &str) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut cur = String::new();
+    let mut chars = key.chars().peekable();
+    let mut pending_key = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('.' | '[' | ']' | '\\')) => cur.push(e),
+                Some(e) => bail!("invalid escape '\\{e}' in key"),
+                None => bail!("key ends with a backslash"),
+            },
+            '.' => {
+                if pending_key {
+                    if cur.is_empty() {
+                        bail!("empty key component");
+                    }
+                    steps.push(Step::Key(std::mem::take(&mut cur)));
+                }
+                pending_key = true;
+            }
+            '[' => {
+                if pending_key {
+                    if cur.is_empty() {
+                        bail!("index without a key");
+                    }
+                    steps.push(Step::Key(std::mem::take(&mut cur)));
+                }
+                let mut idx = String::new();
+                loop {
+                    match chars.next() {
+                        Some(']') => break,
+                        Some(d) => idx.push(d),
+                        None => bail!("unterminated '[' in key"),
+                    }
+                }
+                if idx.is_empty() {
+                    steps.push(Step::Append);
+                } else {
+                    steps.push(Step::Index(
+                        idx.parse()
+                            .map_err(|_| anyhow!("invalid list index '{idx}'"))?,
+                    ));
+                }
+                pending_key = false;
+                if let Some(&n) = chars.peek() {
+                    if n != '.' && n != '[' {
+                        bail!("expected '.' or '[' after ']'");
+                    }
+                }
+            }
+            c => {
+                if !pending_key {
+                    bail!("expected '.' or '[' after ']'");
+                }
+                cur.push(c)
+            }
+        }
+    }
+    if pending_key {
+        if cur.is_empty() {
+            bail!("empty key");
+        }
+        steps.push(Step::Key(cur));
+    }
+    Ok(steps)
+}
+
+/// Applies one `-o key=value`: split at the first `=`; a value in braces is
+/// parsed as a YAML mapping, any other value as a YAML scalar.
+fn apply_override(tree: &mut Value, o: &str) -> Result<()> {
+    let (key, value) = o
+        .split_once('=')
+        .ok_or_else(|| anyhow!("expected key=value"))?;
+    let steps = parse_key(key.trim())?;
+    let value = value.trim();
+    let v: Value = if value.starts_with('{') && value.ends_with('}') {
+        serde_yaml::from_str(value).map_err(|e| anyhow!("invalid YAML map '{value}': {e}"))?
+    } else {
+        match serde_yaml::from_str::<Value>(value) {
+            Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::Null)) if !value.is_empty() => v,
+            _ => Value::String(value.to_string()),
+        }
+    };
+    let mut cur = tree;
+    for (i, step) in steps.iter().enumerate() {
+        let last = i + 1 == steps.len();
+        cur = match step {
+            Step::Key(k) => {
+                if !cur.is_mapping() {
+                    *cur = Value::Mapping(Mapping::new());
+                }
+                let m = cur.as_mapping_mut().expect("mapping");
+                let kv = Value::String(k.clone());
+                if !m.contains_key(&kv) {
+                    m.insert(kv.clone(), Value::Null);
+                }
+                m.get_mut(&kv).expect("inserted")
+            }
+            Step::Index(n) => {
+                let s = cur
+                    .as_sequence_mut()
+                    .ok_or_else(|| anyhow!("'{key}': not a list"))?;
+                let len = s.len();
+                s.get_mut(*n)
+                    .ok_or_else(|| anyhow!("'{key}': index {n} out of range (list has {len})"))?
+            }
+            Step::Append => {
+                if !cur.is_sequence() {
+                    *cur = Value::Sequence(Vec::new());
+                }
+                let s = cur.as_sequence_mut().expect("sequence");
+                s.push(Value::Null);
+                s.last_mut().expect("pushed")
+            }
+        };
+        if last {
+            *cur = v.clone();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(overrides: &[&str]) -> Config {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::load(None, &o, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn defaults_parse_and_have_the_documented_values() {
+        let c = cfg(&[]);
+        assert!(!c.bool("json_output").unwrap());
+        assert_eq!(c.string("priority").unwrap(), "debug");
+        assert_eq!(c.string("rule_matching").unwrap(), "first");
+        assert_eq!(c.u64("webserver.listen_port").unwrap(), 8765);
+        assert!(c.bool("stdout_output.enabled").unwrap());
+    }
+
+    #[test]
+    fn overrides_follow_falco_syntax() {
+        let c = cfg(&[
+            "json_output=true",
+            "priority=warning",
+            "file_output.filename=/tmp/a=b.txt",
+            "rules[].disable.rule=*",
+            "rules[].enable.tag=maturity_stable",
+            "append_output[].extra_output=pid=%proc.pid",
+            "http_output={enabled: true, url: 'http://127.0.0.1:1/'}",
+        ]);
+        assert!(c.bool("json_output").unwrap());
+        assert_eq!(c.string("priority").unwrap(), "warning");
+        assert_eq!(c.string("file_output.filename").unwrap(), "/tmp/a=b.txt");
+        let rules = c.seq("rules").unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["disable"]["rule"].as_str(), Some("*"));
+        assert_eq!(rules[1]["enable"]["tag"].as_str(), Some("maturity_stable"));
+        let ao = c.seq("append_output").unwrap();
+        assert_eq!(
+            ao.last().unwrap()["extra_output"].as_str(),
+            Some("pid=%proc.pid")
+        );
+        assert!(c.bool("http_output.enabled").unwrap());
+        assert_eq!(c.string("http_output.url").unwrap(), "http://127.0.0.1:1/");
+    }
+
+    #[test]
+    fn key_escapes_and_errors() {
+        assert_eq!(
+            parse_key(r"a\.b.c[2].d[]").unwrap(),
+            vec![
+                Step::Key("a.b".into()),
+                Step::Key("c".into()),
+                Step::Index(2),
+                Step::Key("d".into()),
+                Step::Append
+            ]
+        );
+        assert!(parse_key("a..b").is_err());
+        assert!(parse_key("a[x]").is_err());
+        assert!(parse_key("a[1").is_err());
+        let o: Vec<String> = vec!["novalue".into()];
+        assert!(Config::load(None, &o, &mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn bad_types_are_clear_errors() {
+        let c = cfg(&["json_output=maybe", "webserver.listen_port=http"]);
+        let e = c.bool("json_output").unwrap_err().to_string();
+        assert!(e.contains("json_output") && e.contains("maybe"), "{e}");
+        let e = c.u64("webserver.listen_port").unwrap_err().to_string();
+        assert!(e.contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn user_file_merges_and_unknown_keys_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.yaml");
+        std::fs::write(
+            &p,
+            "json_output: true\nstdout_output:\n  enabled: false\nbogus_key: 1\n",
+        )
+        .unwrap();
+        let mut warnings = Vec::new();
+        let c = Config::load(Some(&p), &[], &mut |w| warnings.push(w)).unwrap();
+        assert!(c.bool("json_output").unwrap());
+        assert!(!c.bool("stdout_output.enabled").unwrap());
+        assert_eq!(c.u64("webserver.listen_port").unwrap(), 8765);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("bogus_key"));
+        std::fs::write(&p, "json_output: [unclosed\n").unwrap();
+        let e = Config::load(Some(&p), &[], &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("k.yaml:"), "{e}");
+    }
+}
