@@ -1,1 +1,5 @@
-//! The pipeline: pinned workers, channels, metrics and latency histograms.
+//! The pipeline: pinned workers, channels, metrics and latency histograms,
+//! and the health/metrics web server.
+
+pub mod http;
+pub mod metrics;

@@ -1,0 +1,530 @@
+//! Counters, latency histograms and the Prometheus text format.
+//!
+//! Workers write only their own counters (relaxed atomics on padded cache
+//! lines: no sharing, no locks) and fold their latency samples into a shared
+//! histogram once per batch, so the hot path never takes a lock per event.
+//! Scrapes read everything and render Prometheus text.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hdrhistogram::Histogram;
+
+use crate::event::table::EVENT_ID_LIMIT;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a worker could not use a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeFailure {
+    /// Fewer bytes than a header, or a length that does not fit.
+    Truncated,
+    /// An event type id this build does not know.
+    UnknownType,
+    /// Parameter count or lengths disagree with the schema.
+    BadParams,
+}
+
+impl DecodeFailure {
+    /// All reasons, for rendering.
+    pub const ALL: [DecodeFailure; 3] = [
+        DecodeFailure::Truncated,
+        DecodeFailure::UnknownType,
+        DecodeFailure::BadParams,
+    ];
+    /// Label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            DecodeFailure::Truncated => "truncated",
+            DecodeFailure::UnknownType => "unknown_type",
+            DecodeFailure::BadParams => "bad_params",
+        }
+    }
+}
+
+/// Counters of one worker. Aligned so two workers never share a cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct WorkerStats {
+    /// Records read from the ring.
+    pub records: Counter,
+    /// Events fully processed (decoded, state applied, matched).
+    pub processed: Counter,
+    /// Records that could not be decoded, by [`DecodeFailure`].
+    pub decode_errors: [Counter; 3],
+    /// Events held back because their process's exec was not applied yet.
+    pub deferred: Counter,
+    /// Deferred events processed after the wait expired without the exec
+    /// showing up (attribution may be stale).
+    pub late_attribution: Counter,
+    /// Deferred events dropped because the deferral queue was full.
+    pub deferred_overflow: Counter,
+    /// Events whose process was not in the table at all.
+    pub unknown_process: Counter,
+    /// Alerts raised.
+    pub alerts: Counter,
+    /// Alerts lost because the output channel was full.
+    pub alerts_dropped: Counter,
+    /// Idle polls (ring empty).
+    pub idle_polls: Counter,
+}
+
+impl WorkerStats {
+    /// Counts a decode failure.
+    pub fn decode_error(&self, why: DecodeFailure) {
+        self.decode_errors[why as usize].inc();
+    }
+}
+
+/// A latency histogram in nanoseconds (1 ns .. 60 s, 3 significant digits).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// A histogram a worker folds its local samples into once per batch.
+#[derive(Debug)]
+pub struct SharedHistogram(Mutex<Histogram<u64>>);
+
+impl Default for SharedHistogram {
+    fn default() -> Self {
+        SharedHistogram(Mutex::new(new_histogram()))
+    }
+}
+
+impl SharedHistogram {
+    /// Adds `local` into the shared histogram and clears `local`.
+    pub fn fold(&self, local: &mut Histogram<u64>) {
+        if local.is_empty() {
+            return;
+        }
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Both histograms share bounds, so adding cannot fail; a failure
+        // would only lose samples, never corrupt state.
+        if h.add(&*local).is_err() {
+            log::warn!("latency histogram merge failed; samples lost");
+        }
+        local.reset();
+    }
+
+    /// A copy of the current contents.
+    pub fn snapshot(&self) -> Histogram<u64> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Merges histograms (e.g. one per worker).
+pub fn merge<'a>(hs: impl IntoIterator<Item = &'a SharedHistogram>) -> Histogram<u64> {
+    let mut out = new_histogram();
+    for h in hs {
+        let s = h.snapshot();
+        if out.add(&s).is_err() {
+            log::warn!("latency histogram merge failed; samples lost");
+        }
+    }
+    out
+}
+
+/// Processes whose events are counted separately, so that a load
+/// generator can reconcile what it issued with what kestrel processed.
+/// At most [`Tracker::SLOTS`] processes; events count when their tgid or
+/// their parent's tgid is tracked.
+#[derive(Debug)]
+pub struct Tracker {
+    active: AtomicBool,
+    tgids: [AtomicU32; Tracker::SLOTS],
+    /// `[slot][rel][event type]`, rel 0 = the process itself, 1 = a child.
+    counts: Box<[Counter]>,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            active: AtomicBool::new(false),
+            tgids: Default::default(),
+            counts: (0..Tracker::SLOTS * 2 * EVENT_ID_LIMIT)
+                .map(|_| Counter::default())
+                .collect(),
+        }
+    }
+}
+
+impl Tracker {
+    /// Number of processes that can be tracked at once.
+    pub const SLOTS: usize = 8;
+
+    /// Starts tracking `tgid`; returns false when every slot is taken.
+    /// Tracking an already tracked tgid is a no-op that returns true.
+    pub fn track(&self, tgid: u32) -> bool {
+        if tgid == 0 {
+            return false;
+        }
+        if self.tgids.iter().any(|t| t.load(Ordering::Relaxed) == tgid) {
+            return true;
+        }
+        for (i, slot) in self.tgids.iter().enumerate() {
+            if slot
+                .compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                for c in &self.counts[i * 2 * EVENT_ID_LIMIT..(i + 1) * 2 * EVENT_ID_LIMIT] {
+                    c.0.store(0, Ordering::Relaxed);
+                }
+                self.active.store(true, Ordering::Release);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Stops tracking `tgid`.
+    pub fn untrack(&self, tgid: u32) {
+        for slot in &self.tgids {
+            let _ = slot.compare_exchange(tgid, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        let any = self.tgids.iter().any(|t| t.load(Ordering::Relaxed) != 0);
+        self.active.store(any, Ordering::Release);
+    }
+
+    /// Counts one event if its process or parent is tracked. One relaxed
+    /// load when nothing is tracked.
+    #[inline]
+    pub fn observe(&self, tgid: u32, ptgid: u32, ty: u16) {
+        if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        self.observe_slow(tgid, ptgid, ty);
+    }
+
+    #[cold]
+    fn observe_slow(&self, tgid: u32, ptgid: u32, ty: u16) {
+        let ty = ty as usize % EVENT_ID_LIMIT;
+        for (i, slot) in self.tgids.iter().enumerate() {
+            let t = slot.load(Ordering::Relaxed);
+            if t == 0 {
+                continue;
+            }
+            let rel = if t == tgid {
+                0
+            } else if t == ptgid {
+                1
+            } else {
+                continue;
+            };
+            self.counts[(i * 2 + rel) * EVENT_ID_LIMIT + ty].inc();
+        }
+    }
+
+    /// `(tgid, rel, event type id, count)` for every non-zero count.
+    pub fn snapshot(&self) -> Vec<(u32, &'static str, u16, u64)> {
+        let mut out = Vec::new();
+        for (i, slot) in self.tgids.iter().enumerate() {
+            let t = slot.load(Ordering::Relaxed);
+            if t == 0 {
+                continue;
+            }
+            for rel in 0..2 {
+                for ty in 0..EVENT_ID_LIMIT {
+                    let n = self.counts[(i * 2 + rel) * EVENT_ID_LIMIT + ty].get();
+                    if n > 0 {
+                        out.push((t, if rel == 0 { "self" } else { "child" }, ty as u16, n));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Writes Prometheus text exposition format.
+#[derive(Debug, Default)]
+pub struct PromWriter {
+    out: String,
+    declared: std::collections::HashSet<String>,
+}
+
+impl PromWriter {
+    /// A new, empty document.
+    pub fn new() -> PromWriter {
+        PromWriter::default()
+    }
+
+    fn declare(&mut self, name: &str, kind: &str, help: &str) {
+        if self.declared.insert(name.to_string()) {
+            let _ = writeln!(self.out, "# HELP {name} {help}");
+            let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"");
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.out.push_str("\\\\"),
+                        '"' => self.out.push_str("\\\""),
+                        '\n' => self.out.push_str("\\n"),
+                        c => self.out.push(c),
+                    }
+                }
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            let _ = writeln!(self.out, " {}", value as i64);
+        } else {
+            let _ = writeln!(self.out, " {value}");
+        }
+    }
+
+    /// A counter sample.
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+        self.declare(name, "counter", help);
+        self.sample(name, labels, value as f64);
+    }
+
+    /// A gauge sample.
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.declare(name, "gauge", help);
+        self.sample(name, labels, value);
+    }
+
+    /// A summary from a nanosecond histogram, exported in seconds with the
+    /// quantiles 0.5, 0.9, 0.99, 0.999 and the max (quantile "1").
+    pub fn summary_ns(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        h: &Histogram<u64>,
+    ) {
+        self.declare(name, "summary", help);
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            let qs = if q == 1.0 {
+                "1".to_string()
+            } else {
+                q.to_string()
+            };
+            let mut l: Vec<(&str, &str)> = labels.to_vec();
+            l.push(("quantile", &qs));
+            let v = if q == 1.0 {
+                h.max()
+            } else {
+                h.value_at_quantile(q)
+            };
+            self.sample(name, &l, v as f64 / 1e9);
+        }
+        let sum_name = format!("{name}_sum");
+        let count_name = format!("{name}_count");
+        let sum = h.mean() * h.len() as f64 / 1e9;
+        self.sample(&sum_name, labels, sum);
+        self.sample(&count_name, labels, h.len() as f64);
+    }
+
+    /// The document.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Shared pipeline metrics: one [`WorkerStats`] and latency histograms per
+/// worker, the tracker, and a few gauges.
+#[derive(Debug)]
+pub struct PipelineMetrics {
+    /// Per worker, indexed by worker number.
+    pub workers: Vec<Arc<WorkerStats>>,
+    /// Kernel timestamp → event processed, per worker.
+    pub event_latency: Vec<Arc<SharedHistogram>>,
+    /// Kernel timestamp → alert handed to the outputs, per worker.
+    pub alert_latency: Vec<Arc<SharedHistogram>>,
+    /// Load-generator reconciliation.
+    pub tracker: Arc<Tracker>,
+}
+
+impl PipelineMetrics {
+    /// Metrics for `n` workers.
+    pub fn new(n: usize) -> PipelineMetrics {
+        PipelineMetrics {
+            workers: (0..n).map(|_| Arc::new(WorkerStats::default())).collect(),
+            event_latency: (0..n)
+                .map(|_| Arc::new(SharedHistogram::default()))
+                .collect(),
+            alert_latency: (0..n)
+                .map(|_| Arc::new(SharedHistogram::default()))
+                .collect(),
+            tracker: Arc::new(Tracker::default()),
+        }
+    }
+
+    /// Renders the worker, latency and tracker metrics.
+    pub fn render(&self, w: &mut PromWriter) {
+        for (i, s) in self.workers.iter().enumerate() {
+            let id = i.to_string();
+            let l = [("worker", id.as_str())];
+            w.counter(
+                "kestrel_worker_records_total",
+                "Records read from the worker's ring.",
+                &l,
+                s.records.get(),
+            );
+            w.counter(
+                "kestrel_worker_events_processed_total",
+                "Events decoded, applied to process state and matched.",
+                &l,
+                s.processed.get(),
+            );
+            for why in DecodeFailure::ALL {
+                w.counter(
+                    "kestrel_worker_decode_errors_total",
+                    "Records the worker could not decode, by reason.",
+                    &[("worker", id.as_str()), ("reason", why.label())],
+                    s.decode_errors[why as usize].get(),
+                );
+            }
+            w.counter(
+                "kestrel_worker_events_deferred_total",
+                "Events held back until their process's exec was applied.",
+                &l,
+                s.deferred.get(),
+            );
+            w.counter(
+                "kestrel_worker_late_attribution_total",
+                "Deferred events processed after the wait expired.",
+                &l,
+                s.late_attribution.get(),
+            );
+            w.counter(
+                "kestrel_worker_deferred_dropped_total",
+                "Events lost because the deferral queue was full.",
+                &l,
+                s.deferred_overflow.get(),
+            );
+            w.counter(
+                "kestrel_worker_unknown_process_total",
+                "Events from processes missing from the process table.",
+                &l,
+                s.unknown_process.get(),
+            );
+            w.counter(
+                "kestrel_worker_alerts_total",
+                "Alerts raised by the worker.",
+                &l,
+                s.alerts.get(),
+            );
+            w.counter(
+                "kestrel_worker_alerts_dropped_total",
+                "Alerts lost because the output channel was full.",
+                &l,
+                s.alerts_dropped.get(),
+            );
+        }
+        let ev = merge(self.event_latency.iter().map(|a| a.as_ref()));
+        w.summary_ns(
+            "kestrel_event_latency_seconds",
+            "Kernel timestamp to event processed.",
+            &[],
+            &ev,
+        );
+        let al = merge(self.alert_latency.iter().map(|a| a.as_ref()));
+        w.summary_ns(
+            "kestrel_alert_latency_seconds",
+            "Kernel timestamp to alert handed to the outputs.",
+            &[],
+            &al,
+        );
+        for (tgid, rel, ty, n) in self.tracker.snapshot() {
+            let t = tgid.to_string();
+            let name = crate::event::EventType(ty).name();
+            w.counter(
+                "kestrel_tracked_events_total",
+                "Events processed for tracked processes (self) and their children (child), by event type.",
+                &[("tgid", t.as_str()), ("rel", rel), ("type", name)],
+                n,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_self_and_children_only_when_tracked() {
+        let t = Tracker::default();
+        t.observe(10, 1, 65);
+        assert!(t.snapshot().is_empty());
+        assert!(t.track(10));
+        t.observe(10, 1, 65);
+        t.observe(10, 1, 65);
+        t.observe(11, 10, 1);
+        t.observe(12, 1, 65);
+        let s = t.snapshot();
+        assert!(s.contains(&(10, "self", 65, 2)));
+        assert!(s.contains(&(10, "child", 1, 1)));
+        assert_eq!(s.len(), 2);
+        t.untrack(10);
+        assert!(t.snapshot().is_empty());
+        t.observe(10, 1, 65);
+        for i in 0..Tracker::SLOTS as u32 {
+            assert!(t.track(100 + i));
+        }
+        assert!(!t.track(999));
+    }
+
+    #[test]
+    fn prometheus_text_shape() {
+        let mut w = PromWriter::new();
+        w.counter("kestrel_x_total", "X.", &[("a", "b\"c")], 3);
+        w.counter("kestrel_x_total", "X.", &[("a", "d")], 4);
+        let mut h = new_histogram();
+        h.record(1_000).unwrap();
+        h.record(3_000).unwrap();
+        w.summary_ns("kestrel_lat_seconds", "L.", &[], &h);
+        let s = w.finish();
+        assert_eq!(s.matches("# TYPE kestrel_x_total counter").count(), 1);
+        assert!(s.contains("kestrel_x_total{a=\"b\\\"c\"} 3\n"));
+        assert!(s.contains("kestrel_lat_seconds_count 2\n"));
+        assert!(s.contains("kestrel_lat_seconds{quantile=\"0.5\"} 0.000001"));
+    }
+
+    #[test]
+    fn histograms_fold_and_merge() {
+        let shared = SharedHistogram::default();
+        let mut local = new_histogram();
+        local.record(5).unwrap();
+        shared.fold(&mut local);
+        assert!(local.is_empty());
+        let other = SharedHistogram::default();
+        let mut l2 = new_histogram();
+        l2.record(7).unwrap();
+        other.fold(&mut l2);
+        assert_eq!(merge([&shared, &other]).len(), 2);
+    }
+}
