@@ -1,0 +1,108 @@
+//! Lexical path handling: joining a relative path to a directory and
+//! normalising `.`, `..` and repeated slashes, without touching the file
+//! system (the process's view of the file system is not ours: different
+//! mount namespace, chroot, or a capture replayed elsewhere).
+
+/// Normalises an absolute path: collapses `//`, drops `.`, resolves `..`
+/// (never above `/`), removes a trailing slash. A relative input is
+/// returned relative but normalised (leading `..` kept).
+pub fn normalize(path: &[u8]) -> Vec<u8> {
+    let absolute = path.first() == Some(&b'/');
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in path.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                if parts.last().is_some_and(|p| *p != b"..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push(comp);
+                }
+            }
+            _ => parts.push(comp),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    if absolute {
+        out.push(b'/');
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// Resolves `path` against the directory `base`: absolute paths are only
+/// normalised; relative ones are joined to `base` first. `None` when the
+/// path is relative and `base` is unknown (empty or itself relative).
+pub fn resolve(base: &[u8], path: &[u8]) -> Option<Vec<u8>> {
+    if path.first() == Some(&b'/') {
+        return Some(normalize(path));
+    }
+    if base.first() != Some(&b'/') {
+        return None;
+    }
+    let mut joined = Vec::with_capacity(base.len() + 1 + path.len());
+    joined.extend_from_slice(base);
+    joined.push(b'/');
+    joined.extend_from_slice(path);
+    Some(normalize(&joined))
+}
+
+/// Directory part of a normalised absolute file path (`/` for top-level
+/// files).
+pub fn dirname(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => b"/",
+        Some(i) => &path[..i],
+        None => b"",
+    }
+}
+
+/// Component after the last `/`.
+pub fn basename(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        String::from_utf8(normalize(s.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn normalises() {
+        assert_eq!(n("/etc//passwd"), "/etc/passwd");
+        assert_eq!(n("/etc/./x/../passwd"), "/etc/passwd");
+        assert_eq!(n("/../../etc"), "/etc");
+        assert_eq!(n("/"), "/");
+        assert_eq!(n("//"), "/");
+        assert_eq!(n("/tmp/"), "/tmp");
+        assert_eq!(n("a/../../b"), "../b");
+    }
+
+    #[test]
+    fn resolves_against_base() {
+        let r = |b: &str, p: &str| {
+            resolve(b.as_bytes(), p.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            r("/home/u", "../../etc/shadow").as_deref(),
+            Some("/etc/shadow")
+        );
+        assert_eq!(r("/", "x").as_deref(), Some("/x"));
+        assert_eq!(r("", "x"), None);
+        assert_eq!(r("", "/abs//x").as_deref(), Some("/abs/x"));
+        assert_eq!(dirname(b"/etc/passwd"), b"/etc");
+        assert_eq!(dirname(b"/passwd"), b"/");
+        assert_eq!(basename(b"/etc/passwd"), b"passwd");
+    }
+}
