@@ -205,6 +205,20 @@ impl OutputFormat {
     }
 }
 
+/// Resolves a whole field expression for display (an `extra_fields` name
+/// such as `proc.aname[2]`): no shortening, filter-only fields rejected.
+pub fn resolve_display_field(text: &str) -> Result<FieldRef, FormatError> {
+    let text = text.trim();
+    let f = resolve_field(text).map_err(|e| FormatError::UnknownField {
+        token: text.to_string(),
+        reason: Some(e),
+    })?;
+    if f.def().has(flag::FILTER_ONLY) {
+        return Err(FormatError::FilterOnly(text.to_string()));
+    }
+    Ok(f)
+}
+
 /// Pads `out[start..]` with spaces or truncates it to exactly `width`
 /// characters.
 fn fit_width(out: &mut String, start: usize, width: usize) {

@@ -118,6 +118,28 @@ pub fn push_hms_with_offset(out: &mut String, epoch_ns: u64, offset_secs: i64) {
     .expect("write to String");
 }
 
+/// Appends an RFC 3164 timestamp in host local time (`Nov 14 22:23:22`,
+/// the day padded with a space).
+pub fn push_rfc3164(out: &mut String, epoch_ns: u64) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = (epoch_ns / NS_PER_SEC) as i64;
+    let local = secs + local_offset_secs(secs);
+    let (_, m, d) = civil_from_days(local.div_euclid(86_400));
+    let sod = local.rem_euclid(86_400);
+    write!(
+        out,
+        "{} {:>2} {:02}:{:02}:{:02}",
+        MONTHS[(m - 1) as usize],
+        d,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+    .expect("write to String");
+}
+
 /// The current wall-clock time in epoch nanoseconds (0 before 1970).
 pub fn now_epoch_ns() -> u64 {
     std::time::SystemTime::now()
@@ -165,6 +187,15 @@ mod tests {
         s.clear();
         push_hms_with_offset(&mut s, 1_700_000_602_000_000_001, -23 * 3600);
         assert_eq!(s, "23:23:22.000000001");
+    }
+
+    #[test]
+    fn rfc3164_shape() {
+        let mut s = String::new();
+        push_rfc3164(&mut s, 1_700_000_602_123_456_789);
+        // Nov 14 22:23:22 UTC; the zone may move hour/day but not the shape.
+        let re = regex::Regex::new(r"^[A-Z][a-z]{2} [ 1-3][0-9] \d\d:\d\d:22$").unwrap();
+        assert!(re.is_match(&s), "{s}");
     }
 
     #[test]
