@@ -2,7 +2,24 @@
 //! macro expansion, exceptions, overrides, and compilation to the typed IR
 //! ([`ir`]) that the matcher consumes. RULES.md is the specification.
 
+pub mod ast;
+pub mod compile;
+pub mod diag;
+pub mod expand;
 pub mod ir;
+pub mod loader;
+pub mod output_check;
+pub mod parser;
+pub mod report;
+pub mod yaml;
+
+pub use diag::{Code, Diagnostic, ErrorCode, Location, Position, WarningCode};
+pub use loader::{
+    expand_rule_paths, load_paths, Counts, FileResult, ListSummary, LoadFailure, LoadedRules,
+    Loader, MacroSummary, PluginRequirement, RuleDetails, Version, CONTAINER_PROVIDER_VERSION,
+    ENGINE_VERSION,
+};
+pub use parser::{parse_condition, ParseError};
 
 use std::collections::BTreeSet;
 

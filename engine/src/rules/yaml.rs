@@ -1,0 +1,396 @@
+//! A YAML document tree that remembers where everything came from.
+//!
+//! Built from yaml-rust2's event parser so that scalars keep their source
+//! text (`80`, `1.10` and `0x10` stay strings, RULES.md §1.1) and every
+//! node carries the position it starts at. Aliases are resolved by copying
+//! the anchored node, as yaml-cpp does.
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in a source text: byte offset, 0-based line and 0-based
+/// column (in characters), the convention of yaml-cpp marks that Falco's
+/// diagnostics print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mark {
+    /// Byte offset.
+    pub offset: usize,
+    /// Line, 0-based.
+    pub line: usize,
+    /// Column in characters, 0-based.
+    pub col: usize,
+}
+
+/// How a scalar was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Unquoted.
+    Plain,
+    /// `'...'`.
+    SingleQuoted,
+    /// `"..."`.
+    DoubleQuoted,
+    /// `|` or `>` block.
+    Block,
+}
+
+/// The content of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `~`, `null`, or nothing.
+    Null,
+    /// A scalar with its decoded text.
+    Scalar(String, Style),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in source order.
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// What it is.
+    pub kind: Kind,
+    /// Where it starts (for mappings: the first key).
+    pub mark: Mark,
+}
+
+/// A YAML syntax error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// yaml-rust2's description.
+    pub message: String,
+    /// Where it was detected.
+    pub mark: Mark,
+}
+
+impl Node {
+    /// The value of mapping key `key`, if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.kind, Kind::Scalar(s, _) if s == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The scalar text, if this is a scalar.
+    pub fn scalar(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a null node.
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// Whether this is a mapping.
+    pub fn is_map(&self) -> bool {
+        matches!(self.kind, Kind::Map(_))
+    }
+
+    /// Whether this is a sequence.
+    pub fn is_seq(&self) -> bool {
+        matches!(self.kind, Kind::Seq(_))
+    }
+
+    /// The elements if this is a sequence.
+    pub fn seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The keys of a mapping that are scalars, with their nodes.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, &Node)> {
+        let entries: &[(Node, Node)] = match &self.kind {
+            Kind::Map(e) => e,
+            _ => &[],
+        };
+        entries
+            .iter()
+            .filter_map(|(k, _)| k.scalar().map(|s| (s, k)))
+    }
+}
+
+/// Converts yaml-rust2 markers (character index, 1-based line, 0-based
+/// character column) to byte offsets.
+struct MarkConv<'a> {
+    src: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> MarkConv<'a> {
+    fn new(src: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        for (i, b) in src.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        MarkConv { src, line_starts }
+    }
+
+    fn conv(&self, m: &Marker) -> Mark {
+        let line = m.line().saturating_sub(1);
+        let Some(&start) = self.line_starts.get(line) else {
+            return Mark {
+                offset: self.src.len(),
+                line,
+                col: m.col(),
+            };
+        };
+        let rest = &self.src[start..];
+        let offset = rest
+            .char_indices()
+            .nth(m.col())
+            .map_or(self.src.len(), |(i, _)| start + i);
+        Mark {
+            offset,
+            line,
+            col: m.col(),
+        }
+    }
+}
+
+enum Frame {
+    Seq(Vec<Node>, Mark, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Mark, usize),
+}
+
+fn is_null_plain(s: &str) -> bool {
+    matches!(s, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Parses every document of `src`. An empty document is `Kind::Null`.
+pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
+    let conv = MarkConv::new(src);
+    let mut parser = Parser::new_from_str(src);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
+    let mut doc: Option<Node> = None;
+    loop {
+        let (ev, marker) = parser.next_token().map_err(|e| YamlError {
+            message: e.info().to_string(),
+            mark: conv.conv(e.marker()),
+        })?;
+        let mark = conv.conv(&marker);
+        let finished: Option<(Node, usize)> = match ev {
+            Event::StreamEnd => break,
+            Event::StreamStart | Event::Nothing => None,
+            Event::DocumentStart => {
+                doc = None;
+                None
+            }
+            Event::DocumentEnd => {
+                docs.push(doc.take().unwrap_or(Node {
+                    kind: Kind::Null,
+                    mark,
+                }));
+                None
+            }
+            Event::Alias(id) => {
+                let node = anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                    message: "unknown anchor".into(),
+                    mark,
+                })?;
+                Some((Node { mark, ..node }, 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let kind = match style {
+                    TScalarStyle::Plain if tag.is_none() && is_null_plain(&text) => Kind::Null,
+                    TScalarStyle::Plain => Kind::Scalar(text, Style::Plain),
+                    TScalarStyle::SingleQuoted => Kind::Scalar(text, Style::SingleQuoted),
+                    TScalarStyle::DoubleQuoted => Kind::Scalar(text, Style::DoubleQuoted),
+                    TScalarStyle::Literal | TScalarStyle::Folded => {
+                        Kind::Scalar(text, Style::Block)
+                    }
+                };
+                Some((Node { kind, mark }, anchor))
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), mark, anchor));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map(Vec::new(), None, mark, anchor));
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, m, anchor)) => Some((
+                    Node {
+                        kind: Kind::Seq(items),
+                        mark: m,
+                    },
+                    anchor,
+                )),
+                _ => {
+                    return Err(YamlError {
+                        message: "unbalanced sequence".into(),
+                        mark,
+                    })
+                }
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(entries, _, m, anchor)) => {
+                    let m = entries.first().map_or(m, |(k, _)| k.mark);
+                    Some((
+                        Node {
+                            kind: Kind::Map(entries),
+                            mark: m,
+                        },
+                        anchor,
+                    ))
+                }
+                _ => {
+                    return Err(YamlError {
+                        message: "unbalanced mapping".into(),
+                        mark,
+                    })
+                }
+            },
+        };
+        if let Some((node, anchor)) = finished {
+            if anchor != 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            match stack.last_mut() {
+                Some(Frame::Seq(items, _, _)) => items.push(node),
+                Some(Frame::Map(entries, pending, _, _)) => match pending.take() {
+                    None => *pending = Some(node),
+                    Some(key) => entries.push((key, node)),
+                },
+                None => doc = Some(node),
+            }
+        }
+    }
+    Ok(docs)
+}
+
+/// Maps an offset in a scalar's decoded text back to the source, by
+/// aligning decoded characters with source characters from the scalar's
+/// start (quotes, escapes, indentation and folded line breaks are skipped
+/// over). Falls back to the scalar's start when the alignment drifts.
+pub fn scalar_offset_mark(src: &str, start: Mark, decoded: &str, decoded_offset: usize) -> Mark {
+    let Some(region) = src.get(start.offset..) else {
+        return start;
+    };
+    let target = decoded_offset.min(decoded.len());
+    let mut src_iter = region.char_indices().peekable();
+    let mut src_pos = 0usize;
+    for (di, dc) in decoded.char_indices() {
+        if di >= target {
+            break;
+        }
+        // Find dc in the source, allowing a bounded skip.
+        let mut skipped = 0usize;
+        loop {
+            let Some(&(si, sc)) = src_iter.peek() else {
+                return start;
+            };
+            src_iter.next();
+            let matched = sc == dc || (dc == ' ' && (sc == '\n' || sc == '\r'));
+            if matched {
+                src_pos = si + sc.len_utf8();
+                break;
+            }
+            skipped += 1;
+            if skipped > 256 {
+                return start;
+            }
+        }
+    }
+    // Skip source characters that do not appear in the decoded text (the
+    // indentation in front of the target character).
+    if let Some(tc) = decoded[target..].chars().next() {
+        let mut look = region[src_pos..].char_indices();
+        let mut n = 0;
+        for (i, c) in look.by_ref() {
+            if c == tc {
+                src_pos += i;
+                break;
+            }
+            n += 1;
+            if n > 256 {
+                break;
+            }
+        }
+    }
+    offset_to_mark(src, start.offset + src_pos)
+}
+
+/// The mark (line, column) of a byte offset.
+pub fn offset_to_mark(src: &str, offset: usize) -> Mark {
+    let offset = offset.min(src.len());
+    let before = &src.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = src
+        .get(line_start..offset)
+        .map_or(offset - line_start, |s| s.chars().count());
+    Mark { offset, line, col }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_text_and_marks() {
+        let src = "# c\n- rule: \"héllo\"\n  k:\n  n: 80\n  v: [1.10, 010, 0x10]\n";
+        let docs = parse_documents(src).unwrap();
+        assert_eq!(docs.len(), 1);
+        let item = &docs[0].seq().unwrap()[0];
+        assert_eq!(item.mark.line, 1);
+        assert_eq!(item.mark.col, 2);
+        assert_eq!(item.get("rule").unwrap().scalar(), Some("héllo"));
+        assert!(item.get("k").unwrap().is_null());
+        assert_eq!(item.get("n").unwrap().scalar(), Some("80"));
+        let v: Vec<_> = item
+            .get("v")
+            .unwrap()
+            .seq()
+            .unwrap()
+            .iter()
+            .map(|n| n.scalar().unwrap())
+            .collect();
+        assert_eq!(v, ["1.10", "010", "0x10"]);
+        let n = item.get("n").unwrap();
+        assert_eq!(&src[n.mark.offset..n.mark.offset + 2], "80");
+        let r = item.get("rule").unwrap();
+        assert_eq!(&src[r.mark.offset..r.mark.offset + 1], "\"");
+    }
+
+    #[test]
+    fn documents_aliases_and_errors() {
+        let docs = parse_documents("- &a x\n- *a\n---\n---\n- y\n").unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].seq().unwrap()[1].scalar(), Some("x"));
+        assert!(docs[1].is_null());
+        let e = parse_documents("- a\n b: [\n").unwrap_err();
+        assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn block_scalar_offsets_map_to_source_lines() {
+        let src = "- macro: m\n  condition: >\n    proc.name = a and\n    fd.nme = b\n";
+        let docs = parse_documents(src).unwrap();
+        let c = docs[0].seq().unwrap()[0].get("condition").unwrap();
+        let text = c.scalar().unwrap();
+        let off = text.find("fd.nme").unwrap();
+        let m = scalar_offset_mark(src, c.mark, text, off);
+        assert_eq!((m.line, m.col), (3, 4));
+        assert_eq!(&src[m.offset..m.offset + 6], "fd.nme");
+    }
+}
