@@ -244,21 +244,23 @@ impl Outputs {
         if self.ctl.send(FrontCtl::Drain).is_err() {
             log::warn!("output dispatcher already stopped");
         }
-        let mut joined_dispatcher = false;
+        let mut joined_dispatcher = true;
         if let Some(d) = self.dispatcher.take() {
-            joined_dispatcher = join_until(d, deadline);
+            if let Some(d) = join_until(d, deadline) {
+                joined_dispatcher = false;
+                self.dispatcher = Some(d);
+            }
         }
         if !joined_dispatcher {
-            // The dispatcher is stuck or gone: whatever is still in the
-            // front queue will never reach a sink.
+            // The dispatcher is stuck: whatever is still in the front
+            // queue will never reach a sink.
             let mut n = 0;
             while self.front_rx.try_recv().is_ok() {
                 n += 1;
             }
             self.sender.counters.drops.lost(DropReason::Shutdown, n);
         }
-        let sinks = Arc::get_mut(&mut self.sinks);
-        let Some(sinks) = sinks else {
+        let Some(sinks) = Arc::get_mut(&mut self.sinks) else {
             // The dispatcher still holds the sinks (it did not stop in
             // time): abort them through the shared handles.
             for s in self.sinks.iter() {
@@ -267,25 +269,25 @@ impl Outputs {
             return self.stats();
         };
         for s in sinks.iter_mut() {
-            let stopped = match s.thread.take() {
-                Some(t) => join_until(t, deadline),
-                None => true,
-            };
-            if !stopped {
-                log::warn!(
-                    "output {}: not drained within the shutdown timeout; remaining alerts dropped",
-                    s.name
-                );
-                s.abort_now();
+            if let Some(t) = s.thread.take() {
+                if let Some(t) = join_until(t, deadline) {
+                    log::warn!(
+                        "output {}: not drained within the shutdown timeout; remaining alerts dropped",
+                        s.name
+                    );
+                    s.abort_now();
+                    s.thread = Some(t);
+                }
             }
         }
-        // Sinks that were aborted get a short grace to account for the
-        // alert they were writing (e.g. a killed program's broken pipe).
-        let grace = Instant::now() + Duration::from_millis(200);
+        // Aborted sinks get a short grace to account for the alert they
+        // were writing (e.g. a killed program's broken pipe).
+        let grace = Instant::now() + Duration::from_millis(500);
         for s in sinks.iter_mut() {
             if let Some(t) = s.thread.take() {
-                if !join_until(t, grace) {
+                if let Some(t) = join_until(t, grace) {
                     log::warn!("output {}: sink thread did not stop", s.name);
+                    s.thread = Some(t);
                 }
             }
         }
@@ -293,19 +295,18 @@ impl Outputs {
     }
 }
 
-/// Joins `t` if it finishes before `deadline`; otherwise leaves it
-/// running and returns `false`.
-fn join_until(t: JoinHandle<()>, deadline: Instant) -> bool {
+/// Joins `t` if it finishes before `deadline`; otherwise hands it back.
+fn join_until(t: JoinHandle<()>, deadline: Instant) -> Option<JoinHandle<()>> {
     while !t.is_finished() {
         if Instant::now() >= deadline {
-            return false;
+            return Some(t);
         }
         std::thread::sleep(Duration::from_millis(2));
     }
     if t.join().is_err() {
         log::error!("output thread panicked");
     }
-    true
+    None
 }
 
 /// An open repeat window.

@@ -1,7 +1,7 @@
 //! Alerts: output format strings, Falco's text and JSON alert shapes, and
 //! the sinks that deliver them (RULES.md §9, §10.7).
 //!
-//! - [`format`]: compiles format strings ([`OutputFormat::compile`]) and
+//! - [`mod@format`]: compiles format strings ([`OutputFormat::compile`]) and
 //!   renders them against any [`crate::fields::Extract`].
 //! - [`alert`]: [`CompiledOutputs`] (every rule's assembled format and
 //!   JSON layout, built once, shared behind an `Arc`) renders a match into
