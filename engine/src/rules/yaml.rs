@@ -125,17 +125,33 @@ impl Node {
 struct MarkConv<'a> {
     src: &'a str,
     line_starts: Vec<usize>,
+    /// Spaces inserted at the start of each line (see `parse_documents`).
+    extra: &'a [usize],
+    /// Prefix sums of `extra`.
+    extra_before: Vec<usize>,
 }
 
 impl<'a> MarkConv<'a> {
-    fn new(src: &'a str) -> Self {
+    fn new(src: &'a str, extra: &'a [usize]) -> Self {
         let mut line_starts = vec![0];
         for (i, b) in src.bytes().enumerate() {
             if b == b'\n' {
                 line_starts.push(i + 1);
             }
         }
-        MarkConv { src, line_starts }
+        let mut extra_before = Vec::with_capacity(extra.len() + 1);
+        let mut acc = 0;
+        for e in extra {
+            extra_before.push(acc);
+            acc += e;
+        }
+        extra_before.push(acc);
+        MarkConv {
+            src,
+            line_starts,
+            extra,
+            extra_before,
+        }
     }
 
     fn conv(&self, m: &Marker) -> Mark {
@@ -152,10 +168,23 @@ impl<'a> MarkConv<'a> {
             .char_indices()
             .nth(m.col())
             .map_or(self.src.len(), |(i, _)| start + i);
+        if self.extra.is_empty() {
+            return Mark {
+                offset,
+                line,
+                col: m.col(),
+            };
+        }
+        let k = self.extra.get(line).copied().unwrap_or(0);
+        let before = self
+            .extra_before
+            .get(line)
+            .copied()
+            .unwrap_or(*self.extra_before.last().unwrap_or(&0));
         Mark {
-            offset,
+            offset: offset - before - k.min(m.col()),
             line,
-            col: m.col(),
+            col: m.col().saturating_sub(k),
         }
     }
 }
@@ -170,17 +199,60 @@ fn is_null_plain(s: &str) -> bool {
 }
 
 /// Parses every document of `src`. An empty document is `Kind::Null`.
+///
+/// yaml-rust2 rejects a closing `]`/`}` on its own line at the indentation
+/// of the enclosing mapping when the flow collection's last element was
+/// quoted (the sandbox reference file does this); yaml-cpp accepts it. Such
+/// lines are indented by one more space and the text parsed again; marks
+/// are mapped back to the original text. Indenting a line that holds only
+/// flow closers cannot change the document's meaning.
 pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
-    let conv = MarkConv::new(src);
+    let mut extra: Vec<usize> = Vec::new(); // spaces added per line
+    let mut patched: Option<String> = None;
+    for _ in 0..256 {
+        let text = patched.as_deref().unwrap_or(src);
+        match parse_documents_raw(text, &extra) {
+            Ok(docs) => return Ok(docs),
+            Err((e, raw_line)) => {
+                let line_text = src.lines().nth(raw_line).unwrap_or("");
+                let closer = line_text.trim_start().starts_with([']', '}']);
+                if e.message != "invalid indentation" || !closer {
+                    return Err(e);
+                }
+                if extra.len() <= raw_line {
+                    extra.resize(raw_line + 1, 0);
+                }
+                extra[raw_line] += 1;
+                let mut out = String::with_capacity(src.len() + 16);
+                for (i, l) in src.split_inclusive('\n').enumerate() {
+                    for _ in 0..extra.get(i).copied().unwrap_or(0) {
+                        out.push(' ');
+                    }
+                    out.push_str(l);
+                }
+                patched = Some(out);
+            }
+        }
+    }
+    parse_documents_raw(src, &[]).map_err(|(e, _)| e)
+}
+
+fn parse_documents_raw(src: &str, extra: &[usize]) -> Result<Vec<Node>, (YamlError, usize)> {
+    let conv = MarkConv::new(src, extra);
     let mut parser = Parser::new_from_str(src);
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
     let mut doc: Option<Node> = None;
     loop {
-        let (ev, marker) = parser.next_token().map_err(|e| YamlError {
-            message: e.info().to_string(),
-            mark: conv.conv(e.marker()),
+        let (ev, marker) = parser.next_token().map_err(|e| {
+            (
+                YamlError {
+                    message: e.info().to_string(),
+                    mark: conv.conv(e.marker()),
+                },
+                e.marker().line().saturating_sub(1),
+            )
         })?;
         let mark = conv.conv(&marker);
         let finished: Option<(Node, usize)> = match ev {
@@ -198,9 +270,14 @@ pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
                 None
             }
             Event::Alias(id) => {
-                let node = anchors.get(&id).cloned().ok_or_else(|| YamlError {
-                    message: "unknown anchor".into(),
-                    mark,
+                let node = anchors.get(&id).cloned().ok_or_else(|| {
+                    (
+                        YamlError {
+                            message: "unknown anchor".into(),
+                            mark,
+                        },
+                        mark.line,
+                    )
                 })?;
                 Some((Node { mark, ..node }, 0))
             }
@@ -233,10 +310,13 @@ pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
                     anchor,
                 )),
                 _ => {
-                    return Err(YamlError {
-                        message: "unbalanced sequence".into(),
-                        mark,
-                    })
+                    return Err((
+                        YamlError {
+                            message: "unbalanced sequence".into(),
+                            mark,
+                        },
+                        mark.line,
+                    ))
                 }
             },
             Event::MappingEnd => match stack.pop() {
@@ -251,10 +331,13 @@ pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
                     ))
                 }
                 _ => {
-                    return Err(YamlError {
-                        message: "unbalanced mapping".into(),
-                        mark,
-                    })
+                    return Err((
+                        YamlError {
+                            message: "unbalanced mapping".into(),
+                            mark,
+                        },
+                        mark.line,
+                    ))
                 }
             },
         };
@@ -380,6 +463,18 @@ mod tests {
         assert!(docs[1].is_null());
         let e = parse_documents("- a\n b: [\n").unwrap_err();
         assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn flow_closer_after_quoted_scalar_at_mapping_indent() {
+        let src = "- list: a\n  items: [\n    \"x\",\n    \"y\"\n  ]\n- list: b\n  items: []\n";
+        let docs = parse_documents(src).unwrap();
+        let items = docs[0].seq().unwrap();
+        let v: Vec<_> = items[0].get("items").unwrap().seq().unwrap().iter().map(|n| n.scalar().unwrap()).collect();
+        assert_eq!(v, ["x", "y"]);
+        let b = &items[1];
+        assert_eq!((b.mark.line, b.mark.col), (5, 2));
+        assert_eq!(&src[b.mark.offset..b.mark.offset + 4], "list");
     }
 
     #[test]
