@@ -42,7 +42,8 @@ mod evtset;
 mod glob;
 mod pmatch;
 mod prefilter;
-mod transform;
+/// Operand (transformer) evaluation, shared with the output formatter.
+pub(crate) mod transform;
 mod value;
 
 use std::collections::HashMap;
