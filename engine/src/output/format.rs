@@ -12,10 +12,6 @@
 //! Rendering never fails: missing values print `<NA>` (Falco prefixes every
 //! rule output with `*`, which selects that behaviour).
 
-use std::borrow::Cow;
-
-use base64::Engine as _;
-
 use crate::fields::{self, flag, Extract, FieldRef, FieldType, ResolveError, Value};
 use crate::rules::ir::{Operand, TrArg, Transformer};
 
@@ -261,72 +257,10 @@ fn push_printable(out: &mut String, b: &[u8]) {
     }));
 }
 
-/// The text bytes of a value, for transformers that work on text.
-fn text_bytes<'v>(v: &'v Value<'_>) -> Cow<'v, [u8]> {
-    match v {
-        Value::Str(s) | Value::Bytes(s) => Cow::Borrowed(s),
-        other => {
-            let mut s = String::new();
-            push_value(&mut s, other, Style::Plain);
-            Cow::Owned(s.into_bytes())
-        }
-    }
-}
-
-/// Evaluates a format expression; `None` when missing.
+/// Evaluates a format expression; `None` when missing. Transformers are
+/// evaluated by the matcher's code, so conditions and outputs agree.
 pub(crate) fn eval<'e, E: Extract + ?Sized>(expr: &Operand, ev: &'e E) -> Option<Value<'e>> {
-    match expr {
-        Operand::Field(f) => ev.extract(f),
-        Operand::Transform(t, args) => {
-            let first = || match args.first() {
-                Some(TrArg::Operand(o)) => eval(o, ev),
-                _ => None,
-            };
-            match t {
-                Transformer::ToLower => {
-                    let v = first()?;
-                    Some(Value::Str(Cow::Owned(text_bytes(&v).to_ascii_lowercase())))
-                }
-                Transformer::ToUpper => {
-                    let v = first()?;
-                    Some(Value::Str(Cow::Owned(text_bytes(&v).to_ascii_uppercase())))
-                }
-                Transformer::Basename => {
-                    let v = first()?;
-                    let b = text_bytes(&v);
-                    let base = match memchr::memrchr(b'/', &b) {
-                        Some(i) => &b[i + 1..],
-                        None => &b[..],
-                    };
-                    Some(Value::Str(Cow::Owned(base.to_vec())))
-                }
-                Transformer::B64 => {
-                    let v = first()?;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(text_bytes(&v))
-                        .ok()
-                        .map(|d| Value::Bytes(Cow::Owned(d)))
-                }
-                Transformer::Len => {
-                    let v = first()?;
-                    Some(Value::U64(text_bytes(&v).len() as u64))
-                }
-                Transformer::Concat => {
-                    let mut acc = Vec::new();
-                    for a in args {
-                        match a {
-                            TrArg::Operand(o) => acc.extend_from_slice(&text_bytes(&eval(o, ev)?)),
-                            TrArg::Literal(s) => acc.extend_from_slice(s.as_bytes()),
-                            TrArg::List(_) => return None,
-                        }
-                    }
-                    Some(Value::Str(Cow::Owned(acc)))
-                }
-                // Rejected at compile time.
-                Transformer::Join | Transformer::Getopt => None,
-            }
-        }
-    }
+    crate::matcher::transform::operand_value(expr, ev)
 }
 
 fn is_name_byte(b: u8) -> bool {
@@ -712,6 +646,7 @@ impl<'s> Parser<'s> {
 mod tests {
     use super::*;
     use crate::fields::resolve;
+    use std::borrow::Cow;
     use std::collections::HashMap;
 
     /// A map-backed event: field text → value.
@@ -962,6 +897,17 @@ mod tests {
         assert!(matches!(e, FormatError::UnknownField { .. }));
         let e = OutputFormat::compile("%concat(proc.name)").unwrap_err();
         assert!(e.to_string().contains("at least two"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Arbitrary format text never panics, and whatever compiles renders.
+        #[test]
+        fn compile_and_render_never_panic(text in "(%[0-9]{0,2}[a-z._\\[\\]()0-9,\"'é%]{0,12}|[ a-zé\\[\\]()]{0,4}){0,6}") {
+            let ev = Ev::new(&[("proc.name", Value::string("x"))]);
+            if let Ok((f, _)) = OutputFormat::compile(&text) {
+                let _rendered = f.render_to_string(&ev);
+            }
+        }
     }
 
     #[test]
