@@ -1,6 +1,7 @@
 //! The event model: the wire format shared with the probe, the table of
 //! event types and their parameters, and zero-copy views of records.
 
+pub mod capfile;
 pub mod flags;
 pub mod raw;
 pub mod syscalls;
