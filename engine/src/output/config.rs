@@ -146,6 +146,11 @@ pub struct HttpConfig {
     /// `http_output.ca_bundle` (default empty): PEM bundle, same meaning,
     /// added to `ca_cert`.
     pub ca_bundle: Option<PathBuf>,
+    /// `http_output.ca_path` (default `/etc/falco/certs/`): a directory
+    /// whose PEM certificate files are trusted too, when it exists.
+    /// Whenever `ca_cert`, `ca_bundle` or `ca_path` provide certificates,
+    /// they replace the built-in (Mozilla) roots.
+    pub ca_path: Option<PathBuf>,
     /// `http_output.mtls` (default `false`): present `client_cert` and
     /// `client_key`.
     pub mtls: bool,
@@ -288,6 +293,7 @@ impl Default for OutputsConfig {
                 insecure: false,
                 ca_cert: None,
                 ca_bundle: None,
+                ca_path: Some(PathBuf::from("/etc/falco/certs/")),
                 mtls: false,
                 client_cert: PathBuf::from("/etc/falco/certs/client/client.crt"),
                 client_key: PathBuf::from("/etc/falco/certs/client/client.key"),
@@ -411,22 +417,7 @@ impl OutputsConfig {
             "http_output.insecure" => self.http.insecure = b(value)?,
             "http_output.ca_cert" => self.http.ca_cert = opt_path(value),
             "http_output.ca_bundle" => self.http.ca_bundle = opt_path(value),
-            "http_output.ca_path" => {
-                // Falco's default is a directory that usually does not
-                // exist; accept it but only act on ca_cert/ca_bundle.
-                if let Some(p) = opt_path(value) {
-                    if p.is_dir()
-                        && std::fs::read_dir(&p)
-                            .map(|mut d| d.next().is_some())
-                            .unwrap_or(false)
-                    {
-                        return Err(ConfigError::Unsupported {
-                            key: key.into(),
-                            reason: "CA directories are not read; concatenate the certificates into http_output.ca_bundle",
-                        });
-                    }
-                }
-            }
+            "http_output.ca_path" => self.http.ca_path = opt_path(value),
             "http_output.mtls" => self.http.mtls = b(value)?,
             "http_output.client_cert" => self.http.client_cert = PathBuf::from(value.trim()),
             "http_output.client_key" => self.http.client_key = PathBuf::from(value.trim()),
@@ -435,9 +426,6 @@ impl OutputsConfig {
                 off_only("responses are not echoed; failures are logged and counted")?
             }
             "http_output.compress_uploads" => off_only("uploads are sent uncompressed")?,
-            "http_output.max_consecutive_timeouts" => {
-                parse_u64(key, value)?;
-            }
             "http_output.timeout_ms" => {
                 self.http.timeout = Duration::from_millis(parse_u64(key, value)?.max(1));
             }

@@ -73,6 +73,30 @@ fn certs_of(
     Ok(certs)
 }
 
+/// Certificates from every PEM file in `dir` (none if it does not
+/// exist); files that hold no certificate are skipped.
+fn certs_in_dir(dir: &std::path::Path) -> Result<Vec<Certificate<'static>>, HttpSetupError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        match read_pem("ca_path", &p) {
+            Ok(items) => out.extend(items.into_iter().filter_map(|i| match i {
+                PemItem::Certificate(c) => Some(c),
+                _ => None,
+            })),
+            Err(e) => log::debug!("http_output: skipping {}: {e}", p.display()),
+        }
+    }
+    Ok(out)
+}
+
 /// POSTs each alert's line (the JSON alert in JSON mode, with
 /// `Content-Type: application/json`; else the text line as `text/plain`).
 ///
@@ -97,6 +121,9 @@ impl HttpSink {
         }
         if let Some(p) = &cfg.ca_bundle {
             roots.extend(certs_of("ca_bundle", p)?);
+        }
+        if let Some(dir) = &cfg.ca_path {
+            roots.extend(certs_in_dir(dir)?);
         }
         if !roots.is_empty() {
             tls = tls.root_certs(RootCerts::new_with_certs(&roots));
