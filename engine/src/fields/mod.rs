@@ -17,6 +17,7 @@ use std::net::IpAddr;
 
 pub mod json;
 pub mod live;
+pub mod render;
 
 /// Type of a field's value (Falco's field types, RULES.md §0.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

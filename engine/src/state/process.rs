@@ -20,7 +20,17 @@
 //! with the entry: equal to the newest image → `Ready`; newer than any image
 //! → `Behind` (the exec event is still in another CPU's ring: defer);
 //! older → `Ahead` (the event happened before an exec the table already
-//! applied: use the older image, if kept). The /proc scan cannot read
+//! applied: use the older image, if kept).
+//!
+//! Deferral protocol (for the pipeline): a worker keeps its deferred events
+//! in read order and an event waits behind an earlier deferred event of the
+//! same process from the same ring (the kernel wrote them in that order).
+//! Retry after the table changes; give up after a bounded time, then
+//! extract anyway (image fields are then missing, never wrong). Exec
+//! generations order images only: a `chdir` on one CPU and a relative
+//! `open` on another can still be read in either order.
+//!
+//! The /proc scan cannot read
 //! `self_exec_id`, so scanned images have an unknown generation, which
 //! matches any event until the first exec or fork reveals it.
 
@@ -164,12 +174,17 @@ impl Process {
         for gen in &self.gens[1..] {
             match gen.exec_gen {
                 Some(g) if g == exec_gen => return (Attribution::Ahead, Some(gen)),
+                // An older known image: the event's own exec lies between
+                // it and a newer one and has not been applied yet (exec
+                // generations grow by one per exec).
+                Some(g) if g < exec_gen => return (Attribution::Behind, None),
                 // A scanned image older than every known exec: the event
                 // predates them all and the scan is the best we have.
                 None => return (Attribution::Ahead, Some(gen)),
                 _ => {}
             }
         }
+        // Older than every image still kept.
         (Attribution::Ahead, None)
     }
 
