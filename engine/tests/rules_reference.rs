@@ -46,7 +46,11 @@ fn each_file_loads_alone_cleanly_with_the_documented_counts() {
             "{name}"
         );
         assert_eq!(l.rules().len(), rules);
-        assert_eq!(l.rules().iter().filter(|r| r.enabled).count(), enabled, "{name}");
+        assert_eq!(
+            l.rules().iter().filter(|r| r.enabled).count(),
+            enabled,
+            "{name}"
+        );
         assert_eq!(l.macros().len(), macros);
         assert_eq!(l.lists().len(), lists);
     }
@@ -182,7 +186,11 @@ fn per_rule_priorities_enabled_flags_and_event_types() {
     }
     assert_eq!(seen, 25 + 31 + 37);
     for (_, l) in &loaders {
-        assert!(l.rules().iter().all(|r| r.tags.iter().next().is_some_and(|t| t.starts_with("maturity_"))
+        assert!(l.rules().iter().all(|r| r
+            .tags
+            .iter()
+            .next()
+            .is_some_and(|t| t.starts_with("maturity_"))
             || r.tags.iter().any(|t| t.starts_with("maturity_"))));
     }
 }
@@ -213,19 +221,61 @@ fn all_three_files_in_order_redefine_shared_lists() {
         l.rules()
             .iter()
             .enumerate()
-            .filter(|(i, _)| l.rule_details(*i).unwrap().lists.contains("package_mgmt_binaries")
-                || l.rule_details(*i).unwrap().lists.contains("python_package_managers"))
+            .filter(|(i, _)| {
+                l.rule_details(*i)
+                    .unwrap()
+                    .lists
+                    .contains("package_mgmt_binaries")
+                    || l.rule_details(*i)
+                        .unwrap()
+                        .lists
+                        .contains("python_package_managers")
+            })
             .map(|(_, r)| (r.name.clone(), r.expanded_condition.contains(" uv")))
             .collect()
     };
     let before = uses(&alone);
-    assert!(before.iter().any(|(_, has)| *has), "stable alone mentions uv: {before:?}");
+    assert!(
+        before.iter().any(|(_, has)| *has),
+        "stable alone mentions uv: {before:?}"
+    );
     let after = uses(&l);
     for (name, has) in &after {
         if before.iter().any(|(n, _)| n == name) {
-            assert!(!has, "{name} still sees uv after the incubating redefinition");
+            assert!(
+                !has,
+                "{name} still sees uv after the incubating redefinition"
+            );
         }
     }
     // Rules stay in first-definition order: stable rules first.
     assert_eq!(l.rules()[0].name, alone.rules()[0].name);
+}
+
+/// Loading (reading, parsing and compiling three times) all three files.
+/// Prints the time; `cargo test --release -- --nocapture load_time` gives
+/// the figure quoted in reports. The bound only catches pathologies.
+#[test]
+fn load_time_of_all_three() {
+    let texts: Vec<(String, String)> = [STABLE, INCUBATING, SANDBOX]
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                std::fs::read_to_string(reference(f)).unwrap(),
+            )
+        })
+        .collect();
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let mut l = Loader::new();
+        for (n, c) in &texts {
+            assert!(l.load_str(n, c).errors.is_empty());
+        }
+        best = best.min(t.elapsed());
+        assert_eq!(l.rules().len(), 93);
+    }
+    eprintln!("loading stable + incubating + sandbox: {best:?}");
+    assert!(best < std::time::Duration::from_secs(5));
 }

@@ -102,15 +102,18 @@ fn field_text(name: &str, arg: &Option<String>) -> String {
 impl Compiler<'_> {
     fn expr(&mut self, e: &ast::Expr) -> R<ir::Expr> {
         Ok(match e {
-            ast::Expr::And(c, _) => ir::Expr::And(
-                c.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?,
-            ),
-            ast::Expr::Or(c, _) => ir::Expr::Or(
-                c.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?,
-            ),
+            ast::Expr::And(c, _) => {
+                ir::Expr::And(c.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?)
+            }
+            ast::Expr::Or(c, _) => {
+                ir::Expr::Or(c.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?)
+            }
             ast::Expr::Not(x, _) => ir::Expr::Not(Box::new(self.expr(x)?)),
             ast::Expr::Ident(name, pos) => {
-                return Err(err(format!("filter error: unexpected identifier '{name}'"), *pos))
+                return Err(err(
+                    format!("filter error: unexpected identifier '{name}'"),
+                    *pos,
+                ))
             }
             ast::Expr::Check(c) => {
                 let offset = self.offsets.get(self.next).copied().unwrap_or(0);
@@ -173,7 +176,9 @@ impl Compiler<'_> {
     fn transformer_input(&mut self, tname: &str, a: &ATrArg, pos: Pos) -> R<ir::Operand> {
         let ATrArg::Operand(o) = a else {
             return Err(err(
-                format!("transformer '{tname}' expects a field or a nested transformer as argument"),
+                format!(
+                    "transformer '{tname}' expects a field or a nested transformer as argument"
+                ),
                 pos,
             ));
         };
@@ -229,8 +234,12 @@ impl Compiler<'_> {
                 let ty = input.ty();
                 let is_list = matches!(&input, ir::Operand::Field(f) if f.def().has(flag::LIST));
                 let ok = match t {
-                    Transformer::B64 => matches!(ty, FieldType::CharBuf | FieldType::ByteBuf) && !is_list,
-                    Transformer::Len => matches!(ty, FieldType::CharBuf | FieldType::ByteBuf) || is_list,
+                    Transformer::B64 => {
+                        matches!(ty, FieldType::CharBuf | FieldType::ByteBuf) && !is_list
+                    }
+                    Transformer::Len => {
+                        matches!(ty, FieldType::CharBuf | FieldType::ByteBuf) || is_list
+                    }
                     _ => ty == FieldType::CharBuf && !is_list,
                 };
                 if !ok {
@@ -246,7 +255,10 @@ impl Compiler<'_> {
             }
             Transformer::Concat => {
                 if args.len() < 2 {
-                    return Err(err("transformer 'concat' takes at least two arguments", pos));
+                    return Err(err(
+                        "transformer 'concat' takes at least two arguments",
+                        pos,
+                    ));
                 }
                 let mut out = Vec::with_capacity(args.len());
                 for a in args {
@@ -304,7 +316,9 @@ impl Compiler<'_> {
                         }
                         ir::TrArg::List(out)
                     }
-                    ATrArg::Operand(_) => ir::TrArg::Operand(self.transformer_input(name, list, pos)?),
+                    ATrArg::Operand(_) => {
+                        ir::TrArg::Operand(self.transformer_input(name, list, pos)?)
+                    }
                     _ => {
                         return Err(err(
                             "transformer 'join' expects a list or a field as second argument",
@@ -326,7 +340,10 @@ impl Compiler<'_> {
                     return Err(err("transformer 'getopt' expects a string field", pos));
                 }
                 let ATrArg::Str(opts, _) = optstring else {
-                    return Err(err("transformer 'getopt' expects a quoted option string", pos));
+                    return Err(err(
+                        "transformer 'getopt' expects a quoted option string",
+                        pos,
+                    ));
                 };
                 match index {
                     Some(ix) if ix.chars().count() == 1 => {}
@@ -484,7 +501,9 @@ impl Compiler<'_> {
         if looks_like_transformer(v) {
             self.warn(
                 WarningCode::CompileCondition,
-                format!("string '{v}' may be a valid field transformer misused as a const string value"),
+                format!(
+                    "string '{v}' may be a valid field transformer misused as a const string value"
+                ),
                 pos,
             );
         } else if looks_like_field(v) {
@@ -676,7 +695,9 @@ fn looks_like_field(v: &str) -> bool {
     let segs: Vec<&str> = name.split('.').collect();
     if segs.len() < 2
         || !segs.iter().all(|s| {
-            s.as_bytes().first().is_some_and(|c| c.is_ascii_alphabetic())
+            s.as_bytes()
+                .first()
+                .is_some_and(|c| c.is_ascii_alphabetic())
                 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
         })
     {
@@ -718,9 +739,12 @@ fn regex_could_be_simpler(p: &str) -> bool {
         s = r;
     }
     !s.is_empty()
-        && !s
-            .chars()
-            .any(|c| matches!(c, '.' | '[' | ']' | '{' | '}' | '(' | ')' | '*' | '+' | '?' | '|' | '^' | '$' | '\\'))
+        && !s.chars().any(|c| {
+            matches!(
+                c,
+                '.' | '[' | ']' | '{' | '}' | '(' | ')' | '*' | '+' | '?' | '|' | '^' | '$' | '\\'
+            )
+        })
 }
 
 // ---- event types (§6.6)
@@ -835,7 +859,8 @@ fn types_of(e: &ast::Expr, negated: bool) -> Result<TypeSet, CompileError> {
         ast::Expr::Not(x, _) => types_of(x, !negated),
         ast::Expr::Ident(..) => Ok(TypeSet::full()),
         ast::Expr::Check(c) => {
-            let relevant = matches!(c.op, CmpOp::Eq | CmpOp::Ne | CmpOp::In) && c.modifier.is_none();
+            let relevant =
+                matches!(c.op, CmpOp::Eq | CmpOp::Ne | CmpOp::In) && c.modifier.is_none();
             let is_evt_type = |o: &ast::Operand| {
                 matches!(o, ast::Operand::Field { name, arg: None, .. }
                     if name == "evt.type" || name == "syscall.type")
@@ -905,12 +930,18 @@ mod tests {
         assert_eq!(cerr("fd.num>=0x10"), "0x10 is not a valid number");
         assert_eq!(cerr("fd.num = 1.5"), "1.5 is not a valid number");
         assert_eq!(cerr("user.uid = root"), "root is not a valid number");
-        assert_eq!(cerr("container.privileged = yes"), "unrecognized boolean value 'yes'");
+        assert_eq!(
+            cerr("container.privileged = yes"),
+            "unrecognized boolean value 'yes'"
+        );
         assert!(comp("container.privileged = true").is_ok());
         assert_eq!(cerr("fd.sip = 1.2.3"), "unrecognized IPv4 address 1.2.3");
         assert!(comp("fd.sip = 169.254.169.254 and fd.cip in (\"::1\")").is_ok());
         assert!(comp("fd.snet in (\"10.0.0.0/8\", \"172.16.0.0/12\")").is_ok());
-        assert_eq!(cerr("fd.snet = 10.0.0.0"), "unrecognized IP network 10.0.0.0");
+        assert_eq!(
+            cerr("fd.snet = 10.0.0.0"),
+            "unrecognized IP network 10.0.0.0"
+        );
         assert_eq!(cerr("fd.snet = 10.0.0.0/33"), "invalid netmask 10.0.0.0/33");
         assert!(comp("evt.buffer bcontains cafebabe").is_ok());
         assert!(cerr("evt.buffer bcontains cafebab").contains("hex strings only"));
@@ -928,7 +959,10 @@ mod tests {
             "filter_check called with nonexistent field proc.nme"
         );
         assert!(comp("proc.nme = x").unwrap_err().unknown);
-        assert_eq!(cerr("fd.sport = nosuchservice"), "unrecognized protocol nosuchservice");
+        assert_eq!(
+            cerr("fd.sport = nosuchservice"),
+            "unrecognized protocol nosuchservice"
+        );
         assert!(comp("fd.sport = 443 and fd.sport = \"\"").is_ok());
     }
 
@@ -943,7 +977,10 @@ mod tests {
 
     #[test]
     fn evt_type_and_regex() {
-        assert_eq!(cerr("evt.type = nosuchcall"), "unknown event type nosuchcall");
+        assert_eq!(
+            cerr("evt.type = nosuchcall"),
+            "unknown event type nosuchcall"
+        );
         assert!(comp("evt.type = nosuchcall").unwrap_err().unknown);
         assert!(cerr("proc.name regex \"(\"").starts_with("invalid regex pattern"));
         let (_, w) = comp("proc.name regex \"^bash$\"").unwrap();
@@ -980,8 +1017,14 @@ mod tests {
 
     #[test]
     fn event_type_sets() {
-        assert_eq!(types("evt.type in (open, openat) and proc.name = x"), ["open", "openat"]);
-        assert_eq!(types("evt.type = open or evt.type = connect"), ["connect", "open"]);
+        assert_eq!(
+            types("evt.type in (open, openat) and proc.name = x"),
+            ["open", "openat"]
+        );
+        assert_eq!(
+            types("evt.type = open or evt.type = connect"),
+            ["connect", "open"]
+        );
         let all = event_universe().len();
         assert_eq!(types("proc.name = x").len(), all);
         assert_eq!(types("not evt.type in (open)").len(), all - 1);

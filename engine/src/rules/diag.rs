@@ -341,7 +341,9 @@ pub fn snippet(content: &str, pos: usize) -> String {
     let mut s = String::from_utf8_lossy(&line).into_owned();
     s.push('\n');
     // The caret goes under the character: count characters, not bytes.
-    let caret_col = String::from_utf8_lossy(&b[from..pos.max(from)]).chars().count();
+    let caret_col = String::from_utf8_lossy(&b[from..pos.max(from)])
+        .chars()
+        .count();
     s.push_str(&" ".repeat(caret_col));
     s.push_str("^\n");
     s

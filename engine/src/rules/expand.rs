@@ -335,9 +335,8 @@ impl ListExpander {
                 text.extend_from_slice(&b[end..]);
                 map.extend_from_slice(&cnd.map[end..]);
                 // Only whole list items and ASCII delimiters were spliced.
-                cnd.text = String::from_utf8(text).unwrap_or_else(|e| {
-                    String::from_utf8_lossy(e.as_bytes()).into_owned()
-                });
+                cnd.text = String::from_utf8(text)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 cnd.map = map;
                 start += sub.len() + 1;
                 used = true;
@@ -398,13 +397,13 @@ mod tests {
     #[test]
     fn expansion_quirks() {
         assert_eq!(
-            exp(&[("shell_binaries", &["ash", "bash", "dash"])], "proc.name in (shell_binaries, sh)"),
+            exp(
+                &[("shell_binaries", &["ash", "bash", "dash"])],
+                "proc.name in (shell_binaries, sh)"
+            ),
             "proc.name in ( ash, bash, dash , sh)"
         );
-        assert_eq!(
-            exp(&[("empty", &[])], "x.y in (empty)"),
-            "x.y in (  )"
-        );
+        assert_eq!(exp(&[("empty", &[])], "x.y in (empty)"), "x.y in (  )");
         assert_eq!(exp(&[("empty", &[])], "x.y in (a, empty)"), "x.y in (a  )");
         assert_eq!(exp(&[("empty", &[])], "x.y in (empty, a)"), "x.y in (   a)");
         assert_eq!(
@@ -415,7 +414,10 @@ mod tests {
         assert_eq!(exp(&[("l", &["a"])], "x.y=l"), "x.y= a ");
         assert_eq!(exp(&[("l", &["a"])], "\"foo l\""), "\"foo l\"");
         assert_eq!(exp(&[("l", &["a"])], "\"foo l bar\""), "\"foo a bar\"");
-        assert_eq!(exp(&[("l", &["a"])], "x.y in (ll, l_x, xl)"), "x.y in (ll, l_x, xl)");
+        assert_eq!(
+            exp(&[("l", &["a"])], "x.y in (ll, l_x, xl)"),
+            "x.y in (ll, l_x, xl)"
+        );
         // The search restarts one byte after the insertion: at position 0
         // the next occurrence right after is missed.
         assert_eq!(exp(&[("l", &["a"])], "l l"), "a l");

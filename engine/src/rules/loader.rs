@@ -472,10 +472,14 @@ type LR<T> = Result<T, LoadErr>;
 const WARNING_APPEND: &str = "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.";
 const WARNING_ENABLED: &str = "The standalone 'enabled' key usage is deprecated. The correct approach requires also a 'replace' entry under the 'override' key (i.e. 'enabled: replace').";
 const ERROR_OVERRIDE_APPEND: &str = "Keys 'override' and 'append: true' cannot be used together. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.";
-const ERROR_NO_PREVIOUS_MACRO: &str = "Macro uses 'append' or 'override.condition: append' but no macro by that name already exists";
-const ERROR_NO_PREVIOUS_LIST: &str = "List uses 'append' or 'override.items: append' but no list by that name already exists";
-const ERROR_NO_PREVIOUS_RULE_APPEND: &str = "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists";
-const ERROR_NO_PREVIOUS_RULE_REPLACE: &str = "An 'override.<key>: replace' to a rule was requested but no rule by that name already exists";
+const ERROR_NO_PREVIOUS_MACRO: &str =
+    "Macro uses 'append' or 'override.condition: append' but no macro by that name already exists";
+const ERROR_NO_PREVIOUS_LIST: &str =
+    "List uses 'append' or 'override.items: append' but no list by that name already exists";
+const ERROR_NO_PREVIOUS_RULE_APPEND: &str =
+    "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists";
+const ERROR_NO_PREVIOUS_RULE_REPLACE: &str =
+    "An 'override.<key>: replace' to a rule was requested but no rule by that name already exists";
 const RGX_IDENTIFIER: &str = "([a-zA-Z]+[a-zA-Z0-9_]*)";
 const RGX_BARESTR: &str = "([^()\"'[:space:]=,]+)";
 
@@ -491,7 +495,17 @@ fn is_list_name(s: &str) -> bool {
         && !s.bytes().any(|c| {
             matches!(
                 c,
-                b'(' | b')' | b'"' | b'\'' | b'=' | b',' | b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'
+                b'(' | b')'
+                    | b'"'
+                    | b'\''
+                    | b'='
+                    | b','
+                    | b' '
+                    | b'\t'
+                    | b'\n'
+                    | b'\x0b'
+                    | b'\x0c'
+                    | b'\r'
             )
         })
 }
@@ -780,7 +794,9 @@ impl Loader {
             };
             if !ENGINE_VERSION.compatible_with(&v) {
                 return Err(val(
-                    format!("Rules require engine version {v}, but engine version is {ENGINE_VERSION}"),
+                    format!(
+                        "Rules require engine version {v}, but engine version is {ENGINE_VERSION}"
+                    ),
                     &ctx,
                 ));
             }
@@ -793,7 +809,10 @@ impl Loader {
         if let Some(reqs) = item.get("required_plugin_versions") {
             let ctx = parent.child("required plugin versions", "", reqs.mark);
             let Some(entries) = reqs.seq() else {
-                return Err(yv("Value of required_plugin_versions must be a sequence", &ctx));
+                return Err(yv(
+                    "Value of required_plugin_versions must be a sequence",
+                    &ctx,
+                ));
             };
             for plugin in entries {
                 let tmp = ctx.child("required plugin versions entry", "", plugin.mark);
@@ -806,7 +825,10 @@ impl Loader {
                 let mut alternatives = vec![(name, version)];
                 if let Some(alts) = plugin.get("alternatives") {
                     let Some(alts) = alts.seq() else {
-                        return Err(yv("Value of plugin version alternatives must be a sequence", &pctx));
+                        return Err(yv(
+                            "Value of plugin version alternatives must be a sequence",
+                            &pctx,
+                        ));
                     };
                     for a in alts {
                         let t = pctx.child("required plugin versions alternative", "", a.mark);
@@ -854,7 +876,12 @@ impl Loader {
             return self.read_rule(item, parent, res);
         }
         let ctx = parent.child("rules content item", "", item.mark);
-        self.warn(res, WarningCode::UnknownItem, "Unknown top level item", &ctx);
+        self.warn(
+            res,
+            WarningCode::UnknownItem,
+            "Unknown top level item",
+            &ctx,
+        );
         Ok(())
     }
 
@@ -1010,7 +1037,12 @@ impl Loader {
                     u.desc = Some(req_scalar(item, "desc", &ctx)?.0);
                 }
                 if check(&oa, "append", "tags")? {
-                    u.tags = Some(opt_seq_of_scalars(item, "tags", &ctx)?.unwrap_or_default().into_iter().collect());
+                    u.tags = Some(
+                        opt_seq_of_scalars(item, "tags", &ctx)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect(),
+                    );
                 }
                 self.append_rule(&name, u, &ctx)?;
             }
@@ -1030,7 +1062,12 @@ impl Loader {
                     u.desc = Some(req_scalar(item, "desc", &ctx)?.0);
                 }
                 if check(&orp, "replace", "tags")? {
-                    u.tags = Some(opt_seq_of_scalars(item, "tags", &ctx)?.unwrap_or_default().into_iter().collect());
+                    u.tags = Some(
+                        opt_seq_of_scalars(item, "tags", &ctx)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect(),
+                    );
                 }
                 if check(&orp, "replace", "priority")? {
                     u.priority = Some(read_priority(item, &ctx)?);
@@ -1076,7 +1113,10 @@ impl Loader {
                 if self.rules_info.get(&name).is_none() {
                     return Err(val(ERROR_NO_PREVIOUS_RULE_APPEND, &ctx));
                 }
-                return Err(val("Appended rule must have exceptions or condition property", &ctx));
+                return Err(val(
+                    "Appended rule must have exceptions or condition property",
+                    &ctx,
+                ));
             }
             return self.append_rule(&name, u, &ctx);
         }
@@ -1138,7 +1178,10 @@ impl Loader {
         };
         if let Some(prev) = self.rules_info.get(&name) {
             if prev.source != info.source {
-                return Err(val("Rule has been re-defined with a different source", &ctx));
+                return Err(val(
+                    "Rule has been re-defined with a different source",
+                    &ctx,
+                ));
             }
         }
         if !KNOWN_SOURCES.contains(&info.source.as_str()) {
@@ -1238,7 +1281,10 @@ impl Loader {
             return Err(val(ERROR_NO_PREVIOUS_RULE_APPEND, ctx));
         };
         if !u.has_any_value() {
-            return Err(val("Appended rule must have exceptions or condition property", ctx));
+            return Err(val(
+                "Appended rule must have exceptions or condition property",
+                ctx,
+            ));
         }
         let check_fields = !prev.unknown_source;
         if let Some(c) = u.cond.filter(|c| !c.text.is_empty()) {
@@ -1299,7 +1345,10 @@ impl Loader {
             return Err(val(ERROR_NO_PREVIOUS_RULE_REPLACE, ctx));
         };
         if !u.has_any_value() {
-            return Err(val("The rule must have at least one field that can be replaced", ctx));
+            return Err(val(
+                "The rule must have at least one field that can be replaced",
+                ctx,
+            ));
         }
         let check_fields = !prev.unknown_source;
         if let Some(c) = u.cond {
@@ -1491,7 +1540,9 @@ impl Loader {
                     self.warn(
                         res,
                         WarningCode::DeprecatedItem,
-                        format!("usage of deprecated field '{df}' has been detected in the rule output"),
+                        format!(
+                            "usage of deprecated field '{df}' has been detected in the rule output"
+                        ),
                         &r.output_ctx,
                     );
                 }
@@ -1577,7 +1628,13 @@ impl Loader {
                 }
             };
             for w in cw {
-                let d = self.cond_diag(Code::Warning(w.code), w.message, &origins, w.pos, &r.cond_ctx);
+                let d = self.cond_diag(
+                    Code::Warning(w.code),
+                    w.message,
+                    &origins,
+                    w.pos,
+                    &r.cond_ctx,
+                );
                 res.warnings.push(d);
             }
             let (ir, types) = ir;
@@ -1589,7 +1646,11 @@ impl Loader {
                     &r.ctx,
                 );
             }
-            collect_fields_ops(&ast, &mut det.condition_fields, &mut det.condition_operators);
+            collect_fields_ops(
+                &ast,
+                &mut det.condition_fields,
+                &mut det.condition_operators,
+            );
             det.events = types.names();
             compiled.push(Rule {
                 name: r.name.clone(),
@@ -2000,9 +2061,12 @@ fn opt_bool(item: &Node, key: &str, ctx: &Ctx) -> LR<Option<bool>> {
         return Ok(None);
     };
     let v = item.get(key).expect("present");
-    parse_bool(&s)
-        .map(Some)
-        .ok_or_else(|| yv("Can't decode YAML scalar value", &ctx.child("value for", key, v.mark)))
+    parse_bool(&s).map(Some).ok_or_else(|| {
+        yv(
+            "Can't decode YAML scalar value",
+            &ctx.child("value for", key, v.mark),
+        )
+    })
 }
 
 fn opt_u64(item: &Node, key: &str, ctx: &Ctx) -> LR<Option<u64>> {
@@ -2010,10 +2074,12 @@ fn opt_u64(item: &Node, key: &str, ctx: &Ctx) -> LR<Option<u64>> {
         return Ok(None);
     };
     let v = item.get(key).expect("present");
-    s.trim()
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| yv("Can't decode YAML scalar value", &ctx.child("value for", key, v.mark)))
+    s.trim().parse::<u64>().map(Some).map_err(|_| {
+        yv(
+            "Can't decode YAML scalar value",
+            &ctx.child("value for", key, v.mark),
+        )
+    })
 }
 
 fn seq_of_scalars(v: &Node, key: &str, ctx: &Ctx) -> LR<Vec<String>> {
@@ -2156,8 +2222,7 @@ fn is_field_defined(field: &str) -> bool {
                     Some(a) => name.len() + a.len() + 2,
                     None => name.len(),
                 };
-                consumed <= field.len()
-                    && crate::fields::resolve(name, arg.as_deref()).is_ok()
+                consumed <= field.len() && crate::fields::resolve(name, arg.as_deref()).is_ok()
             }
             _ => false,
         },
@@ -2190,14 +2255,20 @@ fn validate_exception(ex: &mut ExceptionInfo, check_fields: bool) -> LR<()> {
                 }
                 Some(ExValue::Item(c)) => {
                     ex.comps = Some(ExValue::Item(c));
-                    return Err(val("Fields and comps lists must have equal length", &ex.ctx));
+                    return Err(val(
+                        "Fields and comps lists must have equal length",
+                        &ex.ctx,
+                    ));
                 }
             };
             let ExValue::List(cs) = &comps else {
                 unreachable!("comps is a list here")
             };
             if cs.len() != fields.len() {
-                return Err(val("Fields and comps lists must have equal length", &ex.ctx));
+                return Err(val(
+                    "Fields and comps lists must have equal length",
+                    &ex.ctx,
+                ));
             }
             for c in cs {
                 let c = match c {
@@ -2205,7 +2276,10 @@ fn validate_exception(ex: &mut ExceptionInfo, check_fields: bool) -> LR<()> {
                     ExValue::List(_) => "",
                 };
                 if !validate_comp(c) {
-                    return Err(val(format!("'{c}' is not a supported comparison operator"), &ex.ctx));
+                    return Err(val(
+                        format!("'{c}' is not a supported comparison operator"),
+                        &ex.ctx,
+                    ));
                 }
             }
             ex.comps = Some(comps);
@@ -2216,7 +2290,10 @@ fn validate_exception(ex: &mut ExceptionInfo, check_fields: bool) -> LR<()> {
                         ExValue::List(_) => "",
                     };
                     if !is_field_defined(f) {
-                        return Err(val(format!("'{f}' is not a supported filter field"), &ex.ctx));
+                        return Err(val(
+                            format!("'{f}' is not a supported filter field"),
+                            &ex.ctx,
+                        ));
                     }
                 }
             }
@@ -2239,7 +2316,10 @@ fn validate_exception(ex: &mut ExceptionInfo, check_fields: bool) -> LR<()> {
             }
             ex.comps = Some(ExValue::Item(comp));
             if check_fields && !is_field_defined(&field) {
-                return Err(val(format!("'{field}' is not a supported filter field"), &ex.ctx));
+                return Err(val(
+                    format!("'{field}' is not a supported filter field"),
+                    &ex.ctx,
+                ));
             }
         }
         None => {}
@@ -2317,7 +2397,11 @@ pub fn expand_rule_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                     files.push(path);
                 }
             }
-            files.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+            files.sort_by(|a, b| {
+                a.as_os_str()
+                    .as_encoded_bytes()
+                    .cmp(b.as_os_str().as_encoded_bytes())
+            });
             out.extend(files.into_iter().filter(|f| keep(f)));
         } else if keep(p) {
             out.push(p.clone());

@@ -86,7 +86,10 @@ pub fn check(fmt: &str) -> Result<Vec<String>, OutputError> {
                 Some((n, text, _)) if n == inner.len() => fields_used.push(text),
                 _ => {
                     return Err(OutputError {
-                        message: format!("invalid formatting token {}", &rest[..inner_start + close + 1]),
+                        message: format!(
+                            "invalid formatting token {}",
+                            &rest[..inner_start + close + 1]
+                        ),
                         unknown: true,
                     })
                 }
@@ -108,10 +111,7 @@ pub fn check(fmt: &str) -> Result<Vec<String>, OutputError> {
                 i += n;
             }
             None => {
-                let tok: String = rest
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
+                let tok: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 return Err(OutputError {
                     message: format!("invalid formatting token %{tok}"),
                     unknown: true,

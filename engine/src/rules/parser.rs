@@ -311,7 +311,9 @@ impl<'a> Parser<'a> {
             i += 1;
         }
         i += b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if matches!(b.get(i), Some(b'e') | Some(b'E')) && matches!(b.get(i + 1), Some(b'+') | Some(b'-')) {
+        if matches!(b.get(i), Some(b'e') | Some(b'E'))
+            && matches!(b.get(i + 1), Some(b'+') | Some(b'-'))
+        {
             let e = b[i + 2..].iter().take_while(|c| c.is_ascii_digit()).count();
             if e > 0 {
                 i += 2 + e;
@@ -348,8 +350,10 @@ impl<'a> Parser<'a> {
         };
         let raw = &self.text[self.pos..self.pos + end + 1];
         self.pos += end + 1;
-        let s = unescape(raw)
-            .map_err(|m| ParseError { message: m, offset: self.pos })?;
+        let s = unescape(raw).map_err(|m| ParseError {
+            message: m,
+            offset: self.pos,
+        })?;
         self.last_token = s.clone();
         Ok(Some(s))
     }
@@ -495,17 +499,16 @@ impl<'a> Parser<'a> {
         self.guarded(|p| {
             let mut arg = None;
             if p.lex_str("[") {
-                let a = match p.lex_quoted()? {
-                    Some(q) => q,
-                    None => match p.lex_run(is_field_arg_bare) {
-                        Some(b) => b,
-                        None => {
-                            return Err(p.err(
+                let a =
+                    match p.lex_quoted()? {
+                        Some(q) => q,
+                        None => match p.lex_run(is_field_arg_bare) {
+                            Some(b) => b,
+                            None => return Err(p.err(
                                 "expected a valid field argument: a quoted string or a bare string",
-                            ))
-                        }
-                    },
-                };
+                            )),
+                        },
+                    };
                 arg = Some(a);
                 if !p.lex_str("]") {
                     return Err(p.err("expected a ']' token"));
@@ -569,17 +572,16 @@ impl<'a> Parser<'a> {
             }
             let mut index = None;
             if p.lex_str("[") {
-                let a = match p.lex_quoted()? {
-                    Some(q) => q,
-                    None => match p.lex_run(is_field_arg_bare) {
-                        Some(b) => b,
-                        None => {
-                            return Err(p.err(
+                let a =
+                    match p.lex_quoted()? {
+                        Some(q) => q,
+                        None => match p.lex_run(is_field_arg_bare) {
+                            Some(b) => b,
+                            None => return Err(p.err(
                                 "expected a valid field argument: a quoted string or a bare string",
-                            ))
-                        }
-                    },
-                };
+                            )),
+                        },
+                    };
                 index = Some(a);
                 if !p.lex_str("]") {
                     return Err(p.err("expected a ']' token"));
@@ -976,7 +978,10 @@ mod tests {
             e(r#"x.y = 'a\"b'"#),
             "invalid \\\" escape in '-quoted string"
         );
-        assert_eq!(e(r#"x.y = "\x""#), "unsupported string escape sequence: \\x");
+        assert_eq!(
+            e(r#"x.y = "\x""#),
+            "unsupported string escape sequence: \\x"
+        );
         // "a\\" does not terminate at its last quote.
         assert!(e(r#"x.y = "a\\""#).starts_with("expected a string value"));
         assert_eq!(

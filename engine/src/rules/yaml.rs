@@ -470,7 +470,14 @@ mod tests {
         let src = "- list: a\n  items: [\n    \"x\",\n    \"y\"\n  ]\n- list: b\n  items: []\n";
         let docs = parse_documents(src).unwrap();
         let items = docs[0].seq().unwrap();
-        let v: Vec<_> = items[0].get("items").unwrap().seq().unwrap().iter().map(|n| n.scalar().unwrap()).collect();
+        let v: Vec<_> = items[0]
+            .get("items")
+            .unwrap()
+            .seq()
+            .unwrap()
+            .iter()
+            .map(|n| n.scalar().unwrap())
+            .collect();
         assert_eq!(v, ["x", "y"]);
         let b = &items[1];
         assert_eq!((b.mark.line, b.mark.col), (5, 2));
