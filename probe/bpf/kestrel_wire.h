@@ -41,6 +41,7 @@
 #define KST_ARGS_MAX 4096
 #define KST_ENV_MAX 2048
 #define KST_DATA_MAX 256
+#define KST_CGROUPS_MAX 2048
 
 /* Header flags. */
 #define KST_HF_TRUNCATED 0x1   /* a string parameter was cut at its cap */

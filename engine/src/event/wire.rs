@@ -20,6 +20,8 @@ pub const ARGS_MAX: usize = 4096;
 pub const ENV_MAX: usize = 2048;
 /// Cap on I/O data parameters (Falco's default snaplen is 80).
 pub const DATA_MAX: usize = 256;
+/// Cap on the exec `cgroups` parameter.
+pub const CGROUPS_MAX: usize = 2048;
 
 /// Header flag: a string parameter was cut at its cap.
 pub const HF_TRUNCATED: u32 = 0x1;

@@ -1,0 +1,457 @@
+//! [`Probe`]: loads the embedded BPF object, creates one ring per CPU,
+//! configures the in-kernel filters and attaches the programs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray};
+use aya::programs::BtfTracePoint;
+use aya::{Btf, Ebpf, EbpfLoader};
+use kestrel_engine::event::wire::Counters;
+use kestrel_engine::event::EventType;
+
+use crate::error::{is_eperm, log_tail};
+use crate::ring::{page_size, RingFill, RingMapping, RingReader};
+use crate::{events, ProbeError};
+
+static KESTREL_BPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kestrel.bpf.o"));
+
+/// Where the kernel publishes its BTF.
+pub(crate) const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Syscall numbers the probe's table covers (`KST_NR_SYSCALLS`).
+const NR_SYSCALLS: usize = 512;
+/// BPF_MAP_TYPE_RINGBUF.
+const MAP_TYPE_RINGBUF: u32 = 27;
+
+/// The programs of the probe and the tracepoints they attach to. The
+/// scheduler hooks go first so that no process event is missed once
+/// syscalls are reported.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("kst_sched_fork", "sched_process_fork"),
+    ("kst_sched_exec", "sched_process_exec"),
+    ("kst_sched_exit", "sched_process_exit"),
+    ("kst_sys_exit", "sys_exit"),
+];
+
+/// How to load the probe.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Bytes per CPU ring: a power of two, at least one page. Default 8 MiB.
+    pub ring_size: usize,
+    /// Event types to capture (see [`events`]). Default: Falco's stable
+    /// rules plus what the process table needs.
+    pub event_types: Vec<EventType>,
+    /// A process whose events the probe drops in the kernel (kestrel
+    /// itself). Default: this process. `None` captures everything.
+    pub exclude_tgid: Option<u32>,
+    /// Drop syscalls that failed (negative return) in the kernel.
+    pub drop_failed: bool,
+    /// Bytes of I/O data captured by send/recv events (at most 256).
+    pub snaplen: u32,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            ring_size: 8 << 20,
+            event_types: events::falco_stable_with_state(),
+            exclude_tgid: Some(std::process::id()),
+            drop_failed: false,
+            snaplen: 80,
+        }
+    }
+}
+
+/// Run statistics of one BPF program (needs `kernel.bpf_stats_enabled=1`,
+/// see [`Probe::enable_stats`]; zero otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// Program name.
+    pub name: &'static str,
+    /// Times the program ran.
+    pub run_count: u64,
+    /// Total time spent in it, nanoseconds.
+    pub run_time_ns: u64,
+}
+
+/// Pod wrapper so aya can read `kst_counters` into the engine's mirror.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct PodCounters(Counters);
+// SAFETY: Counters is repr(C), integers only, valid for any bit pattern.
+unsafe impl aya::Pod for PodCounters {}
+
+/// The loaded and attached probe. Dropping it detaches every program;
+/// readers already handed out stay valid (they see no new records).
+pub struct Probe {
+    // Field order is drop order: programs detach before the maps go.
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, PodCounters>,
+    sc_type: Array<MapData, u16>,
+    evmask: Array<MapData, [u64; 4]>,
+    sc_current: Vec<u16>,
+    event_types: Vec<EventType>,
+    mappings: Vec<Arc<RingMapping>>,
+    readers_taken: bool,
+    ring_size: usize,
+    /// Kept so the rings outlive the outer map's references in any case.
+    _rings: Vec<MapData>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("cpus", &self.mappings.len())
+            .field("ring_size", &self.ring_size)
+            .field("event_types", &self.event_types.len())
+            .finish()
+    }
+}
+
+impl Probe {
+    /// Loads the probe, creates the rings, sets the filters and attaches.
+    pub fn load(cfg: ProbeConfig) -> Result<Probe, ProbeError> {
+        check_ring_size(cfg.ring_size)?;
+        if cfg.snaplen > kestrel_engine::event::wire::DATA_MAX as u32 {
+            return Err(ProbeError::Config(format!(
+                "snaplen {} exceeds the maximum of {}",
+                cfg.snaplen,
+                kestrel_engine::event::wire::DATA_MAX
+            )));
+        }
+        let btf = load_btf()?;
+        let ncpu = possible_cpus()?;
+
+        // Rings first: an unsupported kernel or missing privilege shows
+        // here with the clearest error, before any program is verified.
+        let mut rings = Vec::with_capacity(ncpu as usize);
+        for cpu in 0..ncpu {
+            rings.push(create_ring(cpu, cfg.ring_size)?);
+        }
+
+        let self_tgid = cfg.exclude_tgid.unwrap_or(0);
+        let drop_failed = u32::from(cfg.drop_failed);
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .override_global("kst_self_tgid", &self_tgid, true)
+            .override_global("kst_drop_failed", &drop_failed, true)
+            .override_global("kst_snaplen", &cfg.snaplen, true)
+            .map_max_entries("kst_rings", ncpu)
+            .map_max_entries("kst_scratch", ncpu)
+            .load(KESTREL_BPF)
+            .map_err(|e| load_error("kestrel.bpf.o", e))?;
+
+        {
+            let outer = ebpf
+                .map_mut("kst_rings")
+                .ok_or(ProbeError::Missing("map kst_rings"))?;
+            let mut outer: ArrayOfMaps<&mut MapData> =
+                ArrayOfMaps::try_from(outer).map_err(|e| map_err("kst_rings", "open", e))?;
+            for (cpu, ring) in rings.iter().enumerate() {
+                outer
+                    .set(cpu as u32, ring, 0)
+                    .map_err(|e| map_err("kst_rings", "insert a ring", e))?;
+            }
+        }
+        let counters = PerCpuArray::try_from(take_map(&mut ebpf, "kst_counters")?)
+            .map_err(|e| map_err("kst_counters", "open", e))?;
+        let sc_type = Array::try_from(take_map(&mut ebpf, "kst_sc_type")?)
+            .map_err(|e| map_err("kst_sc_type", "open", e))?;
+        let evmask = Array::try_from(take_map(&mut ebpf, "kst_evmask")?)
+            .map_err(|e| map_err("kst_evmask", "open", e))?;
+
+        let mut mappings = Vec::with_capacity(rings.len());
+        for (cpu, ring) in rings.iter().enumerate() {
+            mappings.push(Arc::new(RingMapping::new(
+                cpu as u32,
+                std::os::fd::AsFd::as_fd(ring.fd()),
+                cfg.ring_size,
+            )?));
+        }
+
+        let mut probe = Probe {
+            ebpf,
+            counters,
+            sc_type,
+            evmask,
+            sc_current: vec![0; NR_SYSCALLS],
+            event_types: Vec::new(),
+            mappings,
+            readers_taken: false,
+            ring_size: cfg.ring_size,
+            _rings: rings,
+        };
+        probe.set_event_types(&cfg.event_types)?;
+
+        for (name, tp) in PROGRAMS {
+            let prog: &mut BtfTracePoint = probe
+                .ebpf
+                .program_mut(name)
+                .ok_or(ProbeError::Missing("a program"))?
+                .try_into()
+                .map_err(|e| program_error(name, e))?;
+            prog.load(tp, &btf).map_err(|e| program_error(name, e))?;
+            prog.attach().map_err(|e| attach_error(name, tp, e))?;
+        }
+        Ok(probe)
+    }
+
+    /// Hands out one reader per CPU ring, in CPU order. Only once: a ring
+    /// has exactly one consumer.
+    pub fn readers(&mut self) -> Result<Vec<RingReader>, ProbeError> {
+        if self.readers_taken {
+            return Err(ProbeError::ReadersTaken);
+        }
+        self.readers_taken = true;
+        Ok(self
+            .mappings
+            .iter()
+            .map(|m| RingReader::new(Arc::clone(m)))
+            .collect())
+    }
+
+    /// The per-CPU counters, indexed by CPU.
+    pub fn counters(&self) -> Result<Vec<Counters>, ProbeError> {
+        let v = self
+            .counters
+            .get(&0, 0)
+            .map_err(|e| map_err("kst_counters", "read", e))?;
+        Ok(v.iter().map(|c| c.0).collect())
+    }
+
+    /// The counters summed over all CPUs.
+    pub fn counters_total(&self) -> Result<Counters, ProbeError> {
+        let mut total = Counters::default();
+        for c in self.counters()? {
+            for i in 0..total.seen.len() {
+                total.seen[i] += c.seen[i];
+                total.sent[i] += c.sent[i];
+                total.dropped[i] += c.dropped[i];
+            }
+        }
+        Ok(total)
+    }
+
+    /// Replaces the set of captured event types. Takes effect for the next
+    /// syscall on every CPU; ids kestrel does not know are an error and
+    /// change nothing. `procinfo` (made by userspace) is accepted and ignored.
+    pub fn set_event_types(&mut self, types: &[EventType]) -> Result<(), ProbeError> {
+        let mut sc = vec![0u16; NR_SYSCALLS];
+        let mut mask = [0u64; 4];
+        for &ty in types {
+            let info = ty.info().ok_or(ProbeError::UnknownEventType(ty.0))?;
+            if ty == EventType::PROCINFO {
+                continue;
+            }
+            mask[(ty.0 >> 6) as usize & 3] |= 1 << (ty.0 & 63);
+            if let Some(nr) = info.nr_x86_64 {
+                if let Some(slot) = sc.get_mut(nr as usize) {
+                    *slot = ty.0;
+                }
+            }
+        }
+        // Enable the scheduler events first and syscalls after, disable in
+        // the same order: either way the window is one syscall.
+        self.evmask
+            .set(0, mask, 0)
+            .map_err(|e| map_err("kst_evmask", "write", e))?;
+        for (nr, (&want, cur)) in sc.iter().zip(self.sc_current.iter_mut()).enumerate() {
+            if want != *cur {
+                self.sc_type
+                    .set(nr as u32, want, 0)
+                    .map_err(|e| map_err("kst_sc_type", "write", e))?;
+                *cur = want;
+            }
+        }
+        let mut types = types.to_vec();
+        types.sort();
+        types.dedup();
+        self.event_types = types;
+        Ok(())
+    }
+
+    /// The captured event types.
+    pub fn event_types(&self) -> &[EventType] {
+        &self.event_types
+    }
+
+    /// Fill level of every CPU's ring.
+    pub fn ring_fill(&self) -> Vec<RingFill> {
+        self.mappings.iter().map(|m| m.fill()).collect()
+    }
+
+    /// Bytes per ring.
+    pub fn ring_size(&self) -> usize {
+        self.ring_size
+    }
+
+    /// Number of rings (possible CPUs).
+    pub fn cpus(&self) -> usize {
+        self.mappings.len()
+    }
+
+    /// Per-program run counts and times (zero unless BPF stats are on).
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>, ProbeError> {
+        let mut out = Vec::new();
+        for (name, _) in PROGRAMS {
+            let prog = self
+                .ebpf
+                .program(name)
+                .ok_or(ProbeError::Missing("a program"))?;
+            let info = prog.info().map_err(|e| program_error(name, e))?;
+            out.push(ProgramStats {
+                name,
+                run_count: info.run_count(),
+                run_time_ns: info.run_time().as_nanos() as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Turns on the kernel's BPF run-time statistics for as long as the
+    /// returned fd is open (they cost a little on every program run).
+    pub fn enable_stats() -> Result<std::os::fd::OwnedFd, ProbeError> {
+        aya::sys::enable_stats(aya::sys::Stats::RunTime)
+            .map_err(|e| ProbeError::from_io("enabling BPF statistics", e.io_error))
+    }
+}
+
+fn check_ring_size(size: usize) -> Result<(), ProbeError> {
+    let page = page_size();
+    if size < page || !size.is_power_of_two() || size > (1 << 30) {
+        return Err(ProbeError::Config(format!(
+            "ring size {size} must be a power of two between {page} and {} bytes",
+            1u64 << 30
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn load_btf() -> Result<Btf, ProbeError> {
+    if !Path::new(VMLINUX_BTF).exists() {
+        return Err(ProbeError::NoBtf {
+            path: VMLINUX_BTF.to_string(),
+        });
+    }
+    Btf::from_sys_fs().map_err(|e| ProbeError::Io {
+        what: format!("cannot parse {VMLINUX_BTF}: {e}"),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+fn possible_cpus() -> Result<u32, ProbeError> {
+    aya::util::nr_cpus()
+        .map(|n| n as u32)
+        .map_err(|(path, e)| ProbeError::Io {
+            what: format!("cannot read {path}"),
+            source: e,
+        })
+}
+
+fn create_ring(cpu: u32, size: usize) -> Result<MapData, ProbeError> {
+    let obj = aya_obj::Map::new_from_params(MAP_TYPE_RINGBUF, 0, 0, size as u32, 0);
+    MapData::create(obj, &format!("kst_ring{cpu}"), None).map_err(|e| match e {
+        aya::maps::MapError::CreateError { io_error, .. } => match io_error.raw_os_error() {
+            Some(libc::EPERM) => ProbeError::NotRoot {
+                what: "creating a BPF ring buffer".into(),
+                source: io_error,
+            },
+            Some(libc::EINVAL) => ProbeError::RingBufUnsupported { source: io_error },
+            _ => ProbeError::Io {
+                what: format!("cannot create the ring buffer of CPU {cpu} ({size} bytes)"),
+                source: io_error,
+            },
+        },
+        other => map_err("kst_ring", "create", other),
+    })
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+    ebpf.take_map(name).ok_or(ProbeError::Missing(name))
+}
+
+fn map_err(map: &'static str, what: &'static str, e: aya::maps::MapError) -> ProbeError {
+    if is_eperm(&e) {
+        return ProbeError::NotRoot {
+            what: format!("{what} BPF map {map}"),
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+    }
+    ProbeError::Map {
+        map,
+        what,
+        source: e,
+    }
+}
+
+pub(crate) fn load_error(object: &'static str, e: aya::EbpfError) -> ProbeError {
+    if is_eperm(&e) {
+        return ProbeError::NotRoot {
+            what: format!("loading {object}"),
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+    }
+    ProbeError::Load { object, source: e }
+}
+
+pub(crate) fn program_error(program: &'static str, e: aya::programs::ProgramError) -> ProbeError {
+    if is_eperm(&e) {
+        return ProbeError::NotRoot {
+            what: format!("loading BPF program {program}"),
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+    }
+    match e {
+        aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => ProbeError::Program {
+            program,
+            message: format!(
+                "the verifier rejected it; end of its log:\n{}",
+                log_tail(&verifier_log.to_string(), 40)
+            ),
+            source: Box::new(io_error),
+        },
+        other => ProbeError::Program {
+            program,
+            message: other.to_string(),
+            source: Box::new(other),
+        },
+    }
+}
+
+pub(crate) fn attach_error(
+    program: &'static str,
+    tracepoint: &'static str,
+    e: aya::programs::ProgramError,
+) -> ProbeError {
+    if is_eperm(&e) {
+        return ProbeError::NotRoot {
+            what: format!("attaching {program} to {tracepoint}"),
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+    }
+    ProbeError::Attach {
+        program,
+        tracepoint,
+        source: e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_size_must_be_a_power_of_two_of_pages() {
+        assert!(check_ring_size(8 << 20).is_ok());
+        assert!(check_ring_size(page_size()).is_ok());
+        assert!(matches!(check_ring_size(1000), Err(ProbeError::Config(_))));
+        assert!(matches!(
+            check_ring_size(3 * page_size()),
+            Err(ProbeError::Config(_))
+        ));
+    }
+}
