@@ -1709,7 +1709,7 @@ impl super::Extract for LiveEvent<'_> {
                     F::ProcVpgid => (p.vpgid != 0).then_some(Value::I64(p.vpgid as i64)),
                     F::ProcIsVpgidLeader => Some(Value::Bool(p.vpid != 0 && p.vpgid == p.vpid)),
                     F::ProcDuration => (p.start_ts != 0 && h.ts_ns >= p.start_ts)
-                        .then_some(Value::U64(h.ts_ns - p.start_ts)),
+                        .then(|| Value::U64(h.ts_ns - p.start_ts)),
                     F::ProcStartTs => {
                         (p.start_ts != 0).then(|| Value::U64(self.ctx.epoch_ns(p.start_ts)))
                     }

@@ -1,0 +1,750 @@
+//! Field semantics of kernel events (RULES.md §7) through `LiveEvent`.
+
+use kestrel_engine::event::flags::kernel_o;
+use kestrel_engine::event::raw::comm_from;
+use kestrel_engine::event::wire::{af, EventHdr, FdInfo, SockTuple, HF_SYNTHETIC};
+use kestrel_engine::event::{EventBuilder, EventType, RawEvent};
+use kestrel_engine::fields::live::LiveEvent;
+use kestrel_engine::fields::{render, resolve, Extract, FieldRef, Value, CATALOG};
+use kestrel_engine::state::container::{ContainerInfo, Containers, Mount};
+use kestrel_engine::state::users::{parse_id_file, NameDb};
+use kestrel_engine::state::{Context, ProcessTable, Users};
+
+const CID: &str = "3f1e5b2c9d8a7f6e5d4c3b2a19081726354a5b6c7d8e9f0a1b2c3d4e5f607182";
+
+fn hdr(tgid: u32, ptgid: u32, comm: &str, ret: i64) -> EventHdr {
+    EventHdr {
+        ts_ns: 2_000_000_000,
+        tid: tgid,
+        tgid,
+        ptgid,
+        ret,
+        exec_gen: 3,
+        uid: 1000,
+        euid: 1000,
+        gid: 100,
+        egid: 100,
+        loginuid: u32::MAX,
+        cap_effective: (1 << 21) | 1,
+        cap_permitted: 1 << 12,
+        cpu: 1,
+        comm: comm_from(comm.as_bytes()),
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn image(
+    ty: EventType,
+    h: EventHdr,
+    argv: &[&str],
+    exepath: &str,
+    cwd: &str,
+    cgroup: &str,
+    sid: u32,
+    flags: u64,
+) -> Vec<u8> {
+    let mut a = Vec::new();
+    for s in argv {
+        a.extend_from_slice(s.as_bytes());
+        a.push(0);
+    }
+    EventBuilder::new(ty, h)
+        .bytes(&a)
+        .bytes(cwd.as_bytes())
+        .bytes(exepath.as_bytes())
+        .bytes(exepath.as_bytes())
+        .bytes(b"HOME=/home/u\0HTTP_PROXY= http://p:3128 \0")
+        .bytes(format!("0::{cgroup}\0").as_bytes())
+        .u64(34816)
+        .u64(sid as u64)
+        .u64(h.tgid as u64)
+        .u64(h.tgid as u64)
+        .u64(h.tgid as u64)
+        .u64(flags)
+        .u64(77)
+        .u64(1_600_000_000_000_000_000)
+        .u64(1_600_000_001_000_000_000)
+        .u64(1_000_000_000)
+        .u64(500_000_000)
+        .u64(0)
+        .finish()
+}
+
+fn scanned(tgid: u32, ptgid: u32, comm: &str, exe: &str, sid: u32, cgroup: &str) -> Vec<u8> {
+    let mut h = hdr(tgid, ptgid, comm, 0);
+    h.flags = HF_SYNTHETIC;
+    image(EventType::PROCINFO, h, &[exe], exe, "/", cgroup, sid, 0)
+}
+
+struct World {
+    table: ProcessTable,
+    ctx: Context,
+}
+
+fn world() -> World {
+    let table = ProcessTable::new(1024);
+    let db = NameDb {
+        users: parse_id_file(
+            "root:x:0:0::/:/bin/sh\nalice:x:1000:100::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n",
+        ),
+        groups: parse_id_file("root:x:0:\nusers:x:100:\n"),
+    };
+    let containers = Containers::disabled();
+    containers.insert(ContainerInfo {
+        id: CID.into(),
+        name: "web".into(),
+        image: "nginx:1.25".into(),
+        image_repository: "nginx".into(),
+        image_tag: "1.25".into(),
+        privileged: true,
+        mounts: vec![Mount {
+            source: "/proc".into(),
+            dest: "/host/proc".into(),
+            mode: "ro".into(),
+            rw: false,
+            propagation: "rprivate".into(),
+        }],
+        labels: [(
+            "io.kubernetes.pod.namespace".to_string(),
+            "prod".to_string(),
+        )]
+        .into(),
+        ..Default::default()
+    });
+    let ctx = Context {
+        users: Users::fixed(db),
+        containers,
+        hostname: "node-1".into(),
+        boot_to_epoch_ns: 1_700_000_000_000_000_000,
+        ..Default::default()
+    };
+    for r in [
+        scanned(
+            1,
+            0,
+            "systemd",
+            "/usr/lib/systemd/systemd",
+            1,
+            "/init.scope",
+        ),
+        scanned(
+            10,
+            1,
+            "sshd",
+            "/usr/sbin/sshd",
+            10,
+            "/system.slice/ssh.service",
+        ),
+        scanned(20, 10, "bash", "/bin/bash", 20, "/user.slice"),
+        scanned(30, 20, "sh", "/bin/sh", 20, "/user.slice"),
+        scanned(
+            40,
+            1,
+            "nginx",
+            "/usr/sbin/nginx",
+            40,
+            &format!("/system.slice/docker-{CID}.scope"),
+        ),
+    ] {
+        table.apply(&RawEvent::parse(&r).unwrap());
+    }
+    World { table, ctx }
+}
+
+fn fref(s: &str) -> FieldRef {
+    match s.find('[') {
+        Some(i) if s.ends_with(']') => resolve(&s[..i], Some(&s[i + 1..s.len() - 1])).unwrap(),
+        _ => resolve(s, None).unwrap(),
+    }
+}
+
+fn text(v: Value<'_>) -> String {
+    match v {
+        Value::Str(s) | Value::Bytes(s) => String::from_utf8_lossy(&s).into_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::I64(n) => n.to_string(),
+        Value::U64(n) => n.to_string(),
+        Value::Ip(a) => a.to_string(),
+    }
+}
+
+impl World {
+    fn ev<'a>(&'a self, rec: &'a [u8]) -> LiveEvent<'a> {
+        let raw = RawEvent::parse(rec).unwrap();
+        self.table.apply(&raw);
+        LiveEvent::new(raw, &self.table, &self.ctx, 7)
+    }
+}
+
+fn get(e: &LiveEvent<'_>, f: &str) -> Option<String> {
+    e.extract(&fref(f)).map(text)
+}
+
+fn each(e: &LiveEvent<'_>, f: &str) -> Option<Vec<String>> {
+    let mut v = Vec::new();
+    e.extract_each(&fref(f), &mut |x| {
+        v.push(text(x));
+        false
+    })
+    .then_some(v)
+}
+
+fn openat(
+    tgid: u32,
+    ptgid: u32,
+    comm: &str,
+    ret: i64,
+    dirfd: i64,
+    path: &str,
+    flags: u64,
+    mode: u64,
+    dirpath: &str,
+) -> Vec<u8> {
+    EventBuilder::new(EventType(65), hdr(tgid, ptgid, comm, ret))
+        .i64(dirfd)
+        .bytes(path.as_bytes())
+        .u64(flags)
+        .u64(mode)
+        .bytes(dirpath.as_bytes())
+        .finish()
+}
+
+fn ipv4(a: [u8; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&a);
+    b
+}
+
+fn tuple(l4: u8, s: [u8; 4], sp: u16, d: [u8; 4], dp: u16) -> SockTuple {
+    SockTuple {
+        family: af::INET,
+        l4proto: l4,
+        sock_type: if l4 == 6 { 1 } else { 2 },
+        sport: sp,
+        dport: dp,
+        saddr: ipv4(s),
+        daddr: ipv4(d),
+    }
+}
+
+fn fdinfo(fd: i32, kind: u8, t: SockTuple) -> FdInfo {
+    FdInfo {
+        fd,
+        kind,
+        pad: [0; 3],
+        tuple: t,
+    }
+}
+
+#[test]
+fn exec_event_describes_the_new_program() {
+    let w = world();
+    let mut h = hdr(30, 20, "python3", 0);
+    h.exec_gen = 4;
+    let rec = image(
+        EventType::EXECVE,
+        h,
+        &["python3", "-c", "print(1)"],
+        "/usr/bin/python3.12",
+        "/home/u",
+        "/user.slice",
+        20,
+        1 | 2,
+    );
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.type").as_deref(), Some("execve"));
+    assert_eq!(get(&e, "proc.name").as_deref(), Some("python3"));
+    assert_eq!(get(&e, "proc.exe").as_deref(), Some("python3"));
+    assert_eq!(
+        get(&e, "proc.exepath").as_deref(),
+        Some("/usr/bin/python3.12")
+    );
+    assert_eq!(get(&e, "proc.args").as_deref(), Some("-c print(1)"));
+    assert_eq!(
+        get(&e, "proc.cmdline").as_deref(),
+        Some("python3 -c print(1)")
+    );
+    assert_eq!(get(&e, "proc.cwd").as_deref(), Some("/home/u"));
+    assert_eq!(get(&e, "proc.env[HOME]").as_deref(), Some("/home/u"));
+    assert_eq!(
+        get(&e, "proc.env[HTTP_PROXY]").as_deref(),
+        Some("http://p:3128")
+    );
+    assert_eq!(get(&e, "proc.env[NOPE]").as_deref(), Some(""));
+    assert!(get(&e, "proc.env")
+        .unwrap()
+        .starts_with("HOME=/home/u HTTP_PROXY="));
+    assert_eq!(
+        get(&e, "evt.arg.flags").as_deref(),
+        Some("EXE_WRITABLE|EXE_UPPER_LAYER")
+    );
+    assert_eq!(get(&e, "proc.is_exe_upper_layer").as_deref(), Some("true"));
+    assert_eq!(get(&e, "proc.is_exe_from_memfd").as_deref(), Some("false"));
+    assert_eq!(get(&e, "proc.tty").as_deref(), Some("34816"));
+    assert_eq!(get(&e, "proc.pname").as_deref(), Some("bash"));
+    assert_eq!(get(&e, "proc.pexepath").as_deref(), Some("/bin/bash"));
+    assert_eq!(get(&e, "proc.pcmdline").as_deref(), Some("bash"));
+    assert_eq!(get(&e, "proc.aname[0]").as_deref(), Some("python3"));
+    assert_eq!(get(&e, "proc.aname[2]").as_deref(), Some("sshd"));
+    assert_eq!(get(&e, "proc.aname[3]").as_deref(), Some("systemd"));
+    assert_eq!(get(&e, "proc.aname[4]"), None);
+    assert_eq!(
+        get(&e, "proc.aexepath[2]").as_deref(),
+        Some("/usr/sbin/sshd")
+    );
+    assert_eq!(get(&e, "proc.apid[1]").as_deref(), Some("20"));
+    assert_eq!(get(&e, "proc.aname").as_deref(), Some("bash sshd systemd"));
+    assert_eq!(
+        each(&e, "proc.aname"),
+        Some(vec!["bash".into(), "sshd".into(), "systemd".into()])
+    );
+    assert_eq!(get(&e, "proc.sname").as_deref(), Some("bash"));
+    assert_eq!(get(&e, "proc.duration").as_deref(), Some("1000000000"));
+    assert_eq!(
+        get(&e, "proc.exe_ino.ctime").as_deref(),
+        Some("1600000000000000000")
+    );
+    assert_eq!(
+        get(&e, "proc.exe_ino.ctime_duration_proc_start").as_deref(),
+        Some(
+            (1_700_000_001_000_000_000u64 - 1_600_000_000_000_000_000)
+                .to_string()
+                .as_str()
+        )
+    );
+    assert_eq!(get(&e, "user.uid").as_deref(), Some("1000"));
+    assert_eq!(get(&e, "user.name").as_deref(), Some("alice"));
+    assert_eq!(get(&e, "user.loginuid").as_deref(), Some("-1"));
+    assert_eq!(get(&e, "user.loginname").as_deref(), Some("<NA>"));
+    assert_eq!(get(&e, "group.name").as_deref(), Some("users"));
+    assert_eq!(
+        get(&e, "thread.cap_effective").as_deref(),
+        Some("CAP_CHOWN CAP_SYS_ADMIN")
+    );
+    assert_eq!(
+        get(&e, "thread.cap_permitted").as_deref(),
+        Some("CAP_NET_ADMIN")
+    );
+    assert_eq!(get(&e, "container.id").as_deref(), Some("host"));
+    assert_eq!(get(&e, "container.name").as_deref(), Some("host"));
+    assert_eq!(get(&e, "container.image.repository").as_deref(), Some(""));
+    assert_eq!(get(&e, "k8s.ns.name"), None);
+    assert_eq!(get(&e, "container.mount.dest[/proc*]"), None);
+    assert_eq!(
+        get(&e, "container.start_ts").as_deref(),
+        Some("1700000000500000000")
+    );
+    assert_eq!(get(&e, "fd.name"), None, "no fd on exec events");
+    assert_eq!(get(&e, "fd.num"), None);
+    assert_eq!(get(&e, "evt.res").as_deref(), Some("SUCCESS"));
+    assert_eq!(get(&e, "evt.num").as_deref(), Some("7"));
+    assert_eq!(get(&e, "evt.hostname").as_deref(), Some("node-1"));
+    assert_eq!(get(&e, "evt.time").as_deref(), Some("1700000002000000000"));
+    assert_eq!(get(&e, "evt.dir").as_deref(), Some("<"));
+    assert_eq!(get(&e, "evt.arg.exe").as_deref(), Some("python3"));
+    assert_eq!(get(&e, "evt.arg[0]").as_deref(), Some("0"), "res first");
+    // The table now holds the new image for later events.
+    let p = w.table.get(30).unwrap();
+    assert_eq!(&*p.image().unwrap().exepath, b"/usr/bin/python3.12");
+}
+
+#[test]
+fn container_process_fields() {
+    let w = world();
+    let rec = openat(40, 1, "nginx", 5, -100, "/etc/passwd", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "container.id").as_deref(), Some(&CID[..12]));
+    assert_eq!(get(&e, "container.full_id").as_deref(), Some(CID));
+    assert_eq!(get(&e, "container.type").as_deref(), Some("docker"));
+    assert_eq!(get(&e, "container.name").as_deref(), Some("web"));
+    assert_eq!(get(&e, "container.image.tag").as_deref(), Some("1.25"));
+    assert_eq!(get(&e, "container.privileged").as_deref(), Some("true"));
+    assert_eq!(
+        get(&e, "container.mount.dest[/proc*]").as_deref(),
+        Some("/host/proc")
+    );
+    assert_eq!(
+        get(&e, "container.mount.dest[0]").as_deref(),
+        Some("/host/proc")
+    );
+    assert_eq!(get(&e, "container.mount.dest[/var/run/docker.sock]"), None);
+    assert_eq!(
+        get(&e, "container.mount.source[/host]").as_deref(),
+        Some("/proc")
+    );
+    assert_eq!(
+        get(&e, "container.mounts").as_deref(),
+        Some("/proc:/host/proc:ro:false:rprivate")
+    );
+    assert_eq!(get(&e, "k8s.ns.name").as_deref(), Some("prod"));
+    assert_eq!(get(&e, "k8s.pod.name"), None);
+    assert_eq!(
+        get(&e, "container.label[io.kubernetes.pod.namespace]").as_deref(),
+        Some("prod")
+    );
+}
+
+#[test]
+fn open_family_paths_and_flags() {
+    let w = world();
+    // cwd of 30 is "/" from the scan; chdir to /home/u/work first.
+    let rec = EventBuilder::new(EventType::CHDIR, hdr(30, 20, "sh", 0))
+        .bytes(b"/home/u/work")
+        .finish();
+    w.ev(&rec);
+    let rec = openat(
+        30,
+        20,
+        "sh",
+        3,
+        -100,
+        "../.ssh//id_rsa",
+        kernel_o::WRONLY | kernel_o::CREAT | kernel_o::TRUNC,
+        0o755,
+        "",
+    );
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fd.num").as_deref(), Some("3"));
+    assert_eq!(get(&e, "fd.name").as_deref(), Some("/home/u/.ssh/id_rsa"));
+    assert_eq!(get(&e, "fd.nameraw").as_deref(), Some("../.ssh//id_rsa"));
+    assert_eq!(get(&e, "fd.directory").as_deref(), Some("/home/u/.ssh"));
+    assert_eq!(get(&e, "fd.filename").as_deref(), Some("id_rsa"));
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("f"));
+    assert_eq!(get(&e, "fd.type").as_deref(), Some("file"));
+    assert_eq!(get(&e, "fd.l4proto").as_deref(), Some("<NA>"));
+    assert_eq!(get(&e, "fd.sip"), None);
+    assert_eq!(get(&e, "fd.sockfamily"), None);
+    assert_eq!(
+        get(&e, "evt.arg.flags").as_deref(),
+        Some("O_TRUNC|O_CREAT|O_WRONLY")
+    );
+    assert_eq!(
+        get(&e, "evt.rawarg.flags").as_deref(),
+        Some(
+            (kernel_o::WRONLY | kernel_o::CREAT | kernel_o::TRUNC)
+                .to_string()
+                .as_str()
+        )
+    );
+    assert_eq!(
+        get(&e, "evt.arg.name").as_deref(),
+        Some("/home/u/.ssh/id_rsa")
+    );
+    assert_eq!(
+        get(&e, "evt.arg.fd").as_deref(),
+        Some("<f>/home/u/.ssh/id_rsa")
+    );
+    assert_eq!(get(&e, "evt.arg.dirfd").as_deref(), Some("AT_FDCWD"));
+    assert_eq!(get(&e, "evt.arg.mode").as_deref(), Some("0755"));
+    assert_eq!(get(&e, "evt.is_open_write").as_deref(), Some("true"));
+    assert_eq!(get(&e, "evt.is_open_read").as_deref(), Some("false"));
+    assert_eq!(get(&e, "evt.is_open_exec").as_deref(), Some("true"));
+    assert_eq!(get(&e, "proc.cwd").as_deref(), Some("/home/u/work"));
+    assert_eq!(
+        get(&e, "evt.args").as_deref(),
+        Some("fd=3(<f>/home/u/.ssh/id_rsa) dirfd=-100(AT_FDCWD) name=../.ssh//id_rsa(/home/u/.ssh/id_rsa) flags=577(O_TRUNC|O_CREAT|O_WRONLY) mode=0755")
+    );
+    // Relative to a directory fd the kernel resolved.
+    let rec = openat(30, 20, "sh", 4, 7, "x/./y", 0, 0, "/var/lib");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fd.name").as_deref(), Some("/var/lib/x/y"));
+    assert_eq!(get(&e, "evt.arg.dirfd").as_deref(), Some("<d>/var/lib"));
+    assert_eq!(get(&e, "evt.is_open_read").as_deref(), Some("true"));
+    assert_eq!(get(&e, "evt.arg.flags").as_deref(), Some("O_RDONLY"));
+    // Directory open.
+    let rec = openat(30, 20, "sh", 5, -100, "/etc/", kernel_o::DIRECTORY, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("d"));
+    assert_eq!(get(&e, "fd.directory").as_deref(), Some("/etc"));
+    assert_eq!(get(&e, "fd.filename"), None);
+}
+
+#[test]
+fn failed_opens_fall_back_to_parameters() {
+    let w = world();
+    let rec = openat(30, 20, "sh", -2, -100, "nope/../shadow", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fd.num").as_deref(), Some("-1"));
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("f"));
+    assert_eq!(get(&e, "fd.name").as_deref(), Some("/shadow"));
+    assert_eq!(get(&e, "fd.nameraw").as_deref(), Some("nope/../shadow"));
+    assert_eq!(get(&e, "fd.directory").as_deref(), Some("/"));
+    assert_eq!(get(&e, "fd.type"), None, "no fd entry");
+    assert_eq!(get(&e, "fd.l4proto"), None);
+    assert_eq!(get(&e, "fd.connected"), None);
+    assert_eq!(get(&e, "evt.res").as_deref(), Some("ENOENT"));
+    assert_eq!(get(&e, "evt.rawres").as_deref(), Some("-2"));
+    assert_eq!(get(&e, "evt.failed").as_deref(), Some("true"));
+    assert_eq!(get(&e, "evt.arg.fd").as_deref(), Some("ENOENT"));
+    // Failed open(2): typechar 'o' (quirk), name as passed.
+    let rec = EventBuilder::new(EventType(64), hdr(30, 20, "sh", -13))
+        .bytes(b"rel/./x")
+        .u64(0)
+        .u64(0)
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("o"));
+    assert_eq!(get(&e, "fd.name").as_deref(), Some("rel/./x"));
+    assert_eq!(get(&e, "evt.res").as_deref(), Some("EACCES"));
+}
+
+#[test]
+fn sockets_connect_accept_and_datagrams() {
+    let w = world();
+    let t = tuple(6, [10, 0, 0, 5], 43210, [10, 0, 0, 9], 22);
+    let rec = EventBuilder::new(EventType(129), hdr(30, 20, "ssh", -115))
+        .i64(3)
+        .sockaddr(&SockTuple {
+            daddr: ipv4([10, 0, 0, 9]),
+            dport: 22,
+            family: af::INET,
+            ..Default::default()
+        })
+        .fdinfo(&fdinfo(3, b'4', t), b"")
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.res").as_deref(), Some("EINPROGRESS"));
+    assert_eq!(
+        get(&e, "fd.name").as_deref(),
+        Some("10.0.0.5:43210->10.0.0.9:22")
+    );
+    assert_eq!(get(&e, "fd.cip").as_deref(), Some("10.0.0.5"));
+    assert_eq!(get(&e, "fd.sip").as_deref(), Some("10.0.0.9"));
+    assert_eq!(get(&e, "fd.sport").as_deref(), Some("22"));
+    assert_eq!(get(&e, "fd.lport").as_deref(), Some("43210"));
+    assert_eq!(get(&e, "fd.rport").as_deref(), Some("22"));
+    assert_eq!(get(&e, "fd.l4proto").as_deref(), Some("tcp"));
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("4"));
+    assert_eq!(get(&e, "fd.sockfamily").as_deref(), Some("ip"));
+    assert_eq!(get(&e, "fd.connected").as_deref(), Some("true"));
+    assert_eq!(get(&e, "fd.num").as_deref(), Some("3"));
+    assert_eq!(
+        get(&e, "evt.arg.fd").as_deref(),
+        Some("<4t>10.0.0.5:43210->10.0.0.9:22")
+    );
+    assert_eq!(get(&e, "fd.ip"), None, "filter only");
+    assert_eq!(
+        each(&e, "fd.ip"),
+        Some(vec!["10.0.0.5".into(), "10.0.0.9".into()])
+    );
+    assert_eq!(each(&e, "fd.port"), Some(vec!["43210".into(), "22".into()]));
+    assert_eq!(get(&e, "fd.sip.name"), None);
+
+    // accept: the local end is the server.
+    let t = tuple(6, [10, 0, 0, 9], 8080, [192, 168, 1, 2], 50000);
+    let rec = EventBuilder::new(EventType(130), hdr(40, 1, "nginx", 7))
+        .fdinfo(&fdinfo(7, b'4', t), b"")
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(
+        get(&e, "fd.name").as_deref(),
+        Some("192.168.1.2:50000->10.0.0.9:8080")
+    );
+    assert_eq!(get(&e, "fd.sport").as_deref(), Some("8080"));
+    assert_eq!(get(&e, "fd.lip").as_deref(), Some("10.0.0.9"));
+    assert_eq!(get(&e, "fd.rip").as_deref(), Some("192.168.1.2"));
+    assert_eq!(get(&e, "fd.num").as_deref(), Some("7"));
+
+    // UDP sendto on an unconnected socket: first peer and a new peer
+    // change the name, the same peer again does not.
+    let send = |peer: [u8; 4], ts: u64| {
+        let mut h = hdr(30, 20, "dig", 40);
+        h.ts_ns = ts;
+        EventBuilder::new(EventType(134), h)
+            .i64(5)
+            .u64(40)
+            .fdinfo(
+                &fdinfo(5, b'4', tuple(17, [10, 0, 0, 5], 40000, peer, 53)),
+                b"",
+            )
+            .bytes(b"\x12\x34query")
+            .finish()
+    };
+    let r1 = send([8, 8, 8, 8], 10);
+    let e = w.ev(&r1);
+    assert_eq!(get(&e, "fd.name_changed").as_deref(), Some("true"));
+    assert_eq!(get(&e, "fd.connected").as_deref(), Some("false"));
+    assert_eq!(get(&e, "fd.l4proto").as_deref(), Some("udp"));
+    assert_eq!(get(&e, "evt.buffer").as_deref(), Some("\u{12}4query"));
+    // Extracting twice gives the same answer.
+    assert_eq!(get(&e, "fd.name_changed").as_deref(), Some("true"));
+    let r2 = send([8, 8, 8, 8], 11);
+    assert_eq!(get(&w.ev(&r2), "fd.name_changed").as_deref(), Some("false"));
+    let r3 = send([1, 1, 1, 1], 12);
+    assert_eq!(get(&w.ev(&r3), "fd.name_changed").as_deref(), Some("true"));
+}
+
+#[test]
+fn enumerations_uids_and_args() {
+    let w = world();
+    let rec = EventBuilder::new(EventType(23), hdr(30, 20, "gdb", 0))
+        .u64(16)
+        .u64(40)
+        .u64(0)
+        .u64(0)
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.arg.request").as_deref(), Some("PTRACE_ATTACH"));
+    assert_eq!(
+        get(&e, "evt.arg.pid").as_deref(),
+        Some("nginx"),
+        "pids resolve to comm"
+    );
+    assert_eq!(get(&e, "evt.rawarg.pid").as_deref(), Some("40"));
+    assert_eq!(get(&e, "fd.name"), None);
+    let rec = EventBuilder::new(EventType(128), hdr(30, 20, "tcpdump", 4))
+        .u64(17)
+        .u64(3)
+        .u64(768)
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.arg.domain").as_deref(), Some("AF_PACKET"));
+    assert_eq!(get(&e, "fd.typechar").as_deref(), Some("o"));
+    let rec = EventBuilder::new(EventType(10), hdr(30, 20, "su", 0))
+        .u64(65534)
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.arg.uid").as_deref(), Some("nobody"));
+    assert_eq!(
+        get(&e, "evt.args").as_deref(),
+        Some("res=0 uid=65534(nobody)")
+    );
+    let rec = EventBuilder::new(EventType(194), hdr(30, 20, "bpftool", 3))
+        .u64(5)
+        .finish();
+    assert_eq!(
+        get(&w.ev(&rec), "evt.arg.cmd").as_deref(),
+        Some("BPF_PROG_LOAD")
+    );
+    let rec = EventBuilder::new(EventType(81), hdr(30, 20, "chmod", 0))
+        .bytes(b"/tmp/x")
+        .u64(0o4755)
+        .finish();
+    let e = w.ev(&rec);
+    assert!(get(&e, "evt.arg.mode").unwrap().contains("S_ISUID"));
+    assert_eq!(get(&e, "evt.arg.filename").as_deref(), Some("/tmp/x"));
+    let rec = EventBuilder::new(EventType(69), hdr(30, 20, "ln", 0))
+        .bytes(b"/etc/shadow")
+        .bytes(b"s")
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.arg.target").as_deref(), Some("/etc/shadow"));
+    assert_eq!(get(&e, "evt.arg.linkpath").as_deref(), Some("/s"));
+}
+
+#[test]
+fn unknown_process_keeps_header_fields_only() {
+    let w = world();
+    let rec = openat(999, 1, "ghost", 3, -100, "/etc/x", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "proc.name").as_deref(), Some("ghost"));
+    assert_eq!(get(&e, "proc.pid").as_deref(), Some("999"));
+    assert_eq!(get(&e, "proc.pname").as_deref(), Some("systemd"));
+    assert_eq!(get(&e, "proc.exe"), None);
+    assert_eq!(get(&e, "proc.cwd"), None);
+    assert_eq!(get(&e, "proc.tty"), None);
+    assert_eq!(get(&e, "container.id"), None);
+    assert_eq!(get(&e, "fd.name").as_deref(), Some("/etc/x"));
+    assert_eq!(get(&e, "user.name").as_deref(), Some("alice"));
+}
+
+#[test]
+fn render_json_and_text() {
+    let w = world();
+    let rec = openat(30, 20, "cat", 3, -100, "/etc/shadow", 0, 0, "");
+    let e = w.ev(&rec);
+    let j = render::to_json(&e);
+    assert_eq!(j["evt.type"], "openat");
+    assert_eq!(j["fd.name"], "/etc/shadow");
+    assert_eq!(j["proc.pid"], 30);
+    assert_eq!(j["evt.arg.flags"], "O_RDONLY");
+    assert_eq!(j["evt.arg.fd"], "<f>/etc/shadow");
+    assert_eq!(j["container.id"], "host");
+    assert!(j.get("fd.sip").is_none());
+    let line = render::text_line(&e);
+    assert!(line.contains(" 1 cat (30) < openat fd=3(<f>/etc/shadow) dirfd=-100(AT_FDCWD) name=/etc/shadow flags=0(O_RDONLY) mode=0"), "{line}");
+}
+
+#[test]
+fn every_field_extracts_on_every_event_type_without_panicking() {
+    let w = world();
+    let mut refs: Vec<FieldRef> = Vec::new();
+    for d in CATALOG {
+        let args: &[Option<&str>] = match d.arg {
+            kestrel_engine::fields::ArgKind::None => &[None],
+            kestrel_engine::fields::ArgKind::OptIndex => &[None, Some("0"), Some("1"), Some("3")],
+            kestrel_engine::fields::ArgKind::Key => &[Some("/proc*"), Some("0"), Some("(bad")],
+            kestrel_engine::fields::ArgKind::OptKey => &[None, Some("HOME")],
+            kestrel_engine::fields::ArgKind::Param => &[
+                Some("fd"),
+                Some("res"),
+                Some("flags"),
+                Some("name"),
+                Some("0"),
+                Some("9"),
+            ],
+        };
+        for a in args {
+            if let Ok(f) = resolve(d.name, *a) {
+                refs.push(f);
+            }
+        }
+    }
+    let mut seed = 0xdead_beef_u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for info in kestrel_engine::event::EVENTS {
+        for round in 0..40 {
+            let mut h = hdr(
+                if round % 2 == 0 { 30 } else { 12345 },
+                20,
+                "fuzz",
+                (rnd() % 7) as i64 - 3,
+            );
+            h.exec_gen = rnd() % 6;
+            let mut b = EventBuilder::new(info.ty, h);
+            for _ in info.params {
+                let n = (rnd() % 70) as usize;
+                let bytes: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+                match rnd() % 3 {
+                    0 => b.u64(rnd()),
+                    1 => b.bytes(&bytes),
+                    _ => b.bytes(b""),
+                };
+            }
+            let rec = b.finish();
+            let raw = RawEvent::parse(&rec).unwrap();
+            w.table.apply(&raw);
+            let e = LiveEvent::new(raw, &w.table, &w.ctx, 1);
+            for f in &refs {
+                let _ = e.extract(f);
+                e.extract_each(f, &mut |_| false);
+            }
+            let _ = render::to_json_line(&e);
+            let _ = render::text_line(&e);
+        }
+    }
+    // Pure random bytes: whatever parses must extract.
+    for _ in 0..3000 {
+        let n = 100 + (rnd() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..n).map(|_| rnd() as u8).collect();
+        // Give the header a plausible length and type so some records parse.
+        bytes[48..52].copy_from_slice(&(n as u32).to_le_bytes());
+        let ty = kestrel_engine::event::EVENTS
+            [(rnd() % 60) as usize % kestrel_engine::event::EVENTS.len()];
+        bytes[52..54].copy_from_slice(&ty.ty.0.to_le_bytes());
+        bytes[54..56].copy_from_slice(&(ty.params.len() as u16).to_le_bytes());
+        if let Ok(raw) = RawEvent::parse(&bytes) {
+            w.table.apply(&raw);
+            let e = LiveEvent::new(raw, &w.table, &w.ctx, 1);
+            for f in &refs {
+                let _ = e.extract(f);
+            }
+        }
+    }
+}
