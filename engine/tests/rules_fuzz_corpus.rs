@@ -17,14 +17,20 @@ fn replay(bytes: &[u8]) {
             assert_eq!(again.to_text(), text, "render round trip of {s:?}");
         }
         let mut w = Vec::new();
-        let _ = compile::compile(&e, &offsets, &mut w);
-        let _ = compile::event_types(&e);
+        // Errors are fine; the checks below only need "no panic", but an
+        // IR for an accepted condition must have one check per offset.
+        if let Ok(ir) = compile::compile(&e, &offsets, &mut w) {
+            assert!(!matches!(ir, kestrel_engine::rules::ir::Expr::And(ref c) if c.is_empty()));
+        }
+        if let Ok(types) = compile::event_types(&e) {
+            assert!(types.len() <= compile::event_universe().len());
+        }
     }
     let mut l = Loader::new();
     let r = l.load_str("corpus.yaml", &s);
     for d in r.errors.iter().chain(&r.warnings) {
         assert!(!d.render_text().is_empty());
-        let _ = d.to_json();
+        assert!(d.to_json()["code"].is_string());
     }
 }
 

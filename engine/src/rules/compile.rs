@@ -561,7 +561,7 @@ impl Compiler<'_> {
                     .and_then(|x| {
                         if x < 0 {
                             // sscanf("%u") wraps negative input.
-                            (x >= -(u32::MAX as i128)).then(|| (x as i64 as u32) as u64)
+                            (x >= -(u32::MAX as i128)).then_some((x as i64 as u32) as u64)
                         } else {
                             u32::try_from(x).ok().map(u64::from)
                         }
@@ -675,7 +675,7 @@ fn parse_net(v: &str) -> Result<IpNet, String> {
 
 fn unhex(v: &str) -> Option<Vec<u8>> {
     let b = v.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
@@ -776,7 +776,7 @@ impl TypeSet {
     fn full() -> Self {
         let n = event_universe().len();
         let mut v = vec![u64::MAX; n.div_ceil(64)];
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             *v.last_mut().expect("non-empty") = (1u64 << (n % 64)) - 1;
         }
         TypeSet(v)

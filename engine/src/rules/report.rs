@@ -140,7 +140,7 @@ pub fn wrap_text(text: &str, indent: usize, line_len: usize) -> String {
     let mut len = 0usize;
     for word in text.split_whitespace() {
         let wl = word.chars().count();
-        if len + wl + 1 <= line_len.saturating_sub(indent) {
+        if len + wl < line_len.saturating_sub(indent) {
             len += wl + 1;
         } else {
             out.push('\n');
