@@ -447,7 +447,7 @@ pub struct Program {
 }
 
 impl Program {
-    /// `path` with `argv` (argv[0] included).
+    /// `path` with `argv` (`argv[0]` included).
     pub fn new(path: &str, argv: &[&str]) -> Result<Program, std::ffi::NulError> {
         Ok(Program {
             path: CString::new(path)?,

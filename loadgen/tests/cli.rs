@@ -1,0 +1,226 @@
+//! The binary: exit statuses, the JSON shape, the trigger suite.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{FakeDaemon, Script};
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kestrel-loadgen"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("spawn kestrel-loadgen")
+}
+
+fn json(out: &Output) -> Value {
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "exactly one line of JSON: {text}"
+    );
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["run"][..],
+        &["run", "-s", "bogus"],
+        &["run", "-s", "open", "--rate", "fast"],
+        &["run", "-s", "open", "--threads", "0", "--ops", "1"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn json_shape_without_daemon() {
+    let out = run(&[
+        "run", "-s", "open", "-t", "2", "--ops", "200", "--json", "-q",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    for k in [
+        "scenario",
+        "threads",
+        "duration_s",
+        "issued",
+        "observed",
+        "dropped",
+        "rate_per_s",
+        "latency_ns",
+        "per_thread",
+        "per_type",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+    assert_eq!(v["scenario"], "open");
+    assert_eq!(v["threads"], 2);
+    assert_eq!(v["issued"], 400);
+    assert_eq!(v["observed"], Value::Null);
+    for q in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(v["latency_ns"][q].as_u64().unwrap() > 0, "{q}");
+    }
+    let threads = v["per_thread"].as_array().unwrap();
+    assert_eq!(threads.len(), 2);
+    assert_eq!(threads[0]["ops"], 100);
+    let types = v["per_type"].as_array().unwrap();
+    assert!(types
+        .iter()
+        .any(|t| t["type"] == "openat" && t["rel"] == "self" && t["issued"] == 200));
+    assert!(v.get("daemon").is_none());
+    // Progress lines are off with -q; nothing else on stderr.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn progress_goes_to_stderr() {
+    let out = run(&["run", "-s", "getppid", "-r", "1k", "-d", "1.3"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("ops") && err.contains("rate"), "{err}");
+    let human = String::from_utf8(out.stdout).unwrap();
+    assert!(human.contains("scenario getppid"), "{human}");
+    assert!(human.contains("no daemon"), "{human}");
+}
+
+fn daemon_run(workload_openat: u64) -> (Output, Value, FakeDaemon) {
+    let fake = FakeDaemon::start(Script {
+        workload: vec![("self", "openat", workload_openat), ("self", "close", 40)],
+        ..Script::default()
+    });
+    let out = run(&[
+        "run",
+        "-s",
+        "open",
+        "--ops",
+        "40",
+        "--daemon",
+        &fake.url,
+        "--json",
+        "-q",
+        "--quiet-gap",
+        "5ms",
+        "--settle-timeout",
+        "3",
+    ]);
+    let v = json(&out);
+    (out, v, fake)
+}
+
+#[test]
+fn daemon_pass_exits_0_with_daemon_figures() {
+    let (out, v, fake) = daemon_run(40);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["dropped"], 0);
+    assert_eq!(v["issued"], v["observed"]);
+    assert_eq!(v["daemon"]["rss_bytes"], 40_000_000);
+    assert_eq!(v["daemon"]["event_latency_ns"]["p50"], 10_000);
+    assert!(v["daemon"]["cpu_seconds"].as_f64().unwrap() > 0.0);
+    // It tracked itself (the child's pid), and untracked at the end.
+    let seen = fake.seen();
+    assert!(seen.tracked.is_some());
+    assert_eq!(seen.untracked, vec![seen.tracked.unwrap()]);
+}
+
+#[test]
+fn daemon_loss_exits_1() {
+    let (out, v, _fake) = daemon_run(37);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["lost"], 3);
+    let openat = v["per_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "openat")
+        .unwrap()
+        .clone();
+    assert_eq!(openat["status"], "lost");
+    assert_eq!(openat["issued"], 40);
+    assert_eq!(openat["observed"], 37);
+}
+
+#[test]
+fn trigger_runs_every_action_safely() {
+    let child = bin()
+        .args(["run", "-s", "trigger", "-t", "2", "--json", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let actions = v["trigger"].as_array().unwrap();
+    assert_eq!(actions.len(), kestrel_loadgen::trigger::ACTIONS.len());
+    for a in actions {
+        if a.get("skipped").is_some() {
+            continue;
+        }
+        assert_eq!(a["failed"], 0, "{a}");
+        // One pass: each runnable action exactly once, done or denied.
+        assert_eq!(
+            a["done"].as_u64().unwrap() + a["denied"].as_u64().unwrap(),
+            1,
+            "{a}"
+        );
+    }
+    // The actions that need nothing always complete, root or not.
+    for name in [
+        "symlink_over_sensitive_file",
+        "setuid_bit",
+        "clear_log_file",
+        "fileless_memfd_exec",
+    ] {
+        let a = actions.iter().find(|a| a["action"] == name).unwrap();
+        assert_eq!(a["done"], 1, "{a}");
+    }
+    // Nothing left behind.
+    assert!(!std::path::Path::new(&format!("/dev/shm/kestrel-loadgen-{pid}-true")).exists());
+    for dir in ["/etc", "/dev", "/usr/bin", "/bin"] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                assert!(
+                    !n.starts_with(&format!(".kestrel-loadgen-{pid}-")),
+                    "{dir}/{n} left behind"
+                );
+            }
+        }
+    }
+    let tmp_left = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("kestrel-loadgen-{pid}-"))
+        });
+    assert!(!tmp_left, "temporary directory left behind");
+}
+
+#[test]
+fn triggers_subcommand_lists_the_table() {
+    let out = run(&["triggers"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("read_sensitive_file") && s.contains("Read sensitive file untrusted"));
+}
