@@ -33,7 +33,7 @@ fn hdr(tgid: u32, ptgid: u32, comm: &str, ret: i64) -> EventHdr {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "one argument per wire parameter")]
 fn image(
     ty: EventType,
     h: EventHdr,
@@ -190,6 +190,7 @@ fn each(e: &LiveEvent<'_>, f: &str) -> Option<Vec<String>> {
     .then_some(v)
 }
 
+#[allow(clippy::too_many_arguments, reason = "one argument per wire parameter")]
 fn openat(
     tgid: u32,
     ptgid: u32,

@@ -209,9 +209,8 @@ impl Rng {
 fn run(steps: &[Step], rng: &mut Rng) -> Vec<usize> {
     let table = ProcessTable::new(1024);
     let ctx = Context::default();
-    for r in [procinfo(1, 0, "init", "/sbin/init")] {
-        table.apply(&RawEvent::parse(&r).unwrap());
-    }
+    let init = procinfo(1, 0, "init", "/sbin/init");
+    table.apply(&RawEvent::parse(&init).unwrap());
     let nrings = steps.iter().map(|s| s.ring).max().unwrap() + 1;
     let mut queues: Vec<std::collections::VecDeque<usize>> = vec![Default::default(); nrings];
     for (i, s) in steps.iter().enumerate() {

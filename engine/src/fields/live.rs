@@ -360,7 +360,8 @@ fn endpoint_text(out: &mut String, e: Option<(IpAddr, u16)>) {
     use std::fmt::Write;
     match e {
         Some((ip, port)) => {
-            let _ = write!(out, "{ip}:{port}");
+            // Writing to a String cannot fail.
+            write!(out, "{ip}:{port}").expect("write to String");
         }
         None => out.push_str("0.0.0.0:0"),
     }

@@ -2,7 +2,7 @@
 //! container metadata (name, image, mounts, labels) from the runtime.
 //!
 //! The id is available at once (it is in every exec event's `cgroups`
-//! parameter and in /proc/<pid>/cgroup); metadata comes from the docker API
+//! parameter and in `/proc/<pid>/cgroup`); metadata comes from the docker API
 //! (`GET /containers/<id>/json` over `/var/run/docker.sock`, plain HTTP/1.1
 //! over a Unix stream; podman serves the same API) and arrives later. A
 //! background thread fetches it so no worker ever blocks on a socket; until

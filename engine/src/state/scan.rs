@@ -344,9 +344,9 @@ pub fn scan_proc(proc: &Path) -> io::Result<Vec<Vec<u8>>> {
 }
 
 /// Reads one process (for a worker that met a process the table does not
-/// know and gave up waiting for its fork). The pid namespace's init start
-/// time is looked up through `/proc/<pid>/root/proc/1` is not attempted:
-/// it is 0 (unknown) unless the process is itself a namespace init.
+/// know and gave up waiting for its fork). The start time of its pid
+/// namespace's init is not looked up: it is 0 (unknown) unless the process
+/// is itself a namespace init.
 pub fn scan_one(proc: &Path, pid: u32) -> io::Result<Vec<u8>> {
     let r = read_one(proc, pid)?;
     let tck = clk_tck();
