@@ -77,6 +77,28 @@ fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// Sends every alert, each only once the dispatcher has taken the
+/// previous one, so that losses happen at the sink's queue (the case under
+/// test) rather than at the front queue. Every `send` must return at once,
+/// whatever the sink is doing. Returns how many were accepted.
+fn send_paced(outputs: &Outputs, alerts: Vec<Alert>) -> u64 {
+    let tx = outputs.sender();
+    let mut accepted = 0;
+    let mut slowest = Duration::ZERO;
+    for a in alerts {
+        let t = Instant::now();
+        if tx.send(a) {
+            accepted += 1;
+        }
+        slowest = slowest.max(t.elapsed());
+        wait_for(|| outputs.stats().queue_depth == 0, "the dispatcher");
+    }
+    // Far below what waiting for the sink would take (a 60 s program, HTTP
+    // retries); loose enough for a loaded 2-core machine.
+    assert!(slowest < Duration::from_secs(1), "a send took {slowest:?}");
+    accepted
+}
+
 struct Req {
     content_type: String,
     user_agent: String,
@@ -198,27 +220,10 @@ fn dead_http_endpoint_never_blocks_and_counts_losses() {
     let out = outputs_for(&cfg);
     let alerts: Vec<Alert> = (0..200).map(|i| alert(&out, 0, &format!("p{i}"))).collect();
     let outputs = Outputs::start(cfg).unwrap();
-    let tx = outputs.sender();
-    let t0 = Instant::now();
-    let mut accepted = 0u64;
-    for (i, a) in alerts.into_iter().enumerate() {
-        if tx.send(a) {
-            accepted += 1;
-        }
-        if i % 50 == 0 {
-            // Let the dispatcher run so the sink queue (not only the front
-            // queue) overflows.
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let send_time = t0.elapsed();
-    assert!(
-        send_time < Duration::from_millis(500),
-        "sending took {send_time:?}"
-    );
+    let accepted = send_paced(&outputs, alerts);
     let st = outputs.shutdown(Duration::from_millis(300));
     assert_eq!(st.received, accepted);
-    assert_eq!(st.received + st.dropped.get(DropReason::QueueFull), 200);
+    assert_eq!(st.received, 200, "paced sends never fill the front queue");
     let h = sink(&st, "http");
     assert_eq!(h.offered, st.received);
     assert_eq!(h.delivered, 0);
@@ -422,8 +427,14 @@ fn program_restarted_when_it_dies() {
     let mut cfg = quiet();
     cfg.program.enabled = true;
     cfg.program.keep_alive = true;
-    // Reads one line and exits: every alert needs a new process.
-    cfg.program.program = format!("head -n 1 >> '{}'", path.display());
+    // Reads one line and exits: every alert needs a new process. `exec`
+    // keeps the shell's pid, recorded so the test can see it exit.
+    let pidfile = dir.path().join("pid");
+    cfg.program.program = format!(
+        "echo $$ > '{}'; exec head -n 1 >> '{}'",
+        pidfile.display(),
+        path.display()
+    );
     let out = outputs_for(&cfg);
     let outputs = Outputs::start(cfg).unwrap();
     let tx = outputs.sender();
@@ -433,8 +444,22 @@ fn program_restarted_when_it_dies() {
             || lines(&path).len() == i + 1,
             "the program to write its line",
         );
-        // Let it exit before the next alert.
-        std::thread::sleep(Duration::from_millis(50));
+        // A line written while the old reader is exiting would sit in a
+        // pipe nobody reads: wait until it is gone (or a zombie).
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        wait_for(
+            || match std::fs::read_to_string(&stat) {
+                Ok(s) => s
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z'),
+                Err(_) => true,
+            },
+            "the program to exit",
+        );
     }
     let st = outputs.shutdown(Duration::from_secs(5));
     let p = sink(&st, "program");
@@ -457,22 +482,8 @@ fn blocking_program(keep_alive: bool) {
     let big = "x".repeat(16 * 1024);
     let ev = MapEvent::new(&[("proc.cmdline", s(&big))]);
     let outputs = Outputs::start(cfg).unwrap();
-    let tx = outputs.sender();
-    let t0 = Instant::now();
-    let mut accepted = 0;
-    for i in 0..100 {
-        if tx.send(out.render(0, &ev, 0).unwrap()) {
-            accepted += 1;
-        }
-        if i % 10 == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let send_time = t0.elapsed();
-    assert!(
-        send_time < Duration::from_secs(1),
-        "sending took {send_time:?}"
-    );
+    let alerts: Vec<Alert> = (0..100).map(|_| out.render(0, &ev, 0).unwrap()).collect();
+    let accepted = send_paced(&outputs, alerts);
     let t1 = Instant::now();
     let st = outputs.shutdown(Duration::from_millis(300));
     assert!(
@@ -481,7 +492,7 @@ fn blocking_program(keep_alive: bool) {
         t1.elapsed()
     );
     assert_eq!(st.received, accepted);
-    assert_eq!(st.received + st.dropped.total(), 100);
+    assert_eq!(st.received, 100, "paced sends never fill the front queue");
     let p = sink(&st, "program");
     assert_eq!(p.offered, accepted);
     assert!(p.dropped.get(DropReason::QueueFull) > 0, "{p:?}");
