@@ -11,6 +11,7 @@
 //! schedule restarts from now instead of bursting to catch up, and the slip
 //! is counted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The target rate.
@@ -120,6 +121,9 @@ impl<C: Clock> Pacer<C> {
     pub const MAX_LAG: Duration = Duration::from_millis(100);
     /// Gaps shorter than this are spun, longer ones slept (minus this).
     pub const DEFAULT_SPIN: Duration = Duration::from_micros(80);
+    /// The longest single sleep, so that a stop request is seen promptly
+    /// even at very low rates.
+    pub const SLEEP_SLICE: Duration = Duration::from_millis(20);
 
     /// A pacer on `clock`; `interval` `None` means flat out.
     pub fn with_clock(interval: Option<Duration>, clock: C) -> Pacer<C> {
@@ -143,19 +147,30 @@ impl<C: Clock> Pacer<C> {
     }
 
     /// Waits until the next operation is due. The first call returns at
-    /// once and starts the schedule.
+    /// once and starts the schedule. Long waits are sliced so that a
+    /// raised `stop` ends them within [`Pacer::SLEEP_SLICE`]; returns
+    /// false when that happened (the operation should not run).
     #[inline]
-    pub fn wait(&mut self) {
-        let Some(iv) = self.interval else { return };
+    pub fn wait(&mut self, stop: &AtomicBool) -> bool {
+        let Some(iv) = self.interval else {
+            return true;
+        };
         let now = self.clock.now();
         let Some(next) = self.next else {
             self.next = Some(now + iv);
-            return;
+            return true;
         };
         if now < next {
-            let gap = next - now;
-            if gap > self.spin_below {
-                self.clock.sleep(gap - self.spin_below);
+            loop {
+                let now = self.clock.now();
+                if now + self.spin_below >= next {
+                    break;
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                self.clock
+                    .sleep((next - self.spin_below - now).min(Self::SLEEP_SLICE));
             }
             while self.clock.now() < next {
                 self.clock.spin();
@@ -167,6 +182,7 @@ impl<C: Clock> Pacer<C> {
         } else {
             self.next = Some(next + iv);
         }
+        true
     }
 }
 
@@ -204,6 +220,25 @@ mod tests {
         }
     }
 
+    static GO: AtomicBool = AtomicBool::new(false);
+
+    #[test]
+    fn low_rates_sleep_in_slices_and_stop_promptly() {
+        let iv = Duration::from_secs(10);
+        let mut p = Pacer::with_clock(Some(iv), fake(0));
+        assert!(p.wait(&GO));
+        let t0 = p.clock().t;
+        assert!(p.wait(&GO));
+        assert_eq!(p.clock().t, t0 + iv);
+        let slept = &p.clock().slept;
+        assert!(slept.len() >= 500, "{}", slept.len());
+        assert!(slept.iter().all(|d| *d <= Pacer::<FakeClock>::SLEEP_SLICE));
+        let stop = AtomicBool::new(true);
+        let before = p.clock().t;
+        assert!(!p.wait(&stop), "a raised stop ends the wait");
+        assert!(p.clock().t - before <= Pacer::<FakeClock>::SLEEP_SLICE);
+    }
+
     #[test]
     fn rate_parsing() {
         assert_eq!("max".parse::<Rate>(), Ok(Rate::Max));
@@ -226,9 +261,9 @@ mod tests {
         let iv = Duration::from_millis(1);
         let mut p = Pacer::with_clock(Some(iv), fake(30));
         let t0 = p.clock().t;
-        p.wait(); // starts the schedule
+        assert!(p.wait(&GO)); // starts the schedule
         for k in 1..=100u32 {
-            p.wait();
+            assert!(p.wait(&GO));
             let t = p.clock().t;
             // Never early, and late by at most one spin step.
             assert!(t >= t0 + iv * k, "op {k} early");
@@ -248,9 +283,9 @@ mod tests {
     fn short_gaps_only_spin() {
         let iv = Duration::from_micros(10);
         let mut p = Pacer::with_clock(Some(iv), fake(0));
-        p.wait();
+        assert!(p.wait(&GO));
         for _ in 0..50 {
-            p.wait();
+            assert!(p.wait(&GO));
         }
         assert!(p.clock().slept.is_empty());
     }
@@ -259,23 +294,23 @@ mod tests {
     fn small_lag_is_caught_up_large_lag_restarts() {
         let iv = Duration::from_millis(1);
         let mut p = Pacer::with_clock(Some(iv), fake(0));
-        p.wait();
+        assert!(p.wait(&GO));
         let t0 = p.clock().t;
         // The operation took 5 ms: the next 5 slots are due at once.
         p.clock().t += Duration::from_millis(5);
         let before = p.clock().t;
         for _ in 0..5 {
-            p.wait();
+            assert!(p.wait(&GO));
         }
         assert_eq!(p.clock().t, before, "catch-up must not wait");
-        p.wait();
+        assert!(p.wait(&GO));
         assert_eq!(p.clock().t, t0 + iv * 6);
         // A 1 s stall restarts the schedule rather than bursting 1000 ops.
         p.clock().t += Duration::from_secs(1);
-        p.wait();
+        assert!(p.wait(&GO));
         assert_eq!(p.slips(), 1);
         let s = p.clock().t;
-        p.wait();
+        assert!(p.wait(&GO));
         assert_eq!(p.clock().t, s + iv);
     }
 
@@ -284,7 +319,7 @@ mod tests {
         let mut p = Pacer::with_clock(None, fake(0));
         let t = p.clock().t;
         for _ in 0..10 {
-            p.wait();
+            assert!(p.wait(&GO));
         }
         assert_eq!(p.clock().t, t);
     }

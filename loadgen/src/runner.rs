@@ -4,12 +4,13 @@
 //! opens or after it closes issues syscalls that must not be counted):
 //!
 //! 1. prepare the scenario (files, listener, trigger environment);
-//! 2. spawn the workers; each pins itself, sets its timer slack and waits
-//!    on the `ready` barrier (thread creation and pinning are events too);
+//! 2. spawn the workers; each pins itself, sets its timer slack, reports
+//!    ready and waits at the gate (thread creation and pinning are events
+//!    too, so they must be over before the baseline);
 //! 3. `POST /track?tgid=<pid>`, then scrape until an interval between two
 //!    scrapes contains exactly the scrapes' own syscalls: the daemon has
 //!    caught up, and the last scrape is the baseline;
-//! 4. release the workers (`go` barrier); print progress each second; stop
+//! 4. open the gate; print progress each second; stop
 //!    them at the deadline or when each reached its operation budget;
 //! 5. stop the listener; scrape until an interval is exact again (events
 //!    still in flight are counted), up to the settle timeout;
@@ -21,7 +22,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -135,12 +136,51 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Default)]
 struct PaddedCounter(AtomicU64);
 
+/// Start line for the workers: each reports ready (set up, pinned) and
+/// waits; the main thread waits for all that were started, takes the
+/// baseline, then opens the gate. Unlike a `Barrier` it does not need the
+/// number of threads up front, so a thread that fails to start cannot
+/// leave the others waiting forever.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(usize, bool)>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Worker side: ready, then wait for the gate to open.
+    fn arrive_and_wait(&self) {
+        let mut s = self.lock();
+        s.0 += 1;
+        self.cv.notify_all();
+        while !s.1 {
+            s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Main side: wait until `n` workers are ready.
+    fn wait_ready(&self, n: usize) {
+        let mut s = self.lock();
+        while s.0 < n {
+            s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn open(&self) {
+        self.lock().1 = true;
+        self.cv.notify_all();
+    }
+}
+
 struct Shared {
     stop: AtomicBool,
     done: AtomicUsize,
     progress: Vec<PaddedCounter>,
-    ready: Barrier,
-    go: Barrier,
+    gate: Gate,
 }
 
 struct WorkerSpec {
@@ -174,12 +214,13 @@ fn worker(spec: WorkerSpec, shared: Arc<Shared>) -> ThreadResult {
     let mut ops = 0u64;
     let mut errors = 0u64;
     let mut first_error = None;
-    shared.ready.wait();
-    shared.go.wait();
+    shared.gate.arrive_and_wait();
     let start = Instant::now();
     let mut last = start;
     while ops < budget && !shared.stop.load(Ordering::Relaxed) {
-        pacer.wait();
+        if !pacer.wait(&shared.stop) {
+            break;
+        }
         let t0 = Instant::now();
         let r = workload.op(&mut ledger);
         let t1 = Instant::now();
@@ -292,10 +333,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         stop: AtomicBool::new(false),
         done: AtomicUsize::new(0),
         progress: (0..cfg.threads).map(|_| PaddedCounter::default()).collect(),
-        ready: Barrier::new(cfg.threads + 1),
-        go: Barrier::new(cfg.threads + 1),
+        gate: Gate::default(),
     });
     let mut handles = Vec::with_capacity(cfg.threads);
+    let mut spawn_error = None;
     for (i, budget) in budgets(ops_total, cfg.threads).into_iter().enumerate() {
         let spec = WorkerSpec {
             thread: i,
@@ -305,20 +346,29 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
             workload: prepared.workload(i),
         };
         let sh = Arc::clone(&shared);
-        let h = std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name(format!("loadgen-{i}"))
-            .spawn(move || worker(spec, sh));
-        match h {
+            .spawn(move || worker(spec, sh))
+        {
             Ok(h) => handles.push(h),
             Err(e) => {
-                // The barriers count on every thread: without this one the
-                // others would wait forever, so the process must end.
-                eprintln!("kestrel-loadgen: cannot start worker thread {i}: {e}");
-                std::process::exit(2);
+                spawn_error = Some(format!("cannot start worker thread {i}: {e}"));
+                break;
             }
         }
     }
-    shared.ready.wait();
+    shared.gate.wait_ready(handles.len());
+    if let Some(e) = spawn_error {
+        shared.stop.store(true, Ordering::SeqCst);
+        shared.gate.open();
+        for h in handles {
+            if h.join().is_err() {
+                eprintln!("kestrel-loadgen: a worker panicked");
+            }
+        }
+        prepared.cleanup();
+        return Err(RunError::Thread(e));
+    }
 
     // Baseline. On failure, release the workers with the stop flag set so
     // they exit at once, then report.
@@ -331,7 +381,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
             Ok(b) => begin = Some(b),
             Err(e) => {
                 shared.stop.store(true, Ordering::SeqCst);
-                shared.go.wait();
+                shared.gate.open();
                 for h in handles {
                     if h.join().is_err() {
                         eprintln!("kestrel-loadgen: a worker panicked");
@@ -346,7 +396,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         }
     }
 
-    shared.go.wait();
+    shared.gate.open();
     let start = Instant::now();
     let deadline = cfg.duration.map(|d| start + d);
     let mut next_tick = start + Duration::from_secs(1);

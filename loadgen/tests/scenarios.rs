@@ -219,3 +219,16 @@ fn core_ids() -> Vec<usize> {
     }
     out
 }
+
+#[test]
+fn a_very_low_rate_still_stops_on_time() {
+    // One operation every 20 s per thread: the run must end at the
+    // deadline, not after the next scheduled operation.
+    let mut c = RunConfig::new(Scenario::Getppid);
+    c.rate = Rate::PerSec(0.05);
+    c.duration = Some(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let rep = run(&c).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(rep.ops, 1);
+}
