@@ -503,6 +503,20 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
                         reconcile::TRACED
                     ));
                 }
+                let missing: Vec<&str> = [
+                    reconcile::KERNEL_DROPPED,
+                    reconcile::DEFERRED_DROPPED,
+                    reconcile::DECODE_ERRORS,
+                ]
+                .into_iter()
+                .filter(|m| !end.metrics.has(m))
+                .collect();
+                if !missing.is_empty() {
+                    warnings.push(format!(
+                        "the daemon does not export {}; those drops count as zero",
+                        missing.join(", ")
+                    ));
+                }
                 if r.counter_reset {
                     warnings.push("a daemon counter went backwards (restart or re-track); the run cannot pass".into());
                 }

@@ -14,7 +14,7 @@
 //! syscalls listed, through [`crate::sys`], which ledgers each one.
 
 use std::ffi::CString;
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -342,10 +342,18 @@ pub struct Listener {
 
 impl Listener {
     /// Binds 127.0.0.1 on a free port and starts accepting.
+    ///
+    /// The backlog is as large as the kernel allows (`net.core.somaxconn`,
+    /// 4096 by default): std's `TcpListener` uses 128, which a flat-out
+    /// connect loop fills in a few milliseconds whenever the listener
+    /// thread is descheduled, and every overflow costs a connect the 1 s
+    /// SYN retransmission timeout.
     pub fn start() -> Result<Listener, SetupError> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(SetupError::Listener)?;
-        let addr = SockAddr::from_std(l.local_addr().map_err(SetupError::Listener)?);
-        let fd: RawFd = l.into_raw_fd();
+        let fd = listen_loopback().map_err(SetupError::Listener)?;
+        let port = sys::local_port(fd).ok_or_else(|| {
+            SetupError::Listener(std::io::Error::other("getsockname on the listener failed"))
+        })?;
+        let addr = SockAddr::from_std(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
         let stop = Arc::new(AtomicBool::new(false));
         let wake_port = Arc::new(AtomicU32::new(0));
         let accepted = Arc::new(AtomicU64::new(0));
@@ -432,6 +440,26 @@ impl Listener {
         }
         report.accepted = self.accepted();
         (report, ledger)
+    }
+}
+
+/// socket + bind 127.0.0.1:0 + listen with the largest backlog. Runs
+/// before the measurement window, so it uses libc directly.
+fn listen_loopback() -> std::io::Result<RawFd> {
+    // SAFETY: plain socket calls on a descriptor we own; closed on error.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sa = SockAddr::from_std(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (ptr, len) = sa.as_raw();
+        if libc::bind(fd, ptr, len) < 0 || libc::listen(fd, libc::c_int::MAX) < 0 {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
     }
 }
 

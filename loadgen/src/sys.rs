@@ -137,6 +137,11 @@ impl SockAddr {
         }
     }
 
+    /// Pointer and length for the C socket calls.
+    pub fn as_raw(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        (&self.storage as *const _ as *const libc::sockaddr, self.len)
+    }
+
     /// The address family (`AF_INET` or `AF_INET6`).
     pub fn family(&self) -> c_int {
         self.storage.ss_family as c_int

@@ -58,6 +58,7 @@ fn exact_counts_pass_and_scrapes_are_accounted_for() {
     assert_eq!(row("write").status, Status::FilteredInKernel);
     assert_eq!(rep.issued, rep.observed.unwrap());
     assert_eq!(rep.exit_code(), 0);
+    assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
     // Tracked and untracked our own pid.
     let seen = fake.seen();
     assert_eq!(seen.tracked, Some(std::process::id()));
