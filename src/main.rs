@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use mimalloc::MiMalloc;
 
 mod config;
+mod daemon;
+mod rulesrc;
+mod settings;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -28,25 +31,25 @@ struct Cli {
 
 /// Options of the daemon.
 #[derive(Debug, Args, Clone, Default)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// Configuration file merged over the embedded defaults.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Rules file or directory; repeatable; replaces the configured rules.
     #[arg(short = 'r', long = "rules", value_name = "FILE")]
-    rules: Vec<PathBuf>,
+    pub(crate) rules: Vec<PathBuf>,
     /// Override a configuration key, Falco style (`-o json_output=true`).
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
-    options: Vec<String>,
+    pub(crate) options: Vec<String>,
     /// Load configuration and rules, report, and exit without capturing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Stop after this many seconds.
     #[arg(short = 'M', long = "duration", value_name = "SECONDS")]
-    duration: Option<u64>,
+    pub(crate) duration: Option<u64>,
     /// Unbuffered outputs (same as -o buffered_outputs=false).
     #[arg(short = 'U', long)]
-    unbuffered: bool,
+    pub(crate) unbuffered: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,19 +74,19 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut warnings = Vec::new();
-    let cfg = config::Config::load(args.config.as_deref(), &args.options, &mut |w| {
-        warnings.push(w)
-    })?;
-    for w in warnings {
-        eprintln!("kestrel: warning: {w}");
+    daemon::run(args)
+}
+
+/// Operational logging to stderr; `RUST_LOG` overrides the configured level.
+pub(crate) fn init_logging(level: log::LevelFilter) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
     }
-    let _ = (
-        &cfg,
-        args.rules,
-        args.dry_run,
-        args.duration,
-        args.unbuffered,
-    );
-    anyhow::bail!("the daemon is not wired up yet")
+    b.format_target(false).target(env_logger::Target::Stderr);
+    // A second initialisation (tests) is harmless.
+    if b.try_init().is_err() {
+        log::debug!("logger already initialised");
+    }
 }

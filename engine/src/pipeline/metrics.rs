@@ -5,7 +5,6 @@
 //! histogram once per batch, so the hot path never takes a lock per event.
 //! Scrapes read everything and render Prometheus text.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -199,7 +198,13 @@ impl Tracker {
     /// Stops tracking `tgid`.
     pub fn untrack(&self, tgid: u32) {
         for slot in &self.tgids {
-            let _ = slot.compare_exchange(tgid, 0, Ordering::AcqRel, Ordering::Relaxed);
+            // Failure means the slot holds another tgid: nothing to do.
+            if slot
+                .compare_exchange(tgid, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                log::debug!("tracker: stopped tracking {tgid}");
+            }
         }
         let any = self.tgids.iter().any(|t| t.load(Ordering::Relaxed) != 0);
         self.active.store(any, Ordering::Release);
@@ -270,8 +275,8 @@ impl PromWriter {
 
     fn declare(&mut self, name: &str, kind: &str, help: &str) {
         if self.declared.insert(name.to_string()) {
-            let _ = writeln!(self.out, "# HELP {name} {help}");
-            let _ = writeln!(self.out, "# TYPE {name} {kind}");
+            self.out
+                .push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         }
     }
 
@@ -283,7 +288,8 @@ impl PromWriter {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{k}=\"");
+                self.out.push_str(k);
+                self.out.push_str("=\"");
                 for c in v.chars() {
                     match c {
                         '\\' => self.out.push_str("\\\\"),
@@ -297,9 +303,9 @@ impl PromWriter {
             self.out.push('}');
         }
         if value.fract() == 0.0 && value.abs() < 1e15 {
-            let _ = writeln!(self.out, " {}", value as i64);
+            self.out.push_str(&format!(" {}\n", value as i64));
         } else {
-            let _ = writeln!(self.out, " {value}");
+            self.out.push_str(&format!(" {value}\n"));
         }
     }
 
@@ -307,6 +313,12 @@ impl PromWriter {
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         self.declare(name, "counter", help);
         self.sample(name, labels, value as f64);
+    }
+
+    /// A counter sample with a fractional value (seconds).
+    pub fn counter_f64(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.declare(name, "counter", help);
+        self.sample(name, labels, value);
     }
 
     /// A gauge sample.
@@ -365,6 +377,8 @@ pub struct PipelineMetrics {
     pub alert_latency: Vec<Arc<SharedHistogram>>,
     /// Load-generator reconciliation.
     pub tracker: Arc<Tracker>,
+    /// Alerts by rule name, with the rule's priority name.
+    pub alerts_by_rule: papaya::HashMap<Arc<str>, (&'static str, Counter)>,
 }
 
 impl PipelineMetrics {
@@ -379,6 +393,20 @@ impl PipelineMetrics {
                 .map(|_| Arc::new(SharedHistogram::default()))
                 .collect(),
             tracker: Arc::new(Tracker::default()),
+            alerts_by_rule: papaya::HashMap::new(),
+        }
+    }
+
+    /// Counts one alert of `rule` (lock-free after the rule's first alert).
+    pub fn count_alert(&self, rule: &Arc<str>, priority: &'static str) {
+        let m = self.alerts_by_rule.pin();
+        match m.get(rule) {
+            Some((_, c)) => c.inc(),
+            None => {
+                let (_, c) =
+                    m.get_or_insert_with(Arc::clone(rule), || (priority, Counter::default()));
+                c.inc();
+            }
         }
     }
 
@@ -458,6 +486,21 @@ impl PipelineMetrics {
             &[],
             &al,
         );
+        let mut by_rule: Vec<(Arc<str>, &'static str, u64)> = self
+            .alerts_by_rule
+            .pin()
+            .iter()
+            .map(|(k, (p, c))| (Arc::clone(k), *p, c.get()))
+            .collect();
+        by_rule.sort();
+        for (rule, prio, n) in by_rule {
+            w.counter(
+                "kestrel_alerts_total",
+                "Alerts raised, by rule and priority.",
+                &[("rule", &rule), ("priority", prio)],
+                n,
+            );
+        }
         for (tgid, rel, ty, n) in self.tracker.snapshot() {
             let t = tgid.to_string();
             let name = crate::event::EventType(ty).name();

@@ -1,0 +1,411 @@
+//! Workers: one per CPU ring, each pinned to its CPU, running
+//! decode → state → match → alert for every record, with no lock on the
+//! per-event path.
+//!
+//! A worker owns its ring (through [`RecordSource`]), its counters, a local
+//! latency histogram folded into a shared one every few milliseconds, and a
+//! small deferral queue. The shared pieces are read without locks: the
+//! process table (lock-free map), the current [`Engine`] (an `ArcSwap`
+//! loaded once per batch, so a reload swaps rules between batches without
+//! stopping capture) and the output channel (a bounded crossbeam channel;
+//! a full channel drops the alert and counts it).
+//!
+//! Cross-CPU attribution: a process's exec may be recorded in one CPU's
+//! ring while its next syscalls land in another's. When the table says an
+//! event is `Behind` (its exec has not been applied yet) or its process is
+//! unknown (its fork is still in another ring), the worker copies the
+//! record into its deferral queue and retries after every batch, keeping
+//! per-process order, until the table catches up or the wait
+//! ([`WorkerConfig::attribution_wait_ns`], measured from the event's own
+//! kernel timestamp) expires; then the event is processed anyway and
+//! counted as a late attribution. Nothing is dropped: when the queue is
+//! full, its oldest entry is processed early.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hdrhistogram::Histogram;
+
+use super::metrics::{new_histogram, DecodeFailure, PipelineMetrics};
+use crate::event::table::EVENT_ID_LIMIT;
+use crate::event::{DecodeError, EventType, RawEvent};
+use crate::fields::live::LiveEvent;
+use crate::matcher::RuleSet;
+use crate::output::alert::CompiledOutputs;
+use crate::output::OutputSender;
+use crate::rules::Rule;
+use crate::state::{boot_clock_ns, Attribution, Context, ProcessTable};
+
+/// A source of wire records: one CPU's ring buffer, a capture file, a test
+/// vector.
+pub trait RecordSource: Send {
+    /// Hands up to `budget` available records to `f`, in ring order, and
+    /// returns how many it handed out. Must not block.
+    fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize;
+}
+
+/// The rules and outputs in force: swapped whole on reload.
+pub struct Engine {
+    /// The compiled, indexed rules.
+    pub ruleset: RuleSet,
+    /// Every rule's compiled output.
+    pub outputs: CompiledOutputs,
+    /// Where alerts go (the outputs in force; replaced when a reload
+    /// changes the output configuration).
+    pub sender: OutputSender,
+    /// Incremented on every reload; workers publish the epoch they run.
+    pub epoch: u64,
+    /// `rule_ids[rule.index]`: the rule's id in `outputs`.
+    rule_ids: Vec<Option<usize>>,
+    /// Event types some enabled rule can match.
+    wanted: [bool; EVENT_ID_LIMIT],
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.ruleset.len())
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Bundles a ruleset with the outputs compiled from `rules` (the same
+    /// slice the ruleset was built from, in the same order).
+    pub fn new(
+        ruleset: RuleSet,
+        outputs: CompiledOutputs,
+        rules: &[Rule],
+        sender: OutputSender,
+        epoch: u64,
+    ) -> Engine {
+        let max = rules.iter().map(|r| r.index).max().map_or(0, |m| m + 1);
+        let mut rule_ids = vec![None; max];
+        for (id, r) in rules.iter().enumerate() {
+            rule_ids[r.index] = Some(id);
+        }
+        let set = ruleset.event_types();
+        let mut wanted = [false; EVENT_ID_LIMIT];
+        for e in crate::event::EVENTS {
+            wanted[e.ty.0 as usize] = set.is_all() || set.contains(e.ty);
+        }
+        Engine {
+            ruleset,
+            outputs,
+            sender,
+            epoch,
+            rule_ids,
+            wanted,
+        }
+    }
+
+    /// The output id of a matched rule.
+    pub fn rule_id(&self, rule: &Rule) -> Option<usize> {
+        self.rule_ids.get(rule.index).copied().flatten()
+    }
+
+    /// Whether any enabled rule looks at events of type `ty`.
+    pub fn wants(&self, ty: EventType) -> bool {
+        self.wanted.get(ty.0 as usize).copied().unwrap_or(false)
+    }
+}
+
+/// Settings of the workers.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How long an event may wait for its process's exec or fork to be
+    /// applied, measured from its kernel timestamp.
+    pub attribution_wait_ns: u64,
+    /// Most records held in a worker's deferral queue.
+    pub max_deferred: usize,
+    /// Records handled per poll before the worker does its housekeeping.
+    pub batch: usize,
+    /// Longest sleep when the ring is idle.
+    pub max_idle_sleep: Duration,
+    /// Pin the worker to this CPU.
+    pub pin_cpu: Option<usize>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            attribution_wait_ns: 20_000_000,
+            max_deferred: 65_536,
+            batch: 1024,
+            max_idle_sleep: Duration::from_micros(500),
+            pin_cpu: None,
+        }
+    }
+}
+
+/// What all workers share.
+#[derive(Clone)]
+pub struct Shared {
+    /// The process table.
+    pub table: Arc<ProcessTable>,
+    /// Users, containers, host name, clock.
+    pub ctx: Arc<Context>,
+    /// The rules and outputs in force.
+    pub engine: Arc<ArcSwap<Engine>>,
+    /// The engine epoch each worker last loaded (for reloads to know when
+    /// every worker has moved to a new engine).
+    pub epochs: Arc<Vec<AtomicU64>>,
+    /// Counters and histograms.
+    pub metrics: Arc<PipelineMetrics>,
+    /// Set to stop: workers drain what their rings hold, then return.
+    pub stop: Arc<AtomicBool>,
+}
+
+struct Deferred {
+    tgid: u32,
+    ts_ns: u64,
+    bytes: Vec<u8>,
+}
+
+/// One worker; [`Worker::run`] consumes it on its own thread.
+pub struct Worker<S: RecordSource> {
+    src: S,
+    st: State,
+}
+
+/// Everything of a worker but its source, so that the source can hand
+/// records to the state while both are borrowed.
+struct State {
+    id: usize,
+    nworkers: u64,
+    shared: Shared,
+    cfg: WorkerConfig,
+    deferred: VecDeque<Deferred>,
+    local_events: Histogram<u64>,
+    local_alerts: Histogram<u64>,
+    seq: u64,
+}
+
+impl<S: RecordSource> Worker<S> {
+    /// A worker with number `id` out of `nworkers` (event numbers are
+    /// unique across workers: `seq * nworkers + id + 1`, never 0).
+    pub fn new(id: usize, nworkers: usize, src: S, shared: Shared, cfg: WorkerConfig) -> Self {
+        Worker {
+            src,
+            st: State {
+                id,
+                nworkers: nworkers.max(1) as u64,
+                shared,
+                cfg,
+                deferred: VecDeque::new(),
+                local_events: new_histogram(),
+                local_alerts: new_histogram(),
+                seq: 0,
+            },
+        }
+    }
+
+    /// Runs until `stop` is set and the source is drained.
+    pub fn run(mut self) {
+        let st = &mut self.st;
+        if let Some(cpu) = st.cfg.pin_cpu {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                log::warn!("worker {}: could not pin to CPU {cpu}", st.id);
+            }
+        }
+        let stats = Arc::clone(&st.shared.metrics.workers[st.id]);
+        let mut idle_rounds: u32 = 0;
+        let mut last_fold = boot_clock_ns();
+        loop {
+            let stopping = st.shared.stop.load(Ordering::Acquire);
+            let engine = st.shared.engine.load_full();
+            st.shared.epochs[st.id].store(engine.epoch, Ordering::Release);
+            let n = self
+                .src
+                .poll(st.cfg.batch, &mut |rec| st.handle(rec, &engine));
+            st.retry_deferred(stopping);
+            let now = boot_clock_ns();
+            if now.saturating_sub(last_fold) > 50_000_000 {
+                st.fold();
+                last_fold = now;
+            }
+            if n == 0 {
+                if stopping {
+                    // Rings are empty: flush what still waits and leave.
+                    st.retry_deferred(true);
+                    break;
+                }
+                stats.idle_polls.inc();
+                idle_rounds = idle_rounds.saturating_add(1);
+                st.idle(idle_rounds);
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        st.fold();
+    }
+}
+
+impl State {
+    fn idle(&self, rounds: u32) {
+        if rounds < 32 {
+            std::hint::spin_loop();
+            return;
+        }
+        // Exponential back-off from 16 µs up to the configured maximum.
+        let shift = (rounds - 32).min(10);
+        let sleep = Duration::from_micros(16u64 << shift).min(self.cfg.max_idle_sleep);
+        std::thread::sleep(sleep);
+    }
+
+    fn fold(&mut self) {
+        let m = &self.shared.metrics;
+        m.event_latency[self.id].fold(&mut self.local_events);
+        m.alert_latency[self.id].fold(&mut self.local_alerts);
+    }
+
+    fn handle(&mut self, rec: &[u8], engine: &Engine) {
+        let stats = &self.shared.metrics.workers[self.id];
+        stats.records.inc();
+        let raw = match RawEvent::parse(rec) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.decode_error(decode_failure(&e));
+                log::debug!("worker {}: undecodable record: {e}", self.id);
+                return;
+            }
+        };
+        // Keep per-process order: if an earlier event of this process is
+        // waiting, this one waits behind it.
+        let tgid = raw.hdr.tgid;
+        if !self.deferred.is_empty() && self.deferred.iter().any(|d| d.tgid == tgid) {
+            self.defer(&raw);
+            return;
+        }
+        if self.must_wait(&raw) {
+            self.defer(&raw);
+            return;
+        }
+        self.process(&raw, engine, false);
+    }
+
+    /// Whether the table is not ready for this event yet.
+    fn must_wait(&self, raw: &RawEvent<'_>) -> bool {
+        let ty = raw.ty();
+        if ty == EventType::PROCINFO || ty == EventType::PROCEXIT {
+            return false;
+        }
+        match self.shared.table.attribution(raw) {
+            Attribution::Ready | Attribution::Ahead => false,
+            Attribution::Behind => true,
+            // An exec brings its own image; anything else from an unknown
+            // process waits a little for its fork to be applied.
+            Attribution::Unknown => !crate::state::process::is_exec_success(raw),
+        }
+    }
+
+    fn defer(&mut self, raw: &RawEvent<'_>) {
+        let stats = &self.shared.metrics.workers[self.id];
+        stats.deferred.inc();
+        if self.deferred.len() >= self.cfg.max_deferred {
+            // Full: process the oldest now rather than lose anything.
+            if let Some(old) = self.deferred.pop_front() {
+                let engine = self.shared.engine.load_full();
+                self.process_bytes(&old.bytes, &engine, true);
+            }
+        }
+        self.deferred.push_back(Deferred {
+            tgid: raw.hdr.tgid,
+            ts_ns: raw.hdr.ts_ns,
+            bytes: raw.bytes().to_vec(),
+        });
+    }
+
+    /// Processes deferred records whose process caught up or whose wait
+    /// expired, in order per process. `force` processes everything.
+    fn retry_deferred(&mut self, force: bool) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let engine = self.shared.engine.load_full();
+        let now = boot_clock_ns();
+        let mut blocked: HashSet<u32> = HashSet::new();
+        let mut i = 0;
+        while i < self.deferred.len() {
+            let d = &self.deferred[i];
+            if blocked.contains(&d.tgid) {
+                i += 1;
+                continue;
+            }
+            let expired = force || now.saturating_sub(d.ts_ns) >= self.cfg.attribution_wait_ns;
+            let ready = match RawEvent::parse(&d.bytes) {
+                Ok(raw) => !self.must_wait(&raw),
+                Err(_) => true,
+            };
+            if ready || expired {
+                let d = self.deferred.remove(i).expect("index in range");
+                self.process_bytes(&d.bytes, &engine, !ready);
+            } else {
+                blocked.insert(d.tgid);
+                i += 1;
+            }
+        }
+    }
+
+    fn process_bytes(&mut self, bytes: &[u8], engine: &Engine, late: bool) {
+        match RawEvent::parse(bytes) {
+            Ok(raw) => self.process(&raw, engine, late),
+            Err(e) => self.shared.metrics.workers[self.id].decode_error(decode_failure(&e)),
+        }
+    }
+
+    fn process(&mut self, raw: &RawEvent<'_>, engine: &Engine, late: bool) {
+        let shared = &self.shared;
+        let stats = &shared.metrics.workers[self.id];
+        if late {
+            stats.late_attribution.inc();
+        }
+        shared
+            .metrics
+            .tracker
+            .observe(raw.hdr.tgid, raw.hdr.ptgid, raw.hdr.ty);
+        shared.table.apply(raw);
+        self.seq += 1;
+        let ty = raw.ty();
+        if engine.wants(ty) {
+            let evt_num = (self.seq - 1) * self.nworkers + self.id as u64 + 1;
+            let ev = LiveEvent::new(*raw, &shared.table, &shared.ctx, evt_num);
+            let mut out: Vec<&Rule> = Vec::new();
+            engine.ruleset.matches(ty, raw.info.name, &ev, &mut out);
+            for rule in out {
+                let Some(id) = engine.rule_id(rule) else {
+                    log::error!("matched rule '{}' has no compiled output", rule.name);
+                    continue;
+                };
+                if let Some(alert) = engine.outputs.render(id, &ev, raw.hdr.ts_ns) {
+                    stats.alerts.inc();
+                    shared
+                        .metrics
+                        .count_alert(alert.rule_arc(), alert.priority().name());
+                    let lat = boot_clock_ns().saturating_sub(raw.hdr.ts_ns).max(1);
+                    self.local_alerts.saturating_record(lat);
+                    if !engine.sender.send(alert) {
+                        stats.alerts_dropped.inc();
+                    }
+                }
+            }
+        }
+        let lat = boot_clock_ns().saturating_sub(raw.hdr.ts_ns).max(1);
+        self.local_events.saturating_record(lat);
+        stats.processed.inc();
+    }
+}
+
+fn decode_failure(e: &DecodeError) -> DecodeFailure {
+    match e {
+        DecodeError::ShortHeader { .. } | DecodeError::BadLength { .. } => DecodeFailure::Truncated,
+        DecodeError::UnknownType(_) => DecodeFailure::UnknownType,
+        DecodeError::ParamCount { .. } | DecodeError::ParamOverflow { .. } => {
+            DecodeFailure::BadParams
+        }
+    }
+}

@@ -1,0 +1,779 @@
+//! The daemon: load configuration and rules, attach the probe, seed the
+//! process table, run one pinned worker per CPU ring, serve metrics, and
+//! handle signals (SIGHUP reload, SIGUSR1 reopen files, SIGTERM/SIGINT
+//! drain and exit).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use arc_swap::ArcSwap;
+use kestrel_engine::event::wire::{Category, Counters};
+use kestrel_engine::event::{EventType, RawEvent, EVENTS};
+use kestrel_engine::matcher::RuleSet;
+use kestrel_engine::output::{CompiledOutputs, Outputs, OutputsConfig};
+use kestrel_engine::pipeline::http::WebServer;
+use kestrel_engine::pipeline::metrics::{PipelineMetrics, PromWriter};
+use kestrel_engine::pipeline::worker::{Engine, RecordSource, Shared, Worker, WorkerConfig};
+use kestrel_engine::rules::{Priority, Rule};
+use kestrel_engine::state::{scan_proc, Context, ProcessTable};
+use kestrel_probe::{Probe, ProbeConfig, RingReader};
+
+use crate::config::Config;
+use crate::rulesrc;
+use crate::settings::Settings;
+use crate::RunArgs;
+
+/// Reads one CPU's ring for a worker.
+struct RingSource(RingReader);
+
+impl RecordSource for RingSource {
+    fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+        self.0.poll(budget, f)
+    }
+}
+
+/// Event types the process table needs whatever the rules say.
+const STATE_EVENTS: &[&str] = &[
+    "execve",
+    "execveat",
+    "procfork",
+    "procexit",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "chdir",
+    "fchdir",
+    "chroot",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "setreuid",
+    "setregid",
+    "setsid",
+    "setpgid",
+    "capset",
+    "prctl",
+];
+
+/// What the probe should capture: the rules' event types, the process-state
+/// set, and `base_syscalls.custom_set` (or everything with
+/// `base_syscalls.all`).
+pub fn probe_event_types(ruleset: &RuleSet, s: &Settings) -> Result<Vec<EventType>> {
+    let set = ruleset.event_types();
+    let mut out: Vec<EventType> = Vec::new();
+    for e in EVENTS {
+        if e.ty == EventType::PROCINFO {
+            continue;
+        }
+        let by_rules = set.is_all() || set.contains(e.ty);
+        if s.all_syscalls || by_rules || STATE_EVENTS.contains(&e.name) {
+            out.push(e.ty);
+        }
+    }
+    for name in &s.custom_syscalls {
+        let ty = EventType::from_name(name).ok_or_else(|| {
+            anyhow!("config key 'base_syscalls.custom_set': kestrel does not capture '{name}'")
+        })?;
+        if !out.contains(&ty) {
+            out.push(ty);
+        }
+    }
+    // A rule on an fd-creating call needs close to keep its picture honest.
+    if let Some(close) = EventType::from_name("close") {
+        let has_files = out.iter().any(|t| matches!(t.0, 64..=67));
+        if has_files && !out.contains(&close) {
+            out.push(close);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Rules, compiled matcher and outputs, built from settings.
+struct Built {
+    rules: Vec<Rule>,
+    ruleset: RuleSet,
+    compiled: CompiledOutputs,
+    summary: String,
+}
+
+fn build(settings: &Settings) -> Result<Built> {
+    let loaded = rulesrc::load(&settings.rules_files)?;
+    let rules = loaded.rules;
+    let ruleset = RuleSet::build(&rules, &settings.match_opts).context("building the matcher")?;
+    let (compiled, warnings) =
+        CompiledOutputs::compile(&rules, &settings.outputs).context("compiling rule outputs")?;
+    for w in warnings {
+        log::warn!("{w:?}");
+    }
+    let summary = format!(
+        "{} rules loaded from {}, {} enabled",
+        rules.len(),
+        loaded.origin,
+        ruleset.len()
+    );
+    Ok(Built {
+        rules,
+        ruleset,
+        compiled,
+        summary,
+    })
+}
+
+/// Entry point of `kestrel` (no subcommand).
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let mut warnings = Vec::new();
+    let cfg = Config::load(args.config.as_deref(), &args.options, &mut |w| {
+        warnings.push(w)
+    })?;
+    let mut settings = Settings::from_config(&cfg, &args.rules)?;
+    if args.unbuffered {
+        settings.outputs.buffered_outputs = false;
+    }
+    crate::init_logging(settings.log_level);
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    let built = build(&settings)?;
+    log::info!("{}", built.summary);
+    let types = probe_event_types(&built.ruleset, &settings)?;
+    if args.dry_run {
+        println!("{}", built.summary);
+        println!(
+            "would capture {} event types: {}",
+            types.len(),
+            types
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("configuration: {} (ok)", cfg.origin());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        log::warn!("not running as root: loading the eBPF probe needs CAP_BPF and CAP_PERFMON");
+    }
+
+    let outputs = Outputs::start(settings.outputs.clone()).context("starting the outputs")?;
+    let engine = Arc::new(ArcSwap::from_pointee(Engine::new(
+        built.ruleset,
+        built.compiled,
+        &built.rules,
+        outputs.sender(),
+        1,
+    )));
+
+    let ctx = Arc::new(Context::system().context("reading users, host name and containers")?);
+    let table = Arc::new(ProcessTable::new(settings.table_capacity));
+    let mut probe = Probe::load(ProbeConfig {
+        ring_size: settings.ring_size,
+        event_types: types.clone(),
+        exclude_tgid: Some(std::process::id()),
+        drop_failed: settings.drop_failed,
+        snaplen: settings.snaplen,
+    })
+    .context("loading the eBPF probe")?;
+    // Seed the table after attaching, so that no process slips between the
+    // scan and the start of capture.
+    let started = Instant::now();
+    let records = scan_proc(std::path::Path::new("/proc")).context("scanning /proc")?;
+    for rec in &records {
+        match RawEvent::parse(rec) {
+            Ok(ev) => table.apply(&ev),
+            Err(e) => log::warn!("/proc scan produced an undecodable record: {e}"),
+        }
+    }
+    log::info!(
+        "process table seeded with {} processes in {:.1} ms",
+        records.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let readers = probe.readers().context("opening the ring buffers")?;
+    let nworkers = readers.len();
+    let metrics = Arc::new(PipelineMetrics::new(nworkers));
+    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Shared {
+        table: Arc::clone(&table),
+        ctx: Arc::clone(&ctx),
+        engine: Arc::clone(&engine),
+        epochs: Arc::new((0..nworkers).map(|_| AtomicU64::new(0)).collect()),
+        metrics: Arc::clone(&metrics),
+        stop: Arc::clone(&stop),
+    };
+    let mut workers = Vec::with_capacity(nworkers);
+    for (i, r) in readers.into_iter().enumerate() {
+        let cpu = r.cpu() as usize;
+        let wcfg = WorkerConfig {
+            attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
+            pin_cpu: settings.pin_workers.then_some(cpu),
+            ..WorkerConfig::default()
+        };
+        let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("kestrel-worker-{cpu}"))
+                .spawn(move || w.run())
+                .context("starting a worker thread")?,
+        );
+    }
+    log::info!(
+        "capturing {} event types on {} CPUs ({} MiB ring each)",
+        types.len(),
+        nworkers,
+        settings.ring_size >> 20
+    );
+
+    let state = Arc::new(DaemonState {
+        probe_stats: Arc::new(Mutex::new(probe_handle(&mut probe))),
+        outputs: Mutex::new(Some(outputs)),
+        outputs_cfg: Mutex::new(settings.outputs.clone()),
+        table: Arc::clone(&table),
+        metrics: Arc::clone(&metrics),
+        types: Mutex::new(types),
+        reloads_ok: AtomicU64::new(0),
+        reloads_failed: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let healthy = Arc::new(AtomicBool::new(true));
+    let web = match &settings.web {
+        Some(w) => {
+            let st = Arc::clone(&state);
+            let srv = WebServer::start(
+                &w.addr,
+                &w.healthz,
+                Arc::clone(&healthy),
+                Arc::clone(&metrics.tracker),
+                Arc::new(move || st.render_metrics()),
+            )
+            .with_context(|| format!("starting the web server on {}", w.addr))?;
+            log::info!("metrics on http://{}/metrics", srv.addr());
+            Some(srv)
+        }
+        None => None,
+    };
+
+    // Signals arrive on a channel; the main thread also wakes every second
+    // for the drop monitor and housekeeping.
+    let (sig_tx, sig_rx) = crossbeam_channel::bounded::<i32>(16);
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGUSR1,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("installing signal handlers")?;
+    let sig_handle = signals.handle();
+    let sig_thread = std::thread::Builder::new()
+        .name("kestrel-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if sig_tx.send(s).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let mut drops = DropMonitor::new(settings.drops.clone());
+    let mut epoch = 1u64;
+    let mut last_drop_check = Instant::now();
+    loop {
+        // Wake 4 times a second to keep the probe's metrics fresh.
+        let tick = Duration::from_millis(250);
+        let timeout = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(tick),
+            None => tick,
+        };
+        match sig_rx.recv_timeout(timeout) {
+            Ok(signal_hook::consts::SIGHUP) => {
+                epoch += 1;
+                match reload(&args, &state, &engine, &shared, &mut probe, epoch) {
+                    Ok((msg, new_settings)) => {
+                        state.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                        drops = DropMonitor::new(new_settings.drops.clone());
+                        log::info!("reloaded: {msg}");
+                    }
+                    Err(e) => {
+                        epoch -= 1;
+                        state.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                        log::error!("reload failed, the previous rules stay in force: {e:#}");
+                    }
+                }
+            }
+            Ok(signal_hook::consts::SIGUSR1) => {
+                if let Some(o) = state
+                    .outputs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                {
+                    o.reopen_files();
+                    log::info!("output files reopened");
+                }
+            }
+            Ok(s) => {
+                log::info!("signal {s}: draining and exiting");
+                break;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    log::info!("duration reached: draining and exiting");
+                    break;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        // Housekeeping.
+        *state.probe_stats.lock().unwrap_or_else(|p| p.into_inner()) = probe_handle(&mut probe);
+        if last_drop_check.elapsed() >= Duration::from_secs(1) {
+            last_drop_check = Instant::now();
+            table.expire(kestrel_engine::state::boot_clock_ns());
+            if let Ok(c) = probe.counters_total() {
+                if let Some((dropped, seen)) = drops.observe(&c) {
+                    let eng = engine.load();
+                    drops.act(dropped, seen, &eng);
+                }
+            }
+        }
+    }
+
+    // Shutdown: detach the programs (no new records), let the workers drain
+    // the rings, then flush the outputs.
+    healthy.store(false, Ordering::Relaxed);
+    drop(probe);
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        if w.join().is_err() {
+            log::error!("a worker thread panicked");
+        }
+    }
+    drop(web);
+    sig_handle.close();
+    if sig_thread.join().is_err() {
+        log::warn!("signal thread panicked");
+    }
+    let outputs = state
+        .outputs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(o) = outputs {
+        let st = o.shutdown(Duration::from_secs(5));
+        let lost: u64 =
+            st.dropped.total() + st.sinks.iter().map(|s| s.dropped.total()).sum::<u64>();
+        if lost > 0 {
+            log::warn!(
+                "{lost} alerts were lost by the outputs (see kestrel_output_alerts_dropped_total)"
+            );
+        }
+    }
+    let final_counters = state
+        .probe_stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .counters
+        .clone();
+    print_summary(&final_counters, &metrics);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the metrics renderer needs from the probe, refreshed by the main
+/// loop (the probe itself stays on the main thread).
+#[derive(Debug, Default)]
+struct ProbeStats {
+    counters: Vec<Counters>,
+    fill: Vec<(u32, f64, u64)>,
+}
+
+fn probe_handle(probe: &mut Probe) -> ProbeStats {
+    ProbeStats {
+        counters: probe.counters().unwrap_or_default(),
+        fill: probe
+            .ring_fill()
+            .iter()
+            .map(|f| (f.cpu, f.ratio(), f.used))
+            .collect(),
+    }
+}
+
+struct DaemonState {
+    probe_stats: Arc<Mutex<ProbeStats>>,
+    outputs: Mutex<Option<Outputs>>,
+    /// The configuration of the running outputs (a reload restarts them
+    /// only when it changes).
+    outputs_cfg: Mutex<OutputsConfig>,
+    table: Arc<ProcessTable>,
+    metrics: Arc<PipelineMetrics>,
+    types: Mutex<Vec<EventType>>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    started: Instant,
+}
+
+impl DaemonState {
+    fn render_metrics(&self) -> String {
+        let mut w = PromWriter::new();
+        {
+            let p = self.probe_stats.lock().unwrap_or_else(|p| p.into_inner());
+            for (cpu, c) in p.counters.iter().enumerate() {
+                let cpu_s = cpu.to_string();
+                for cat in Category::ALL {
+                    let l = [("cpu", cpu_s.as_str()), ("category", cat.name())];
+                    let i = cat as usize;
+                    w.counter(
+                        "kestrel_kernel_events_seen_total",
+                        "Events the probe tried to emit, per CPU and category.",
+                        &l,
+                        c.seen[i],
+                    );
+                    w.counter(
+                        "kestrel_kernel_events_sent_total",
+                        "Events the probe committed to the ring.",
+                        &l,
+                        c.sent[i],
+                    );
+                    w.counter(
+                        "kestrel_kernel_events_dropped_total",
+                        "Events lost in the kernel because the ring was full.",
+                        &l,
+                        c.dropped[i],
+                    );
+                }
+            }
+            for (cpu, ratio, used) in &p.fill {
+                let cpu_s = cpu.to_string();
+                w.gauge(
+                    "kestrel_ring_fill_ratio",
+                    "Fraction of the CPU's ring holding unread records.",
+                    &[("cpu", &cpu_s)],
+                    *ratio,
+                );
+                w.gauge(
+                    "kestrel_ring_used_bytes",
+                    "Bytes of unread records in the CPU's ring.",
+                    &[("cpu", &cpu_s)],
+                    *used as f64,
+                );
+            }
+        }
+        for t in self.types.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            w.gauge(
+                "kestrel_traced_event_types",
+                "Event types the probe captures (1 per type).",
+                &[("type", t.name())],
+                1.0,
+            );
+        }
+        self.metrics.render(&mut w);
+        let ts = self.table.stats();
+        w.gauge(
+            "kestrel_process_table_entries",
+            "Processes in the process table.",
+            &[],
+            ts.entries as f64,
+        );
+        w.gauge(
+            "kestrel_process_table_capacity",
+            "Most processes the table holds.",
+            &[],
+            ts.capacity as f64,
+        );
+        w.counter(
+            "kestrel_process_table_evictions_total",
+            "Processes removed from the table.",
+            &[("reason", "exited")],
+            ts.evicted_exited,
+        );
+        w.counter(
+            "kestrel_process_table_evictions_total",
+            "Processes removed from the table.",
+            &[("reason", "capacity")],
+            ts.evicted_capacity,
+        );
+        if let Some(o) = self
+            .outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let st = o.stats();
+            w.counter(
+                "kestrel_output_alerts_received_total",
+                "Alerts accepted by the outputs.",
+                &[],
+                st.received,
+            );
+            w.counter(
+                "kestrel_output_alerts_filtered_total",
+                "Alerts below the minimum priority (not a loss).",
+                &[],
+                st.filtered,
+            );
+            w.counter(
+                "kestrel_output_repeats_suppressed_total",
+                "Alerts folded into a repeat summary.",
+                &[],
+                st.repeats_suppressed,
+            );
+            for (reason, n) in st.dropped.iter() {
+                w.counter(
+                    "kestrel_output_alerts_dropped_total",
+                    "Alerts lost, by output and reason.",
+                    &[("sink", "front"), ("reason", reason.as_str())],
+                    n,
+                );
+            }
+            for s in &st.sinks {
+                w.counter(
+                    "kestrel_output_alerts_delivered_total",
+                    "Alerts delivered, by output.",
+                    &[("sink", s.name)],
+                    s.delivered,
+                );
+                w.counter(
+                    "kestrel_output_errors_total",
+                    "Failed writes, by output.",
+                    &[("sink", s.name)],
+                    s.errors,
+                );
+                w.gauge(
+                    "kestrel_output_queue_depth",
+                    "Alerts waiting in the output's queue.",
+                    &[("sink", s.name)],
+                    s.queue_depth as f64,
+                );
+                for (reason, n) in s.dropped.iter() {
+                    w.counter(
+                        "kestrel_output_alerts_dropped_total",
+                        "Alerts lost, by output and reason.",
+                        &[("sink", s.name), ("reason", reason.as_str())],
+                        n,
+                    );
+                }
+            }
+        }
+        w.counter(
+            "kestrel_reloads_total",
+            "SIGHUP reloads.",
+            &[("result", "ok")],
+            self.reloads_ok.load(Ordering::Relaxed),
+        );
+        w.counter(
+            "kestrel_reloads_total",
+            "SIGHUP reloads.",
+            &[("result", "failed")],
+            self.reloads_failed.load(Ordering::Relaxed),
+        );
+        let (cpu_s, rss) = self_usage();
+        w.counter_f64(
+            "kestrel_process_cpu_seconds_total",
+            "CPU time used by kestrel (user + system).",
+            &[],
+            cpu_s,
+        );
+        w.gauge(
+            "kestrel_process_resident_memory_bytes",
+            "kestrel's resident memory.",
+            &[],
+            rss as f64,
+        );
+        w.gauge(
+            "kestrel_uptime_seconds",
+            "Seconds since the daemon started.",
+            &[],
+            self.started.elapsed().as_secs_f64(),
+        );
+        w.finish()
+    }
+}
+
+/// CPU seconds (user + system) and resident bytes of this process.
+pub fn self_usage() -> (f64, u64) {
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ut: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            Some((ut + st) / tck)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |p| p * page);
+    (cpu, rss)
+}
+
+/// SIGHUP: re-read configuration and rules, build a new engine, swap it in
+/// between batches; the probe stays attached and the rings keep flowing.
+fn reload(
+    args: &RunArgs,
+    state: &DaemonState,
+    engine: &ArcSwap<Engine>,
+    shared: &Shared,
+    probe: &mut Probe,
+    epoch: u64,
+) -> Result<(String, Settings)> {
+    let cfg = Config::load(args.config.as_deref(), &args.options, &mut |w| {
+        log::warn!("{w}")
+    })?;
+    let mut settings = Settings::from_config(&cfg, &args.rules)?;
+    if args.unbuffered {
+        settings.outputs.buffered_outputs = false;
+    }
+    let built = build(&settings)?;
+    let types = probe_event_types(&built.ruleset, &settings)?;
+    // Outputs: keep the running ones unless their configuration changed.
+    let mut outputs_guard = state.outputs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut current_cfg = state.outputs_cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let replace_outputs = *current_cfg != settings.outputs;
+    let (sender, new_outputs) = if replace_outputs {
+        let o = Outputs::start(settings.outputs.clone()).context("starting the new outputs")?;
+        (o.sender(), Some(o))
+    } else {
+        let o = outputs_guard
+            .as_ref()
+            .ok_or_else(|| anyhow!("outputs are shut down"))?;
+        (o.sender(), None)
+    };
+    engine.store(Arc::new(Engine::new(
+        built.ruleset,
+        built.compiled,
+        &built.rules,
+        sender,
+        epoch,
+    )));
+    // Wait until every worker runs the new engine, so that nothing is
+    // sent to outputs about to be shut down.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shared
+        .epochs
+        .iter()
+        .any(|e| e.load(Ordering::Acquire) < epoch)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Some(new) = new_outputs {
+        if let Some(old) = outputs_guard.replace(new) {
+            old.shutdown(Duration::from_secs(5));
+        }
+        *current_cfg = settings.outputs.clone();
+    }
+    drop(current_cfg);
+    drop(outputs_guard);
+    let mut cur = state.types.lock().unwrap_or_else(|p| p.into_inner());
+    if *cur != types {
+        probe
+            .set_event_types(&types)
+            .context("updating the probe's event filter")?;
+        *cur = types;
+    }
+    Ok((built.summary, settings))
+}
+
+/// Falco's `syscall_event_drops`: a drop ratio over one-second windows,
+/// actions rate-limited by a token bucket.
+struct DropMonitor {
+    policy: crate::settings::DropPolicy,
+    last: Option<(u64, u64)>,
+    tokens: f64,
+    last_refill: Instant,
+}
+
+impl DropMonitor {
+    fn new(policy: crate::settings::DropPolicy) -> DropMonitor {
+        let tokens = policy.max_burst;
+        DropMonitor {
+            policy,
+            last: None,
+            tokens,
+            last_refill: Instant::now(),
+        }
+    }
+
+    /// Feeds the totals; returns `(dropped, seen)` in the last window when
+    /// the ratio crossed the threshold and a notice is allowed.
+    fn observe(&mut self, c: &Counters) -> Option<(u64, u64)> {
+        let (seen, dropped) = (c.total_seen(), c.total_dropped());
+        let prev = self.last.replace((seen, dropped));
+        let (ps, pd) = prev?;
+        let (ds, dd) = (seen.saturating_sub(ps), dropped.saturating_sub(pd));
+        let now = Instant::now();
+        self.tokens = (self.tokens
+            + now.duration_since(self.last_refill).as_secs_f64() * self.policy.rate)
+            .min(self.policy.max_burst);
+        self.last_refill = now;
+        if dd == 0 || ds == 0 || (dd as f64 / ds as f64) <= self.policy.threshold {
+            return None;
+        }
+        if self.tokens < 1.0 {
+            return None;
+        }
+        self.tokens -= 1.0;
+        Some((dd, ds))
+    }
+
+    fn act(&self, dropped: u64, seen: u64, engine: &Engine) {
+        let msg = format!("{dropped} system calls dropped in last second.");
+        if self.policy.log {
+            log::warn!("syscall event drop: {msg} ({seen} seen)");
+        }
+        if self.policy.alert {
+            let a = engine.outputs.internal(
+                "syscall event drop",
+                Priority::Debug,
+                &msg,
+                &[
+                    ("n_drops", serde_json::json!(dropped)),
+                    ("n_evts", serde_json::json!(seen)),
+                    ("ebpf_enabled", serde_json::json!(1)),
+                ],
+            );
+            if !engine.sender.send(a) {
+                log::warn!("the drop notice itself was dropped (outputs full)");
+            }
+        }
+    }
+}
+
+fn print_summary(counters: &[Counters], metrics: &PipelineMetrics) {
+    let seen: u64 = counters.iter().map(|c| c.total_seen()).sum();
+    let sent: u64 = counters.iter().map(|c| c.total_sent()).sum();
+    let dropped: u64 = counters.iter().map(|c| c.total_dropped()).sum();
+    let processed: u64 = metrics.workers.iter().map(|w| w.processed.get()).sum();
+    let alerts: u64 = metrics.workers.iter().map(|w| w.alerts.get()).sum();
+    eprintln!(
+        "kestrel: events seen {seen}, sent {sent}, dropped in kernel {dropped}, processed {processed}, alerts {alerts}"
+    );
+}
+
+/// Paths given on the command line, for messages.
+pub fn describe_paths(p: &[PathBuf]) -> String {
+    p.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fails with a clear message when not root.
+pub fn require_root(what: &str) -> Result<()> {
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("{what} needs root (CAP_BPF and CAP_PERFMON to load the eBPF probe)");
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! Typed daemon settings, read from the merged configuration document.
+//! Every error names the key and the value that was wrong.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use kestrel_engine::matcher::{MatchOptions, RuleMatching, Selection};
+use kestrel_engine::output::{AppendMatch, AppendOutput, ExtraField, OutputsConfig};
+use kestrel_engine::rules::Priority;
+use serde_yaml::Value;
+
+use crate::config::Config;
+
+/// `syscall_event_drops`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropPolicy {
+    /// Drop ratio (dropped / seen over one second) above which actions run.
+    pub threshold: f64,
+    /// Log a line on stderr.
+    pub log: bool,
+    /// Raise the internal alert.
+    pub alert: bool,
+    /// Notices per second (token bucket refill rate).
+    pub rate: f64,
+    /// Token bucket size.
+    pub max_burst: f64,
+}
+
+/// `webserver`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// `host:port` to listen on.
+    pub addr: String,
+    /// Path of the health endpoint.
+    pub healthz: String,
+}
+
+/// Everything the daemon reads from its configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Rules files and directories; empty = the embedded default rules.
+    pub rules_files: Vec<PathBuf>,
+    /// Selection, minimum priority, rule_matching.
+    pub match_opts: MatchOptions,
+    /// Outputs.
+    pub outputs: OutputsConfig,
+    /// The web server, `None` when disabled.
+    pub web: Option<WebSettings>,
+    /// Dropped-event notices.
+    pub drops: DropPolicy,
+    /// `base_syscalls.custom_set`.
+    pub custom_syscalls: Vec<String>,
+    /// `base_syscalls.all`.
+    pub all_syscalls: bool,
+    /// `falco_libs.snaplen`.
+    pub snaplen: u32,
+    /// `falco_libs.thread_table_size`.
+    pub table_capacity: usize,
+    /// `log_level`.
+    pub log_level: log::LevelFilter,
+    /// `kestrel.ring_buffer_size`.
+    pub ring_size: usize,
+    /// `kestrel.pin_workers`.
+    pub pin_workers: bool,
+    /// `kestrel.drop_failed_syscalls`.
+    pub drop_failed: bool,
+    /// `kestrel.attribution_wait_us`.
+    pub attribution_wait: Duration,
+}
+
+/// Top-level keys whose scalar leaves are output settings.
+const OUTPUT_ROOTS: &[&str] = &[
+    "json_output",
+    "json_include_output_property",
+    "json_include_message_property",
+    "json_include_output_fields_property",
+    "json_include_tags_property",
+    "time_format_iso_8601",
+    "priority",
+    "buffered_outputs",
+    "outputs_queue",
+    "stdout_output",
+    "syslog_output",
+    "file_output",
+    "http_output",
+    "program_output",
+];
+
+impl Settings {
+    /// Reads the settings; `cli_rules` (from `-r`) replace `rules_files`.
+    pub fn from_config(cfg: &Config, cli_rules: &[PathBuf]) -> Result<Settings> {
+        let rules_files = if cli_rules.is_empty() {
+            cfg.strings("rules_files")?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            cli_rules.to_vec()
+        };
+        let prio_text = cfg.string("priority")?;
+        let min_priority = Priority::parse(&prio_text).ok_or_else(|| {
+            anyhow!("config key 'priority': '{prio_text}' is not a priority (emergency, alert, critical, error, warning, notice, informational, debug)")
+        })?;
+        let rule_matching = match cfg.string("rule_matching")?.trim() {
+            "first" => RuleMatching::First,
+            "all" => RuleMatching::All,
+            other => bail!("config key 'rule_matching': '{other}' must be 'first' or 'all'"),
+        };
+        let match_opts = MatchOptions {
+            rule_matching,
+            min_priority,
+            selection: selection(cfg)?,
+            prefilters: true,
+        };
+        let web = if cfg.bool("webserver.enabled")? {
+            let host = cfg.string("webserver.listen_address")?;
+            let port = cfg.u64("webserver.listen_port")?;
+            if port > u64::from(u16::MAX) {
+                bail!("config key 'webserver.listen_port': {port} is not a port number");
+            }
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let mut healthz = cfg.string("webserver.k8s_healthz_endpoint")?;
+            if !healthz.starts_with('/') {
+                healthz.insert(0, '/');
+            }
+            Some(WebSettings {
+                addr: format!("{host}:{port}"),
+                healthz,
+            })
+        } else {
+            None
+        };
+        let actions = cfg.strings("syscall_event_drops.actions")?;
+        for a in &actions {
+            if !matches!(a.as_str(), "log" | "alert" | "ignore") {
+                bail!("config key 'syscall_event_drops.actions': unknown action '{a}' (log, alert, ignore)");
+            }
+        }
+        let drops = DropPolicy {
+            threshold: cfg.f64("syscall_event_drops.threshold")?,
+            log: actions.iter().any(|a| a == "log"),
+            alert: actions.iter().any(|a| a == "alert"),
+            rate: cfg.f64("syscall_event_drops.rate")?,
+            max_burst: cfg.f64("syscall_event_drops.max_burst")?.max(1.0),
+        };
+        if !(0.0..=1.0).contains(&drops.threshold) {
+            bail!(
+                "config key 'syscall_event_drops.threshold': {} must be between 0 and 1",
+                drops.threshold
+            );
+        }
+        let ring_size = cfg.u64("kestrel.ring_buffer_size")? as usize;
+        if !ring_size.is_power_of_two() || ring_size < 4096 {
+            bail!("config key 'kestrel.ring_buffer_size': {ring_size} must be a power of two of at least 4096");
+        }
+        let log_level = match cfg.string("log_level")?.trim() {
+            "error" => log::LevelFilter::Error,
+            "warning" | "warn" => log::LevelFilter::Warn,
+            "info" | "notice" => log::LevelFilter::Info,
+            "debug" => log::LevelFilter::Debug,
+            "trace" => log::LevelFilter::Trace,
+            other => {
+                bail!("config key 'log_level': '{other}' must be error, warning, info or debug")
+            }
+        };
+        Ok(Settings {
+            rules_files,
+            match_opts,
+            outputs: outputs(cfg)?,
+            web,
+            drops,
+            custom_syscalls: cfg.strings("base_syscalls.custom_set")?,
+            all_syscalls: cfg.bool("base_syscalls.all")?,
+            snaplen: cfg.u64("falco_libs.snaplen")?.min(256) as u32,
+            table_capacity: cfg.u64("falco_libs.thread_table_size")?.max(1024) as usize,
+            log_level,
+            ring_size,
+            pin_workers: cfg.bool("kestrel.pin_workers")?,
+            drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
+            attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
+        })
+    }
+}
+
+fn selection(cfg: &Config) -> Result<Vec<Selection>> {
+    let mut out = Vec::new();
+    for (i, item) in cfg.seq("rules")?.iter().enumerate() {
+        let ctx = || format!("config key 'rules[{i}]'");
+        let m = item
+            .as_mapping()
+            .ok_or_else(|| anyhow!("{}: expected {{enable: ...}} or {{disable: ...}}", ctx()))?;
+        for (k, v) in m {
+            let action = k.as_str().unwrap_or("");
+            let inner = v.as_mapping().ok_or_else(|| {
+                anyhow!("{}: '{action}' needs {{rule: NAME}} or {{tag: TAG}}", ctx())
+            })?;
+            for (kk, vv) in inner {
+                let what = kk.as_str().unwrap_or("");
+                let val = scalar_text(vv)
+                    .ok_or_else(|| anyhow!("{}: '{action}.{what}' must be a string", ctx()))?;
+                out.push(match (action, what) {
+                    ("enable", "rule") => Selection::EnableRule(val),
+                    ("disable", "rule") => Selection::DisableRule(val),
+                    ("enable", "tag") => Selection::EnableTag(val),
+                    ("disable", "tag") => Selection::DisableTag(val),
+                    _ => bail!(
+                        "{}: expected enable/disable with rule/tag, found '{action}.{what}'",
+                        ctx()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Fills [`OutputsConfig`] from the scalar leaves of the output keys (each
+/// through `OutputsConfig::set`, so names and checks live in one place)
+/// and from `append_output`.
+fn outputs(cfg: &Config) -> Result<OutputsConfig> {
+    let mut oc = OutputsConfig::default();
+    for root in OUTPUT_ROOTS {
+        let Some(v) = cfg.get(root) else { continue };
+        let mut leaves = Vec::new();
+        collect_leaves(root, v, &mut leaves);
+        for (key, value) in leaves {
+            oc.set(&key, &value)
+                .with_context(|| format!("config key '{key}'"))?;
+        }
+    }
+    oc.append_output = append_output(&cfg.seq("append_output")?)?;
+    oc.validate().context("output configuration")?;
+    Ok(oc)
+}
+
+fn collect_leaves(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                if let Some(k) = k.as_str() {
+                    collect_leaves(&format!("{prefix}.{k}"), v, out);
+                }
+            }
+        }
+        Value::Null => {}
+        other => {
+            if let Some(s) = scalar_text(other) {
+                out.push((prefix.to_string(), s));
+            }
+        }
+    }
+}
+
+fn append_output(items: &[Value]) -> Result<Vec<AppendOutput>> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let ctx = || format!("config key 'append_output[{i}]'");
+        let m = item
+            .as_mapping()
+            .ok_or_else(|| anyhow!("{}: expected a mapping", ctx()))?;
+        let mut a = AppendOutput::default();
+        for (k, v) in m {
+            match k.as_str().unwrap_or("") {
+                "suggested_output" => {
+                    a.suggested_output = match v {
+                        Value::Bool(b) => *b,
+                        other => crate::config::parse_bool(&scalar_text(other).unwrap_or_default())
+                            .ok_or_else(|| anyhow!("{}: suggested_output must be true or false", ctx()))?,
+                    }
+                }
+                "extra_output" => {
+                    a.extra_output = Some(scalar_text(v).ok_or_else(|| anyhow!("{}: extra_output must be a string", ctx()))?)
+                }
+                "extra_fields" => {
+                    let list = v.as_sequence().ok_or_else(|| anyhow!("{}: extra_fields must be a list", ctx()))?;
+                    for f in list {
+                        match f {
+                            Value::Mapping(fm) => {
+                                for (fk, fv) in fm {
+                                    a.extra_fields.push(ExtraField::Format {
+                                        key: scalar_text(fk).unwrap_or_default(),
+                                        format: scalar_text(fv).ok_or_else(|| anyhow!("{}: extra_fields values must be strings", ctx()))?,
+                                    });
+                                }
+                            }
+                            other => a.extra_fields.push(ExtraField::Field(
+                                scalar_text(other).ok_or_else(|| anyhow!("{}: extra_fields items must be field names or key: format maps", ctx()))?,
+                            )),
+                        }
+                    }
+                }
+                "match" => {
+                    let mm = v.as_mapping().ok_or_else(|| anyhow!("{}: match must be a mapping", ctx()))?;
+                    let mut am = AppendMatch::default();
+                    for (mk, mv) in mm {
+                        match mk.as_str().unwrap_or("") {
+                            "source" => am.source = scalar_text(mv),
+                            "rule" => am.rule = scalar_text(mv),
+                            "tags" => {
+                                am.tags = mv
+                                    .as_sequence()
+                                    .map(|s| s.iter().filter_map(scalar_text).collect())
+                                    .or_else(|| scalar_text(mv).map(|t| vec![t]))
+                                    .unwrap_or_default()
+                            }
+                            other => bail!("{}: unknown match key '{other}' (source, tags, rule)", ctx()),
+                        }
+                    }
+                    a.matcher = am;
+                }
+                other => bail!("{}: unknown key '{other}' (suggested_output, extra_output, extra_fields, match)", ctx()),
+            }
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(o: &[&str]) -> Result<Settings> {
+        let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+        let cfg = Config::load(None, &o, &mut |_| {})?;
+        Settings::from_config(&cfg, &[])
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(s.rules_files.is_empty());
+        assert_eq!(s.match_opts.rule_matching, RuleMatching::First);
+        assert_eq!(s.match_opts.min_priority, Priority::Debug);
+        assert_eq!(s.web.unwrap().addr, "127.0.0.1:8765");
+        assert_eq!(s.ring_size, 8 << 20);
+        assert_eq!(s.outputs.append_output, vec![AppendOutput::suggested()]);
+        assert!(s.outputs.stdout.enabled);
+        assert!(!s.outputs.json_output);
+        assert!(s.drops.log && s.drops.alert);
+    }
+
+    #[test]
+    fn falco_keys_reach_the_outputs_and_selection() {
+        let s = settings(&[
+            "json_output=true",
+            "priority=warning",
+            "rule_matching=all",
+            "file_output.enabled=true",
+            "file_output.filename=/tmp/x.txt",
+            "rules[].disable.rule=*",
+            "rules[].enable.tag=maturity_stable",
+            "append_output[].extra_output=pid=%proc.pid",
+            "webserver.listen_port=9999",
+        ])
+        .unwrap();
+        assert!(s.outputs.json_output);
+        assert!(s.outputs.file.enabled);
+        assert_eq!(s.outputs.file.filename, PathBuf::from("/tmp/x.txt"));
+        assert_eq!(s.match_opts.min_priority, Priority::Warning);
+        assert_eq!(s.match_opts.rule_matching, RuleMatching::All);
+        assert_eq!(
+            s.match_opts.selection,
+            vec![
+                Selection::DisableRule("*".into()),
+                Selection::EnableTag("maturity_stable".into())
+            ]
+        );
+        assert_eq!(
+            s.outputs
+                .append_output
+                .last()
+                .unwrap()
+                .extra_output
+                .as_deref(),
+            Some("pid=%proc.pid")
+        );
+        assert_eq!(s.web.unwrap().addr, "127.0.0.1:9999");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (o, key) in [
+            ("priority=loud", "priority"),
+            ("rule_matching=some", "rule_matching"),
+            ("kestrel.ring_buffer_size=1000", "ring_buffer_size"),
+            ("http_output.enabled=true", "http_output"),
+            ("stdout_output.enabled=perhaps", "stdout_output.enabled"),
+            ("syscall_event_drops.threshold=2", "threshold"),
+            ("rules[].enable.bogus=x", "rules[0]"),
+        ] {
+            let e = format!("{:#}", settings(&[o]).unwrap_err());
+            assert!(e.contains(key), "{o}: {e}");
+        }
+    }
+}
