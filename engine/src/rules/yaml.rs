@@ -207,8 +207,15 @@ fn is_null_plain(s: &str) -> bool {
 /// are mapped back to the original text. Indenting a line that holds only
 /// flow closers cannot change the document's meaning.
 pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
-    let mut extra: Vec<usize> = Vec::new(); // spaces added per line
-    let mut patched: Option<String> = None;
+    // Spaces added per line. The common trigger (a closer-only line right
+    // after a line ending in a quoted scalar) is fixed up front so the
+    // reference files parse once; anything else is found by retrying.
+    let mut extra: Vec<usize> = prescan_closers(src);
+    let mut patched: Option<String> = if extra.iter().any(|e| *e > 0) {
+        Some(apply_extra(src, &extra))
+    } else {
+        None
+    };
     for _ in 0..256 {
         let text = patched.as_deref().unwrap_or(src);
         match parse_documents_raw(text, &extra) {
@@ -223,18 +230,60 @@ pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
                     extra.resize(raw_line + 1, 0);
                 }
                 extra[raw_line] += 1;
-                let mut out = String::with_capacity(src.len() + 16);
-                for (i, l) in src.split_inclusive('\n').enumerate() {
-                    for _ in 0..extra.get(i).copied().unwrap_or(0) {
-                        out.push(' ');
-                    }
-                    out.push_str(l);
-                }
-                patched = Some(out);
+                patched = Some(apply_extra(src, &extra));
             }
         }
     }
     parse_documents_raw(src, &[]).map_err(|(e, _)| e)
+}
+
+fn apply_extra(src: &str, extra: &[usize]) -> String {
+    let mut out = String::with_capacity(src.len() + 16);
+    for (i, l) in src.split_inclusive('\n').enumerate() {
+        for _ in 0..extra.get(i).copied().unwrap_or(0) {
+            out.push(' ');
+        }
+        out.push_str(l);
+    }
+    out
+}
+
+/// Lines made only of flow closers (`]`, `}`, `,`) that follow a line
+/// ending in a quoted scalar, outside block scalars.
+fn prescan_closers(src: &str) -> Vec<usize> {
+    let mut extra = Vec::new();
+    let mut block_indent: Option<usize> = None;
+    let mut prev_quoted = false;
+    for (i, line) in src.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let code = line.split(" #").next().unwrap_or("").trim();
+        if let Some(k) = block_indent {
+            if code.is_empty() || indent > k {
+                continue;
+            }
+            block_indent = None;
+        }
+        if code.is_empty() {
+            continue;
+        }
+        let closer_only = code.starts_with([']', '}'])
+            && code.chars().all(|c| matches!(c, ']' | '}' | ',' | ' '));
+        if closer_only && prev_quoted {
+            if extra.len() <= i {
+                extra.resize(i + 1, 0);
+            }
+            extra[i] = 1;
+        }
+        let t = code.trim_end_matches(',');
+        prev_quoted = t.ends_with('"') || t.ends_with('\'');
+        let last = code.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+        if (last.ends_with('|') || last.ends_with('>'))
+            && (last.len() == 1 || last[..last.len() - 1].ends_with([' ', ':', '-']))
+        {
+            block_indent = Some(indent);
+        }
+    }
+    extra
 }
 
 fn parse_documents_raw(src: &str, extra: &[usize]) -> Result<Vec<Node>, (YamlError, usize)> {
