@@ -61,6 +61,11 @@ const STATE_EVENTS: &[&str] = &[
     "prctl",
 ];
 
+/// Whether the process table needs events of this type.
+pub fn is_state_event(ty: EventType) -> bool {
+    STATE_EVENTS.contains(&ty.name())
+}
+
 /// What the probe should capture: the rules' event types, the process-state
 /// set, and `base_syscalls.custom_set` (or everything with
 /// `base_syscalls.all`).

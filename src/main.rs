@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use mimalloc::MiMalloc;
 
+mod commands;
 mod config;
 mod daemon;
 mod rulesrc;
@@ -56,12 +57,29 @@ pub(crate) struct RunArgs {
 enum Command {
     /// Run the daemon (the default when no subcommand is given).
     Run(RunArgs),
+    /// Print decoded syscall events like sysdig, or write a capture file (root).
+    Capture(commands::CaptureArgs),
+    /// Check rules files (like `falco -V`).
+    Validate(commands::ValidateArgs),
+    /// Rules: `kestrel rules list` (like `falco -L`).
+    #[command(subcommand)]
+    Rules(commands::RulesCommand),
+    /// Fields: `kestrel fields list` (like `falco --list`).
+    #[command(subcommand)]
+    Fields(commands::FieldsCommand),
+    /// Evaluate rules over a capture file or a JSON-lines event file.
+    Replay(commands::ReplayArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run(args)) => run(args),
+        Some(Command::Capture(a)) => commands::capture(a),
+        Some(Command::Validate(a)) => commands::validate(a),
+        Some(Command::Rules(commands::RulesCommand::List(a))) => commands::rules_list(a),
+        Some(Command::Fields(commands::FieldsCommand::List(a))) => commands::fields_list(a),
+        Some(Command::Replay(a)) => commands::replay(a),
         None => run(cli.run),
     };
     match result {

@@ -220,7 +220,7 @@ fn tag_of(name: &str) -> F {
         "proc.is_container_healthcheck"
         | "proc.is_container_liveness_probe"
         | "proc.is_container_readiness_probe" => F::ProcAlwaysFalse,
-        "thread.tid" => F::ThreadTid,
+        "thread.tid" | "proc.tid" => F::ThreadTid,
         "thread.vtid" => F::ThreadVtid,
         "thread.cap_effective" => F::ThreadCapEffective,
         "thread.cap_permitted" => F::ThreadCapPermitted,
@@ -238,12 +238,12 @@ fn tag_of(name: &str) -> F {
         "fd.cip" => F::FdCip,
         "fd.sip" => F::FdSip,
         "fd.lip" => F::FdLip,
-        "fd.rip" => F::FdRip,
+        "fd.rip" | "fd.dip" => F::FdRip,
         "fd.port" => F::FdPort,
         "fd.cport" => F::FdCport,
         "fd.sport" => F::FdSport,
         "fd.lport" => F::FdLport,
-        "fd.rport" => F::FdRport,
+        "fd.rport" | "fd.dport" => F::FdRport,
         "fd.proto" => F::FdProto,
         "fd.net" => F::FdNet,
         "fd.cnet" => F::FdCnet,

@@ -18,6 +18,7 @@ const JSON_FIELDS: &[&str] = &[
     "evt.rawres",
     "proc.name",
     "proc.pid",
+    "proc.tid",
     "thread.tid",
     "proc.ppid",
     "proc.exe",
@@ -35,6 +36,8 @@ const JSON_FIELDS: &[&str] = &[
     "fd.cport",
     "fd.sip",
     "fd.sport",
+    "fd.dip",
+    "fd.dport",
     "fd.l4proto",
     "container.id",
 ];
