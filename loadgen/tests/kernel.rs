@@ -1,0 +1,182 @@
+//! Reconciliation against the real kernel.
+//!
+//! A minimal daemon made of kestrel's own parts: the eBPF probe capturing
+//! every event type it knows, one reader thread feeding the engine's
+//! `Tracker`, and the engine's web server with the metrics the load
+//! generator reads. Every scenario must then reconcile exactly: each
+//! traced syscall the load generator issued was emitted by the kernel
+//! once, and it issued nothing traced that it did not count.
+//!
+//! Needs root (BPF) and the feature:
+//! `cargo test -p kestrel-loadgen --features kernel-tests --test kernel`
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kestrel_engine::event::wire::Category;
+use kestrel_engine::pipeline::http::WebServer;
+use kestrel_engine::pipeline::metrics::{DecodeFailure, PipelineMetrics, PromWriter};
+use kestrel_probe::{events, Backoff, Probe, ProbeConfig, RawEvent};
+use serde_json::Value;
+
+struct MiniDaemon {
+    url: String,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    web: Option<WebServer>,
+}
+
+impl MiniDaemon {
+    fn start() -> MiniDaemon {
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(unsafe { libc::geteuid() }, 0, "the kernel test needs root");
+        let types = events::all_kernel();
+        let mut probe = Probe::load(ProbeConfig {
+            event_types: types.clone(),
+            ..ProbeConfig::default()
+        })
+        .expect("load the probe");
+        let mut readers = probe.readers().expect("ring readers");
+        let probe = Arc::new(Mutex::new(probe));
+        let metrics = Arc::new(PipelineMetrics::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m2, s2) = (Arc::clone(&metrics), Arc::clone(&stop));
+        let reader = std::thread::spawn(move || {
+            let w = &m2.workers[0];
+            let mut backoff = Backoff::default();
+            while !s2.load(Ordering::Relaxed) {
+                let mut got = 0;
+                for r in readers.iter_mut() {
+                    got += r.poll(4096, |rec| {
+                        w.records.inc();
+                        match RawEvent::parse(rec) {
+                            Ok(ev) => {
+                                m2.tracker.observe(ev.hdr.tgid, ev.hdr.ptgid, ev.info.ty.0);
+                                w.processed.inc();
+                            }
+                            Err(_) => w.decode_error(DecodeFailure::BadParams),
+                        }
+                    });
+                }
+                if got == 0 {
+                    backoff.snooze(Duration::from_millis(1));
+                } else {
+                    backoff.reset();
+                }
+            }
+        });
+        let (m3, p3) = (Arc::clone(&metrics), Arc::clone(&probe));
+        let render = move || {
+            let mut w = PromWriter::new();
+            for t in &types {
+                w.gauge(
+                    "kestrel_traced_event_types",
+                    "Event types captured.",
+                    &[("type", t.name())],
+                    1.0,
+                );
+            }
+            m3.render(&mut w);
+            let counters = p3.lock().unwrap().counters().expect("probe counters");
+            for (cpu, c) in counters.iter().enumerate() {
+                let cpu = cpu.to_string();
+                for cat in Category::ALL {
+                    let l = [("cpu", cpu.as_str()), ("category", cat.name())];
+                    let i = cat as usize;
+                    w.counter("kestrel_kernel_events_seen_total", "Seen.", &l, c.seen[i]);
+                    w.counter("kestrel_kernel_events_sent_total", "Sent.", &l, c.sent[i]);
+                    w.counter(
+                        "kestrel_kernel_events_dropped_total",
+                        "Dropped.",
+                        &l,
+                        c.dropped[i],
+                    );
+                }
+            }
+            w.finish()
+        };
+        let web = WebServer::start(
+            "127.0.0.1:0",
+            "/healthz",
+            Arc::new(AtomicBool::new(true)),
+            Arc::clone(&metrics.tracker),
+            Arc::new(render),
+        )
+        .expect("web server");
+        MiniDaemon {
+            url: format!("http://{}", web.addr()),
+            stop,
+            reader: Some(reader),
+            web: Some(web),
+        }
+    }
+}
+
+impl Drop for MiniDaemon {
+    fn drop(&mut self) {
+        drop(self.web.take());
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            r.join().expect("reader thread");
+        }
+    }
+}
+
+fn loadgen(d: &MiniDaemon, args: &[&str]) -> (Option<i32>, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kestrel-loadgen"))
+        .args(["run", "--daemon", &d.url, "--json", "-q"])
+        .args(args)
+        .output()
+        .expect("spawn kestrel-loadgen");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), v)
+}
+
+#[test]
+fn every_scenario_reconciles_with_the_kernel() {
+    let d = MiniDaemon::start();
+    let runs: &[&[&str]] = &[
+        &["-s", "open", "-t", "2", "--ops", "20000"],
+        &["-s", "open", "-t", "2", "--rate", "20k", "-d", "1"],
+        &["-s", "connect", "-t", "2", "--ops", "2000"],
+        &["-s", "exec", "-t", "2", "--ops", "200"],
+        &["-s", "getppid", "-t", "2", "--ops", "50000"],
+        &["-s", "mixed", "-t", "2", "--pin", "--ops", "2000"],
+        &["-s", "trigger", "-t", "2"],
+    ];
+    let mut failures = Vec::new();
+    for args in runs {
+        let (code, v) = loadgen(&d, args);
+        let ok = code == Some(0) && v["passed"] == Value::Bool(true);
+        eprintln!(
+            "{args:?}: exit {code:?} passed {} issued {} observed {} dropped {}",
+            v["passed"], v["issued"], v["observed"], v["dropped"]
+        );
+        if !ok {
+            let bad: Vec<&Value> = v["per_type"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|r| r["status"] == "lost" || r["status"] == "surplus")
+                        .collect()
+                })
+                .unwrap_or_default();
+            failures.push(format!(
+                "{args:?}: exit {code:?}, rows {bad:?}, warnings {}, errors {}",
+                v["warnings"], v["errors"]
+            ));
+        }
+        // Something must actually have been checked.
+        assert!(v["issued"].as_u64().unwrap_or(0) > 0, "{args:?}: {v}");
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
