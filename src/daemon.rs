@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use arc_swap::ArcSwap;
 use kestrel_engine::event::wire::{Category, Counters};
 use kestrel_engine::event::{EventType, RawEvent, EVENTS};
@@ -773,12 +773,4 @@ pub fn describe_paths(p: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Fails with a clear message when not root.
-pub fn require_root(what: &str) -> Result<()> {
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("{what} needs root (CAP_BPF and CAP_PERFMON to load the eBPF probe)");
-    }
-    Ok(())
 }
