@@ -47,7 +47,7 @@ fn scalar_text(y: &Yaml) -> Result<String> {
 }
 
 fn hex(s: &str) -> Result<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         bail!("odd-length hex {s:?}");
     }
     (0..s.len())
