@@ -8,7 +8,7 @@
 //! It implements the pattern operators (`glob`, `iglob`, `pmatch`) itself,
 //! independently of the compiled versions, so that the differential tests
 //! compare two implementations of them. It shares with the compiled matcher
-//! only scalar comparison ([`super::value`]), transformer evaluation and
+//! only scalar comparison (module `value`), transformer evaluation and
 //! the DNS cache.
 
 use std::cell::RefCell;

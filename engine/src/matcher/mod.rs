@@ -18,20 +18,31 @@
 //!   may name any syscall). Rules with no event-type restriction go to an
 //!   "all events" list evaluated after the typed candidates; **(quirk)** in
 //!   `all` mode that list is skipped when a typed candidate matched.
-//! - **Prefilters** ([`prefilter`]): per candidate list, necessary
+//! - **Prefilters** (module `prefilter`): per candidate list, necessary
 //!   conditions of all rules on the same field are merged into one hash
 //!   map / trie / Aho-Corasick pass, so that most events are rejected after
 //!   one extraction per field. They only ever say "cannot match".
-//! - **Evaluation** ([`compile`]): each condition is compiled into a tree
+//! - **Evaluation** (module `compile`): each condition is compiled into a tree
 //!   of checks with pre-built structures, cheap checks first, evaluated
 //!   with short-circuit.
 //!
 //! [`interp`] evaluates the same IR naively; the property tests hold the
-//! two to the same answers. Alternatives rejected: compiling conditions to
-//! boxed closures (harder to inspect and log, and no faster than a `match`
-//! on a small enum in measurements of similar engines); one global
-//! automaton over all fields (fields are extracted lazily, and most rules
-//! of one event type share only one or two fields).
+//! two to the same answers. [`testkit::MapEvent`] is an [`Extract`] over
+//! explicit field values for tests, golden files and benchmarks. [`dns`]
+//! resolves the host names of DNS-name fields and refreshes them in the
+//! background.
+//!
+//! Measured (benches/engine_match.rs, thread CPU time, development VM):
+//! about 7 M events/s on the stable file with prefilters, 2.2 M without,
+//! 0.8 M for the interpreter loop; building the matcher for all three
+//! reference files takes about 2 ms (loading them about 17 ms more).
+//!
+//! Alternatives rejected: compiling conditions to boxed closures (an enum
+//! tree is as direct to evaluate and can be printed and logged; the two
+//! were not benchmarked against each other); one global automaton over
+//! all fields (fields are extracted lazily, and the rules of one event type
+//! share only a few fields, so per-field groups do the same work without
+//! extracting fields no candidate needs).
 
 pub mod dns;
 pub mod interp;

@@ -1025,3 +1025,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_regex_the_engine_rejects_is_a_build_error_naming_the_rule() {
+    let rules = [rule(
+        "bad regex",
+        c("proc.name", CmpOp::Regex, v("(")),
+        None,
+    )];
+    let err = RuleSet::build(&rules, &MatchOptions::default()).unwrap_err();
+    let MatchBuildError::Regex { rule, pattern, .. } = &err;
+    assert_eq!(rule, "bad regex");
+    assert_eq!(pattern, "(");
+    assert!(err.to_string().contains("bad regex"));
+}
