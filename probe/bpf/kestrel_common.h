@@ -234,7 +234,6 @@ static __always_inline void kst_fill_hdr(struct kst_event_hdr *h, struct task_st
 					 __u32 type, __u32 nparams, long ret)
 {
 	const struct cred *cred = t->cred;
-
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->cap_effective = cred->cap_effective.val;

@@ -11,7 +11,7 @@ static EMPTY_BPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 
 /// An attached empty `sys_exit` program; detached on drop.
 pub struct EmptyHook {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 impl std::fmt::Debug for EmptyHook {
@@ -38,6 +38,18 @@ impl EmptyHook {
             .map_err(|e| program_error(NAME, e))?;
         prog.attach()
             .map_err(|e| attach_error(NAME, "sys_exit", e))?;
-        Ok(EmptyHook { _ebpf: ebpf })
+        Ok(EmptyHook { ebpf })
+    }
+
+    /// The program's run count and total run time in nanoseconds (zero
+    /// unless BPF statistics are on, see [`crate::Probe::enable_stats`]).
+    pub fn stats(&self) -> Result<(u64, u64), ProbeError> {
+        const NAME: &str = "kst_empty_sys_exit";
+        let prog = self
+            .ebpf
+            .program(NAME)
+            .ok_or(ProbeError::Missing("program kst_empty_sys_exit"))?;
+        let info = prog.info().map_err(|e| program_error(NAME, e))?;
+        Ok((info.run_count(), info.run_time().as_nanos() as u64))
     }
 }

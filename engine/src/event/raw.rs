@@ -181,6 +181,15 @@ impl<'a> RawEvent<'a> {
         Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<SockTuple>()) })
     }
 
+    /// Parameter `i` decoded as a socket tuple and the unix socket path
+    /// that may follow it.
+    pub fn param_sockaddr_path(&self, i: usize) -> Option<(SockTuple, &'a [u8])> {
+        let b = self.param(i);
+        let n = std::mem::size_of::<SockTuple>();
+        let t = self.param_sockaddr(i)?;
+        Some((t, &b[n..]))
+    }
+
     /// Index of the parameter named `name`.
     pub fn param_index(&self, name: &str) -> Option<usize> {
         self.info.params.iter().position(|p| p.name == name)

@@ -1,0 +1,119 @@
+//! Measures the probe's own cost per program run with the kernel's BPF
+//! statistics (run_time_ns / run_cnt), which load on other CPUs does not
+//! distort the way wall-clock loops are distorted:
+//!
+//!   probe_cost [iterations]
+//!
+//! Runs a getppid loop (untraced: the filtered path) and an openat+close
+//! loop (traced) in this process, pinned to CPU 1, with a drain thread on
+//! CPU 0, and prints ns per sys_exit program run for each. KST_EVENTS
+//! (comma-separated names) replaces the default event set; KST_RING sets
+//! the ring size in bytes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kestrel_probe::{events, Backoff, EmptyHook, Probe, ProbeConfig};
+
+fn stats(p: &Probe) -> anyhow::Result<(u64, u64)> {
+    let s = p
+        .program_stats()?
+        .into_iter()
+        .find(|s| s.name == "kst_sys_exit")
+        .ok_or_else(|| anyhow::anyhow!("no kst_sys_exit"))?;
+    Ok((s.run_count, s.run_time_ns))
+}
+
+fn getppid_loop(n: u64) {
+    for _ in 0..n {
+        // SAFETY: getppid has no arguments and cannot fail.
+        unsafe { libc::getppid() };
+    }
+}
+
+fn openclose_loop(n: u64) {
+    let path = c"/etc/hostname";
+    for _ in 0..n {
+        // SAFETY: a valid NUL-terminated path; the fd is closed right away.
+        let fd = unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY) };
+        if fd >= 0 {
+            // SAFETY: fd was just opened by us.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let _stats = Probe::enable_stats()?;
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: 1 }) {
+        eprintln!("cannot pin to CPU 1");
+    }
+    let mut probe = Probe::load(ProbeConfig {
+        event_types: match std::env::var("KST_EVENTS") {
+            Ok(list) => events::by_names(&list.split(',').collect::<Vec<_>>()),
+            Err(_) => events::falco_stable_with_state(),
+        },
+        exclude_tgid: None,
+        ring_size: std::env::var("KST_RING")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(8 << 20),
+        ..ProbeConfig::default()
+    })?;
+    let readers = probe.readers()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let drain = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut readers = readers;
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: 0 }) {
+                eprintln!("cannot pin the drain thread");
+            }
+            let mut b = Backoff::default();
+            while !stop.load(Ordering::Acquire) {
+                let got: usize = readers.iter_mut().map(|r| r.poll(usize::MAX, |_| {})).sum();
+                if got == 0 {
+                    b.snooze(Duration::from_millis(1));
+                } else {
+                    b.reset();
+                }
+            }
+        })
+    };
+    for (name, f) in [
+        ("getppid", getppid_loop as fn(u64)),
+        ("openat+close", openclose_loop as fn(u64)),
+    ] {
+        let (c0, t0) = stats(&probe)?;
+        f(n);
+        let (c1, t1) = stats(&probe)?;
+        let runs = c1 - c0;
+        println!(
+            "{name:13} kst_sys_exit runs={runs} ns/run={:.1}",
+            (t1 - t0) as f64 / runs.max(1) as f64
+        );
+    }
+    stop.store(true, Ordering::Release);
+    drain
+        .join()
+        .map_err(|_| anyhow::anyhow!("drain panicked"))?;
+    println!("{:?}", probe.counters_total()?);
+    drop(probe);
+
+    // The empty program's own cost, for reference.
+    let hook = EmptyHook::attach()?;
+    let before = hook.stats()?;
+    getppid_loop(n);
+    let after = hook.stats()?;
+    println!(
+        "empty hook    runs={} ns/run={:.1}",
+        after.0 - before.0,
+        (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64
+    );
+    Ok(())
+}
