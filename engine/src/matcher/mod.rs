@@ -136,37 +136,10 @@ pub enum MatchBuildError {
 }
 
 /// Greedy wildcard match of rule names (§6.3): `*` is the only wildcard;
-/// **(quirk)** each literal piece after a `*` is matched at its first
-/// occurrence, without backtracking, so `*ab` does not match `abab`.
-pub fn matches_wildcard(pattern: &str, name: &str) -> bool {
-    let mut pieces = pattern.split('*');
-    let first = pieces.next().unwrap_or("");
-    if !pattern.contains('*') {
-        return pattern == name;
-    }
-    let Some(mut rest) = name.strip_prefix(first) else {
-        return false;
-    };
-    let pieces: Vec<&str> = pieces.collect();
-    let last = pieces.len() - 1;
-    for (i, piece) in pieces.iter().enumerate() {
-        if piece.is_empty() {
-            // A trailing `*` (or `**`): matches whatever is left.
-            if i == last {
-                return true;
-            }
-            continue;
-        }
-        match rest.find(piece) {
-            Some(at) => rest = &rest[at + piece.len()..],
-            None => return false,
-        }
-        if i == last {
-            return rest.is_empty();
-        }
-    }
-    true
-}
+/// **(quirk)** no backtracking, so `*ab` does not match `abab`. The
+/// loader's implementation, shared so that `-l` listings and selection
+/// agree.
+pub use crate::rules::loader::matches_wildcard;
 
 /// One candidate rule in a list.
 #[derive(Debug)]
