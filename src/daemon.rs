@@ -218,6 +218,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let wcfg = WorkerConfig {
             attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
             pin_cpu: settings.pin_workers.then_some(cpu),
+            nice: settings.worker_nice,
             ..WorkerConfig::default()
         };
         let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);

@@ -67,6 +67,8 @@ pub struct Settings {
     pub drop_failed: bool,
     /// `kestrel.attribution_wait_us`.
     pub attribution_wait: Duration,
+    /// `kestrel.worker_nice`.
+    pub worker_nice: i32,
 }
 
 /// Top-level keys whose scalar leaves are output settings.
@@ -183,6 +185,16 @@ impl Settings {
             pin_workers: cfg.bool("kestrel.pin_workers")?,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
+            worker_nice: {
+                let n = cfg.string("kestrel.worker_nice")?;
+                let n: i32 = n.trim().parse().map_err(|_| {
+                    anyhow!("config key 'kestrel.worker_nice': '{n}' is not an integer")
+                })?;
+                if !(-20..=19).contains(&n) {
+                    bail!("config key 'kestrel.worker_nice': {n} must be between -20 and 19");
+                }
+                n
+            },
         })
     }
 }
