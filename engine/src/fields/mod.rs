@@ -522,7 +522,14 @@ pub const CATALOG: &[FieldDef] = &[
     ),
     // ---- proc
     fd("proc.pid", T::Int64, A::None, 0, C::Process, "process id"),
-    fd("proc.tid", T::Int64, A::None, 0, C::Process, "thread id (same as thread.tid)"),
+    fd(
+        "proc.tid",
+        T::Int64,
+        A::None,
+        0,
+        C::Process,
+        "thread id (same as thread.tid)",
+    ),
     fd(
         "proc.ppid",
         T::Int64,
@@ -920,8 +927,22 @@ pub const CATALOG: &[FieldDef] = &[
     fd("fd.sport", T::Port, A::None, 0, C::Fd, "server port"),
     fd("fd.lport", T::Port, A::None, 0, C::Fd, "local port"),
     fd("fd.rport", T::Port, A::None, 0, C::Fd, "remote port"),
-    fd("fd.dip", T::IpAddr, A::None, 0, C::Fd, "destination (remote) address; same as fd.rip"),
-    fd("fd.dport", T::Port, A::None, 0, C::Fd, "destination (remote) port; same as fd.rport"),
+    fd(
+        "fd.dip",
+        T::IpAddr,
+        A::None,
+        0,
+        C::Fd,
+        "destination (remote) address; same as fd.rip",
+    ),
+    fd(
+        "fd.dport",
+        T::Port,
+        A::None,
+        0,
+        C::Fd,
+        "destination (remote) port; same as fd.rport",
+    ),
     fd(
         "fd.proto",
         T::CharBuf,
