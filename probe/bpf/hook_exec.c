@@ -174,6 +174,9 @@ static __always_inline __u64 kst_inode_time(struct inode *ino, int mtime)
 	if (bpf_core_field_exists(ino->i_ctime_sec)) {
 		sec = mtime ? BPF_CORE_READ(ino, i_mtime_sec) : BPF_CORE_READ(ino, i_ctime_sec);
 		nsec = mtime ? BPF_CORE_READ(ino, i_mtime_nsec) : BPF_CORE_READ(ino, i_ctime_nsec);
+		/* Since 6.13 (multigrain timestamps) bit 31 of i_ctime_nsec
+		 * records that the ctime was queried; it is no part of the time. */
+		nsec &= ~(1ULL << 31);
 	} else if (bpf_core_field_exists(((struct inode___v67 *)ino)->__i_ctime)) {
 		struct inode___v67 *i2 = (void *)ino;
 		sec = mtime ? BPF_CORE_READ(i2, __i_mtime.tv_sec) : BPF_CORE_READ(i2, __i_ctime.tv_sec);

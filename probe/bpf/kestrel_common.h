@@ -95,6 +95,7 @@ static __always_inline __u32 kst_pidx(__u32 x)
 #define ANON_INODE_FS_MAGIC 0x09041934
 #define PID_FS_MAGIC 0x50494446
 #define BPF_FS_MAGIC 0xcafe4a11
+#define NSFS_MAGIC 0x6e736673
 
 struct kst_scratch {
 	__u8 rec[KST_REC_BUF];
@@ -781,6 +782,44 @@ static __noinline void kst_put_sockaddr(struct kst_w *w, __u64 uaddr, __u64 ulen
 	kst_w_len(w, len);
 }
 
+/* "<type>:[<inode>]" for a namespace file (what readlink shows; nsfs
+ * dentries are anonymous, their name comes from d_dname). Returns the
+ * length written at rec[off]. */
+static __always_inline __u32 kst_nsfs_name(struct kst_w *w, struct inode *ino, __u32 off)
+{
+	if (off > KST_REC_MAX - 64)
+		return 0;
+	struct ns_common *ns = BPF_CORE_READ(ino, i_private);
+	const char *name = BPF_CORE_READ(ns, ops, name);
+	long r = bpf_probe_read_kernel_str(&w->s->rec[KST_IDX(off)], 16, name);
+	if (r <= 0)
+		return 0;
+	__u32 n = r - 1;
+	w->s->rec[KST_IDX(off + n)] = ':';
+	w->s->rec[KST_IDX(off + n + 1)] = '[';
+	n += 2;
+	__u64 v = BPF_CORE_READ(ino, i_ino);
+	__u64 t = v / 10;
+	__u32 nd = 1;
+#pragma unroll
+	for (int i = 0; i < 19; i++) {
+		if (t) {
+			nd++;
+			t /= 10;
+		}
+	}
+#pragma unroll
+	for (__u32 i = 0; i < 20; i++) {
+		if (i < nd) {
+			w->s->rec[KST_IDX(off + n + nd - 1 - i)] = '0' + v % 10;
+			v /= 10;
+		}
+	}
+	n += nd;
+	w->s->rec[KST_IDX(off + n)] = ']';
+	return n + 1;
+}
+
 /*
  * A kst_fdinfo parameter for fd, resolved in the kernel, followed by the
  * file's path (files, directories, unix sockets, memfds). For an
@@ -855,6 +894,9 @@ static __noinline void kst_put_fdinfo(struct kst_w *w, struct task_struct *t, lo
 		walk = 1;
 		if (magic == PID_FS_MAGIC) {
 			fi->kind = KST_FD_PIDFD;
+			walk = 0;
+		} else if (magic == NSFS_MAGIC) {
+			len += kst_nsfs_name(w, ino, poff);
 			walk = 0;
 		} else if (magic == TMPFS_MAGIC || magic == HUGETLBFS_MAGIC) {
 			const unsigned char *nm = BPF_CORE_READ(f, f_path.dentry, d_name.name);

@@ -71,6 +71,10 @@ struct super_block {
 	unsigned long s_magic;
 };
 
+struct proc_ns_operations {
+	const char *name;
+};
+
 struct inode {
 	unsigned short i_mode;
 	kuid_t i_uid;
@@ -82,6 +86,7 @@ struct inode {
 	__s64 i_mtime_sec;
 	__u32 i_ctime_nsec;
 	__u32 i_mtime_nsec;
+	void *i_private;
 };
 
 struct timespec64 {
@@ -153,6 +158,7 @@ struct mm_struct {
 };
 
 struct ns_common {
+	const struct proc_ns_operations *ops;
 	unsigned int inum;
 };
 

@@ -218,6 +218,18 @@ impl Harness {
         }
     }
 
+    /// Every record matching `pred` after waiting `wait` for stragglers.
+    pub fn settle(&self, wait: Duration, pred: impl Fn(&Rec) -> bool) -> Vec<Rec> {
+        std::thread::sleep(wait);
+        self.store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|b| Rec(b.clone()))
+            .filter(|r| pred(r))
+            .collect()
+    }
+
     /// Asserts that no record matching `pred` arrives within `wait`.
     pub fn none(&self, wait: Duration, what: &str, pred: impl Fn(&Rec) -> bool) {
         std::thread::sleep(wait);

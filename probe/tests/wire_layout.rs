@@ -1,0 +1,157 @@
+//! The wire contract: compiles probe/bpf/kestrel_wire.h with the host C
+//! compiler, prints every size, offset and constant, and compares them with
+//! the Rust mirror (engine/src/event/wire.rs) and the event table. No root
+//! needed.
+
+use std::collections::BTreeMap;
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::process::Command;
+
+use kestrel_probe::wire::*;
+use kestrel_probe::EventType;
+
+/// (C expression, value the Rust side says it has).
+fn expectations() -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = Vec::new();
+    macro_rules! size {
+        ($c:literal, $r:ty) => {
+            v.push((format!("sizeof(struct {})", $c), size_of::<$r>() as u64));
+        };
+    }
+    macro_rules! off {
+        ($c:literal, $r:ty, $($f:ident => $cf:literal),+ $(,)?) => {
+            $(v.push((
+                format!("offsetof(struct {}, {})", $c, $cf),
+                offset_of!($r, $f) as u64,
+            ));)+
+        };
+    }
+    size!("kst_event_hdr", EventHdr);
+    off!("kst_event_hdr", EventHdr,
+        ts_ns => "ts_ns", cgroup_id => "cgroup_id", cap_effective => "cap_effective",
+        cap_permitted => "cap_permitted", ret => "ret", exec_gen => "exec_gen",
+        len => "len", ty => "type", nparams => "nparams", cpu => "cpu", tid => "tid",
+        tgid => "tgid", ptgid => "ptgid", uid => "uid", euid => "euid", gid => "gid",
+        egid => "egid", loginuid => "loginuid", pidns_ino => "pidns_ino",
+        mntns_ino => "mntns_ino", flags => "flags", comm => "comm");
+    size!("kst_sock_tuple", SockTuple);
+    off!("kst_sock_tuple", SockTuple,
+        family => "family", l4proto => "l4proto", sock_type => "sock_type",
+        sport => "sport", dport => "dport", saddr => "saddr", daddr => "daddr");
+    size!("kst_fdinfo", FdInfo);
+    off!("kst_fdinfo", FdInfo, fd => "fd", kind => "kind", pad => "pad", tuple => "tuple");
+    size!("kst_counters", Counters);
+    off!("kst_counters", Counters, seen => "seen", sent => "sent", dropped => "dropped");
+
+    let consts: &[(&str, u64)] = &[
+        ("KST_WIRE_VERSION", WIRE_VERSION as u64),
+        ("KST_COMM_LEN", COMM_LEN as u64),
+        ("KST_MAX_PARAMS", MAX_PARAMS as u64),
+        ("KST_PATH_MAX", PATH_MAX as u64),
+        ("KST_ARGS_MAX", ARGS_MAX as u64),
+        ("KST_ENV_MAX", ENV_MAX as u64),
+        ("KST_DATA_MAX", DATA_MAX as u64),
+        ("KST_CGROUPS_MAX", CGROUPS_MAX as u64),
+        ("KST_HF_TRUNCATED", HF_TRUNCATED as u64),
+        ("KST_HF_SYNTHETIC", HF_SYNTHETIC as u64),
+        ("KST_CAT_PROCESS", Category::Process as u64),
+        ("KST_CAT_FILE", Category::File as u64),
+        ("KST_CAT_NETWORK", Category::Network as u64),
+        ("KST_CAT_OTHER", Category::Other as u64),
+        ("KST_CAT_MAX", CATEGORY_COUNT as u64),
+        ("KST_AF_UNSPEC", af::UNSPEC as u64),
+        ("KST_AF_UNIX", af::UNIX as u64),
+        ("KST_AF_INET", af::INET as u64),
+        ("KST_AF_INET6", af::INET6 as u64),
+    ];
+    for (c, r) in consts {
+        v.push(((*c).to_string(), *r));
+    }
+    v
+}
+
+/// Every `KST_EV_<NAME> = <id>` of the header, with the Rust table's id for
+/// the Falco name `<name>`.
+fn event_ids(header: &str) -> Vec<(String, u64)> {
+    let mut v = Vec::new();
+    for line in header.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("KST_EV_") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(" = ") else {
+            continue;
+        };
+        if name == "NONE" || name == "MAX" {
+            continue;
+        }
+        let falco = name.to_ascii_lowercase();
+        let ty = EventType::from_name(&falco)
+            .unwrap_or_else(|| panic!("KST_EV_{name}: no event {falco} in the Rust table"));
+        v.push((format!("KST_EV_{name}"), ty.0 as u64));
+    }
+    v
+}
+
+#[test]
+fn c_header_and_rust_mirror_agree() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header_path = manifest.join("bpf/kestrel_wire.h");
+    let header = std::fs::read_to_string(&header_path).expect("read kestrel_wire.h");
+    let mut checks = expectations();
+    let events = event_ids(&header);
+    assert_eq!(
+        events.len(),
+        kestrel_engine::event::EVENTS.len(),
+        "every Rust event type has a KST_EV_ constant and vice versa"
+    );
+    checks.extend(events);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("layout.c");
+    let mut c = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include <linux/types.h>\n#include \"kestrel_wire.h\"\nint main(void) {\n",
+    );
+    for (expr, _) in &checks {
+        c.push_str(&format!(
+            "    printf(\"%s=%llu\\n\", \"{expr}\", (unsigned long long)({expr}));\n"
+        ));
+    }
+    c.push_str("    return 0;\n}\n");
+    std::fs::write(&src, c).expect("write layout.c");
+    let exe = dir.path().join("layout");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-I")
+        .arg(manifest.join("bpf"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the host C compiler {cc}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cc} failed on kestrel_wire.h:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().expect("run layout");
+    assert!(run.status.success());
+    let got: BTreeMap<String, u64> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
+        .collect();
+    let mut bad = Vec::new();
+    for (expr, rust) in &checks {
+        match got.get(expr) {
+            Some(c) if c == rust => {}
+            Some(c) => bad.push(format!("{expr}: C {c}, Rust {rust}")),
+            None => bad.push(format!("{expr}: not printed")),
+        }
+    }
+    assert!(bad.is_empty(), "wire mismatch:\n{}", bad.join("\n"));
+    assert_eq!(size_of::<EventHdr>(), 120);
+}
