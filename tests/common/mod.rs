@@ -1,0 +1,821 @@
+//! Shared helpers of the end-to-end tests: start the real daemon (root,
+//! eBPF) with JSON alerts on stdout and a free metrics port, wait until it
+//! serves, collect its alerts, scrape its metrics, stop it with SIGTERM;
+//! fake containers made of real cgroups; small process helpers.
+//!
+//! Tests that load the probe take [`serial`] first: they share the kernel
+//! (and its rings), so they must not overlap even when the harness runs
+//! tests on several threads. Without root they fail, they never skip.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The daemon binary under test.
+pub const KESTREL: &str = env!("CARGO_BIN_EXE_kestrel");
+
+/// The repository root (rules/, ../shared/reference/ are relative to it).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Falco's unmodified stable rules.
+pub fn falco_rules() -> PathBuf {
+    repo().join("../shared/reference/falco_rules.yaml")
+}
+
+/// kestrel's default rules file.
+pub fn default_rules() -> PathBuf {
+    repo().join("rules/kestrel_rules.yaml")
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Serialises the tests of one binary that touch the kernel. A failed
+/// test poisons nothing for the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Fails (never skips) when not root: the eBPF tests are part of CI.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this end-to-end test loads the eBPF probe and must run as root \
+         (sudo scripts/test.sh); it fails rather than skips"
+    );
+}
+
+/// A unique token for command lines and file names.
+pub fn nonce(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("ke2e-{tag}-{}-{n}", std::process::id())
+}
+
+/// 64 random lower-case hex digits (a container id).
+pub fn random_hex64() -> String {
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("read /dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Options of [`Daemon::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOpts {
+    /// `-r` files (empty: the embedded default rules).
+    pub rules: Vec<PathBuf>,
+    /// `-o key=value` overrides, added after the harness's own.
+    pub options: Vec<String>,
+    /// `-c FILE`.
+    pub config: Option<PathBuf>,
+    /// Leave stdout as text (no `json_output=true`).
+    pub text_output: bool,
+}
+
+#[derive(Default)]
+struct Collected {
+    alerts: Vec<Value>,
+    /// stdout lines that are not JSON objects.
+    other: Vec<String>,
+    stdout_closed: bool,
+}
+
+/// A running `kestrel` daemon.
+pub struct Daemon {
+    child: Option<Child>,
+    /// The metrics/health server's address.
+    pub addr: SocketAddr,
+    out: Arc<(Mutex<Collected>, Condvar)>,
+    err: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts the daemon with the embedded default rules.
+    pub fn start() -> Daemon {
+        Daemon::start_with(DaemonOpts::default())
+    }
+
+    /// Starts the daemon: JSON alerts on stdout (unless `text_output`), the
+    /// web server on a free port; returns once `/healthz` answers. Panics
+    /// with the daemon's stderr if it exits or does not get ready.
+    pub fn start_with(o: DaemonOpts) -> Daemon {
+        require_root();
+        let mut cmd = Command::new(KESTREL);
+        if let Some(c) = &o.config {
+            cmd.arg("-c").arg(c);
+        }
+        for r in &o.rules {
+            cmd.arg("-r").arg(r);
+        }
+        if !o.text_output {
+            cmd.args(["-o", "json_output=true"]);
+        }
+        // Port 0: the daemon picks a free port and logs it.
+        cmd.args(["-o", "webserver.listen_port=0"]);
+        for opt in &o.options {
+            cmd.arg("-o").arg(opt);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kestrel");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let out: Arc<(Mutex<Collected>, Condvar)> = Arc::default();
+        let err: Arc<Mutex<Vec<String>>> = Arc::default();
+        let addr_slot: Arc<(Mutex<Option<SocketAddr>>, Condvar)> = Arc::default();
+        let o2 = Arc::clone(&out);
+        let r1 = std::thread::spawn(move || {
+            let rd = BufReader::new(stdout);
+            for line in rd.lines() {
+                let Ok(line) = line else { break };
+                let (m, cv) = &*o2;
+                let mut c = m.lock().unwrap();
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v.is_object() => c.alerts.push(v),
+                    _ => c.other.push(line),
+                }
+                cv.notify_all();
+            }
+            let (m, cv) = &*o2;
+            m.lock().unwrap().stdout_closed = true;
+            cv.notify_all();
+        });
+        let (e2, a2) = (Arc::clone(&err), Arc::clone(&addr_slot));
+        let r2 = std::thread::spawn(move || {
+            let rd = BufReader::new(stderr);
+            for line in rd.lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("KESTREL_E2E_VERBOSE").is_some() {
+                    eprintln!("[kestrel] {line}");
+                }
+                if let Some(rest) = line.split("metrics on http://").nth(1) {
+                    if let Some(a) = rest.strip_suffix("/metrics") {
+                        if let Ok(sa) = a.trim().parse::<SocketAddr>() {
+                            let (m, cv) = &*a2;
+                            *m.lock().unwrap() = Some(sa);
+                            cv.notify_all();
+                        }
+                    }
+                }
+                e2.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            {
+                let (m, cv) = &*addr_slot;
+                let g = m.lock().unwrap();
+                let (g, _) = cv
+                    .wait_timeout_while(g, Duration::from_millis(100), |a| a.is_none())
+                    .unwrap();
+                if let Some(a) = *g {
+                    break a;
+                }
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                // Let the stderr reader finish.
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "kestrel exited during start-up ({st}); stderr:\n{}",
+                    err.lock().unwrap().join("\n")
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "kestrel did not report its metrics address within 30 s; stderr:\n{}",
+                    err.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let d = Daemon {
+            child: Some(child),
+            addr,
+            out,
+            err,
+            readers: vec![r1, r2],
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok((200, body)) = d.get("/healthz") {
+                assert_eq!(body.trim(), "{\"status\": \"ok\"}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/healthz did not answer 200 within 10 s; stderr:\n{}",
+                d.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// `http://ADDR` of the web server.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with a pid we own and a valid signal number.
+        let r = unsafe { libc::kill(self.pid() as i32, sig) };
+        assert_eq!(r, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Everything the daemon wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a stderr line contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.err.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every alert received so far.
+    pub fn alerts(&self) -> Vec<Value> {
+        self.out.0.lock().unwrap().alerts.clone()
+    }
+
+    /// stdout lines that were not JSON objects.
+    pub fn other_stdout(&self) -> Vec<String> {
+        self.out.0.lock().unwrap().other.clone()
+    }
+
+    /// Alerts (so far) satisfying `pred`.
+    pub fn alerts_where(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.out
+            .0
+            .lock()
+            .unwrap()
+            .alerts
+            .iter()
+            .filter(|a| pred(a))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until an alert satisfies `pred`, up to `deadline`.
+    pub fn wait_alert_until(
+        &self,
+        pred: impl Fn(&Value) -> bool,
+        deadline: Instant,
+    ) -> Option<Value> {
+        let (m, cv) = &*self.out;
+        let mut g = m.lock().unwrap();
+        loop {
+            if let Some(a) = g.alerts.iter().find(|a| pred(a)) {
+                return Some(a.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            g = cv.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits up to `timeout` for an alert satisfying `pred`.
+    pub fn wait_alert(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<Value> {
+        self.wait_alert_until(pred, Instant::now() + timeout)
+    }
+
+    /// Waits until at least `n` alerts satisfy `pred`; returns them all.
+    pub fn wait_alerts(
+        &self,
+        pred: impl Fn(&Value) -> bool,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.out;
+        let mut g = m.lock().unwrap();
+        loop {
+            let v: Vec<Value> = g.alerts.iter().filter(|a| pred(a)).cloned().collect();
+            let now = Instant::now();
+            if v.len() >= n || now >= deadline {
+                return v;
+            }
+            g = cv.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// A GET on the web server: (status, body).
+    pub fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http_request(self.addr, "GET", path)
+    }
+
+    /// The parsed `/metrics` document.
+    pub fn metrics(&self) -> Metrics {
+        let (code, body) = self.get("/metrics").expect("GET /metrics");
+        assert_eq!(code, 200, "GET /metrics: {body}");
+        Metrics::parse(&body)
+    }
+
+    /// Polls `/metrics` until `f` holds; returns the last scrape.
+    pub fn wait_metrics(&self, f: impl Fn(&Metrics) -> bool, timeout: Duration) -> Metrics {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.metrics();
+            if f(&m) || Instant::now() > deadline {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, wait for the exit (10 s at most), assert exit status 0 and
+    /// return the stderr; the stdout reader has read everything by then.
+    pub fn stop(mut self) -> String {
+        let st = self.terminate(Duration::from_secs(10));
+        assert!(
+            st.success(),
+            "kestrel exited with {st} after SIGTERM; stderr:\n{}",
+            self.stderr()
+        );
+        self.stderr()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        // SAFETY: kill with our child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        let st = loop {
+            if let Some(st) = child.try_wait().expect("wait for kestrel") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kestrel did not exit within {timeout:?} of SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        st
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // A failed test must not leave a daemon attached to the kernel.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// One Prometheus sample.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Metric name.
+    pub name: String,
+    /// Labels in document order.
+    pub labels: Vec<(String, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+/// A parsed `/metrics` document.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Every sample.
+    pub samples: Vec<Sample>,
+    /// The raw text.
+    pub text: String,
+}
+
+impl Metrics {
+    /// Parses Prometheus text exposition (the subset kestrel writes).
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (head, value) = line.rsplit_once(' ').expect("sample has a value");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                "NaN" => f64::NAN,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            };
+            let (name, labels) = match head.split_once('{') {
+                Some((n, rest)) => (n, parse_labels(rest.strip_suffix('}').expect("}"))),
+                None => (head, Vec::new()),
+            };
+            samples.push(Sample {
+                name: name.to_string(),
+                labels,
+                value,
+            });
+        }
+        Metrics {
+            samples,
+            text: text.to_string(),
+        }
+    }
+
+    /// Samples of `name` whose labels include all of `want`.
+    pub fn select<'a>(
+        &'a self,
+        name: &'a str,
+        want: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| {
+            s.name == name
+                && want
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+    }
+
+    /// Sum of `name` over samples whose labels include `want`.
+    pub fn sum(&self, name: &str, want: &[(&str, &str)]) -> f64 {
+        self.select(name, want).map(|s| s.value).sum()
+    }
+
+    /// Whether any sample of `name` exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|s| s.name == name)
+    }
+}
+
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let eq = s[i..].find('=').map(|k| i + k).expect("label has =");
+        let key = s[i..eq].trim_start_matches(',').trim().to_string();
+        let mut j = eq + 2; // skip ="
+        let mut val = String::new();
+        while j < b.len() && b[j] != b'"' {
+            if b[j] == b'\\' && j + 1 < b.len() {
+                j += 1;
+                val.push(match b[j] {
+                    b'n' => '\n',
+                    c => c as char,
+                });
+            } else {
+                // Labels are ASCII in practice; keep multi-byte text intact.
+                let ch = s[j..].chars().next().expect("char");
+                val.push(ch);
+                j += ch.len_utf8() - 1;
+            }
+            j += 1;
+        }
+        out.push((key, val));
+        i = j + 1;
+        while i < b.len() && b[i] == b',' {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `alert["output_fields"][field]`.
+pub fn field<'a>(a: &'a Value, f: &str) -> &'a Value {
+    &a["output_fields"][f]
+}
+
+/// `alert["rule"]` as text.
+pub fn rule_of(a: &Value) -> &str {
+    a["rule"].as_str().unwrap_or("")
+}
+
+/// Whether the alert's output text contains `needle`.
+pub fn output_has(a: &Value, needle: &str) -> bool {
+    a["output"].as_str().is_some_and(|o| o.contains(needle))
+}
+
+/// Runs a command to completion (stdio to /dev/null unless captured by
+/// the caller) and returns when it exited; panics if it cannot start.
+pub fn run(cmd: &mut Command) -> ExitStatus {
+    cmd.stdin(Stdio::null());
+    let desc = format!("{cmd:?}");
+    cmd.status()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"))
+}
+
+/// Runs a command and asserts it succeeded.
+pub fn run_ok(cmd: &mut Command) {
+    let desc = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+    assert!(
+        out.status.success(),
+        "{desc} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A command with quiet stdio.
+pub fn quiet(prog: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(prog);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+/// The Python 3 interpreter to run (a real binary, not a pyenv shim: the
+/// tests look at `proc.name`).
+pub fn python3() -> PathBuf {
+    for p in ["/usr/bin/python3", "/usr/local/bin/python3"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed by the end-to-end tests (scripts/install-deps.sh installs it)");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Full path of a program on PATH.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Which kind of runtime layout a fake container imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup v1, docker's cgroupfs driver: `/<ctrl>/docker/<id>`.
+    DockerV1,
+    /// cgroup v2, docker's systemd driver: `system.slice/docker-<id>.scope`.
+    DockerV2,
+    /// cgroup v1, containerd under kubelet's cgroupfs driver:
+    /// `/<ctrl>/kubepods/burstable/pod<uid>/<id>`.
+    ContainerdV1,
+    /// cgroup v2, containerd under kubelet's systemd driver:
+    /// `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/cri-containerd-<id>.scope`.
+    ContainerdV2,
+}
+
+/// A "container": a real cgroup named the way a runtime names it. Child
+/// processes started with [`FakeContainer::command`] move themselves into
+/// it before they exec. Removed (with any directory this created) on drop.
+pub struct FakeContainer {
+    /// Full 64-hex id.
+    pub id: String,
+    /// The cgroup directory.
+    pub dir: PathBuf,
+    /// Directories this created, deepest last.
+    created: Vec<PathBuf>,
+    procs: CString,
+}
+
+/// The v1 controller hierarchy used for v1 layouts (pids: harmless to
+/// move a process into, unlike memory or cpuset).
+const V1_ROOT: &str = "/sys/fs/cgroup/pids";
+/// The v2 hierarchy of a hybrid layout (or the root on a v2-only host).
+fn v2_root() -> PathBuf {
+    let hybrid = Path::new("/sys/fs/cgroup/unified");
+    if hybrid.join("cgroup.procs").exists() {
+        hybrid.to_path_buf()
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    }
+}
+
+impl FakeContainer {
+    /// Creates the cgroup.
+    pub fn new(layout: Layout) -> FakeContainer {
+        require_root();
+        let id = random_hex64();
+        let pod = &random_hex64()[..32];
+        let pod_uid = format!(
+            "{}-{}-{}-{}-{}",
+            &pod[..8],
+            &pod[8..12],
+            &pod[12..16],
+            &pod[16..20],
+            &pod[20..32]
+        );
+        let rel: PathBuf = match layout {
+            Layout::DockerV1 => Path::new(V1_ROOT).join("docker").join(&id),
+            Layout::ContainerdV1 => Path::new(V1_ROOT)
+                .join("kubepods/burstable")
+                .join(format!("pod{pod_uid}"))
+                .join(&id),
+            Layout::DockerV2 => v2_root()
+                .join("system.slice")
+                .join(format!("docker-{id}.scope")),
+            Layout::ContainerdV2 => {
+                let u = pod_uid.replace('-', "_");
+                v2_root()
+                    .join("kubepods.slice/kubepods-burstable.slice")
+                    .join(format!("kubepods-burstable-pod{u}.slice"))
+                    .join(format!("cri-containerd-{id}.scope"))
+            }
+        };
+        if matches!(layout, Layout::DockerV1 | Layout::ContainerdV1) {
+            assert!(
+                Path::new(V1_ROOT).join("cgroup.procs").exists(),
+                "{V1_ROOT} is not a cgroup v1 hierarchy (hybrid cgroups expected)"
+            );
+        }
+        let mut created = Vec::new();
+        let mut cur = PathBuf::from("/");
+        for c in rel.components().skip(1) {
+            cur.push(c);
+            if !cur.exists() {
+                std::fs::create_dir(&cur)
+                    .unwrap_or_else(|e| panic!("create cgroup {}: {e}", cur.display()));
+                created.push(cur.clone());
+            }
+        }
+        let procs = CString::new(
+            rel.join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .expect("no NUL in path");
+        FakeContainer {
+            id,
+            dir: rel,
+            created,
+            procs,
+        }
+    }
+
+    /// The 12-character id `container.id` shows.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// A command whose process joins this cgroup before it execs.
+    pub fn command(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = quiet(prog);
+        let procs = self.procs.clone();
+        // SAFETY: the closure only makes async-signal-safe calls (open,
+        // write, close) on data prepared before the fork.
+        unsafe {
+            c.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let r = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = std::io::Error::last_os_error();
+                libc::close(fd);
+                if r != 1 {
+                    return Err(err);
+                }
+                Ok(())
+            });
+        }
+        c
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        for d in self.created.iter().rev() {
+            // Exited children may take a moment to leave the cgroup.
+            for _ in 0..50 {
+                match std::fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// The `kestrel-loadgen` binary next to the kestrel binary, built first
+/// when missing (with the same profile and target directory).
+pub fn loadgen_bin() -> PathBuf {
+    let kestrel = Path::new(KESTREL);
+    let dir = kestrel.parent().expect("kestrel binary has a directory");
+    let bin = dir.join("kestrel-loadgen");
+    if bin.exists() {
+        return bin;
+    }
+    let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug");
+    let target_dir = dir.parent().expect("profile dir has a parent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(repo())
+        .args(["build", "-p", "kestrel-loadgen", "--bin", "kestrel-loadgen"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let st = cmd.status().expect("run cargo to build kestrel-loadgen");
+    assert!(st.success(), "building kestrel-loadgen failed: {st}");
+    assert!(bin.exists(), "{} missing after the build", bin.display());
+    bin
+}
+
+/// A temporary directory (removed on drop).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("kestrel-e2e-")
+        .tempdir()
+        .expect("create a temp dir")
+}
+
+/// Makes `link` a symlink to `target` (so that a program runs under
+/// another `comm`).
+pub fn symlink_as(dir: &Path, name: &str, target: impl AsRef<Path>) -> PathBuf {
+    let p = dir.join(name);
+    std::os::unix::fs::symlink(target.as_ref(), &p)
+        .unwrap_or_else(|e| panic!("symlink {}: {e}", p.display()));
+    p
+}
+
+/// Copies `src` to `dir/name`, executable.
+pub fn copy_as(dir: &Path, name: &str, src: impl AsRef<Path>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::copy(src.as_ref(), &p)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.as_ref().display(), p.display()));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}

@@ -1,0 +1,795 @@
+//! kestrel's default rules through the engine, without root: for every
+//! rule in rules/kestrel_rules.yaml, events that must raise it (one per
+//! branch of its condition) and near misses that must raise nothing,
+//! replayed with `kestrel replay --json -r rules/kestrel_rules.yaml` from a
+//! JSON-lines file (keys are Falco field names). The default
+//! `rule_matching: first` is kept, so each firing event also shows that no
+//! earlier rule in the file takes it.
+//!
+//! Every event carries a unique `proc.cmdline` (every rule prints it), so
+//! each alert maps back to the event that raised it.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+/// One firing event: the rule and priority it must raise, the event, and
+/// output fields the alert must carry with these values.
+struct Fire {
+    rule: &'static str,
+    priority: &'static str,
+    event: Value,
+    fields: Vec<(&'static str, Value)>,
+}
+
+/// A host process event base.
+fn host(evt_type: &str, proc_name: &str) -> Value {
+    json!({
+        "evt.type": evt_type,
+        "proc.name": proc_name,
+        "proc.pname": "bash",
+        "user.name": "root",
+        "user.uid": 0,
+        "container.id": "host",
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    let m = base.as_object_mut().expect("object");
+    for (k, v) in extra.as_object().expect("object") {
+        m.insert(k.clone(), v.clone());
+    }
+    base
+}
+
+fn open_read(proc_name: &str, path: &str) -> Value {
+    let (dir, file) = path.rsplit_once('/').expect("absolute path");
+    with(
+        host("openat", proc_name),
+        json!({
+            "evt.res": "SUCCESS", "evt.rawres": 3, "fd.num": 3, "fd.typechar": "f", "fd.type": "file",
+            "evt.is_open_read": true, "evt.is_open_write": false, "evt.arg.flags": "O_RDONLY",
+            "fd.name": path, "fd.directory": if dir.is_empty() { "/" } else { dir }, "fd.filename": file,
+        }),
+    )
+}
+
+fn open_write(proc_name: &str, path: &str, flags: &str) -> Value {
+    let (dir, file) = path.rsplit_once('/').expect("absolute path");
+    with(
+        host("openat", proc_name),
+        json!({
+            "evt.res": "SUCCESS", "evt.rawres": 3, "fd.num": 3, "fd.typechar": "f", "fd.type": "file",
+            "evt.is_open_read": false, "evt.is_open_write": true, "evt.arg.flags": flags,
+            "fd.name": path, "fd.directory": if dir.is_empty() { "/" } else { dir }, "fd.filename": file,
+        }),
+    )
+}
+
+fn exec(proc_name: &str, pname: &str, container: &str) -> Value {
+    json!({
+        "evt.type": "execve", "evt.res": "SUCCESS", "evt.rawres": 0,
+        "proc.name": proc_name, "proc.pname": pname, "proc.exepath": format!("/usr/bin/{proc_name}"),
+        "user.name": "root", "user.uid": 0, "container.id": container,
+        "thread.cap_effective": "CAP_CHOWN CAP_DAC_OVERRIDE CAP_NET_RAW",
+    })
+}
+
+fn connect(proc_name: &str, sip: &str, sport: u16, res: &str) -> Value {
+    with(
+        host("connect", proc_name),
+        json!({
+            "evt.res": res, "fd.typechar": "4", "fd.type": "ipv4",
+            "fd.cip": "10.0.0.5", "fd.cport": 40000, "fd.sip": sip, "fd.snet": sip, "fd.sport": sport,
+            "fd.name": format!("10.0.0.5:40000->{sip}:{sport}"),
+        }),
+    )
+}
+
+const CONTAINER: &str = "0123456789ab";
+
+fn fires() -> Vec<Fire> {
+    let f = |rule, priority, event, fields| Fire {
+        rule,
+        priority,
+        event,
+        fields,
+    };
+    vec![
+        f(
+            "Privilege Escalation Tool in Privileged Container",
+            "Critical",
+            with(
+                exec("nsenter", "runc", CONTAINER),
+                json!({"thread.cap_effective": "CAP_CHOWN CAP_SYS_ADMIN"}),
+            ),
+            vec![
+                ("proc.name", json!("nsenter")),
+                ("container.id", json!(CONTAINER)),
+            ],
+        ),
+        f(
+            "Privilege Escalation Tool in Privileged Container",
+            "Critical",
+            with(
+                exec("unshare", "bash", CONTAINER),
+                json!({"container.privileged": true}),
+            ),
+            vec![("proc.name", json!("unshare"))],
+        ),
+        f(
+            "Namespace Change via setns",
+            "Notice",
+            with(
+                host("setns", "nsenter"),
+                json!({"evt.res": "SUCCESS", "evt.arg.nstype": "CLONE_NEWNET", "fd.name": "/proc/1/ns/net"}),
+            ),
+            vec![("evt.arg.nstype", json!("CLONE_NEWNET"))],
+        ),
+        f(
+            "Namespace Change via unshare",
+            "Notice",
+            with(
+                host("unshare", "unshare"),
+                json!({"evt.res": "SUCCESS", "evt.arg.flags": "CLONE_NEWNS|CLONE_NEWUSER"}),
+            ),
+            vec![("evt.arg.flags", json!("CLONE_NEWNS|CLONE_NEWUSER"))],
+        ),
+        f(
+            "Read Sensitive File",
+            "Warning",
+            open_read("cat", "/etc/shadow"),
+            vec![
+                ("fd.name", json!("/etc/shadow")),
+                ("proc.name", json!("cat")),
+                ("container.id", json!("host")),
+            ],
+        ),
+        f(
+            "Read Sensitive File",
+            "Warning",
+            open_read("python3", "/etc/sudoers.d/90-cloud"),
+            vec![("fd.name", json!("/etc/sudoers.d/90-cloud"))],
+        ),
+        f(
+            "Write to Root SSH Directory",
+            "Error",
+            open_write(
+                "bash",
+                "/root/.ssh/authorized_keys",
+                "O_WRONLY|O_CREAT|O_APPEND",
+            ),
+            vec![("fd.name", json!("/root/.ssh/authorized_keys"))],
+        ),
+        f(
+            "Coreutils Binary Tampering",
+            "Critical",
+            open_write("cp", "/usr/bin/ls", "O_WRONLY|O_TRUNC"),
+            vec![
+                ("fd.name", json!("/usr/bin/ls")),
+                ("evt.type", json!("openat")),
+            ],
+        ),
+        f(
+            "Coreutils Binary Tampering",
+            "Critical",
+            with(
+                host("unlinkat", "rm"),
+                json!({"evt.res": "SUCCESS", "evt.arg.name": "/usr/bin/ps", "evt.arg.dirfd": -100}),
+            ),
+            vec![("evt.type", json!("unlinkat"))],
+        ),
+        f(
+            "Coreutils Binary Tampering",
+            "Critical",
+            with(
+                host("rename", "mv"),
+                json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/bin/cat", "evt.arg.newpath": "/tmp/cat"}),
+            ),
+            vec![("evt.type", json!("rename"))],
+        ),
+        f(
+            "Login Binary Tampering",
+            "Critical",
+            open_write("cp", "/usr/sbin/sshd", "O_WRONLY|O_TRUNC"),
+            vec![("fd.name", json!("/usr/sbin/sshd"))],
+        ),
+        f(
+            "Shadow Utils Binary Tampering",
+            "Critical",
+            open_write("cp", "/usr/sbin/useradd", "O_WRONLY|O_TRUNC"),
+            vec![("fd.name", json!("/usr/sbin/useradd"))],
+        ),
+        f(
+            "Write Below Binary Dir",
+            "Error",
+            open_write("cp", "/usr/local/bin/kestrel-tool", "O_WRONLY|O_CREAT"),
+            vec![("fd.name", json!("/usr/local/bin/kestrel-tool"))],
+        ),
+        f(
+            "Write Below Binary Dir",
+            "Error",
+            open_write(
+                "cp",
+                "/usr/lib/x86_64-linux-gnu/libz.so.1",
+                "O_WRONLY|O_CREAT",
+            ),
+            vec![("fd.name", json!("/usr/lib/x86_64-linux-gnu/libz.so.1"))],
+        ),
+        f(
+            "Write Below Etc",
+            "Error",
+            open_write("vim", "/etc/kestrel.conf", "O_WRONLY|O_CREAT|O_TRUNC"),
+            vec![
+                ("fd.name", json!("/etc/kestrel.conf")),
+                ("proc.name", json!("vim")),
+            ],
+        ),
+        f(
+            "Symlink to Sensitive File",
+            "Warning",
+            with(
+                host("symlinkat", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.target": "/etc/shadow", "evt.arg.linkpath": "/tmp/s"}),
+            ),
+            vec![
+                ("evt.arg.target", json!("/etc/shadow")),
+                ("evt.arg.linkpath", json!("/tmp/s")),
+            ],
+        ),
+        f(
+            "Symlink to Sensitive File",
+            "Warning",
+            with(
+                host("symlink", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.target": "/root/.ssh/id_ed25519", "evt.arg.linkpath": "/tmp/k"}),
+            ),
+            vec![("evt.arg.target", json!("/root/.ssh/id_ed25519"))],
+        ),
+        f(
+            "Hardlink to Sensitive File",
+            "Warning",
+            with(
+                host("linkat", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/etc/gshadow", "evt.arg.newpath": "/tmp/g"}),
+            ),
+            vec![("evt.arg.oldpath", json!("/etc/gshadow"))],
+        ),
+        f(
+            "Set Setuid or Setgid Bit",
+            "Notice",
+            with(
+                host("fchmodat", "chmod"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/tmp/x", "evt.arg.mode": "S_ISUID|S_IRWXU|S_IXGRP"}),
+            ),
+            vec![("evt.arg.filename", json!("/tmp/x"))],
+        ),
+        f(
+            "Set Setuid or Setgid Bit",
+            "Notice",
+            with(
+                host("fchmod", "python3"),
+                json!({"evt.res": "SUCCESS", "fd.name": "/tmp/y", "evt.arg.mode": "S_ISGID|S_IRWXU"}),
+            ),
+            vec![("fd.name", json!("/tmp/y"))],
+        ),
+        f(
+            "Permission Change on Sensitive File",
+            "Warning",
+            with(
+                host("fchmodat", "chmod"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/etc/shadow", "evt.arg.mode": "S_IRUSR|S_IWUSR|S_IRGRP"}),
+            ),
+            vec![("evt.arg.filename", json!("/etc/shadow"))],
+        ),
+        f(
+            "Permission Change on Sensitive File",
+            "Warning",
+            with(
+                host("chmod", "chmod"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/etc/passwd", "evt.arg.mode": "S_IRUSR|S_IWUSR"}),
+            ),
+            vec![("evt.arg.filename", json!("/etc/passwd"))],
+        ),
+        f(
+            "Ownership Change on Sensitive File",
+            "Warning",
+            with(
+                host("fchownat", "chown"),
+                json!({"evt.res": "SUCCESS", "evt.arg.pathname": "/etc/shadow", "evt.arg.uid": 1000, "evt.arg.gid": 1000}),
+            ),
+            vec![("evt.arg.pathname", json!("/etc/shadow"))],
+        ),
+        f(
+            "Ownership Change on Sensitive File",
+            "Warning",
+            with(
+                host("chown", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.path": "/etc/group", "evt.arg.uid": 0, "evt.arg.gid": 0}),
+            ),
+            vec![("evt.arg.path", json!("/etc/group"))],
+        ),
+        f(
+            "Clear Log File",
+            "Warning",
+            open_write("sh", "/var/log/auth.log", "O_WRONLY|O_CREAT|O_TRUNC"),
+            vec![("fd.name", json!("/var/log/auth.log"))],
+        ),
+        f(
+            "Clear Log File",
+            "Warning",
+            with(
+                host("unlinkat", "rm"),
+                json!({"evt.res": "SUCCESS", "evt.arg.name": "/var/log/nginx/access.log"}),
+            ),
+            vec![("evt.arg.name", json!("/var/log/nginx/access.log"))],
+        ),
+        f(
+            "Reverse Shell Redirect",
+            "Critical",
+            with(
+                host("dup2", "bash"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 1, "fd.type": "ipv4", "fd.typechar": "4",
+                       "fd.name": "10.0.0.5:40000->203.0.113.9:4444"}),
+            ),
+            vec![("evt.rawres", json!(1)), ("proc.name", json!("bash"))],
+        ),
+        f(
+            "Shell Outbound Connection",
+            "Warning",
+            connect("bash", "203.0.113.9", 443, "SUCCESS"),
+            vec![("fd.name", json!("10.0.0.5:40000->203.0.113.9:443"))],
+        ),
+        f(
+            "Outbound Connection to Suspicious Port",
+            "Warning",
+            connect("curl", "127.0.0.1", 4444, "EINPROGRESS"),
+            vec![("fd.sport", json!(4444))],
+        ),
+        f(
+            "Packet Socket Created",
+            "Notice",
+            with(
+                host("socket", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.domain": "AF_PACKET", "evt.arg.type": "SOCK_RAW"}),
+            ),
+            vec![("proc.name", json!("python3"))],
+        ),
+        f(
+            "Kernel Module Loaded",
+            "Warning",
+            with(
+                host("finit_module", "insmod"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "fd.name": "/tmp/rootkit.ko"}),
+            ),
+            vec![
+                ("fd.name", json!("/tmp/rootkit.ko")),
+                ("evt.type", json!("finit_module")),
+            ],
+        ),
+        f(
+            "Kernel Module Loaded",
+            "Warning",
+            with(
+                host("init_module", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0}),
+            ),
+            vec![("evt.type", json!("init_module"))],
+        ),
+        f(
+            "Shell Spawned by Server Process",
+            "Critical",
+            exec("sh", "nginx", "host"),
+            vec![("proc.name", json!("sh")), ("proc.pname", json!("nginx"))],
+        ),
+        f(
+            "Shell Spawned in Container",
+            "Notice",
+            exec("bash", "python3", CONTAINER),
+            vec![
+                ("proc.name", json!("bash")),
+                ("container.id", json!(CONTAINER)),
+            ],
+        ),
+        f(
+            "SSH or SCP Launched",
+            "Notice",
+            exec("scp", "bash", "host"),
+            vec![("proc.name", json!("scp"))],
+        ),
+        f(
+            "Process Spawned in Container",
+            "Informational",
+            exec("ls", "python3", CONTAINER),
+            vec![
+                ("proc.name", json!("ls")),
+                ("container.id", json!(CONTAINER)),
+            ],
+        ),
+    ]
+}
+
+/// Near misses: (the rule each one approaches, the event). None may raise
+/// any alert.
+fn near_misses() -> Vec<(&'static str, Value)> {
+    vec![
+        // The container process lacks CAP_SYS_ADMIN and is not privileged;
+        // the parent is a runtime, so the catch-all stays quiet too.
+        (
+            "Privilege Escalation Tool in Privileged Container",
+            with(
+                exec("nsenter", "runc", CONTAINER),
+                json!({"container.privileged": false}),
+            ),
+        ),
+        // The same escalation tool with CAP_SYS_ADMIN, on the host.
+        (
+            "Privilege Escalation Tool in Privileged Container",
+            with(
+                exec("nsenter", "bash", "host"),
+                json!({"thread.cap_effective": "CAP_SYS_ADMIN"}),
+            ),
+        ),
+        (
+            "Namespace Change via setns",
+            with(
+                host("setns", "nsenter"),
+                json!({"evt.res": "SUCCESS", "proc.pname": "containerd-shim", "evt.arg.nstype": "CLONE_NEWNET"}),
+            ),
+        ),
+        (
+            "Namespace Change via setns",
+            with(
+                host("setns", "nsenter"),
+                json!({"evt.res": "EINVAL", "evt.arg.nstype": "CLONE_NEWNET"}),
+            ),
+        ),
+        (
+            "Namespace Change via unshare",
+            with(
+                host("unshare", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.flags": "CLONE_FS|CLONE_FILES"}),
+            ),
+        ),
+        (
+            "Namespace Change via unshare",
+            with(
+                host("unshare", "bwrap"),
+                json!({"evt.res": "SUCCESS", "evt.arg.flags": "CLONE_NEWNS"}),
+            ),
+        ),
+        ("Read Sensitive File", open_read("sshd", "/etc/shadow")),
+        ("Read Sensitive File", open_read("cat", "/etc/hostname")),
+        ("Read Sensitive File", open_read("cat", "/etc/shadow.bak")),
+        (
+            "Read Sensitive File",
+            with(
+                open_read("cat", "/etc/shadow"),
+                json!({"evt.res": "ENOENT", "fd.num": -2, "evt.rawres": -2}),
+            ),
+        ),
+        (
+            "Write to Root SSH Directory",
+            open_write("bash", "/root/.sshx/authorized_keys", "O_WRONLY|O_CREAT"),
+        ),
+        (
+            "Write to Root SSH Directory",
+            open_write("bash", "/tmp/.ssh/authorized_keys", "O_WRONLY|O_CREAT"),
+        ),
+        (
+            "Coreutils Binary Tampering",
+            open_write("dpkg", "/usr/bin/ls", "O_WRONLY|O_TRUNC"),
+        ),
+        (
+            "Coreutils Binary Tampering",
+            with(
+                host("unlinkat", "rm"),
+                json!({"evt.res": "SUCCESS", "evt.arg.name": "/usr/bin/psql"}),
+            ),
+        ),
+        (
+            "Coreutils Binary Tampering",
+            with(
+                host("unlinkat", "rm"),
+                json!({"evt.res": "ENOENT", "evt.arg.name": "/usr/bin/ls"}),
+            ),
+        ),
+        (
+            "Login Binary Tampering",
+            open_write("cp", "/tmp/build/sshd", "O_WRONLY|O_TRUNC"),
+        ),
+        (
+            "Shadow Utils Binary Tampering",
+            with(
+                open_write("cp", "/usr/sbin/useradd", "O_WRONLY|O_TRUNC"),
+                json!({"proc.pname": "apt-get"}),
+            ),
+        ),
+        (
+            "Write Below Binary Dir",
+            open_write("cp", "/usr/libexec/kestrel-tool", "O_WRONLY|O_CREAT"),
+        ),
+        ("Write Below Binary Dir", open_read("cp", "/usr/bin/true")),
+        (
+            "Write Below Etc",
+            open_write("useradd", "/etc/kestrel.conf", "O_WRONLY|O_CREAT"),
+        ),
+        (
+            "Write Below Etc",
+            open_write("vim", "/etcetera/kestrel.conf", "O_WRONLY|O_CREAT"),
+        ),
+        (
+            "Symlink to Sensitive File",
+            with(
+                host("symlinkat", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.target": "/etc/hostname", "evt.arg.linkpath": "/tmp/s"}),
+            ),
+        ),
+        (
+            "Hardlink to Sensitive File",
+            with(
+                host("linkat", "ln"),
+                json!({"evt.res": "EXDEV", "evt.arg.oldpath": "/etc/shadow", "evt.arg.newpath": "/tmp/g"}),
+            ),
+        ),
+        (
+            "Set Setuid or Setgid Bit",
+            with(
+                host("fchmodat", "chmod"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/tmp/x", "evt.arg.mode": "S_IRWXU|S_IRGRP|S_IXGRP"}),
+            ),
+        ),
+        (
+            "Permission Change on Sensitive File",
+            with(
+                host("fchmodat", "chmod"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/etc/hostname", "evt.arg.mode": "S_IRUSR|S_IWUSR"}),
+            ),
+        ),
+        (
+            "Ownership Change on Sensitive File",
+            with(
+                host("fchownat", "chown"),
+                json!({"evt.res": "SUCCESS", "evt.arg.pathname": "/etc/hosts", "evt.arg.uid": 0, "evt.arg.gid": 0}),
+            ),
+        ),
+        (
+            "Clear Log File",
+            open_write("logrotate", "/var/log/auth.log", "O_WRONLY|O_CREAT|O_TRUNC"),
+        ),
+        (
+            "Clear Log File",
+            open_write("rsyslogd", "/var/log/syslog", "O_WRONLY|O_CREAT|O_APPEND"),
+        ),
+        (
+            "Clear Log File",
+            open_write("sh", "/var/log/syslog", "O_WRONLY|O_APPEND"),
+        ),
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("dup2", "bash"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 1, "fd.type": "file", "fd.typechar": "f", "fd.name": "/tmp/out"}),
+            ),
+        ),
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("dup2", "bash"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 5, "fd.type": "ipv4", "fd.typechar": "4"}),
+            ),
+        ),
+        (
+            "Shell Outbound Connection",
+            connect("bash", "127.0.0.1", 8080, "SUCCESS"),
+        ),
+        (
+            "Shell Outbound Connection",
+            connect("bash", "203.0.113.9", 443, "ECONNREFUSED"),
+        ),
+        (
+            "Outbound Connection to Suspicious Port",
+            connect("curl", "127.0.0.1", 4443, "SUCCESS"),
+        ),
+        (
+            "Packet Socket Created",
+            with(
+                host("socket", "tcpdump"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.domain": "AF_PACKET"}),
+            ),
+        ),
+        (
+            "Packet Socket Created",
+            with(
+                host("socket", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.domain": "AF_INET"}),
+            ),
+        ),
+        (
+            "Kernel Module Loaded",
+            with(
+                host("finit_module", "python3"),
+                json!({"evt.res": "ENOSYS", "evt.rawres": -38}),
+            ),
+        ),
+        (
+            "Shell Spawned by Server Process",
+            exec("sh", "bash", "host"),
+        ),
+        (
+            "Shell Spawned by Server Process",
+            exec("ls", "nginx", "host"),
+        ),
+        ("Shell Spawned in Container", exec("sh", "runc", CONTAINER)),
+        ("SSH or SCP Launched", exec("ssh-keygen", "bash", "host")),
+        (
+            "Process Spawned in Container",
+            exec("ls", "python3", "host"),
+        ),
+        (
+            "Process Spawned in Container",
+            exec("ls", "containerd-shim", CONTAINER),
+        ),
+    ]
+}
+
+/// Rule names defined in the default rules file, in order.
+fn rule_names() -> Vec<String> {
+    let text = std::fs::read_to_string(common::default_rules()).expect("read default rules");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("- rule: "))
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// Writes the events (each with `proc.cmdline` = its tag), replays them,
+/// returns the alerts keyed by tag.
+fn replay(events: &[(String, Value)]) -> BTreeMap<String, Vec<Value>> {
+    let dir = common::tempdir();
+    let path = dir.path().join("events.jsonl");
+    let mut text = String::new();
+    for (tag, ev) in events {
+        let ev = with(ev.clone(), json!({ "proc.cmdline": tag }));
+        text.push_str(&ev.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write events");
+    let out = Command::new(common::KESTREL)
+        .args(["replay", "--json", "-r"])
+        .arg(common::default_rules())
+        .arg(&path)
+        .output()
+        .expect("run kestrel replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kestrel replay failed ({}): {stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(&format!("replayed {} events (0 unreadable)", events.len())),
+        "not every event was read: {stderr}"
+    );
+    let mut by_tag: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let a: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("replay printed a non-JSON line ({e}): {line}"));
+        let tag = a["output_fields"]["proc.cmdline"]
+            .as_str()
+            .unwrap_or_else(|| panic!("alert without proc.cmdline: {a}"))
+            .to_string();
+        by_tag.entry(tag).or_default().push(a);
+    }
+    by_tag
+}
+
+#[test]
+fn every_default_rule_fires_and_near_misses_stay_quiet() {
+    let fires = fires();
+    let misses = near_misses();
+    let names = rule_names();
+    assert_eq!(names.len(), 25, "rules in the default file: {names:?}");
+
+    // The table covers every rule, both ways, and names only real rules.
+    let fired: BTreeSet<&str> = fires.iter().map(|f| f.rule).collect();
+    let missed: BTreeSet<&str> = misses.iter().map(|m| m.0).collect();
+    for n in &names {
+        assert!(fired.contains(n.as_str()), "no firing event for rule '{n}'");
+        assert!(missed.contains(n.as_str()), "no near miss for rule '{n}'");
+    }
+    for r in fired.iter().chain(missed.iter()) {
+        assert!(names.iter().any(|n| n == r), "'{r}' is not a default rule");
+    }
+
+    let mut events = Vec::new();
+    for (i, f) in fires.iter().enumerate() {
+        events.push((format!("fire-{i}"), f.event.clone()));
+    }
+    for (i, m) in misses.iter().enumerate() {
+        events.push((format!("miss-{i}"), m.1.clone()));
+    }
+    let alerts = replay(&events);
+
+    let mut failures = Vec::new();
+    for (i, f) in fires.iter().enumerate() {
+        let tag = format!("fire-{i}");
+        let got = alerts.get(&tag).cloned().unwrap_or_default();
+        if got.len() != 1 {
+            failures.push(format!(
+                "{tag} ({}): expected exactly one alert, got {}: {got:?}",
+                f.rule,
+                got.len()
+            ));
+            continue;
+        }
+        let a = &got[0];
+        if a["rule"] != f.rule {
+            failures.push(format!(
+                "{tag}: expected rule '{}', got {}",
+                f.rule, a["rule"]
+            ));
+        }
+        if a["priority"] != f.priority {
+            failures.push(format!(
+                "{tag} ({}): expected priority {}, got {}",
+                f.rule, f.priority, a["priority"]
+            ));
+        }
+        for (k, v) in &f.fields {
+            if &a["output_fields"][*k] != v {
+                failures.push(format!(
+                    "{tag} ({}): output field {k}: expected {v}, got {}",
+                    f.rule, a["output_fields"][*k]
+                ));
+            }
+        }
+        if a["source"] != "syscall" || !a["time"].as_str().is_some_and(|t| t.ends_with('Z')) {
+            failures.push(format!("{tag}: not Falco's alert shape: {a}"));
+        }
+    }
+    for (i, (rule, _)) in misses.iter().enumerate() {
+        let tag = format!("miss-{i}");
+        if let Some(got) = alerts.get(&tag) {
+            let rules: Vec<&Value> = got.iter().map(|a| &a["rule"]).collect();
+            failures.push(format!("{tag} (near miss of '{rule}') raised {rules:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The table above runs with the embedded copy of the rules too: the
+/// binary's built-in rules are the file's.
+#[test]
+fn embedded_rules_are_the_file() {
+    let dir = common::tempdir();
+    let path = dir.path().join("e.jsonl");
+    let ev = with(
+        open_read("cat", "/etc/shadow"),
+        json!({"proc.cmdline": "x"}),
+    );
+    std::fs::write(&path, format!("{ev}\n")).unwrap();
+    let out = Command::new(common::KESTREL)
+        .args(["replay", "--json"])
+        .arg(&path)
+        .output()
+        .expect("run kestrel replay");
+    assert!(out.status.success());
+    let a: Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().expect("one alert"))
+            .expect("JSON alert");
+    assert_eq!(a["rule"], "Read Sensitive File");
+    let listed = Command::new(common::KESTREL)
+        .args(["rules", "list", "--json"])
+        .output()
+        .expect("kestrel rules list");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    for n in rule_names() {
+        assert!(
+            text.contains(&format!("\"{n}\"")),
+            "embedded rules lack '{n}'"
+        );
+    }
+}
