@@ -82,6 +82,11 @@ pub struct RunArgs {
     /// render.
     #[arg(long, value_parser = parse_duration, default_value = "50ms")]
     pub quiet_gap: Duration,
+    /// Trigger scenario with --daemon: after the run, read
+    /// kestrel_alerts_total and report for each of kestrel's default rules
+    /// whether it fired; exit 4 if one whose action completed did not.
+    #[arg(long)]
+    pub expect_default_rules: bool,
 }
 
 /// Parses `10`, `2.5`, `10s`, `500ms`, `2m`.
@@ -127,6 +132,7 @@ impl RunArgs {
             settle_timeout: self.settle_timeout,
             quiet_gap: self.quiet_gap,
             helper_exe: std::env::current_exe().ok(),
+            expect_default_rules: self.expect_default_rules,
         }
     }
 }
@@ -164,6 +170,18 @@ fn list_triggers() -> String {
         if a.needs.shm {
             needs.push("/dev/shm".into());
         }
+        if a.needs.container {
+            needs.push("a cgroup to simulate a container in".into());
+        }
+        if let Some(d) = a.needs.sandbox {
+            needs.push(format!("a private mount namespace over {}", d.path_text()));
+        }
+        if a.needs.module {
+            needs.push("an unloaded CRC library module".into());
+        }
+        if a.needs.route {
+            needs.push("a route to 198.51.100.1".into());
+        }
         s.push_str(&format!(
             "{:<30} {}\n{:<30}   rules: {}\n{}",
             a.name,
@@ -181,7 +199,8 @@ fn list_triggers() -> String {
 }
 
 /// Runs the program with parsed arguments; returns the exit status
-/// (0 ok, 1 reconciliation failed, 2 error, 3 operations failed).
+/// (0 ok, 1 reconciliation failed, 2 error, 3 operations failed, 4 an
+/// expected default rule did not fire).
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
         Command::SpawnHelper { argv } => spawn_helper(&argv),

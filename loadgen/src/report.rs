@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::ledger::Ledger;
 use crate::pacing::Rate;
 use crate::reconcile::{self, DaemonLatency, DaemonStats, Drops, Reconciliation, Status, TypeRow};
+use crate::rules::{RuleRow, RuleStatus};
 use crate::runner::{new_histogram, RunConfig, ThreadResult};
 use crate::scenario::{ListenerReport, Scenario};
 use crate::trigger::ActionReport;
@@ -116,6 +117,9 @@ pub struct RunReport {
     /// Per-action outcome (trigger).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Vec<ActionReport>>,
+    /// Per default rule: did it fire (`--expect-default-rules`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleRow>>,
     /// The first error of each thread that had one.
     pub errors: Vec<String>,
     /// Things that make the figures less trustworthy.
@@ -143,6 +147,8 @@ pub struct Parts<'a> {
     pub listener: Option<ListenerReport>,
     /// Trigger report.
     pub trigger: Option<Vec<ActionReport>>,
+    /// Default-rule verdicts.
+    pub rules: Option<Vec<RuleRow>>,
     /// Warnings so far.
     pub warnings: Vec<String>,
 }
@@ -218,6 +224,7 @@ pub fn build(p: Parts<'_>) -> RunReport {
         daemon: p.daemon,
         listener: p.listener,
         trigger: p.trigger,
+        rules: p.rules,
         errors,
         warnings,
         ledger: *p.issued,
@@ -341,6 +348,28 @@ impl RunReport {
                 line!(s, "    {:<30} {}", a.action, state);
             }
         }
+        if let Some(rows) = &self.rules {
+            let count = |st: RuleStatus| rows.iter().filter(|r| r.status == st).count();
+            line!(
+                s,
+                "  default rules: {} fired, {} not fired, {} not run (alerts during the run, all processes)",
+                count(RuleStatus::Fired),
+                count(RuleStatus::NotFired),
+                count(RuleStatus::NotRun)
+            );
+            for r in rows {
+                line!(
+                    s,
+                    "    {:<9} {:>5}  {}{}",
+                    r.status.text(),
+                    r.alerts,
+                    r.rule,
+                    r.note
+                        .as_ref()
+                        .map_or_else(String::new, |n| format!("  [{n}]"))
+                );
+            }
+        }
         line!(s, "  syscalls:");
         line!(
             s,
@@ -439,12 +468,19 @@ impl RunReport {
     }
 
     /// The process exit status: 0 success, 1 reconciliation failed
-    /// (something lost, extra or dropped), 3 operations failed.
+    /// (something lost, extra or dropped), 3 operations failed, 4 a
+    /// default rule whose action completed raised no alert.
     pub fn exit_code(&self) -> u8 {
         if self.passed == Some(false) {
             1
         } else if self.op_errors > 0 {
             3
+        } else if self
+            .rules
+            .as_ref()
+            .is_some_and(|r| !crate::rules::all_expected_fired(r))
+        {
+            4
         } else {
             0
         }

@@ -32,6 +32,7 @@ use crate::ledger::Ledger;
 use crate::pacing::{set_fine_timer_slack, Pacer, Rate};
 use crate::reconcile::{self, DaemonStats, Reconciliation};
 use crate::report::{self, RunReport};
+use crate::rules::{self, RuleRow};
 use crate::scenario::{ListenerReport, Prepared, Scenario, SetupError, Workload};
 use crate::trigger::{self, TriggerStats};
 
@@ -62,6 +63,9 @@ pub struct RunConfig {
     pub quiet_gap: Duration,
     /// This program's executable, for the trigger scenario.
     pub helper_exe: Option<PathBuf>,
+    /// Trigger scenario with a daemon: check that every default rule an
+    /// action completed for raised an alert.
+    pub expect_default_rules: bool,
 }
 
 impl RunConfig {
@@ -79,6 +83,7 @@ impl RunConfig {
             settle_timeout: Duration::from_secs(5),
             quiet_gap: DaemonClient::DEFAULT_QUIET_GAP,
             helper_exe: None,
+            expect_default_rules: false,
         }
     }
 }
@@ -275,6 +280,31 @@ pub fn settle(
     }
 }
 
+/// The default-rule verdicts from the baseline and `end`. Alerts can trail
+/// the events the settle step waited for (an exec deferred, a worker
+/// behind), so while an expected rule has not fired the daemon is
+/// scraped again, up to `timeout`. These scrapes come after the final
+/// render point and do not touch the reconciliation.
+fn await_rules(
+    c: &mut DaemonClient,
+    baseline: &crate::prom::Metrics,
+    end: Scrape,
+    actions: &[trigger::ActionReport],
+    timeout: Duration,
+) -> Result<Vec<RuleRow>, DaemonError> {
+    let names = rules::default_rules();
+    let deadline = Instant::now() + timeout;
+    let mut latest = end.metrics;
+    loop {
+        let rows = rules::check(&names, actions, &rules::alert_increases(baseline, &latest));
+        if rules::all_expected_fired(&rows) || Instant::now() >= deadline {
+            return Ok(rows);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        latest = c.scrape()?.metrics;
+    }
+}
+
 fn budgets(ops: Option<u64>, threads: usize) -> Vec<Option<u64>> {
     (0..threads)
         .map(|i| {
@@ -299,6 +329,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
     }
     if cfg.ops == Some(0) {
         return Err(RunError::Config("--ops must be at least 1".into()));
+    }
+    if cfg.expect_default_rules && (cfg.scenario != Scenario::Trigger || cfg.daemon.is_none()) {
+        return Err(RunError::Config(
+            "--expect-default-rules needs --scenario trigger and --daemon".into(),
+        ));
     }
     let pid = std::process::id();
     let mut warnings: Vec<String> = Vec::new();
@@ -449,6 +484,15 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         }
     }
     let wall = start.elapsed();
+    let trig: Option<Vec<trigger::ActionReport>> = prepared.trigger_env().map(|env| {
+        let mut merged = TriggerStats::default();
+        for r in &results {
+            if let Some(s) = &r.trigger {
+                merged.merge(s);
+            }
+        }
+        trigger::report(env, &merged)
+    });
 
     let mut issued = Ledger::new();
     for r in &results {
@@ -471,6 +515,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
 
     let mut recon: Option<Reconciliation> = None;
     let mut daemon: Option<DaemonStats> = None;
+    let mut rules: Option<Vec<RuleRow>> = None;
     if let (Some(c), Some((b, b_settled, b_issues))) = (client.as_mut(), begin) {
         match settle(c, pid, cfg.settle_timeout) {
             Ok((end, e_settled, e_issues)) => {
@@ -522,6 +567,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
                 }
                 recon = Some(r);
                 daemon = Some(d);
+                if cfg.expect_default_rules {
+                    let actions = trig.as_deref().unwrap_or_default();
+                    match await_rules(c, &b.metrics, end, actions, cfg.settle_timeout) {
+                        Ok(r) => rules = Some(r),
+                        Err(e) => warnings.push(format!("cannot read the alert counts: {e}")),
+                    }
+                }
             }
             Err(e) => {
                 if let Err(e2) = c.untrack(pid) {
@@ -536,16 +588,6 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         }
     }
 
-    let mut trig = None;
-    if let Some(env) = prepared.trigger_env() {
-        let mut merged = TriggerStats::default();
-        for r in &results {
-            if let Some(s) = &r.trigger {
-                merged.merge(s);
-            }
-        }
-        trig = Some(trigger::report(env, &merged));
-    }
     warnings.extend(prepared.cleanup());
     for r in &results {
         if r.pin_failed {
@@ -562,6 +604,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         daemon,
         listener,
         trigger: trig,
+        rules,
         warnings,
     }))
 }

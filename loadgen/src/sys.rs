@@ -449,6 +449,7 @@ pub struct Program {
     argv: Vec<CString>,
     exec_fd: Option<RawFd>,
     stdio: Option<RawFd>,
+    cgroup_procs: Option<RawFd>,
 }
 
 impl Program {
@@ -462,6 +463,7 @@ impl Program {
                 .collect::<Result<_, _>>()?,
             exec_fd: None,
             stdio: None,
+            cgroup_procs: None,
         })
     }
 
@@ -480,6 +482,15 @@ impl Program {
         self
     }
 
+    /// Moves the child into a cgroup before it execs: `fd` is that
+    /// cgroup's `cgroup.procs`, open for writing; the child writes `0`
+    /// (itself) to it. A failed move is reported in
+    /// [`SpawnOutcome::cgroup_error`] and the program is not run.
+    pub fn with_cgroup(mut self, fd: RawFd) -> Program {
+        self.cgroup_procs = Some(fd);
+        self
+    }
+
     /// The path, for messages.
     pub fn path(&self) -> &CStr {
         &self.path
@@ -493,6 +504,9 @@ struct ExecArgs {
     envp: *const *const c_char,
     exec_fd: c_int,
     stdio: c_int,
+    cgroup_procs: c_int,
+    /// Which step failed: 0 none, 1 the cgroup move, 2 the exec.
+    failed: c_int,
     errno: c_int,
 }
 
@@ -514,6 +528,19 @@ extern "C" fn exec_child(arg: *mut c_void) -> c_int {
                 );
             }
         }
+        if (*a).cgroup_procs >= 0 {
+            let r = libc::syscall(
+                libc::SYS_write,
+                (*a).cgroup_procs as c_long,
+                c"0".as_ptr(),
+                1 as c_long,
+            );
+            if r < 0 {
+                std::ptr::write_volatile(&mut (*a).errno, *libc::__errno_location());
+                std::ptr::write_volatile(&mut (*a).failed, 1);
+                libc::_exit(127)
+            }
+        }
         let r = if (*a).exec_fd >= 0 {
             libc::syscall(
                 libc::SYS_execveat,
@@ -528,6 +555,7 @@ extern "C" fn exec_child(arg: *mut c_void) -> c_int {
         };
         if r < 0 {
             std::ptr::write_volatile(&mut (*a).errno, *libc::__errno_location());
+            std::ptr::write_volatile(&mut (*a).failed, 2);
         }
         libc::_exit(127)
     }
@@ -536,6 +564,9 @@ extern "C" fn exec_child(arg: *mut c_void) -> c_int {
 /// What happened to a spawned program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpawnOutcome {
+    /// Why moving the child into its cgroup failed, if it did (the
+    /// program was then not run).
+    pub cgroup_error: Option<Errno>,
     /// Why the exec failed, if it did.
     pub exec_error: Option<Errno>,
     /// How the child ended.
@@ -577,7 +608,8 @@ impl Spawner {
     }
 
     /// Runs `prog` in a child and waits for it. Records `clone` (self) and
-    /// `execve` (child; failed when the exec failed).
+    /// `execve` (child; failed when the exec failed; not at all when the
+    /// cgroup move failed and no exec was attempted).
     pub fn run(&mut self, l: &mut Ledger, prog: &Program) -> Result<SpawnOutcome, Errno> {
         let mut argv: Vec<*const c_char> = prog.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
@@ -588,6 +620,8 @@ impl Spawner {
             envp: envp.as_ptr(),
             exec_fd: prog.exec_fd.unwrap_or(-1),
             stdio: prog.stdio.unwrap_or(-1),
+            cgroup_procs: prog.cgroup_procs.unwrap_or(-1),
+            failed: 0,
             errno: 0,
         };
         let top = self.stack_top();
@@ -609,11 +643,19 @@ impl Spawner {
         }
         l.record(Rel::Own, Sys::Clone, true);
         // SAFETY: the child has exec'd or exited, so nothing writes `args`.
-        let child_errno = unsafe { std::ptr::read_volatile(&args.errno) };
-        l.record(Rel::Child, Sys::Execve, child_errno == 0);
+        let (failed, child_errno) = unsafe {
+            (
+                std::ptr::read_volatile(&args.failed),
+                std::ptr::read_volatile(&args.errno),
+            )
+        };
+        if failed != 1 {
+            l.record(Rel::Child, Sys::Execve, failed == 0);
+        }
         let status = wait_exit(pid)?;
         Ok(SpawnOutcome {
-            exec_error: (child_errno != 0).then_some(Errno(child_errno)),
+            cgroup_error: (failed == 1).then_some(Errno(child_errno)),
+            exec_error: (failed == 2).then_some(Errno(child_errno)),
             status,
         })
     }
@@ -634,6 +676,42 @@ impl Spawner {
         // SAFETY: forwarded from the caller.
         let pid = unsafe { self.fork_start(l, f, arg) }?;
         Ok((pid, wait_exit(pid)?))
+    }
+
+    /// Runs `f(arg)` in a vfork-style child (`clone(CLONE_VM |
+    /// CLONE_VFORK)`, shared memory, this thread suspended until the child
+    /// exits) and waits; records `clone`. Because memory is shared, `f`
+    /// can report back through `*arg` (use volatile writes); it has its
+    /// own filesystem context, so it may unshare its mount namespace.
+    ///
+    /// # Safety
+    /// As for [`Spawner::fork_run`]; in addition `f` must not return
+    /// (it must end with `_exit`), must not touch this thread's stack
+    /// except through `arg`, and must not exec.
+    pub unsafe fn vfork_run(
+        &mut self,
+        l: &mut Ledger,
+        f: extern "C" fn(*mut c_void) -> c_int,
+        arg: *mut c_void,
+    ) -> Result<ExitStatus, Errno> {
+        let top = self.stack_top();
+        // SAFETY: the child runs `f` on our private stack; CLONE_VFORK
+        // keeps this thread (and `*arg`) untouched until it has exited.
+        let pid = unsafe {
+            libc::clone(
+                f,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                arg,
+            )
+        };
+        if pid < 0 {
+            let e = Errno::last();
+            l.record(Rel::Own, Sys::Clone, false);
+            return Err(e);
+        }
+        l.record(Rel::Own, Sys::Clone, true);
+        wait_exit(pid)
     }
 
     /// Starts `f(arg)` in a fork-style child and returns its pid without
@@ -675,6 +753,7 @@ mod tests {
         assert_eq!(
             ok,
             SpawnOutcome {
+                cgroup_error: None,
                 exec_error: None,
                 status: ExitStatus::Code(0)
             }

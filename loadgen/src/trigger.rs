@@ -24,13 +24,14 @@
 use std::collections::BTreeMap;
 use std::ffi::{c_int, c_long, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::ledger::Ledger;
 use crate::scenario::{cpath, OpError, SetupError, Workload};
-use crate::sys::{self, Errno, ExitStatus, Program, Spawner};
+use crate::sim::{self, ContainerSim, Sandbox, Step};
+use crate::sys::{self, Errno, ExitStatus, Program, SockAddr, Spawner};
 
 /// What an action needs to run.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,15 @@ pub struct Needs {
     pub helper: bool,
     /// A copy of /bin/true in /dev/shm.
     pub shm: bool,
+    /// A simulated container: a cgroup named the way docker names its
+    /// containers' cgroups, which children join before they exec (root).
+    pub container: bool,
+    /// A private mount namespace with a tmpfs over this directory (root).
+    pub sandbox: Option<SandboxDir>,
+    /// A kernel module that can be loaded and unloaded again (root).
+    pub module: bool,
+    /// A route to TEST-NET-2 (checked with a UDP connect at set-up).
+    pub route: bool,
 }
 
 const NOTHING: Needs = Needs {
@@ -50,6 +60,10 @@ const NOTHING: Needs = Needs {
     tools: &[],
     helper: false,
     shm: false,
+    container: false,
+    sandbox: None,
+    module: false,
+    route: false,
 };
 const ROOT: Needs = Needs {
     root: true,
@@ -57,10 +71,8 @@ const ROOT: Needs = Needs {
 };
 const fn tools(t: &'static [&'static str]) -> Needs {
     Needs {
-        root: false,
         tools: t,
-        helper: false,
-        shm: false,
+        ..NOTHING
     }
 }
 const HELPER: Needs = Needs {
@@ -71,6 +83,79 @@ const SHM: Needs = Needs {
     shm: true,
     ..NOTHING
 };
+const fn container(t: &'static [&'static str]) -> Needs {
+    Needs {
+        root: true,
+        tools: t,
+        container: true,
+        ..NOTHING
+    }
+}
+const fn sandbox(d: SandboxDir) -> Needs {
+    Needs {
+        root: true,
+        sandbox: Some(d),
+        ..NOTHING
+    }
+}
+const MODULE: Needs = Needs {
+    root: true,
+    tools: &["modprobe"],
+    module: true,
+    ..NOTHING
+};
+
+/// A directory the sandbox actions cover with a private tmpfs, in a mount
+/// namespace of their own, before they write "system" files there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SandboxDir {
+    /// `/etc`.
+    Etc,
+    /// `/root`.
+    Root,
+    /// `/var/log`.
+    VarLog,
+    /// The first of `/usr/local/sbin`, `/usr/local/bin`, `/usr/sbin`,
+    /// `/usr/bin` that is a real directory (not a symlink).
+    BinDir,
+}
+
+impl SandboxDir {
+    const ALL: [SandboxDir; 4] = [
+        SandboxDir::Etc,
+        SandboxDir::Root,
+        SandboxDir::VarLog,
+        SandboxDir::BinDir,
+    ];
+
+    /// Candidate paths, first match wins.
+    fn candidates(self) -> &'static [&'static str] {
+        match self {
+            SandboxDir::Etc => &["/etc"],
+            SandboxDir::Root => &["/root"],
+            SandboxDir::VarLog => &["/var/log"],
+            SandboxDir::BinDir => &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"],
+        }
+    }
+
+    /// The directory to mount over here, if any.
+    fn resolve(self) -> Option<PathBuf> {
+        self.candidates()
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| match self {
+                // The kestrel rules name these exact paths; mounting over
+                // a symlink would cover its target instead.
+                SandboxDir::BinDir => std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()),
+                _ => p.is_dir(),
+            })
+    }
+
+    /// The candidate paths, for messages.
+    pub fn path_text(self) -> String {
+        self.candidates().join(" or ")
+    }
+}
 
 /// Why an action did not complete.
 #[derive(Debug)]
@@ -98,11 +183,14 @@ pub struct Action {
     pub run: fn(&mut Ctx<'_>) -> ActResult,
 }
 
-/// The trigger table.
+/// The trigger table. `rules` lists Falco's upstream rule names first,
+/// then kestrel's default rules (rules/kestrel_rules.yaml) the action
+/// fires; `tests/trigger_table.rs` checks that every default rule is
+/// targeted by some action.
 pub const ACTIONS: &[Action] = &[
     Action {
         name: "read_sensitive_file",
-        rules: &["Read sensitive file untrusted"],
+        rules: &["Read sensitive file untrusted", "Read Sensitive File"],
         what: "open /etc/shadow for reading, close",
         needs: NOTHING,
         run: read_sensitive_file,
@@ -116,43 +204,56 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "symlink_over_sensitive_file",
-        rules: &["Create Symlink Over Sensitive Files"],
+        rules: &[
+            "Create Symlink Over Sensitive Files",
+            "Symlink to Sensitive File",
+        ],
         what: "symlink tmp/link -> /etc/shadow, remove it",
         needs: NOTHING,
         run: symlink_over_sensitive_file,
     },
     Action {
         name: "hardlink_over_sensitive_file",
-        rules: &["Create Hardlink Over Sensitive Files"],
+        rules: &[
+            "Create Hardlink Over Sensitive Files",
+            "Hardlink to Sensitive File",
+        ],
         what: "link /etc/shadow to tmp/hardlink (usually refused), remove it",
         needs: NOTHING,
         run: hardlink_over_sensitive_file,
     },
     Action {
         name: "setuid_bit",
-        rules: &["Set Setuid or Setgid bit"],
+        rules: &["Set Setuid or Setgid bit", "Set Setuid or Setgid Bit"],
         what: "create tmp/suid, chmod 4755, remove it",
         needs: NOTHING,
         run: setuid_bit,
     },
     Action {
         name: "unshare_user_namespace",
-        rules: &["Change namespace privileges via unshare"],
+        rules: &[
+            "Change namespace privileges via unshare",
+            "Namespace Change via unshare",
+        ],
         what: "a child calls unshare(CLONE_NEWUSER) and exits",
         needs: NOTHING,
         run: unshare_user_namespace,
     },
     Action {
         name: "setns",
-        rules: &["Change thread namespace"],
+        rules: &["Change thread namespace", "Namespace Change via setns"],
         what: "a child calls setns into its own UTS namespace and exits",
         needs: NOTHING,
         run: setns_own_namespace,
     },
     Action {
         name: "shell_from_web_server",
-        rules: &["Run shell untrusted", "Web Server Spawned Shell"],
-        what: "a process named nginx runs /bin/sh -c 'exit 0'",
+        rules: &[
+            "Run shell untrusted",
+            "Web Server Spawned Shell",
+            "Shell Spawned by Server Process",
+        ],
+        what: "a process named nginx runs /bin/sh -c '/bin/true; exit 0' (the shell forks)",
         needs: HELPER,
         run: shell_from_web_server,
     },
@@ -249,21 +350,30 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "ssh_version",
-        rules: &["Launch Remote File Copy Tools in Container"],
+        rules: &[
+            "Launch Remote File Copy Tools in Container",
+            "SSH or SCP Launched",
+        ],
         what: "ssh -V",
         needs: tools(&["ssh"]),
         run: ssh_version,
     },
     Action {
         name: "ssh_nonstandard_port",
-        rules: &["Disallowed SSH Connection Non Standard Port"],
+        rules: &[
+            "Disallowed SSH Connection Non Standard Port",
+            "SSH or SCP Launched",
+        ],
         what: "ssh to 192.0.2.1:2222 (TEST-NET-1, unroutable), 1 s timeout",
         needs: tools(&["ssh"]),
         run: ssh_nonstandard_port,
     },
     Action {
         name: "scp_local_copy",
-        rules: &["Launch Remote File Copy Tools in Container"],
+        rules: &[
+            "Launch Remote File Copy Tools in Container",
+            "SSH or SCP Launched",
+        ],
         what: "scp a file in tmp to another file in tmp",
         needs: tools(&["scp"]),
         run: scp_local_copy,
@@ -277,14 +387,14 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "write_below_etc",
-        rules: &["Write below etc"],
+        rules: &["Write below etc", "Write Below Etc"],
         what: "create and remove /etc/.kestrel-loadgen-<pid>-*",
         needs: ROOT,
         run: write_below_etc,
     },
     Action {
         name: "write_below_binary_dir",
-        rules: &["Write below binary dir"],
+        rules: &["Write below binary dir", "Write Below Binary Dir"],
         what: "create and remove .kestrel-loadgen-<pid>-* in the directory of /bin/true",
         needs: ROOT,
         run: write_below_binary_dir,
@@ -298,17 +408,129 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "packet_socket",
-        rules: &["Packet socket created in container"],
+        rules: &[
+            "Packet socket created in container",
+            "Packet Socket Created",
+        ],
         what: "socket(AF_PACKET, SOCK_RAW, 0), close",
         needs: ROOT,
         run: packet_socket,
+    },
+    // ---- kestrel's default rules that no upstream action fires
+    Action {
+        name: "root_ssh_key_write",
+        rules: &["Write to Root SSH Directory"],
+        what: "private mount ns, tmpfs over /root: create /root/.ssh/authorized_keys",
+        needs: sandbox(SandboxDir::Root),
+        run: root_ssh_key_write,
+    },
+    Action {
+        name: "coreutils_binary_write",
+        rules: &["Coreutils Binary Tampering"],
+        what: "private mount ns, tmpfs over a binary dir: create <dir>/ls",
+        needs: sandbox(SandboxDir::BinDir),
+        run: coreutils_binary_write,
+    },
+    Action {
+        name: "login_binary_write",
+        rules: &["Login Binary Tampering"],
+        what: "private mount ns, tmpfs over a binary dir: create <dir>/su",
+        needs: sandbox(SandboxDir::BinDir),
+        run: login_binary_write,
+    },
+    Action {
+        name: "shadowutils_binary_write",
+        rules: &["Shadow Utils Binary Tampering"],
+        what: "private mount ns, tmpfs over a binary dir: create <dir>/passwd",
+        needs: sandbox(SandboxDir::BinDir),
+        run: shadowutils_binary_write,
+    },
+    Action {
+        name: "shadow_hardlink_private_etc",
+        rules: &["Hardlink to Sensitive File"],
+        what: "private mount ns, tmpfs over /etc: create /etc/shadow, link it to /etc/shadow.lnk",
+        needs: sandbox(SandboxDir::Etc),
+        run: shadow_hardlink_private_etc,
+    },
+    Action {
+        name: "shadow_chmod_private_etc",
+        rules: &["Permission Change on Sensitive File"],
+        what: "private mount ns, tmpfs over /etc: create /etc/shadow, chmod 0640",
+        needs: sandbox(SandboxDir::Etc),
+        run: shadow_chmod_private_etc,
+    },
+    Action {
+        name: "shadow_chown_private_etc",
+        rules: &["Ownership Change on Sensitive File"],
+        what: "private mount ns, tmpfs over /etc: create /etc/shadow, chown 0:0",
+        needs: sandbox(SandboxDir::Etc),
+        run: shadow_chown_private_etc,
+    },
+    Action {
+        name: "truncate_log_private_var_log",
+        rules: &["Clear Log File"],
+        what: "private mount ns, tmpfs over /var/log: open /var/log/syslog with O_TRUNC",
+        needs: sandbox(SandboxDir::VarLog),
+        run: truncate_log_private_var_log,
+    },
+    Action {
+        name: "socket_dup_to_stdin",
+        rules: &["Reverse Shell Redirect"],
+        what: "a child connects a UDP socket to 127.0.0.1:9 (sends nothing), dup3s it onto fd 0",
+        needs: NOTHING,
+        run: socket_dup_to_stdin,
+    },
+    Action {
+        name: "shell_udp_connect",
+        rules: &["Shell Outbound Connection"],
+        what:
+            "bash -c 'exec 3<>/dev/udp/198.51.100.1/9' (UDP connect to TEST-NET-2: sends nothing)",
+        needs: tools(&["bash"]),
+        run: shell_udp_connect,
+    },
+    Action {
+        name: "suspicious_port_connect",
+        rules: &["Outbound Connection to Suspicious Port"],
+        what: "connect a UDP socket to 127.0.0.1:4444 (sends nothing), close",
+        needs: NOTHING,
+        run: suspicious_port_connect,
+    },
+    Action {
+        name: "kernel_module_load",
+        rules: &["Kernel Module Loaded"],
+        what: "modprobe an unloaded CRC library module (no side effects), modprobe -r it",
+        needs: MODULE,
+        run: kernel_module_load,
+    },
+    Action {
+        name: "container_escalation_tool",
+        rules: &["Privilege Escalation Tool in Privileged Container"],
+        what: "in the simulated container, as root with CAP_SYS_ADMIN: nsenter --version",
+        needs: container(&["nsenter"]),
+        run: container_escalation_tool,
+    },
+    Action {
+        name: "container_shell",
+        rules: &["Shell Spawned in Container"],
+        what: "in the simulated container: /bin/sh -c 'exit 0'",
+        needs: container(&[]),
+        run: container_shell,
+    },
+    Action {
+        name: "container_process",
+        rules: &["Process Spawned in Container"],
+        what: "in the simulated container: /bin/true",
+        needs: container(&[]),
+        run: container_process,
     },
 ];
 
 /// Server process names the helper runs under.
 const SERVER_NAMES: [&str; 2] = ["nginx", "mysqld"];
 /// Programs looked up on PATH.
-const TOOLS: [&str; 5] = ["find", "shred", "ssh", "scp", "crontab"];
+const TOOLS: [&str; 8] = [
+    "find", "shred", "ssh", "scp", "crontab", "bash", "nsenter", "modprobe",
+];
 /// The program copied into /dev/shm and memfds.
 const TRUE: &str = "/bin/true";
 
@@ -327,6 +549,14 @@ pub struct TriggerEnv {
     devnull: std::fs::File,
     threads: usize,
     skip: Vec<Option<String>>,
+    /// `None` when not root (not attempted).
+    container: Option<Result<ContainerSim, String>>,
+    sandbox_dirs: BTreeMap<SandboxDir, PathBuf>,
+    module: Result<&'static str, String>,
+    /// Whether a UDP socket can be connected to [`SHELL_UDP_ADDR`].
+    route: Result<(), String>,
+    /// Held while a module is loaded, so two threads never race on it.
+    module_lock: Mutex<()>,
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -406,6 +636,21 @@ impl TriggerEnv {
             .write(true)
             .open("/dev/null")
             .map_err(fs_err("cannot open", Path::new("/dev/null")))?;
+        let sandbox_dirs = SandboxDir::ALL
+            .into_iter()
+            .filter_map(|d| d.resolve().map(|p| (d, p)))
+            .collect();
+        let module = if root {
+            sim::pick_module()
+        } else {
+            Err("needs root".to_string())
+        };
+        let route = std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|u| u.connect(SHELL_UDP_ADDR))
+            .map_err(|e| format!("no route to {SHELL_UDP_ADDR}: {e}"));
+        // Last: nothing after this may fail, or the cgroup would be left
+        // behind.
+        let container = root.then(|| sim::ContainerSim::create(pid));
         let mut env = TriggerEnv {
             tmp: tmp.to_path_buf(),
             pid,
@@ -419,6 +664,11 @@ impl TriggerEnv {
             devnull,
             threads: threads.max(1),
             skip: Vec::new(),
+            container,
+            sandbox_dirs,
+            module,
+            route,
+            module_lock: Mutex::new(()),
         };
         env.skip = ACTIONS.iter().map(|a| env.skip_reason(a)).collect();
         Ok(env)
@@ -428,6 +678,13 @@ impl TriggerEnv {
         if a.needs.root && !self.root {
             return Some("needs root".into());
         }
+        // Before the tools: no module support at all says more than a
+        // missing modprobe.
+        if a.needs.module {
+            if let Err(e) = &self.module {
+                return Some(e.clone());
+            }
+        }
         if let Some(t) = a.needs.tools.iter().find(|t| !self.tools.contains_key(*t)) {
             return Some(format!("{t} not found on PATH"));
         }
@@ -436,6 +693,23 @@ impl TriggerEnv {
         }
         if a.needs.shm && self.shm_true.is_none() {
             return Some("cannot place a program in /dev/shm".into());
+        }
+        if a.needs.container {
+            match &self.container {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Some(format!("no simulated container: {e}")),
+                None => return Some("needs root".into()),
+            }
+        }
+        if let Some(d) = a.needs.sandbox {
+            if !self.sandbox_dirs.contains_key(&d) {
+                return Some(format!("no directory {} to mount over", d.path_text()));
+            }
+        }
+        if a.needs.route {
+            if let Err(e) = &self.route {
+                return Some(e.clone());
+            }
         }
         if a.name == "write_below_binary_dir" && self.bin_dir.is_none() {
             return Some(format!("cannot resolve the directory of {TRUE}"));
@@ -448,6 +722,15 @@ impl TriggerEnv {
         &self.skip
     }
 
+    /// The simulated container's cgroup directory and id, when there is
+    /// one.
+    pub fn container(&self) -> Option<(&Path, &str)> {
+        match &self.container {
+            Some(Ok(c)) => Some((c.path(), c.id())),
+            _ => None,
+        }
+    }
+
     /// Number of actions that can run here: one pass over the table.
     pub fn runnable(&self) -> usize {
         self.skip.iter().filter(|s| s.is_none()).count()
@@ -458,6 +741,9 @@ impl TriggerEnv {
     /// warnings.
     pub fn cleanup(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if let Some(Ok(c)) = &self.container {
+            w.extend(c.remove());
+        }
         if let Some(p) = &self.shm_true {
             if let Err(e) = std::fs::remove_file(p) {
                 w.push(format!("cannot remove {}: {e}", p.display()));
@@ -633,6 +919,9 @@ impl Ctx<'_> {
             .spawner
             .run(self.l, &prog)
             .map_err(|e| ActError::Sys("clone", e))?;
+        if let Some(e) = out.cgroup_error {
+            return Err(ActError::Sys("write cgroup.procs", e));
+        }
         match out.exec_error {
             Some(e) => Err(ActError::Sys("execve", e)),
             None => Ok(out.status),
@@ -809,7 +1098,7 @@ fn server_spawn(c: &mut Ctx<'_>, server: &str, argv: &[&str]) -> ActResult {
 }
 
 fn shell_from_web_server(c: &mut Ctx<'_>) -> ActResult {
-    server_spawn(c, "nginx", &["/bin/sh", "-c", "exit 0"])
+    server_spawn(c, "nginx", &["/bin/sh", "-c", "/bin/true; exit 0"])
 }
 
 fn db_server_spawns_process(c: &mut Ctx<'_>) -> ActResult {
@@ -985,6 +1274,219 @@ fn packet_socket(c: &mut Ctx<'_>) -> ActResult {
     let fd = sys::socket(c.l, libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
         .map_err(|e| ActError::Sys("socket(AF_PACKET)", e))?;
     sys::close(c.l, fd).map_err(|e| ActError::Sys("close", e))
+}
+
+// ---- kestrel's default rules
+
+/// Runs `steps` in a sandbox child with a tmpfs over `dir`.
+fn in_sandbox(
+    c: &mut Ctx<'_>,
+    dir: SandboxDir,
+    steps: impl FnOnce(&Path) -> Vec<Step>,
+) -> ActResult {
+    let mp = c
+        .env
+        .sandbox_dirs
+        .get(&dir)
+        .ok_or_else(|| ActError::Other(format!("no directory {}", dir.path_text())))?
+        .clone();
+    let mut sb = Sandbox::new(cpath(&mp), steps(&mp));
+    // SAFETY: sandbox_child issues raw syscalls only, reports through
+    // `sb` (alive until it has exited) and ends with _exit.
+    let st = unsafe {
+        c.spawner.vfork_run(
+            c.l,
+            sim::sandbox_child,
+            &mut sb as *mut Sandbox as *mut c_void,
+        )
+    }
+    .map_err(|e| ActError::Sys("clone", e))?;
+    if let Some((step, e)) = sb.failure() {
+        return Err(ActError::Sys(step, Errno(e)));
+    }
+    match st {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!("sandbox child ended with {st}"))),
+    }
+}
+
+fn root_ssh_key_write(c: &mut Ctx<'_>) -> ActResult {
+    in_sandbox(c, SandboxDir::Root, |root| {
+        let ssh = root.join(".ssh");
+        vec![
+            Step::Mkdir(cpath(&ssh), 0o700),
+            Step::Create(cpath(&ssh.join("authorized_keys")), 0),
+        ]
+    })
+}
+
+fn binary_write(c: &mut Ctx<'_>, name: &'static str) -> ActResult {
+    in_sandbox(c, SandboxDir::BinDir, |dir| {
+        vec![Step::Create(cpath(&dir.join(name)), 0)]
+    })
+}
+
+fn coreutils_binary_write(c: &mut Ctx<'_>) -> ActResult {
+    binary_write(c, "ls")
+}
+
+fn login_binary_write(c: &mut Ctx<'_>) -> ActResult {
+    binary_write(c, "su")
+}
+
+fn shadowutils_binary_write(c: &mut Ctx<'_>) -> ActResult {
+    binary_write(c, "passwd")
+}
+
+/// In a sandbox over /etc: creates /etc/shadow (the tmpfs one), then
+/// `then` on it.
+fn on_private_shadow(c: &mut Ctx<'_>, then: impl FnOnce(&Path) -> Step) -> ActResult {
+    in_sandbox(c, SandboxDir::Etc, |etc| {
+        let shadow = etc.join("shadow");
+        let next = then(&shadow);
+        vec![Step::Create(cpath(&shadow), 0), next]
+    })
+}
+
+fn shadow_hardlink_private_etc(c: &mut Ctx<'_>) -> ActResult {
+    on_private_shadow(c, |p| {
+        Step::Link(cpath(p), cpath(&p.with_file_name("shadow.lnk")))
+    })
+}
+
+fn shadow_chmod_private_etc(c: &mut Ctx<'_>) -> ActResult {
+    on_private_shadow(c, |p| Step::Chmod(cpath(p), 0o640))
+}
+
+fn shadow_chown_private_etc(c: &mut Ctx<'_>) -> ActResult {
+    on_private_shadow(c, |p| Step::Chown(cpath(p)))
+}
+
+fn truncate_log_private_var_log(c: &mut Ctx<'_>) -> ActResult {
+    in_sandbox(c, SandboxDir::VarLog, |log| {
+        vec![Step::Create(cpath(&log.join("syslog")), libc::O_TRUNC)]
+    })
+}
+
+/// A `sockaddr_in` for 127.0.0.1:`port`, built without allocating.
+fn loopback_v4(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+extern "C" fn child_socket_to_stdin(_: *mut c_void) -> c_int {
+    // SAFETY: raw syscalls with valid arguments; replacing fd 0 of this
+    // child (its own copy of the table) affects nobody else.
+    unsafe {
+        let s = libc::syscall(
+            libc::SYS_socket,
+            libc::AF_INET as c_long,
+            (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as c_long,
+            0 as c_long,
+        );
+        if s < 0 {
+            child_exit(s)
+        }
+        // UDP: connect only sets the peer, nothing is sent.
+        let sa = loopback_v4(9);
+        let r = libc::syscall(
+            libc::SYS_connect,
+            s,
+            &sa as *const libc::sockaddr_in,
+            std::mem::size_of::<libc::sockaddr_in>() as c_long,
+        );
+        if r < 0 {
+            child_exit(r)
+        }
+        child_exit(libc::syscall(libc::SYS_dup3, s, 0 as c_long, 0 as c_long))
+    }
+}
+
+fn socket_dup_to_stdin(c: &mut Ctx<'_>) -> ActResult {
+    c.fork_errno(child_socket_to_stdin, "socket/connect/dup3")
+}
+
+/// TEST-NET-2 (RFC 5737), discard port: a UDP connect to it needs a route
+/// but sends nothing.
+const SHELL_UDP_ADDR: &str = "198.51.100.1:9";
+/// The same address as bash's network redirection names it.
+const SHELL_UDP_TARGET: &str = "/dev/udp/198.51.100.1/9";
+
+fn shell_udp_connect(c: &mut Ctx<'_>) -> ActResult {
+    let bash = c.tool("bash")?.to_string();
+    let script = format!("exec 3<>{SHELL_UDP_TARGET}");
+    match c.spawn_args(&bash, &["bash", "-c", &script])? {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!(
+            "bash could not open {SHELL_UDP_TARGET} ({st}): bash built without network redirections?"
+        ))),
+    }
+}
+
+fn suspicious_port_connect(c: &mut Ctx<'_>) -> ActResult {
+    let fd = sys::socket(c.l, libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+        .map_err(|e| ActError::Sys("socket", e))?;
+    let addr = SockAddr::from_std(std::net::SocketAddr::from(([127, 0, 0, 1], 4444)));
+    let r = sys::connect(c.l, fd, &addr).map_err(|e| ActError::Sys("connect 127.0.0.1:4444", e));
+    sys::close(c.l, fd).map_err(|e| ActError::Sys("close", e))?;
+    r
+}
+
+fn kernel_module_load(c: &mut Ctx<'_>) -> ActResult {
+    let m = *c
+        .env
+        .module
+        .as_ref()
+        .map_err(|e| ActError::Other(e.clone()))?;
+    let modprobe = c.tool("modprobe")?.to_string();
+    let _held = c.env.module_lock.lock().unwrap_or_else(|p| p.into_inner());
+    if sim::module_present(m) {
+        // Loaded by someone else since the start: theirs, leave it alone.
+        return Err(ActError::Other(format!(
+            "module {m} is loaded already; not touching it"
+        )));
+    }
+    match c.spawn_args(&modprobe, &["modprobe", m])? {
+        ExitStatus::Code(0) => {}
+        st => return Err(ActError::Other(format!("modprobe {m} ended with {st}"))),
+    }
+    match c.spawn_args(&modprobe, &["modprobe", "-r", m])? {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!(
+            "modprobe -r {m} ended with {st}: the module is still loaded"
+        ))),
+    }
+}
+
+/// Runs `path argv` in the simulated container.
+fn in_container(c: &mut Ctx<'_>, path: &str, argv: &[&str]) -> ActResult {
+    let fd = match &c.env.container {
+        Some(Ok(sim)) => sim.procs_fd(),
+        _ => return Err(ActError::Other("no simulated container".into())),
+    };
+    let prog = Program::new(path, argv)
+        .map_err(|e| ActError::Other(e.to_string()))?
+        .with_cgroup(fd);
+    c.spawn(prog).map(|_| ())
+}
+
+fn container_escalation_tool(c: &mut Ctx<'_>) -> ActResult {
+    let nsenter = c.tool("nsenter")?.to_string();
+    in_container(c, &nsenter, &["nsenter", "--version"])
+}
+
+fn container_shell(c: &mut Ctx<'_>) -> ActResult {
+    in_container(c, "/bin/sh", &["sh", "-c", "exit 0"])
+}
+
+fn container_process(c: &mut Ctx<'_>) -> ActResult {
+    in_container(c, TRUE, &["true"])
 }
 
 /// Whether an errno means "the kernel refused" rather than "broken".
