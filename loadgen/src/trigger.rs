@@ -1497,6 +1497,18 @@ fn is_denial(e: Errno) -> bool {
     )
 }
 
+/// Where thread `thread` of `threads` starts in a table of `n` actions:
+/// right after the share of the threads before it, shares split like the
+/// runner splits `--ops` (the first `n % threads` threads take one more),
+/// so one pass runs each action exactly once.
+fn start_position(thread: usize, threads: usize, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let t = threads.max(1);
+    (thread * (n / t) + thread.min(n % t)) % n
+}
+
 /// The trigger scenario's workload: the runnable actions in turn.
 #[derive(Debug)]
 pub struct TriggerWorkload {
@@ -1517,11 +1529,7 @@ impl TriggerWorkload {
         let runnable: Vec<usize> = (0..ACTIONS.len())
             .filter(|&i| env.skip.get(i).is_none_or(|s| s.is_none()))
             .collect();
-        let pos = if runnable.is_empty() {
-            0
-        } else {
-            (thread * runnable.len() / env.threads) % runnable.len()
-        };
+        let pos = start_position(thread, env.threads, runnable.len());
         TriggerWorkload {
             env,
             spawner: Spawner::new(),
@@ -1591,6 +1599,27 @@ mod tests {
         for a in ACTIONS {
             assert!(!a.rules.is_empty(), "{} names no rule", a.name);
             assert!(!a.what.is_empty());
+        }
+    }
+
+    #[test]
+    fn one_pass_covers_each_action_once() {
+        for threads in 1..6 {
+            for n in 1..50 {
+                let mut seen = vec![0; n];
+                for t in 0..threads {
+                    // The runner's budget for thread t.
+                    let budget = n / threads + usize::from(t < n % threads);
+                    let start = start_position(t, threads, n);
+                    for k in 0..budget {
+                        seen[(start + k) % n] += 1;
+                    }
+                }
+                assert!(
+                    seen.iter().all(|&c| c == 1),
+                    "{threads} threads, {n}: {seen:?}"
+                );
+            }
         }
     }
 

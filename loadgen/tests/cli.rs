@@ -189,11 +189,51 @@ fn trigger_runs_every_action_safely() {
         "setuid_bit",
         "clear_log_file",
         "fileless_memfd_exec",
+        "socket_dup_to_stdin",
+        "suspicious_port_connect",
     ] {
         let a = actions.iter().find(|a| a["action"] == name).unwrap();
         assert_eq!(a["done"], 1, "{a}");
     }
-    // Nothing left behind.
+    // As root, the sandbox and container actions run (they are skipped
+    // only for want of root).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        for a in actions {
+            let name = a["action"].as_str().unwrap();
+            if name.starts_with("container_") && name != "container_escalation_tool" {
+                assert_eq!(a["done"], 1, "{a}");
+            }
+            if name.ends_with("_private_etc") || name == "root_ssh_key_write" {
+                assert_eq!(a["done"], 1, "{a}");
+            }
+        }
+    }
+    // Nothing left behind: no simulated container cgroup (its id carries
+    // the pid), no sandbox tmpfs in this mount namespace.
+    let id_part = format!("{}{:016x}", kestrel_loadgen::sim::ID_PREFIX, pid);
+    for h in cgroup_hierarchies() {
+        if let Ok(rd) = std::fs::read_dir(h.join("docker")) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                assert!(!n.starts_with(&id_part), "cgroup {n} left behind");
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains("kestrel-loadgen"),
+        "a sandbox mount leaked: {mounts}"
+    );
+    for p in ["/root/.ssh/authorized_keys", "/var/log/syslog"] {
+        // The sandbox writes these in its own tmpfs only; if they exist on
+        // the host they must predate the run.
+        if let Ok(m) = std::fs::metadata(p) {
+            let age = m.modified().unwrap().elapsed().unwrap_or_default();
+            assert!(age > std::time::Duration::from_secs(1), "{p} was written");
+        }
+    }
     assert!(!std::path::Path::new(&format!("/dev/shm/kestrel-loadgen-{pid}-true")).exists());
     for dir in ["/etc", "/dev", "/usr/bin", "/bin"] {
         if let Ok(rd) = std::fs::read_dir(dir) {
@@ -217,10 +257,144 @@ fn trigger_runs_every_action_safely() {
     assert!(!tmp_left, "temporary directory left behind");
 }
 
+/// Where a simulated container's cgroup can be.
+fn cgroup_hierarchies() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut v = vec![root.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        v.extend(rd.flatten().map(|e| e.path()));
+    }
+    v
+}
+
+#[test]
+fn expect_default_rules_needs_trigger_and_a_daemon() {
+    for args in [
+        &["run", "-s", "trigger", "--expect-default-rules"][..],
+        &[
+            "run",
+            "-s",
+            "open",
+            "--ops",
+            "1",
+            "--daemon",
+            "http://127.0.0.1:9",
+            "--expect-default-rules",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--expect-default-rules"), "{err}");
+    }
+}
+
+/// A trigger run with --expect-default-rules against a fake daemon that
+/// traces no event type (so reconciliation is trivially exact) and raises
+/// `added(rule)` alerts for each default rule during the run.
+fn rules_run(added: impl Fn(&str) -> u64) -> (Output, Value) {
+    let alerts = kestrel_loadgen::rules::default_rules()
+        .into_iter()
+        .map(|r| {
+            let n = added(&r);
+            (r, 5, n)
+        })
+        .collect();
+    let fake = FakeDaemon::start(Script {
+        traced: vec![],
+        alerts,
+        ..Script::default()
+    });
+    let out = run(&[
+        "run",
+        "-s",
+        "trigger",
+        "--daemon",
+        &fake.url,
+        "--expect-default-rules",
+        "--json",
+        "-q",
+        "--quiet-gap",
+        "5ms",
+        "--settle-timeout",
+        "1",
+    ]);
+    let v = json(&out);
+    (out, v)
+}
+
+#[test]
+fn expect_default_rules_passes_when_every_rule_fired() {
+    let (out, v) = rules_run(|_| 1);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let rows = v["rules"].as_array().unwrap();
+    assert_eq!(rows.len(), kestrel_loadgen::rules::default_rules().len());
+    for r in rows {
+        assert_eq!(r["status"], "fired", "{r}");
+        // Increase over the run, not the counter's value.
+        assert_eq!(r["alerts"], 1, "{r}");
+    }
+}
+
+#[test]
+fn expect_default_rules_exits_4_when_an_expected_rule_is_silent() {
+    // The symlink action needs nothing, so its rule is always expected.
+    let silent = "Symlink to Sensitive File";
+    let (out, v) = rules_run(|r| u64::from(r != silent));
+    assert_eq!(out.status.code(), Some(4), "{v}");
+    let rows = v["rules"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["rule"] == silent).unwrap();
+    assert_eq!(row["status"], "not_fired", "{row}");
+    assert_eq!(row["expected"], true);
+    assert!(row["note"]
+        .as_str()
+        .unwrap()
+        .contains("symlink_over_sensitive_file"));
+    assert_eq!(
+        rows.iter().filter(|r| r["status"] == "not_fired").count(),
+        1,
+        "{rows:?}"
+    );
+    // The human summary says so too.
+    let out = rules_human(silent);
+    assert!(out.contains("NOT FIRED") && out.contains(silent), "{out}");
+}
+
+fn rules_human(silent: &str) -> String {
+    let alerts = kestrel_loadgen::rules::default_rules()
+        .into_iter()
+        .map(|r| {
+            let n = u64::from(r != silent);
+            (r, 0, n)
+        })
+        .collect();
+    let fake = FakeDaemon::start(Script {
+        traced: vec![],
+        alerts,
+        ..Script::default()
+    });
+    let out = run(&[
+        "run",
+        "-s",
+        "trigger",
+        "--daemon",
+        &fake.url,
+        "--expect-default-rules",
+        "-q",
+        "--quiet-gap",
+        "5ms",
+        "--settle-timeout",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn triggers_subcommand_lists_the_table() {
     let out = run(&["triggers"]);
     assert_eq!(out.status.code(), Some(0));
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("read_sensitive_file") && s.contains("Read sensitive file untrusted"));
+    assert!(s.contains("container_shell") && s.contains("Shell Spawned in Container"));
 }

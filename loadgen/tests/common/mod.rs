@@ -30,6 +30,9 @@ pub struct Script {
     pub restless: bool,
     /// Export the traced-types gauges.
     pub export_traced: bool,
+    /// `kestrel_alerts_total` series: (rule, alerts before the run,
+    /// alerts added from scrape `after_from` on).
+    pub alerts: Vec<(String, u64, u64)>,
 }
 
 impl Default for Script {
@@ -43,6 +46,7 @@ impl Default for Script {
             track_status: 200,
             restless: false,
             export_traced: true,
+            alerts: Vec::new(),
         }
     }
 }
@@ -172,6 +176,14 @@ fn render(script: &Script, st: &Seen) -> String {
         }
     }
     let after = n >= script.after_from;
+    for (rule, before, added) in &script.alerts {
+        let v = before + if after { *added } else { 0 };
+        writeln!(
+            out,
+            "kestrel_alerts_total{{rule=\"{rule}\",priority=\"Notice\"}} {v}"
+        )
+        .unwrap();
+    }
     let drops = 7 + if after { script.kernel_drops_after } else { 0 };
     writeln!(out, "# TYPE kestrel_kernel_events_dropped_total counter").unwrap();
     writeln!(
