@@ -1,0 +1,325 @@
+# Shared shell helpers for kestrel's system benchmarks (sourced, not run).
+#
+#   . perf/lib.sh
+#   perf_init <run-dir>            # binaries, log file, clean-up trap
+#   daemon_start <dir> <tag> [kestrel args...]   # sets DAEMON_PID, DAEMON_URL
+#   scrape <url> <file>
+#   daemon_stop                    # SIGTERM, wait, record the exit
+#   loadgen <json-out> [loadgen run args...]     # returns loadgen's status
+#   cond_start <condition> <dir> <tag> / cond_stop
+#
+# Conditions (what runs beside the workload): bare, kestrel (default rules),
+# kestrel-stable (Falco's stable file), empty-hook (an empty tp_btf/sys_exit
+# program), kestrel-probe (kestrel's probe alone with Falco's stable event
+# set, drained by one bare thread on CPU $DRAIN_CPU, default 1), bpftrace (a
+# syscall-counting one-liner), audit-rules (auditd with rules equivalent to
+# kestrel's default rules), audit-opens (auditd logging every open). perf/baselines/README.md says why each one is what it is.
+#
+# Every command that produces a number is appended to $RUN_DIR/commands.log
+# so that each raw file can be traced to the exact command line.
+
+PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$PERF_DIR/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_DIR/target}
+KESTREL=${KESTREL:-$CARGO_TARGET_DIR/release/kestrel}
+LOADGEN=${LOADGEN:-$CARGO_TARGET_DIR/release/kestrel-loadgen}
+HOLD=${HOLD:-$CARGO_TARGET_DIR/release/examples/overhead_hold}
+STABLE_RULES=${STABLE_RULES:-$REPO_DIR/../shared/reference/falco_rules.yaml}
+BPFTRACE_PROG=${BPFTRACE_PROG:-'tracepoint:raw_syscalls:sys_exit { @c = count(); }'}
+
+DAEMON_PID=""
+DAEMON_URL=""
+DAEMON_TAG=""
+DAEMON_DIR=""
+COND_PID=""
+COND_FD=""
+AUDITD_PID=""
+AUDIT_TOUCHED=0
+TRACEFS_MOUNTED=0
+PERF_TMP=""
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Records a command line in the run's command log.
+note_cmd() { printf '%s\t%s\n' "$(date -u +%FT%TZ)" "$*" >> "$RUN_DIR/commands.log"; }
+
+perf_init() { # run-dir
+    RUN_DIR=$1
+    mkdir -p "$RUN_DIR"
+    : >> "$RUN_DIR/commands.log"
+    PERF_TMP=$(mktemp -d /tmp/kestrel-perf.XXXXXX)
+    trap perf_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# Leaves the machine as it was: no daemon, no hook, no bpftrace, no auditd,
+# no audit rule except the one that keeps new processes out of syscall
+# auditing (see cond_stop), auditing disabled.
+perf_cleanup() {
+    local rc=$?
+    [ -n "$DAEMON_PID" ] && daemon_stop
+    [ -n "$COND_PID" ] && cond_stop_any
+    audit_teardown
+    if [ "$TRACEFS_MOUNTED" = 1 ]; then
+        umount /sys/kernel/tracing 2>/dev/null || log "warning: could not unmount tracefs"
+    fi
+    [ -n "$PERF_TMP" ] && rm -rf "$PERF_TMP"
+    exit "$rc"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts the daemon on a free port with the given arguments and waits until
+# /healthz answers. Alerts (stdout) are counted and mostly discarded to keep
+# run folders small: the first 20 lines are kept in <tag>.alerts.head.
+daemon_start() { # dir tag [kestrel args...]
+    local dir=$1 tag=$2
+    shift 2
+    local port
+    port=$(free_port)
+    mkdir -p "$dir"
+    DAEMON_TAG=$tag
+    DAEMON_DIR=$dir
+    note_cmd "$KESTREL -o webserver.listen_port=$port $*  # $dir/$tag"
+    "$KESTREL" -o "webserver.listen_port=$port" "$@" \
+        > "$PERF_TMP/$tag.alerts" 2> "$dir/$tag.daemon.log" &
+    DAEMON_PID=$!
+    DAEMON_URL="http://127.0.0.1:$port"
+    local i
+    for i in $(seq 1 600); do
+        if curl -sf -o /dev/null "$DAEMON_URL/healthz"; then
+            return 0
+        fi
+        if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+            wait "$DAEMON_PID" || true
+            DAEMON_PID=""
+            cat "$dir/$tag.daemon.log" >&2
+            die "kestrel exited during start-up ($dir/$tag.daemon.log)"
+        fi
+        sleep 0.1
+    done
+    die "kestrel did not answer /healthz within 60 s"
+}
+
+scrape() { # url file
+    curl -sf "$1/metrics" > "$2" || log "warning: scrape of $1 failed"
+}
+
+daemon_stop() {
+    [ -n "$DAEMON_PID" ] || return 0
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    local i rc=0
+    for i in $(seq 1 300); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then
+        log "warning: kestrel ignored SIGTERM for 30 s; killing it"
+        kill -KILL "$DAEMON_PID" 2>/dev/null || true
+    fi
+    wait "$DAEMON_PID" || rc=$?
+    echo "exit status $rc" >> "$DAEMON_DIR/$DAEMON_TAG.daemon.log"
+    local f="$PERF_TMP/$DAEMON_TAG.alerts"
+    if [ -f "$f" ]; then
+        wc -l < "$f" > "$DAEMON_DIR/$DAEMON_TAG.alerts.count"
+        if [ -s "$f" ]; then head -n 20 "$f" > "$DAEMON_DIR/$DAEMON_TAG.alerts.head"; fi
+        rm -f "$f"
+    fi
+    DAEMON_PID=""
+    DAEMON_URL=""
+}
+
+# Runs kestrel-loadgen with --json --quiet; the JSON report goes to the given
+# file, stderr next to it. Returns loadgen's exit status (1 = reconciliation
+# failed, which is a result, not an error of the suite).
+loadgen() { # json-out args...
+    local out=$1
+    shift
+    note_cmd "$LOADGEN run $* --json --quiet  # $out"
+    local rc=0
+    "$LOADGEN" run "$@" --json --quiet > "$out" 2> "${out%.json}.stderr" || rc=$?
+    [ -s "${out%.json}.stderr" ] || rm -f "${out%.json}.stderr"
+    if [ "$rc" -ge 2 ]; then
+        log "warning: loadgen exited $rc ($out)"
+    fi
+    return "$rc"
+}
+
+ensure_tracefs() {
+    if [ ! -e /sys/kernel/tracing/events/raw_syscalls ]; then
+        mount -t tracefs nodev /sys/kernel/tracing || die "cannot mount tracefs (bpftrace needs it)"
+        TRACEFS_MOUNTED=1
+    fi
+}
+
+ensure_tools() { # what...
+    local t missing=()
+    for t in "$@"; do
+        case $t in
+        bpftrace) command -v bpftrace > /dev/null || missing+=(bpftrace) ;;
+        auditd) command -v auditd > /dev/null && command -v auditctl > /dev/null || missing+=(auditd) ;;
+        perf) command -v perf > /dev/null || missing+=(linux-perf) ;;
+        esac
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get install -y "${missing[@]}" > "$PERF_TMP/apt.log" 2>&1 || {
+            cat "$PERF_TMP/apt.log" >&2
+            die "apt-get install ${missing[*]} failed"
+        }
+    fi
+}
+
+# Holds a helper that prints "ready" once attached and detaches when its
+# stdin closes (overhead_hold).
+hold_start() { # out-file args...
+    local out=$1
+    shift
+    local fifo="$PERF_TMP/hold.fifo"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    "$HOLD" "$@" < "$fifo" > "$out" 2>&1 &
+    COND_PID=$!
+    exec {COND_FD}> "$fifo"
+    local i
+    for i in $(seq 1 300); do
+        grep -q '^ready' "$out" 2>/dev/null && return 0
+        kill -0 "$COND_PID" 2>/dev/null || { cat "$out" >&2; die "overhead_hold $* failed"; }
+        sleep 0.1
+    done
+    die "overhead_hold $* not ready within 30 s"
+}
+
+hold_stop() {
+    exec {COND_FD}>&-
+    COND_FD=""
+    wait "$COND_PID" || log "warning: overhead_hold exited $?"
+    COND_PID=""
+}
+
+bpftrace_start() { # out-file
+    ensure_tracefs
+    note_cmd "bpftrace -e '$BPFTRACE_PROG'"
+    bpftrace -e "$BPFTRACE_PROG" > "$1" 2>&1 &
+    COND_PID=$!
+    local i
+    for i in $(seq 1 600); do
+        grep -q '^Attaching' "$1" 2>/dev/null && { sleep 0.5; return 0; }
+        kill -0 "$COND_PID" 2>/dev/null || { cat "$1" >&2; die "bpftrace failed"; }
+        sleep 0.1
+    done
+    die "bpftrace did not attach within 60 s"
+}
+
+bpftrace_stop() {
+    kill -INT "$COND_PID" 2>/dev/null || true
+    wait "$COND_PID" || true
+    COND_PID=""
+}
+
+# auditd runs in the foreground (-n) with a private configuration whose log
+# lives in the temp dir, rotated so a flood cannot fill the disk.
+audit_start() { # rules-file out-file
+    local rules=$1 out=$2 conf="$PERF_TMP/audit"
+    mkdir -p "$conf/plugins.d"
+    sed "s|@LOGDIR@|$conf|" "$PERF_DIR/baselines/auditd.conf" > "$conf/auditd.conf"
+    chmod 0640 "$conf/auditd.conf"
+    AUDIT_TOUCHED=1
+    auditctl -D > /dev/null
+    note_cmd "auditd -n -c $conf; auditctl -R $rules"
+    auditd -n -c "$conf" > "$out" 2>&1 &
+    AUDITD_PID=$!
+    local i
+    for i in $(seq 1 300); do
+        if auditctl -s 2>/dev/null | grep -q "^pid $AUDITD_PID\$"; then break; fi
+        kill -0 "$AUDITD_PID" 2>/dev/null || { cat "$out" >&2; die "auditd failed to start"; }
+        sleep 0.1
+    done
+    auditctl -s | grep -q "^pid $AUDITD_PID\$" || die "auditd did not register within 30 s"
+    auditctl -R "$rules" >> "$out" 2>&1 || die "auditctl -R $rules failed (see $out)"
+    auditctl -e 1 > /dev/null
+    { echo "--- rules"; auditctl -l; echo "--- status"; auditctl -s; } >> "$out"
+}
+
+# Once auditing has been enabled, the kernel arms syscall auditing for every
+# process forked afterwards (audit_alloc), even with auditing disabled and no
+# rules: each syscall then takes the audit slow path. A `never,task` rule
+# keeps new processes out of it, so bare runs after an audit run stay bare
+# (perf/baselines/README.md has the measurement).
+audit_teardown() {
+    [ "$AUDIT_TOUCHED" = 1 ] || return 0
+    auditctl -D > /dev/null 2>&1 || true
+    auditctl -e 0 > /dev/null 2>&1 || true
+    auditctl -a never,task > /dev/null 2>&1 || true
+    if [ -n "$AUDITD_PID" ]; then
+        kill -TERM "$AUDITD_PID" 2>/dev/null || true
+        wait "$AUDITD_PID" 2>/dev/null || true
+        AUDITD_PID=""
+    fi
+}
+
+audit_stop() { # out-file
+    { echo "--- status at stop"; auditctl -s; } >> "$1" 2>&1
+    audit_teardown
+    rm -f "$PERF_TMP"/audit/audit.log*
+}
+
+# Starts a condition. For kestrel conditions DAEMON_URL is set afterwards
+# (pass it to loadgen with --daemon); for the others it is empty.
+cond_start() { # condition dir tag
+    local c=$1 dir=$2 tag=$3
+    CUR_COND=$c
+    mkdir -p "$dir"
+    case $c in
+    bare) ;;
+    kestrel) daemon_start "$dir" "$tag" ;;
+    kestrel-stable) daemon_start "$dir" "$tag" -r "$STABLE_RULES" ;;
+    empty-hook) hold_start "$dir/$tag.hold.log" empty ;;
+    kestrel-probe) hold_start "$dir/$tag.hold.log" kestrel "${DRAIN_CPU:-1}" ;;
+    bpftrace) bpftrace_start "$dir/$tag.bpftrace.log" ;;
+    audit-rules) audit_start "$PERF_DIR/baselines/audit-kestrel.rules" "$dir/$tag.audit.log" ;;
+    audit-opens) audit_start "$PERF_DIR/baselines/audit-opens.rules" "$dir/$tag.audit.log" ;;
+    *) die "unknown condition $c" ;;
+    esac
+}
+
+cond_stop() { # dir tag
+    local dir=$1 tag=$2
+    case $CUR_COND in
+    bare) ;;
+    kestrel | kestrel-stable) daemon_stop ;;
+    empty-hook | kestrel-probe) hold_stop ;;
+    bpftrace) bpftrace_stop ;;
+    audit-rules | audit-opens) audit_stop "$dir/$tag.audit.log" ;;
+    esac
+    CUR_COND=""
+}
+
+cond_stop_any() {
+    if [ -n "$COND_FD" ]; then hold_stop; fi
+    if [ -n "$COND_PID" ]; then
+        kill -INT "$COND_PID" 2>/dev/null || true
+        wait "$COND_PID" 2>/dev/null || true
+        COND_PID=""
+    fi
+}
+
+# The machine is quiet enough to publish numbers measured on it: load
+# average below QUIET_LOAD and no compiler, cargo or other kestrel running.
+machine_busy() {
+    local load others
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    others=$(pgrep -a -x 'cargo|rustc|clang|cc1|kestrel|kestrel-loadgen|ld|rust-lld' 2>/dev/null | grep -v "^$$ " || true)
+    if awk -v l="$load" -v q="${QUIET_LOAD:-0.5}" 'BEGIN { exit !(l >= q) }'; then
+        echo "load average $load"
+        return 0
+    fi
+    if [ -n "$others" ]; then
+        echo "busy: $(echo "$others" | awk '{print $2}' | sort | uniq -c | tr '\n' ' ')"
+        return 0
+    fi
+    return 1
+}
