@@ -356,6 +356,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // Shutdown: detach the programs (no new records), let the workers drain
     // the rings, then flush the outputs.
     healthy.store(false, Ordering::Relaxed);
+    // Stop the kernel side and take the final counters before detaching:
+    // the exit summary must count every record the workers are about to
+    // drain, not the housekeeping snapshot taken up to 250 ms earlier.
+    if let Err(e) = probe.set_event_types(&[]) {
+        log::warn!("could not stop the probe's event filter: {e}");
+    }
+    // A syscall already past the filter on another CPU commits its record
+    // within microseconds.
+    std::thread::sleep(Duration::from_millis(5));
+    *state.probe_stats.lock().unwrap_or_else(|p| p.into_inner()) = probe_handle(&mut probe);
     drop(probe);
     stop.store(true, Ordering::Release);
     for w in workers {
