@@ -819,3 +819,99 @@ pub fn copy_as(dir: &Path, name: &str, src: impl AsRef<Path>) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     p
 }
+
+/// `/metrics` fetched after the connection has sat idle for `gap`: the
+/// daemon refreshes its kernel counters every 250 ms, so after a longer
+/// gap the scrape's own connect is in both the kernel and the worker
+/// counters.
+pub fn metrics_after_gap(d: &Daemon, gap: Duration) -> Metrics {
+    let mut s = TcpStream::connect_timeout(&d.addr, Duration::from_secs(5)).expect("connect");
+    std::thread::sleep(gap);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        d.addr
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    Metrics::parse(body)
+}
+
+/// Waits until the daemon has caught up: every record the kernel
+/// committed (`kestrel_kernel_events_sent_total`, all CPUs) has been read
+/// by a worker (`kestrel_worker_records_total`, all workers). Other
+/// processes keep the counters moving, so this polls until one scrape
+/// shows them equal.
+pub fn settled(d: &Daemon, timeout: Duration) -> Metrics {
+    let deadline = Instant::now() + timeout;
+    let mut last = (0.0, 0.0);
+    loop {
+        let m = metrics_after_gap(d, Duration::from_millis(300));
+        let records = m.sum("kestrel_worker_records_total", &[]);
+        let sent = m.sum("kestrel_kernel_events_sent_total", &[]);
+        if records == sent && sent > 0.0 {
+            return m;
+        }
+        last = (records, sent);
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never settled within {timeout:?}: worker records {} vs kernel sent {}",
+            last.0,
+            last.1
+        );
+    }
+}
+
+/// The totals of the daemon's exit summary line
+/// (`events seen S, sent N, dropped in kernel D, processed P, alerts A`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub seen: u64,
+    pub sent: u64,
+    pub dropped: u64,
+    pub processed: u64,
+    pub alerts: u64,
+}
+
+/// Parses the exit summary from the daemon's stderr.
+pub fn summary(stderr: &str) -> Summary {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("kestrel: events seen"))
+        .unwrap_or_else(|| panic!("no exit summary in stderr:\n{stderr}"));
+    let num = |key: &str| -> u64 {
+        let rest = line
+            .split(key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("'{key}' missing in {line:?}"));
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("bad number after '{key}' in {line:?}"))
+    };
+    Summary {
+        seen: num("events seen"),
+        sent: num(", sent"),
+        dropped: num("dropped in kernel"),
+        processed: num("processed"),
+        alerts: num("alerts"),
+    }
+}
+
+/// The exit summary balances: every event the kernel saw was sent or
+/// counted as dropped, none was dropped, and every sent one was processed.
+pub fn assert_summary_balanced(stderr: &str) {
+    let s = summary(stderr);
+    assert_eq!(s.seen, s.sent + s.dropped, "{s:?}");
+    assert_eq!(s.dropped, 0, "kernel drops: {s:?}");
+    assert_eq!(
+        s.processed, s.sent,
+        "events sent by the kernel vs processed by the workers: {s:?}"
+    );
+}

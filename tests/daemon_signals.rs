@@ -1,0 +1,228 @@
+//! Signals, for real: SIGHUP swaps the rules without detaching the probe
+//! (and keeps the old rules when the new ones are invalid), SIGHUP under
+//! load loses no event, SIGTERM drains what the kernel already emitted.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, DaemonOpts};
+use serde_json::Value;
+
+fn rule_file(name: &str, path: &Path) -> String {
+    format!(
+        "- rule: {name}\n  desc: end-to-end reload test\n  condition: evt.type in (open, openat, openat2) and fd.name = \"{}\"\n  output: \"{name} (file=%fd.name proc=%proc.name cmdline=%proc.cmdline)\"\n  priority: WARNING\n  tags: [e2e]\n",
+        path.display()
+    )
+}
+
+/// `cat FILE NONCEFILE`; returns the nonce.
+fn cat(file: &Path, dir: &Path, tag: &str) -> (String, Instant) {
+    let n = common::nonce(tag);
+    let nf = dir.join(&n);
+    std::fs::write(&nf, b"").unwrap();
+    common::run(common::quiet("cat").arg(file).arg(&nf));
+    (n, Instant::now())
+}
+
+fn reloads(d: &Daemon, result: &str) -> f64 {
+    d.metrics()
+        .sum("kestrel_reloads_total", &[("result", result)])
+}
+
+#[test]
+fn sighup_swaps_rules_and_invalid_rules_keep_the_old_ones() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let a = tmp.path().join("a.txt");
+    let b = tmp.path().join("b.txt");
+    std::fs::write(&a, b"a").unwrap();
+    std::fs::write(&b, b"b").unwrap();
+    let rules = tmp.path().join("rules.yaml");
+    std::fs::write(&rules, rule_file("E2E reload A", &a)).unwrap();
+    let d = Daemon::start_with(DaemonOpts {
+        rules: vec![rules.clone()],
+        ..Default::default()
+    });
+    let has = |rule: &'static str, n: String| {
+        move |x: &Value| common::rule_of(x) == rule && common::output_has(x, &n)
+    };
+
+    // Rule A is in force; B does not exist yet.
+    let (n, end) = cat(&a, tmp.path(), "a1");
+    assert!(
+        d.wait_alert_until(has("E2E reload A", n), end + Duration::from_secs(1))
+            .is_some(),
+        "rule A did not fire before the reload"
+    );
+    let (nb0, _) = cat(&b, tmp.path(), "b0");
+
+    // Swap in rule B.
+    std::fs::write(&rules, rule_file("E2E reload B", &b)).unwrap();
+    d.signal(libc::SIGHUP);
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_reloads_total", &[("result", "ok")]) >= 1.0,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        m.sum("kestrel_reloads_total", &[("result", "ok")]),
+        1.0,
+        "reload not counted as ok; stderr:\n{}",
+        d.stderr()
+    );
+    assert_eq!(m.sum("kestrel_reloads_total", &[("result", "failed")]), 0.0);
+    assert!(
+        d.wait_stderr("reloaded:", Duration::from_secs(1)),
+        "{}",
+        d.stderr()
+    );
+    let (n, end) = cat(&b, tmp.path(), "b1");
+    assert!(
+        d.wait_alert_until(has("E2E reload B", n), end + Duration::from_secs(1))
+            .is_some(),
+        "the new rule B did not fire after SIGHUP"
+    );
+    let (na, _) = cat(&a, tmp.path(), "a2");
+
+    // Invalid rules: the reload fails, B stays in force.
+    std::fs::write(
+        &rules,
+        "- rule: E2E broken\n  desc: x\n  condition: evt.type = openat and and\n  output: x\n  priority: WARNING\n",
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_reloads_total", &[("result", "failed")]) >= 1.0,
+        Duration::from_secs(5),
+    );
+    assert_eq!(m.sum("kestrel_reloads_total", &[("result", "failed")]), 1.0);
+    assert_eq!(m.sum("kestrel_reloads_total", &[("result", "ok")]), 1.0);
+    assert!(
+        d.wait_stderr("reload failed", Duration::from_secs(1)),
+        "no reload error logged:\n{}",
+        d.stderr()
+    );
+    let (n, end) = cat(&b, tmp.path(), "b2");
+    assert!(
+        d.wait_alert_until(has("E2E reload B", n), end + Duration::from_secs(1))
+            .is_some(),
+        "rule B stopped firing after a failed reload"
+    );
+    assert!(d.get("/healthz").unwrap().0 == 200);
+
+    // Sentinel passed: nothing from the rules not in force at the time.
+    assert!(
+        d.alerts_where(|x| common::output_has(x, &nb0) || common::output_has(x, &na))
+            .is_empty(),
+        "a rule fired while it was not in force: {:?}",
+        d.alerts()
+    );
+    assert!(d
+        .alerts_where(|x| common::rule_of(x) == "E2E broken")
+        .is_empty());
+    d.stop();
+}
+
+#[test]
+fn sighup_under_load_loses_no_event() {
+    let _g = common::serial();
+    let loadgen = common::loadgen_bin();
+    let d = Daemon::start();
+    let child = Command::new(&loadgen)
+        .args([
+            "run",
+            "--scenario",
+            "open",
+            "--threads",
+            "1",
+            "--rate",
+            "20000",
+            "--duration",
+            "4",
+            "--json",
+            "--quiet",
+            "--daemon",
+        ])
+        .arg(d.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kestrel-loadgen");
+    // Reload several times while the load runs (loadgen spends its first
+    // moments on setup and a baseline scrape).
+    std::thread::sleep(Duration::from_millis(800));
+    for _ in 0..5 {
+        d.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let out = child.wait_with_output().expect("wait for kestrel-loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "kestrel-loadgen printed no JSON report ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "kestrel-loadgen failed ({}): {report:#}\nkestrel stderr:\n{}",
+        out.status,
+        d.stderr()
+    );
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["dropped"], 0, "{report:#}");
+    assert_eq!(report["observed"], report["issued"], "{report:#}");
+    assert!(
+        report["issued"].as_u64().unwrap_or(0) > 100_000,
+        "{report:#}"
+    );
+
+    let m = d.metrics();
+    assert_eq!(
+        m.sum("kestrel_reloads_total", &[("result", "ok")]),
+        5.0,
+        "stderr:\n{}",
+        d.stderr()
+    );
+    assert_eq!(m.sum("kestrel_reloads_total", &[("result", "failed")]), 0.0);
+    assert_eq!(m.sum("kestrel_kernel_events_dropped_total", &[]), 0.0);
+    let settled = common::settled(&d, Duration::from_secs(15));
+    assert_eq!(settled.sum("kestrel_kernel_events_dropped_total", &[]), 0.0);
+    assert_eq!(settled.sum("kestrel_worker_decode_errors_total", &[]), 0.0);
+    assert_eq!(
+        settled.sum("kestrel_worker_deferred_dropped_total", &[]),
+        0.0
+    );
+    let stderr = d.stop();
+    common::assert_summary_balanced(&stderr);
+}
+
+#[test]
+fn sigterm_drains_events_already_emitted() {
+    let _g = common::serial();
+    let d = Daemon::start();
+    let n = common::nonce("drain");
+    const OPENS: usize = 3000;
+    // One process reads /etc/shadow OPENS times; SIGTERM follows its exit
+    // at once, while most alerts are still in the rings or queues.
+    common::run_ok(Command::new(common::python3()).args([
+        "-c",
+        &format!("import sys\nfor _ in range({OPENS}):\n    open('/etc/shadow').close()"),
+        &n,
+    ]));
+    let mut d = d;
+    let st = d.terminate(Duration::from_secs(15));
+    let stderr = d.stderr();
+    assert!(st.success(), "kestrel exited with {st}; stderr:\n{stderr}");
+    let got = d
+        .alerts_where(|a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, &n));
+    assert_eq!(
+        got.len(),
+        OPENS,
+        "alerts for events emitted before SIGTERM; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("draining and exiting"), "{stderr}");
+    common::assert_summary_balanced(&stderr);
+}
