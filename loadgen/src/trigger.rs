@@ -1,14 +1,17 @@
 //! The trigger suite: one harmless action per detection rule.
 //!
 //! [`ACTIONS`] is the table to edit when rules change: each row names the
-//! action, the rules it should fire (Falco's names; kestrel's default
-//! rules follow them), what it needs (root, a program on `PATH`, this
-//! program's own executable) and the function that performs it. Every
-//! action is safe on a developer machine: it works on files it creates
-//! under its private temporary directory (or, as root, on a uniquely named
-//! empty file it removes at once), changes namespaces or credentials only
-//! in a short-lived child, and reads sensitive files without keeping or
-//! printing anything.
+//! action, the rules it should fire (Falco's upstream names, then kestrel's
+//! default rules from rules/kestrel_rules.yaml; every default rule has an
+//! action), what it needs (root, a program on `PATH`, this program's own
+//! executable, a simulated container, a mount sandbox) and the function
+//! that performs it. Every action is safe on a developer machine: it works
+//! on files it creates under its private temporary directory (or, as root,
+//! on a uniquely named empty file it removes at once, or on files of a
+//! private tmpfs in a mount namespace of its own, see [`crate::sim`]),
+//! changes namespaces or credentials only in a short-lived child, reads
+//! sensitive files without keeping or printing anything, and removes the
+//! container cgroup it created when the run ends.
 //!
 //! Actions run on the worker threads in turn. Everything they need (tool
 //! paths, argv strings, copies of `/bin/true`) is prepared before the
