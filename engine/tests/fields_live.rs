@@ -749,3 +749,35 @@ fn every_field_extracts_on_every_event_type_without_panicking() {
         }
     }
 }
+
+/// Regression: events from a thread that renamed itself (loadgen's
+/// `loadgen-0` workers) named the thread, not the process, and the rename
+/// leaked into the process entry that children see as `proc.pname`.
+#[test]
+fn proc_name_is_the_main_threads_name() {
+    let w = world();
+    // A thread (tid 31) of process 30 ("sh") renamed to "worker-0".
+    let mut h = hdr(30, 20, "worker-0", 3);
+    h.tid = 31;
+    let rec = EventBuilder::new(EventType(65), h)
+        .i64(-100)
+        .bytes(b"/etc/x")
+        .u64(0)
+        .u64(0)
+        .bytes(b"")
+        .finish();
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "proc.name").as_deref(), Some("sh"));
+    assert_eq!(get(&e, "thread.tid").as_deref(), Some("31"));
+    assert_eq!(
+        get(&e, "proc.cmdline").map(|c| c.starts_with("sh")),
+        Some(true)
+    );
+    // The main thread's own events still update and show its name.
+    let rec = openat(30, 20, "sh", 3, -100, "/etc/y", 0, 0, "");
+    assert_eq!(get(&w.ev(&rec), "proc.name").as_deref(), Some("sh"));
+    assert_eq!(
+        w.table.get(30).map(|p| p.comm.to_vec()),
+        Some(b"sh".to_vec())
+    );
+}

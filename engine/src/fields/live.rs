@@ -1176,14 +1176,31 @@ impl<'a> LiveEvent<'a> {
 
     fn self_cmdline(&self) -> Option<Vec<u8>> {
         let img = self.image()?;
-        Some(cmdline(self.raw.comm(), &img.args))
+        Some(cmdline(self.self_comm(), &img.args))
+    }
+
+    /// The process's command name: proc.* fields describe the process (its
+    /// main thread), so an event from another thread, which may have renamed
+    /// itself (`pthread_setname_np`), takes the name the table keeps for the
+    /// main thread; the header's comm is used for the main thread itself and
+    /// when the table has no entry.
+    fn self_comm(&self) -> &[u8] {
+        let h = &self.raw.hdr;
+        if h.tid != h.tgid {
+            if let Some(p) = &self.process {
+                if !p.comm.is_empty() {
+                    return &p.comm;
+                }
+            }
+        }
+        self.raw.comm()
     }
 
     /// One ancestor-style field of process `p` (`None` = self).
     fn anc_value(&self, t: F, p: Option<&Process>) -> Option<Value<'static>> {
         match p {
             None => match t {
-                F::ProcAname => Some(Value::string(self.raw.comm())),
+                F::ProcAname => Some(Value::string(self.self_comm())),
                 F::ProcAexe => self.image().map(|i| Value::string(&*i.exe)),
                 F::ProcAexepath => self.image().map(|i| Value::string(&*i.exepath)),
                 F::ProcAcmdline => self.self_cmdline().map(Value::string),
@@ -1210,9 +1227,9 @@ impl<'a> LiveEvent<'a> {
             return Value::string("");
         }
         if me.tgid == sid {
-            return Value::string(self.raw.comm());
+            return Value::string(self.self_comm());
         }
-        let mut best: Option<Box<[u8]>> = Some(self.raw.comm().into());
+        let mut best: Option<Box<[u8]>> = Some(self.self_comm().into());
         for a in self.ancestors() {
             if a.sid != sid {
                 break;
@@ -1637,7 +1654,7 @@ impl super::Extract for LiveEvent<'_> {
 
             F::ProcPid => Some(Value::I64(h.tgid as i64)),
             F::ProcPpid => Some(Value::I64(h.ptgid as i64)),
-            F::ProcName => Some(Value::str(raw.comm())),
+            F::ProcName => Some(Value::str(self.self_comm())),
             F::ThreadTid => Some(Value::I64(h.tid as i64)),
             F::ThreadCapEffective => Some(Value::string(flags::caps_text(h.cap_effective))),
             F::ThreadCapPermitted => Some(Value::string(flags::caps_text(h.cap_permitted))),

@@ -869,13 +869,18 @@ impl ProcessTable {
         if !current {
             return;
         }
+        // Only the main thread's name is the process's name: other threads
+        // may have renamed themselves.
+        let main_thread = h.tid == h.tgid;
         let comm = ev.comm();
-        if !gen_unknown && *p.comm == *comm && p.ptgid == h.ptgid {
+        if !gen_unknown && (!main_thread || *p.comm == *comm) && p.ptgid == h.ptgid {
             return;
         }
         self.modify(h.tgid, |p| {
             let mut n = p.clone();
-            n.comm = comm.into();
+            if main_thread || n.comm.is_empty() {
+                n.comm = comm.into();
+            }
             n.ptgid = h.ptgid;
             if n.gens[0].exec_gen.is_none() {
                 n.gens[0].exec_gen = Some(h.exec_gen);
