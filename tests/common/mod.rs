@@ -848,7 +848,6 @@ pub fn metrics_after_gap(d: &Daemon, gap: Duration) -> Metrics {
 /// shows them equal.
 pub fn settled(d: &Daemon, timeout: Duration) -> Metrics {
     let deadline = Instant::now() + timeout;
-    let mut last = (0.0, 0.0);
     loop {
         let m = metrics_after_gap(d, Duration::from_millis(300));
         let records = m.sum("kestrel_worker_records_total", &[]);
@@ -856,12 +855,9 @@ pub fn settled(d: &Daemon, timeout: Duration) -> Metrics {
         if records == sent && sent > 0.0 {
             return m;
         }
-        last = (records, sent);
         assert!(
             Instant::now() < deadline,
-            "the daemon never settled within {timeout:?}: worker records {} vs kernel sent {}",
-            last.0,
-            last.1
+            "the daemon never settled within {timeout:?}: worker records {records} vs kernel sent {sent}"
         );
     }
 }
