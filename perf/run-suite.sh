@@ -18,7 +18,10 @@
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations (default: default-1t,
 #                       stable-1t,default-2t,stable-2t)
-#   --no-build          use the binaries already in $CARGO_TARGET_DIR
+#   --no-build          use the binaries already in $CARGO_TARGET_DIR (and
+#                       the source export already in $CARGO_TARGET_DIR/src-HEAD)
+#   --worktree          build the working tree as it is instead of a clean
+#                       export of HEAD
 #   --wait-quiet MIN    wait up to MIN minutes for a quiet machine (default 90)
 #   --allow-noisy       measure even if the machine never got quiet
 #   --out DIR           run folder (default perf/runs/<timestamp>)
@@ -38,13 +41,14 @@ SECTIONS=probe-overhead,ratio,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
 ZD_CONFIGS=default-1t,stable-1t,default-2t,stable-2t
 BUILD=1
+WORKTREE=0
 WAIT_QUIET=90
 ALLOW_NOISY=0
 OUT=""
-# Iterations of the tight loops (perf/probe-overhead/loop.c): about 2 s each
+# Iterations of the tight loops (perf/probe-overhead/loop.c): 1-2 s each bare
 # on the development VM.
 LOOP_GETPPID=${LOOP_GETPPID:-10000000}
-LOOP_OPEN=${LOOP_OPEN:-1500000}
+LOOP_OPEN=${LOOP_OPEN:-500000}
 # The CPU the single-threaded workloads run on (loadgen --pin puts thread 0
 # on CPU 0; the loops follow it).
 WORK_CPU=0
@@ -61,6 +65,7 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
     --no-build) BUILD=0 ;;
+    --worktree) WORKTREE=1 ;;
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
@@ -79,18 +84,40 @@ perf_init "$OUT"
 log "run folder: $OUT"
 
 # ------------------------------------------------------------------ build
-if [ "$BUILD" = 1 ]; then
-    log "building release binaries ($CARGO_TARGET_DIR)"
-    cargo build -q --release -p kestrel -p kestrel-loadgen
-    cargo build -q --release -p kestrel-probe --example overhead_hold
-    if has criterion; then
-        cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null
+# By default the code measured is HEAD exactly: a `git archive` export, so
+# that uncommitted work of others in the checkout is not measured. The
+# export sits next to the checkout's sibling `shared/` through a symlink so
+# that paths like ../shared/reference resolve as in the checkout.
+if [ "$WORKTREE" = 1 ]; then
+    SRC_DIR=$REPO_DIR
+    COMMIT="$(git rev-parse HEAD) $(git diff --quiet HEAD -- src engine probe loadgen rules benches Cargo.toml Cargo.lock || echo '(working tree, with uncommitted changes)')"
+else
+    SRC_DIR=$CARGO_TARGET_DIR/src-HEAD/kestrel
+    if [ "$BUILD" = 1 ]; then
+        rm -rf "$CARGO_TARGET_DIR/src-HEAD"
+        mkdir -p "$SRC_DIR"
+        git archive HEAD | tar -x -C "$SRC_DIR"
+        git rev-parse HEAD > "$SRC_DIR/.commit"
+        ln -s "$REPO_DIR/../shared" "$CARGO_TARGET_DIR/src-HEAD/shared"
     fi
+    [ -f "$SRC_DIR/.commit" ] || die "no source export in $SRC_DIR (drop --no-build)"
+    COMMIT="$(cat "$SRC_DIR/.commit") (clean export of HEAD)"
+fi
+if [ "$BUILD" = 1 ]; then
+    log "building release binaries from $SRC_DIR into $CARGO_TARGET_DIR"
+    (
+        cd "$SRC_DIR"
+        cargo build -q --release -p kestrel -p kestrel-loadgen
+        cargo build -q --release -p kestrel-probe --example overhead_hold
+        if has criterion; then
+            cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null
+        fi
+    )
 fi
 for b in "$KESTREL" "$LOADGEN" "$HOLD"; do
     [ -x "$b" ] || die "$b is missing (build it or drop --no-build)"
 done
-cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
+cc -O2 -o "$PERF_TMP/loop" "$SRC_DIR/perf/probe-overhead/loop.c"
 cc -O2 -o "$PERF_TMP/alert_load" "$PERF_DIR/zero-drop/alert_load.c"
 ensure_tools bpftrace auditd
 
@@ -113,7 +140,7 @@ done
 
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD) $(git diff --quiet HEAD -- src engine probe loadgen rules || echo '(with uncommitted changes in src/engine/probe/loadgen/rules)')"
+    echo "commit: $COMMIT"
     echo "noisy: $noisy"
     echo "waited_for_quiet_min: $waited"
     echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
@@ -145,18 +172,19 @@ if has probe-overhead; then
     mkdir -p "$d"
     # The script is the probe engineer's; a failed attempt is kept (its
     # partial raw.csv) and retried once.
+    po="$SRC_DIR/perf/probe-overhead"
     for attempt in 1 2; do
-        before=$(ls perf/probe-overhead/results 2> /dev/null || true)
+        before=$(ls "$po/results" 2> /dev/null || true)
         sample_note probe-overhead "attempt$attempt"
-        note_cmd "perf/probe-overhead/run.sh 7  # $d/attempt$attempt"
+        note_cmd "perf/probe-overhead/run.sh 7  # (in $SRC_DIR) $d/attempt$attempt"
         rc=0
         mkdir -p "$d/attempt$attempt"
-        perf/probe-overhead/run.sh 7 > "$d/attempt$attempt/output.txt" 2>&1 || rc=$?
+        "$po/run.sh" 7 > "$d/attempt$attempt/output.txt" 2>&1 || rc=$?
         # Copy what the script wrote (its own results folder) into this run.
-        for r in $(ls perf/probe-overhead/results 2> /dev/null); do
+        for r in $(ls "$po/results" 2> /dev/null); do
             if ! grep -qx "$r" <<< "$before"; then
-                cp -r "perf/probe-overhead/results/$r/." "$d/attempt$attempt/"
-                rm -rf "perf/probe-overhead/results/$r"
+                cp -r "$po/results/$r/." "$d/attempt$attempt/"
+                if [ "$WORKTREE" = 1 ]; then rm -rf "$po/results/$r"; fi
             fi
         done
         [ "$rc" = 0 ] && break
@@ -167,8 +195,11 @@ fi
 # ------------------------------------------------------------------ ratios
 conditions_for() { # workload
     case $1 in
+    # The loops run a fixed number of iterations: under audit-opens an
+    # openat+close loop runs at auditd's pace (a few thousand per second),
+    # so the loops leave that condition to the time-bounded loadgen runs.
     getppid-loop | openclose-loop)
-        echo bare kestrel kestrel-probe empty-hook bpftrace audit-rules audit-opens ;;
+        echo bare kestrel kestrel-probe empty-hook bpftrace audit-rules ;;
     open | getppid)
         echo bare kestrel empty-hook bpftrace audit-rules audit-opens ;;
     *) echo bare kestrel ;;
@@ -324,8 +355,8 @@ if has criterion; then
     log "section criterion: engine_match, engine_compile"
     sample_note criterion run
     note_cmd "cargo bench -p kestrel --bench engine_match --bench engine_compile  # $OUT/criterion.txt"
-    cargo bench -p kestrel --bench engine_match --bench engine_compile > "$OUT/criterion.txt" 2> "$OUT/criterion.stderr" ||
-        log "warning: cargo bench exited $?"
+    (cd "$SRC_DIR" && cargo bench -p kestrel --bench engine_match --bench engine_compile) \
+        > "$OUT/criterion.txt" 2> "$OUT/criterion.stderr" || log "warning: cargo bench exited $?"
     grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running' "$OUT/criterion.stderr" > "$OUT/criterion.stderr.tmp" || true
     mv "$OUT/criterion.stderr.tmp" "$OUT/criterion.stderr"
     [ -s "$OUT/criterion.stderr" ] || rm -f "$OUT/criterion.stderr"

@@ -62,6 +62,19 @@ def prom_q(p, name, q):
     return None
 
 
+def drops_by_cpu(path):
+    """Kernel drops per CPU from a metrics scrape: 'cpu0 12, cpu1 3' or ''."""
+    p = prom(path) if path and os.path.exists(path) else None
+    if not p:
+        return ""
+    by = {}
+    for (n, labels), v in p.items():
+        if n == "kestrel_kernel_events_dropped_total" and v:
+            cpu = dict(labels).get("cpu", "?")
+            by[cpu] = by.get(cpu, 0) + v
+    return ", ".join(f"cpu{c} {int(v)}" for c, v in sorted(by.items()))
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -88,7 +101,8 @@ def fmt_ns(ns):
 def sample(run, workload, path):
     """One ratio sample: achieved rate plus the daemon's view if any."""
     s = {"rate": None, "dropped": None, "passed": None, "cpu_per_m": None,
-         "lat": None, "rss": None, "file": os.path.relpath(path, run)}
+         "share": None, "lat": None, "rss": None, "file": os.path.relpath(path, run),
+         "metrics": re.sub(r"\.(json|txt)$", ".metrics.prom.gz", path)}
     if path.endswith(".json"):
         d = load_json(path)
         if not d:
@@ -99,8 +113,10 @@ def sample(run, workload, path):
         dm = d.get("daemon")
         if dm:
             ev = dm.get("events_processed") or 0
-            if ev:
+            # Per million events only means something when events flow.
+            if ev and ev / max(d.get("duration_s") or 1, 1e-3) >= 10_000:
                 s["cpu_per_m"] = dm.get("cpu_seconds", 0) / ev * 1e6
+            s["share"] = dm.get("cpu_share_of_one_core")
             s["lat"] = dm.get("event_latency_ns")
             s["rss"] = dm.get("rss_bytes")
     else:
@@ -159,8 +175,8 @@ def ratio_section(run, out):
     out.append("Per sample from loadgen's reconciliation (loops: from the metrics scrape); "
                "medians over rounds. Latency is the daemon's kernel-timestamp-to-event "
                "summary over the daemon's whole life (started fresh for each sample).\n")
-    out.append("| workload | dropped (sum) | reconciled | CPU s per M events | event latency p50 / p99 / p99.9 | RSS |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| workload | dropped (sum; by CPU) | reconciled | CPU s per M events | CPU (share of one core) | event latency p50 / p99 / p99.9 | RSS |")
+    out.append("|---|---|---|---|---|---|---|")
     for w, conds in res.items():
         ss = conds.get("kestrel")
         if not ss:
@@ -171,9 +187,13 @@ def ratio_section(run, out):
         lats = [s["lat"] for s in ss if s["lat"]]
         lat = " / ".join(fmt_ns(med([l.get(k) for l in lats])) for k in ("p50", "p99", "p999")) if lats else "n/a"
         rss = med([s["rss"] for s in ss])
-        out.append(f"| {w} | {sum(drops) if drops else 'n/a'} | "
+        share = med([s["share"] for s in ss])
+        by = "; ".join(f"{os.path.basename(s['file']).split('-')[0]}: {b}"
+                       for s in ss for b in [drops_by_cpu(s["metrics"])] if b)
+        out.append(f"| {w} | {sum(drops) if drops else 'n/a'}{f' ({by})' if by else ''} | "
                    f"{f'{sum(1 for p in passed if p)}/{len(passed)}' if passed else 'n/a'} | "
-                   f"{f'{cpu:.3f}' if cpu is not None else 'n/a'} | {lat} | "
+                   f"{f'{cpu:.3f}' if cpu is not None else 'n/a'} | "
+                   f"{f'{share:.2f}' if share is not None else 'n/a'} | {lat} | "
                    f"{f'{rss / 2**20:.0f} MiB' if rss else 'n/a'} |")
     out.append("")
     return res
@@ -209,7 +229,11 @@ def zero_drop_section(run, out):
         if not os.path.exists(t):
             continue
         rows = [l.rstrip("\n").split("\t") for l in open(t)][1:]
-        att = "; ".join(f"{r[1]} ({r[2]} s) → {r[3]} {fmt_rate(float(r[4]))}" for r in rows)
+        def cell(r):
+            js = glob.glob(os.path.join(d, f"a{r[0]}-*.json"))
+            by = drops_by_cpu(js[0].replace(".json", ".metrics.prom.gz")) if js else ""
+            return f"{r[1]} ({r[2]} s) → {r[3]} {fmt_rate(float(r[4]))}" + (f" (drops {by})" if by else "")
+        att = "; ".join(cell(r) for r in rows)
         best = None
         for r in rows:
             if r[3] == "pass" and r[2] == full:
