@@ -91,6 +91,8 @@ pub struct DaemonOpts {
 #[derive(Default)]
 struct Collected {
     alerts: Vec<Value>,
+    /// The alerts' lines as written.
+    raw: Vec<String>,
     /// stdout lines that are not JSON objects.
     other: Vec<String>,
     stdout_closed: bool,
@@ -149,7 +151,10 @@ impl Daemon {
                 let (m, cv) = &*o2;
                 let mut c = m.lock().unwrap();
                 match serde_json::from_str::<Value>(&line) {
-                    Ok(v) if v.is_object() => c.alerts.push(v),
+                    Ok(v) if v.is_object() => {
+                        c.alerts.push(v);
+                        c.raw.push(line);
+                    }
                     _ => c.other.push(line),
                 }
                 cv.notify_all();
@@ -268,6 +273,11 @@ impl Daemon {
     /// Every alert received so far.
     pub fn alerts(&self) -> Vec<Value> {
         self.out.0.lock().unwrap().alerts.clone()
+    }
+
+    /// The alert lines exactly as the daemon wrote them.
+    pub fn raw_alerts(&self) -> Vec<String> {
+        self.out.0.lock().unwrap().raw.clone()
     }
 
     /// stdout lines that were not JSON objects.
