@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Where does kestrel's cost on a traced workload go? Runs perf/probe-overhead's
+# openat+close loop (and getppid loop) on CPU 0 under kestrel with its default
+# rules, in variants that differ only in configuration, alternated over
+# rounds, and records for each sample the loop's speed, each worker's context
+# switches and CPU time (schedstat), the probe's in-kernel run time per
+# program call (BPF statistics) and drops. Writes
+# perf/runs/<stamp>-diagnose/ (raw.tsv, summary.md, metrics scrapes).
+#
+#   sudo perf/diagnose/run.sh [rounds] [openclose-iterations] [getppid-iterations]
+#
+# Uses the binaries the suite built (CARGO_TARGET_DIR, default target/).
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+cd "$REPO_DIR"
+
+ROUNDS=${1:-5}
+N_OPEN=${2:-300000}
+N_GETPPID=${3:-5000000}
+[ "$(id -u)" -eq 0 ] || die "run as root"
+[ -x "$KESTREL" ] || die "$KESTREL missing: run perf/run-suite.sh first or build it"
+
+OUT=$PERF_DIR/runs/$(date -u +%Y%m%dT%H%M%SZ)-diagnose
+perf_init "$OUT"
+SRC=$CARGO_TARGET_DIR/src-HEAD/kestrel/perf/probe-overhead/loop.c
+[ -f "$SRC" ] || SRC=$PERF_DIR/probe-overhead/loop.c
+cc -O2 -o "$PERF_TMP/loop" "$SRC"
+echo kestrel > "$PERF_TMP/target"
+{
+    echo "date: $(date -u +%FT%TZ)"
+    echo "kestrel: $KESTREL ($(cat "$CARGO_TARGET_DIR/src-HEAD/kestrel/.commit" 2> /dev/null || echo 'working tree build'))"
+    echo "loadavg: $(cat /proc/loadavg)"
+    echo "rounds=$ROUNDS openclose=$N_OPEN getppid=$N_GETPPID"
+} > "$OUT/env.txt"
+
+# label -> kestrel options
+VARIANTS=(
+    "default|"
+    "nice0|-o kestrel.worker_nice=0"
+    "unpinned|-o kestrel.pin_workers=false"
+    "unpinned-nice0|-o kestrel.pin_workers=false -o kestrel.worker_nice=0"
+)
+
+# Sum of a per-thread field over kestrel's worker threads, worker order.
+worker_stat() { # pid field(ctx|cpu)
+    local t
+    for t in $(ls -d /proc/"$1"/task/* | sort -t/ -k5 -n); do
+        grep -q '^kestrel-worker-' "$t/comm" 2> /dev/null || continue
+        case $2 in
+        ctx) awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {printf "%d ", s}' "$t/status" ;;
+        cpu) awk '{printf "%d ", $1 / 1000}' "$t/schedstat" ;; # µs on CPU
+        esac
+    done
+}
+
+bpf_runtime() { # prints "run_time_ns run_cnt" of kestrel's sys_exit program
+    bpftool prog show 2> /dev/null | awk '/name kst_sys_exit/ {
+        for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t = $(i+1); if ($i == "run_cnt") c = $(i+1) } }
+        END { print (t ? t : 0), (c ? c : 0) }'
+}
+
+printf 'round\tvariant\tloop\tns_per_op\tworker_ctxsw\tworker_cpu_us\tbpf_ns_per_call\tbpf_calls\tdrops\n' > "$OUT/raw.tsv"
+prev_stats=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sysctl -qw kernel.bpf_stats_enabled='"$prev_stats"'; perf_cleanup' EXIT
+# BPF run-time statistics add two clock reads per program run (tens of ns);
+# they are on for every variant alike.
+sysctl -qw kernel.bpf_stats_enabled=1
+for r in $(seq 1 "$ROUNDS"); do
+    for v in "${VARIANTS[@]}"; do
+        label=${v%%|*}
+        read -r -a opts <<< "${v#*|}"
+        for loop in openclose getppid; do
+            tag="r$r-$label-$loop"
+            daemon_start "$OUT" "$tag" "${opts[@]}"
+            sleep 1
+            c0=($(worker_stat "$DAEMON_PID" ctx))
+            t0=($(worker_stat "$DAEMON_PID" cpu))
+            read -r b0 n0 <<< "$(bpf_runtime)"
+            if [ "$loop" = openclose ]; then
+                ns=$("$PERF_TMP/loop" openclose "$N_OPEN" 0 "$PERF_TMP/target")
+            else
+                ns=$("$PERF_TMP/loop" getppid "$N_GETPPID" 0)
+            fi
+            read -r b1 n1 <<< "$(bpf_runtime)"
+            c1=($(worker_stat "$DAEMON_PID" ctx))
+            t1=($(worker_stat "$DAEMON_PID" cpu))
+            scrape "$DAEMON_URL" "$OUT/$tag.metrics.prom"
+            drops=$(awk '/^kestrel_kernel_events_dropped_total/ {s += $2} END {print s + 0}' "$OUT/$tag.metrics.prom")
+            gzip -9f "$OUT/$tag.metrics.prom"
+            daemon_stop
+            ctx="" cpu=""
+            for i in "${!c1[@]}"; do
+                ctx+="w$i:$((c1[i] - ${c0[i]:-0})) "
+                cpu+="w$i:$((t1[i] - ${t0[i]:-0})) "
+            done
+            per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n ? b / n : 0 }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$loop" "$ns" "$ctx" "$cpu" \
+                "$per" "$((n1 - n0))" "$drops" >> "$OUT/raw.tsv"
+            log "$tag: $ns ns/op, ctxsw $ctx, cpu µs $cpu, bpf $per ns/call, drops $drops"
+        done
+    done
+done
+
+python3 - "$OUT/raw.tsv" "$N_OPEN" "$N_GETPPID" > "$OUT/summary.md" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+iters = {"openclose": int(sys.argv[2]), "getppid": int(sys.argv[3])}
+def w(s, i):
+    v = [int(x.split(":")[1]) for x in s.split()]
+    return v[i] if i < len(v) else 0
+print("Medians over rounds. Worker columns are per loop iteration (one openat+close, or one getppid).\n")
+print("| variant | loop | ns/op | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op | kst_sys_exit ns/call | drops (sum) |")
+print("|---|---|---|---|---|---|---|---|")
+keys = []
+for r in rows:
+    if (r["variant"], r["loop"]) not in keys:
+        keys.append((r["variant"], r["loop"]))
+for k in keys:
+    rs = [x for x in rows if (x["variant"], x["loop"]) == k]
+    n = iters[k[1]]
+    m = statistics.median
+    print(f"| {k[0]} | {k[1]} | {m(float(x['ns_per_op']) for x in rs):.1f} "
+          f"| {m(w(x['worker_ctxsw'], 0) for x in rs) / n:.3f} "
+          f"| {m(w(x['worker_cpu_us'], 0) for x in rs) / n:.3f} "
+          f"| {m(w(x['worker_cpu_us'], 1) for x in rs) / n:.3f} "
+          f"| {m(int(x['bpf_ns_per_call']) for x in rs)} | {sum(int(x['drops']) for x in rs)} |")
+PY
+cat "$OUT/summary.md"
