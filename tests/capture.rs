@@ -96,7 +96,10 @@ impl Capture {
     fn stderr_now(&mut self) -> String {
         let mut s = String::new();
         if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            common::best_effort(
+                "read capture stderr",
+                std::io::Read::read_to_string(&mut e, &mut s),
+            );
         }
         s
     }
@@ -114,7 +117,7 @@ impl Capture {
                 break st;
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
+                common::best_effort("kill capture", self.child.kill());
                 panic!("kestrel capture did not exit within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -143,8 +146,10 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            common::best_effort("kill capture", self.child.kill());
+            common::best_effort("wait for capture", self.child.wait());
+        }
     }
 }
 

@@ -56,7 +56,7 @@ fn alerts_name_the_image_after_exec_across_cpus() {
     }
     let prefix = "ke2e-xcpu";
     let got = d.wait_alerts(
-        |a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, &prefix),
+        |a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, prefix),
         ROUNDS,
         Duration::from_secs(3),
     );

@@ -49,7 +49,10 @@ impl Receiver {
                 };
                 let (content_type, user_agent) = (header("Content-Type"), header("User-Agent"));
                 let mut body = String::new();
-                let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
+                common::best_effort(
+                    "read POST body",
+                    std::io::Read::read_to_string(req.as_reader(), &mut body),
+                );
                 g2.lock().unwrap().push(Posted {
                     method: req.method().as_str().to_string(),
                     url: req.url().to_string(),
@@ -57,7 +60,10 @@ impl Receiver {
                     user_agent,
                     body,
                 });
-                let _ = req.respond(tiny_http::Response::from_string("ok"));
+                common::best_effort(
+                    "respond",
+                    req.respond(tiny_http::Response::from_string("ok")),
+                );
             }
         });
         Receiver {
@@ -98,7 +104,9 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.server.unblock();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.join().is_err() {
+                eprintln!("the HTTP receiver thread panicked");
+            }
         }
     }
 }
@@ -358,8 +366,14 @@ fn dead_endpoint(url: &str, extra: &[&str]) {
             &[("sink", "stdout")]
         ) >= BURST as f64
     );
-    assert_eq!(m.sum("kestrel_kernel_events_dropped_total", &[]), 0.0);
+    // What a stuck output could hold up is the hand-off from the workers:
+    // nothing was refused there. (Kernel drops are not asserted here: they
+    // would measure other load on the machine, see tests/daemon_load.rs.)
     assert_eq!(m.sum("kestrel_worker_alerts_dropped_total", &[]), 0.0);
+    assert_eq!(
+        m.sum("kestrel_output_alerts_dropped_total", &[("sink", "front")]),
+        0.0
+    );
     let mut d = d;
     let t = Instant::now();
     let st = d.terminate(Duration::from_secs(15));

@@ -27,11 +27,6 @@ fn cat(file: &Path, dir: &Path, tag: &str) -> (String, Instant) {
     (n, Instant::now())
 }
 
-fn reloads(d: &Daemon, result: &str) -> f64 {
-    d.metrics()
-        .sum("kestrel_reloads_total", &[("result", result)])
-}
-
 #[test]
 fn sighup_swaps_rules_and_invalid_rules_keep_the_old_ones() {
     let _g = common::serial();

@@ -204,7 +204,7 @@ impl Daemon {
                 );
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
+                best_effort("kill kestrel", child.kill());
                 panic!(
                     "kestrel did not report its metrics address within 30 s; stderr:\n{}",
                     err.lock().unwrap().join("\n")
@@ -390,8 +390,8 @@ impl Daemon {
                 break st;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                best_effort("kill kestrel", child.kill());
+                best_effort("wait for kestrel", child.wait());
                 panic!(
                     "kestrel did not exit within {timeout:?} of SIGTERM; stderr:\n{}",
                     self.stderr()
@@ -400,7 +400,9 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(10));
         };
         for r in self.readers.drain(..) {
-            let _ = r.join();
+            if r.join().is_err() {
+                eprintln!("an output reader thread panicked");
+            }
         }
         st
     }
@@ -410,8 +412,8 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         // A failed test must not leave a daemon attached to the kernel.
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            best_effort("kill kestrel", c.kill());
+            best_effort("wait for kestrel", c.wait());
         }
     }
 }
@@ -920,4 +922,11 @@ pub fn assert_summary_balanced(stderr: &str) {
         s.processed, s.sent,
         "events sent by the kernel vs processed by the workers: {s:?}"
     );
+}
+
+/// Best-effort clean-up: a failure is reported on stderr, not fatal.
+pub fn best_effort<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) {
+    if let Err(e) = r {
+        eprintln!("clean-up: {what}: {e}");
+    }
 }
