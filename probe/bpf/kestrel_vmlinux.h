@@ -208,6 +208,7 @@ struct signal_struct {
 struct kernfs_node {
 	struct kernfs_node *__parent; /* 6.15+ */
 	const char *name;
+	__u64 id;
 };
 
 struct kernfs_node___old {

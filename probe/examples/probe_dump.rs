@@ -49,11 +49,7 @@ fn main() -> anyhow::Result<()> {
                 Err(e) => println!("decode error: {e}"),
             });
         }
-        if got == 0 {
-            backoff.snooze(Duration::from_millis(1));
-        } else {
-            backoff.reset();
-        }
+        backoff.pause(got);
     }
     println!("{:?}", probe.counters_total()?);
     Ok(())

@@ -272,6 +272,26 @@ fn open_family() {
     assert_eq!(r.u("mode"), 0o644);
     assert_eq!(r.ret(), fd6);
 
+    // Paths longer than the in-place record's room take the general path
+    // and arrive whole.
+    let long = format!(
+        "/nonexistent/{}/{}/{}",
+        "d".repeat(150),
+        "e".repeat(150),
+        unique("long")
+    );
+    let cl = cstr(&long);
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::openat(libc::AT_FDCWD, cl.as_ptr(), libc::O_RDONLY) },
+        -1
+    );
+    let r = h.wait("openat long", |r| {
+        by(tid, "openat")(r) && r.s("name") == long
+    });
+    assert_eq!(r.ret(), -(libc::ENOENT as i64));
+    assert_eq!(r.s("dirpath"), "");
+
     // A failed open is reported with its errno.
     let missing = ps(&d.join(&unique("missing")));
     let cm = cstr(&missing);

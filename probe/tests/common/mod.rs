@@ -145,7 +145,11 @@ fn collect(
     store: &Mutex<Vec<Vec<u8>>>,
     decode_errors: &AtomicU64,
 ) {
-    let mut backoff = Backoff::new(Duration::from_micros(20), Duration::from_micros(500));
+    let mut backoff = Backoff::new(
+        Duration::from_micros(100),
+        Duration::from_micros(20),
+        Duration::from_micros(500),
+    );
     loop {
         let mut got = 0;
         for r in readers.iter_mut() {
@@ -164,11 +168,7 @@ fn collect(
                 }
             });
         }
-        if got == 0 {
-            backoff.snooze(Duration::from_millis(1));
-        } else {
-            backoff.reset();
-        }
+        backoff.pause(got);
     }
 }
 
