@@ -14,7 +14,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use kestrel_engine::event::wire::Category;
 use kestrel_engine::pipeline::http::WebServer;
@@ -61,11 +60,7 @@ impl MiniDaemon {
                         }
                     });
                 }
-                if got == 0 {
-                    backoff.snooze(Duration::from_millis(1));
-                } else {
-                    backoff.reset();
-                }
+                backoff.pause(got);
             }
         });
         let (m3, p3) = (Arc::clone(&metrics), Arc::clone(&probe));
