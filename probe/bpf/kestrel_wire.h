@@ -13,15 +13,27 @@
  *     __u16 param_len[hdr.nparams];      byte length of each parameter
  *     __u8  data[];                      the parameters, back to back
  *
- * hdr.len is the length of the whole record. Parameters appear in the order
- * of the event's schema (engine/src/event/table.rs). Encodings by kind:
- *   integers (fd, flags, mode, uid, pid, ...): 8 bytes little endian;
+ * hdr.len is the length of the whole record. A ring record may be longer
+ * than hdr.len (openat is reserved for its largest inline path); readers
+ * use hdr.len. Parameters appear in the order of the event's schema
+ * (engine/src/event/table.rs). Encodings by kind:
+ *   integers (fd, flags, mode, uid, pid, ...): 8 bytes little endian; C ints
+ *     (fds, pids) sign-extended, unsigned values (uids, flags) zero-extended;
  *   strings and paths: the bytes, no terminating NUL (len 0 = empty/absent);
+ *   string lists (argv, env, cgroups): NUL-separated, no final NUL;
  *   byte buffers: raw bytes;
- *   socket tuples: struct kst_sock_tuple;
- *   fd descriptions: struct kst_fdinfo followed by an optional path.
+ *   caller-supplied addresses: struct kst_sock_tuple with the address in
+ *     family/daddr/dport, followed by the path of a unix address;
+ *   fd descriptions: struct kst_fdinfo followed by an optional path (file
+ *     and directory paths up to the task's root, unix socket paths,
+ *     "memfd:<name>", "<ns type>:[<inode>]").
  * A parameter the probe could not read has length 0. A string cut at its cap
  * sets KST_HF_TRUNCATED in hdr.flags.
+ *
+ * Exec records (execve, successful execveat and procinfo) carry cgroups as
+ * "<controller>=<path>" entries; "unified=<path>" is the cgroup v2 hierarchy,
+ * other entries are the controllers of v1 hierarchies. A failed exec carries
+ * only filename (the process image did not change).
  *
  * Event type ids are stable: grouped by category, never reused.
  */

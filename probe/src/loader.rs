@@ -69,6 +69,8 @@ impl Default for ProbeConfig {
 pub struct ProgramStats {
     /// Program name.
     pub name: &'static str,
+    /// The kernel's id of the loaded program (as `bpftool prog` shows).
+    pub id: u32,
     /// Times the program ran.
     pub run_count: u64,
     /// Total time spent in it, nanoseconds.
@@ -82,8 +84,9 @@ struct PodCounters(Counters);
 // SAFETY: Counters is repr(C), integers only, valid for any bit pattern.
 unsafe impl aya::Pod for PodCounters {}
 
-/// The loaded and attached probe. Dropping it detaches every program;
-/// readers already handed out stay valid (they see no new records).
+/// The loaded and attached probe. Dropping it detaches every program (the
+/// tracepoints let go within an RCU grace period, a few syscalls at most);
+/// readers already handed out stay valid and then see no new records.
 pub struct Probe {
     // Field order is drop order: programs detach before the maps go.
     ebpf: Ebpf,
@@ -302,6 +305,7 @@ impl Probe {
             let info = prog.info().map_err(|e| program_error(name, e))?;
             out.push(ProgramStats {
                 name,
+                id: info.id(),
                 run_count: info.run_count(),
                 run_time_ns: info.run_time().as_nanos() as u64,
             });
@@ -329,13 +333,17 @@ fn check_ring_size(size: usize) -> Result<(), ProbeError> {
 }
 
 pub(crate) fn load_btf() -> Result<Btf, ProbeError> {
-    if !Path::new(VMLINUX_BTF).exists() {
+    load_btf_from(Path::new(VMLINUX_BTF))
+}
+
+fn load_btf_from(path: &Path) -> Result<Btf, ProbeError> {
+    if !path.exists() {
         return Err(ProbeError::NoBtf {
-            path: VMLINUX_BTF.to_string(),
+            path: path.display().to_string(),
         });
     }
-    Btf::from_sys_fs().map_err(|e| ProbeError::Io {
-        what: format!("cannot parse {VMLINUX_BTF}: {e}"),
+    Btf::parse_file(path, aya::Endianness::default()).map_err(|e| ProbeError::Io {
+        what: format!("cannot parse {}: {e}", path.display()),
         source: std::io::Error::other(e.to_string()),
     })
 }
@@ -443,6 +451,21 @@ pub(crate) fn attach_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_btf_is_a_clear_error() {
+        let e = load_btf_from(Path::new("/nonexistent/btf/vmlinux")).unwrap_err();
+        assert!(matches!(e, ProbeError::NoBtf { .. }));
+        assert!(e.to_string().contains("CONFIG_DEBUG_INFO_BTF"), "{e}");
+    }
+
+    #[test]
+    fn probe_and_readers_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Probe>();
+        send::<RingReader>();
+        send::<crate::EmptyHook>();
+    }
 
     #[test]
     fn ring_size_must_be_a_power_of_two_of_pages() {

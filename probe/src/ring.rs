@@ -227,6 +227,11 @@ impl RingReader {
                 break;
             }
             let rec_len = (len & !(BUSY_BIT | DISCARD_BIT)) as u64;
+            if rec_len + HDR_SZ > self.map.size as u64 {
+                // The kernel never writes this; stop rather than read
+                // outside the mapping.
+                break;
+            }
             if len & DISCARD_BIT == 0 {
                 // SAFETY: the record lies within the double mapping
                 // (off + 8 + rec_len <= 2 * size) and the kernel will not

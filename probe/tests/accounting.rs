@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -253,4 +254,107 @@ fn readers_are_handed_out_once_and_config_is_checked() {
     })
     .expect_err("bad snaplen");
     assert!(matches!(e, kestrel_probe::ProbeError::Config(_)), "{e}");
+}
+
+#[test]
+fn dropping_the_probe_detaches_its_programs() {
+    let _g = serial();
+    let close = EventType::from_name("close").expect("close");
+    let mut p = load(ProbeConfig {
+        event_types: vec![close],
+        exclude_tgid: None,
+        ..ProbeConfig::default()
+    });
+    let mut readers = p.readers().expect("readers");
+    let ids: Vec<u32> = p
+        .program_stats()
+        .expect("stats")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let loaded = || -> Vec<u32> {
+        aya::programs::loaded_programs()
+            .filter_map(|p| p.ok().map(|p| p.id()))
+            .collect()
+    };
+    let before = loaded();
+    assert!(
+        ids.iter().all(|id| before.contains(id)),
+        "{ids:?} not loaded"
+    );
+    close_bad_fd(10);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(drain(&mut readers).len() >= 10, "attached probe records");
+    drop(p);
+    // The tracepoint lets go of the program within a grace period (a few
+    // syscalls right after the drop may still run it); after that the
+    // rings, still mapped by the readers, get nothing.
+    std::thread::sleep(Duration::from_millis(200));
+    drain(&mut readers);
+    close_bad_fd(1000);
+    std::thread::sleep(Duration::from_millis(50));
+    let late = drain(&mut readers);
+    let tids: Vec<u32> = late
+        .iter()
+        .filter_map(|r| RawEvent::parse(r).ok().map(|e| e.hdr.tid))
+        .collect();
+    assert_eq!(
+        late.len(),
+        0,
+        "records after drop from tids {tids:?}, me {}",
+        gettid()
+    );
+    // The kernel frees programs after an RCU grace period.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = loaded();
+        if ids.iter().all(|id| !after.contains(id)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "programs {ids:?} still loaded 10 s after drop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs in a child process as an unprivileged user (see below).
+#[test]
+fn unprivileged_child_helper() {
+    if std::env::var_os("KST_UNPRIVILEGED_CHILD").is_none() {
+        return; // only meaningful when started by the test below
+    }
+    match Probe::load(ProbeConfig::default()) {
+        Ok(_) => println!("KST-RESULT loaded"),
+        Err(e) => println!("KST-RESULT {e}"),
+    }
+}
+
+#[test]
+fn without_privileges_the_error_says_root_is_needed() {
+    let _g = serial();
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(&exe)
+        .args(["--exact", "unprivileged_child_helper", "--nocapture"])
+        .env("KST_UNPRIVILEGED_CHILD", "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the test binary as nobody");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("KST-RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "child printed no result: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        line.contains("kestrel needs root (CAP_BPF, CAP_PERFMON)"),
+        "unexpected: {line}"
+    );
 }

@@ -103,11 +103,17 @@ pub enum ParamKind {
     Str,
     /// Raw bytes (I/O data, module images).
     Bytes,
-    /// NUL-separated strings (argv, environment).
+    /// NUL-separated strings (argv, environment), without a final NUL.
     StrList,
-    /// `struct kst_fdinfo`, optionally followed by a path.
+    /// `struct kst_fdinfo`, optionally followed by a path: the absolute
+    /// path (up to the task's root) of a file or directory, the bound path
+    /// of a unix socket (or of its peer when it is not bound; abstract names
+    /// start with NUL), `memfd:<name>` for a memfd and `<type>:[<inode>]`
+    /// for a namespace file.
     FdInfo,
-    /// `struct kst_sock_tuple` holding an address the caller passed.
+    /// `struct kst_sock_tuple` holding an address the caller passed, in its
+    /// peer side (`family`, `daddr`, `dport`); for a unix address the path
+    /// follows the struct (abstract names start with NUL).
     SockAddr,
 }
 
@@ -195,7 +201,7 @@ pub const EXEC_PARAMS: &[ParamInfo] = &[
     p("trusted_exepath", K::Path),     // 2: path of the executable file
     p("filename", K::Path),            // 3: the path given to exec
     p("env", K::StrList),              // 4
-    p("cgroups", K::StrList),          // 5: "<controller>=<path>" entries
+    p("cgroups", K::StrList),          // 5: "<controller>=<path>"; "unified=" is the v2 hierarchy
     p("tty", K::Uint),                 // 6: dev_t of the controlling tty, 0 if none
     p("sid", K::Pid),                  // 7: session id (kernel pid)
     p("vpid", K::Pid),                 // 8: pid in its own namespace
