@@ -2,17 +2,28 @@
 //! exec lands in CPU 0's ring), moves itself to CPU 1 and opens
 //! /etc/shadow (the open lands in CPU 1's ring, possibly read before the
 //! exec). The alert must name the new image every time: proc.name,
-//! proc.exepath and proc.cmdline of python3, never of taskset.
+//! proc.exepath and proc.cmdline of python3, never of taskset. A second
+//! phase runs a small C program (built with clang) that migrates and opens
+//! microseconds after its exec, which makes the worker of CPU 1 see the
+//! open before CPU 0's worker has applied the exec far more often (the
+//! deferral counter shows it).
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, DaemonOpts};
 
-const ROUNDS: usize = 50;
+/// Rounds of exec-then-migrate; `KESTREL_E2E_XCPU_ROUNDS` raises it for a
+/// longer soak.
+fn rounds() -> usize {
+    std::env::var("KESTREL_E2E_XCPU_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
 
 fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
@@ -26,46 +37,40 @@ fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-#[test]
-fn alerts_name_the_image_after_exec_across_cpus() {
-    let _g = common::serial();
-    let cpus = allowed_cpus();
-    assert!(
-        cpus.contains(&0) && cpus.contains(&1),
-        "this test needs CPUs 0 and 1 (allowed: {cpus:?})"
-    );
-    let taskset = common::which("taskset").expect("taskset (util-linux) is needed");
-    let py = common::python3();
-    let exepath = py.canonicalize().unwrap();
-    let script = "import os,sys; os.sched_setaffinity(0, {1}); open('/etc/shadow').read()";
-    // proc.exepath is not in the rule's output: append it.
-    let d = Daemon::start_with(DaemonOpts {
-        options: vec!["append_output[].extra_fields[]=proc.exepath".into()],
-        ..Default::default()
-    });
+/// One kind of exec-then-migrate program.
+struct Phase {
+    /// Tag in the nonces.
+    tag: &'static str,
+    /// The program taskset execs.
+    prog: PathBuf,
+    /// Arguments before the nonce.
+    args: Vec<String>,
+    rounds: usize,
+}
+
+/// Runs `rounds` times `taskset -c 0 PROG ARGS... NONCE`; returns the
+/// misattributed alerts.
+fn run_phase(d: &Daemon, taskset: &Path, p: &Phase) -> Vec<String> {
+    let exepath = p.prog.canonicalize().unwrap();
+    let name = p.prog.file_name().unwrap().to_str().unwrap().to_string();
     let mut nonces = Vec::new();
-    for i in 0..ROUNDS {
-        let n = common::nonce(&format!("xcpu{i}"));
+    for i in 0..p.rounds {
+        let n = common::nonce(&format!("{}{i}", p.tag));
         common::run_ok(
-            Command::new(&taskset)
+            Command::new(taskset)
                 .args(["-c", "0"])
-                .arg(&py)
-                .args(["-c", script, &n]),
+                .arg(&p.prog)
+                .args(&p.args)
+                .arg(&n),
         );
         nonces.push(n);
     }
-    let prefix = "ke2e-xcpu";
+    let prefix = format!("ke2e-{}", p.tag);
     let got = d.wait_alerts(
-        |a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, prefix),
-        ROUNDS,
+        |a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, &prefix),
+        p.rounds,
         Duration::from_secs(3),
     );
-    let py_name = Path::new(&py)
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
     let mut wrong = Vec::new();
     for n in &nonces {
         let mine: Vec<_> = got
@@ -81,8 +86,14 @@ fn alerts_name_the_image_after_exec_across_cpus() {
             continue;
         }
         let f = &mine[0]["output_fields"];
-        let want_cmdline = format!("{py_name} -c {script} {n}");
-        if f["proc.name"] != py_name.as_str()
+        let mut want_cmdline = name.clone();
+        for a in &p.args {
+            want_cmdline.push(' ');
+            want_cmdline.push_str(a);
+        }
+        want_cmdline.push(' ');
+        want_cmdline.push_str(n);
+        if f["proc.name"] != name.as_str()
             || f["proc.exepath"] != exepath.to_str().unwrap()
             || f["proc.cmdline"] != want_cmdline.as_str()
             || f["fd.name"] != "/etc/shadow"
@@ -93,10 +104,88 @@ fn alerts_name_the_image_after_exec_across_cpus() {
             ));
         }
     }
+    wrong
+}
+
+/// A C program that moves itself to CPU 1 and opens /etc/shadow as its
+/// first act: microseconds after its exec, where python3 takes tens of
+/// milliseconds, so the exec record is much more likely to be unread.
+fn fast_migrator(dir: &Path) -> PathBuf {
+    let src = dir.join("migrate.c");
+    std::fs::write(
+        &src,
+        "#define _GNU_SOURCE\n#include <sched.h>\n#include <fcntl.h>\n#include <unistd.h>\n\
+         int main(void) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(1, &s);\n\
+         if (sched_setaffinity(0, sizeof s, &s)) return 2;\n\
+         int fd = open(\"/etc/shadow\", O_RDONLY); if (fd < 0) return 1; close(fd); return 0; }\n",
+    )
+    .unwrap();
+    let bin = dir.join("xcpu-migrate");
+    // clang is a build dependency (scripts/install-deps.sh); static, so
+    // no dynamic loader runs between the exec and the migration.
+    let mut ok = false;
+    for extra in [&["-static"][..], &[][..]] {
+        let st = Command::new("clang")
+            .args(["-O2", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("clang (scripts/install-deps.sh installs it)");
+        if st.success() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "clang could not build the migration helper");
+    bin
+}
+
+#[test]
+fn alerts_name_the_image_after_exec_across_cpus() {
+    let _g = common::serial();
+    let cpus = allowed_cpus();
+    assert!(
+        cpus.contains(&0) && cpus.contains(&1),
+        "this test needs CPUs 0 and 1 (allowed: {cpus:?})"
+    );
+    let taskset = common::which("taskset").expect("taskset (util-linux) is needed");
+    let tmp = common::tempdir();
+    let rounds = rounds();
+    let phases = [
+        Phase {
+            tag: "xcpu-py",
+            prog: common::python3(),
+            args: vec![
+                "-c".into(),
+                "import os,sys; os.sched_setaffinity(0, {1}); open('/etc/shadow').read()".into(),
+            ],
+            rounds,
+        },
+        Phase {
+            tag: "xcpu-c",
+            prog: fast_migrator(tmp.path()),
+            args: vec![],
+            rounds: rounds * 4,
+        },
+    ];
+    // proc.exepath is not in the rule's output: append it.
+    let d = Daemon::start_with(DaemonOpts {
+        options: vec!["append_output[].extra_fields[]=proc.exepath".into()],
+        ..Default::default()
+    });
+    let mut wrong = Vec::new();
+    for p in &phases {
+        wrong.extend(run_phase(&d, &taskset, p));
+    }
     let m = d.metrics();
     let deferred = m.sum("kestrel_worker_events_deferred_total", &[]);
     let late = m.sum("kestrel_worker_late_attribution_total", &[]);
-    eprintln!("cross-CPU rounds: {ROUNDS}, events deferred: {deferred}, late attributions: {late}");
+    eprintln!(
+        "cross-CPU rounds: {} python3 + {} C, events deferred: {deferred}, late attributions: {late}",
+        phases[0].rounds, phases[1].rounds
+    );
     d.stop();
     assert!(
         wrong.is_empty(),
