@@ -84,6 +84,10 @@ fn falco_stable_rules_read_sensitive_file_untrusted() {
             && time.as_bytes()[19] == b'.',
         "time {time:?} is not RFC 3339 UTC with nanoseconds"
     );
+    // `time` is the event's own time (output_fields evt.time, ns since
+    // the epoch) in UTC.
+    let ns = a["output_fields"]["evt.time"].as_u64().expect("evt.time");
+    assert_eq!(time, rfc3339_utc(ns), "time vs evt.time");
     let tags: Vec<&str> = a["tags"]
         .as_array()
         .unwrap()
@@ -147,4 +151,27 @@ fn hostname() -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for nanoseconds since the epoch.
+fn rfc3339_utc(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ns % 1_000_000_000
+    )
 }

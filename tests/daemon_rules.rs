@@ -461,6 +461,22 @@ fn default_rules_for_real() {
                 ("container.id", json!(c.short_id())),
             ],
         );
+        // A forked subshell (no exec) inherits the container.
+        let c2 = FakeContainer::new(Layout::DockerV2);
+        let end = l.act(c2.command("sh").args(["-c", "(: < /etc/shadow); true"]));
+        l.expect(
+            "a forked subshell (no exec) in a docker (cgroup v2) container reads /etc/shadow",
+            end,
+            &Key::Container(c2.short_id().to_string()),
+            "Read Sensitive File",
+            "Warning",
+            &[
+                ("fd.name", json!("/etc/shadow")),
+                ("proc.name", json!("sh")),
+                ("proc.pname", json!("sh")),
+                ("container.id", json!(c2.short_id())),
+            ],
+        );
         let (n2, nf2) = l.nonce_file("hostname");
         l.act(common::quiet("cat").arg("/etc/hostname").arg(&nf2));
         l.miss("cat /etc/hostname", Key::Text(n2));
