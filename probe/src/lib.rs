@@ -14,9 +14,20 @@
 //! - `tp_btf/sched_process_fork|exec|exit`: process lifecycle. The
 //!   successful exec is reported here, with the new image.
 //! - Records go to per-CPU BPF ring buffers (an ARRAY_OF_MAPS indexed by
-//!   CPU) without wakeups; [`RingReader`] polls with back-off.
+//!   CPU) without wakeups; [`RingReader`] hands them out in place and polls
+//!   with [`Backoff`]. Poll in batches: a consumer that spins on a ring
+//!   from another CPU doubles the producer's cost per event (measured, see
+//!   [`Backoff`]).
 //! - Per-CPU counters (`seen == sent + dropped`, by category) make every
 //!   loss visible.
+//! - In-kernel filters: the syscall table (set with
+//!   [`Probe::set_event_types`]), the loader's own process, and optionally
+//!   failed syscalls.
+//!
+//! Kernel requirements: BTF (`/sys/kernel/btf/vmlinux`), BPF ring buffers
+//! and `bpf_loop` (5.17+), and the single-word `kernel_cap_t` of 6.3+.
+//! Developed and tested on 6.18. x86-64 only (syscall numbers, `pt_regs`);
+//! 32-bit (ia32) syscalls are not reported.
 //!
 //! Rejected alternatives: kprobes, fentry/fexit and BPF LSM are refused by
 //! some kernels kestrel targets; a `sys_enter` hook doubles the fixed cost
@@ -30,18 +41,18 @@
 //!
 //! ```no_run
 //! use kestrel_probe::{Backoff, Probe, ProbeConfig, RawEvent};
-//! use std::time::Duration;
 //!
 //! let mut probe = Probe::load(ProbeConfig::default())?;
 //! let mut readers = probe.readers()?;
 //! let mut backoff = Backoff::default();
 //! let reader = &mut readers[0];
-//! if reader.wait(&mut backoff, Duration::from_millis(100)) {
-//!     reader.poll(1024, |rec| {
+//! for _ in 0..100 {
+//!     let got = reader.poll(4096, |rec| {
 //!         if let Ok(ev) = RawEvent::parse(rec) {
 //!             println!("{} by {}", ev.info.name, ev.hdr.tid);
 //!         }
 //!     });
+//!     backoff.pause(got);
 //! }
 //! println!("{:?}", probe.counters_total()?);
 //! # Ok::<(), kestrel_probe::ProbeError>(())
