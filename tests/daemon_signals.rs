@@ -221,3 +221,69 @@ fn sigterm_drains_events_already_emitted() {
     assert!(stderr.contains("draining and exiting"), "{stderr}");
     common::assert_summary_balanced(&stderr);
 }
+
+#[test]
+fn sighup_swaps_outputs_without_losing_alerts() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let (fa, fb) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
+    let cfg = tmp.path().join("kestrel.yaml");
+    let write_cfg = |file: &Path| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "json_output: true\nfile_output:\n  enabled: true\n  filename: {}\n",
+                file.display()
+            ),
+        )
+        .unwrap()
+    };
+    write_cfg(&fa);
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(cfg.clone()),
+        ..Default::default()
+    });
+    const OPENS: usize = 400;
+    let n = common::nonce("swap");
+    // ~1.2 s of alerts while the file output is swapped four times.
+    let mut burst = Command::new(common::python3())
+        .args([
+            "-c",
+            &format!(
+                "import time\nfor _ in range({OPENS}):\n    open('/etc/shadow').close()\n    time.sleep(0.003)"
+            ),
+            &n,
+        ])
+        .spawn()
+        .expect("start the burst");
+    for (i, f) in [&fb, &fa, &fb, &fa].into_iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(250));
+        write_cfg(f);
+        d.signal(libc::SIGHUP);
+        d.wait_metrics(
+            |m| m.sum("kestrel_reloads_total", &[("result", "ok")]) >= (i + 1) as f64,
+            Duration::from_secs(5),
+        );
+    }
+    assert!(burst.wait().unwrap().success());
+    let on_stdout = d.wait_alerts(|a| common::output_has(a, &n), OPENS, Duration::from_secs(3));
+    assert_eq!(on_stdout.len(), OPENS, "stdout; stderr:\n{}", d.stderr());
+    let m = d.metrics();
+    assert_eq!(m.sum("kestrel_reloads_total", &[("result", "ok")]), 4.0);
+    let stderr = d.stop();
+    let count = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&n))
+            .count()
+    };
+    let (ca, cb) = (count(&fa), count(&fb));
+    assert!(ca > 0 && cb > 0, "both files get alerts: {ca} {cb}");
+    assert_eq!(
+        ca + cb,
+        OPENS,
+        "each alert in exactly one file across the swaps ({ca} + {cb}); stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("lost by the outputs"), "{stderr}");
+}
