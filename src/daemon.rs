@@ -219,6 +219,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
             pin_cpu: settings.pin_workers.then_some(cpu),
             nice: settings.worker_nice,
+            realtime: settings.worker_realtime,
             ..WorkerConfig::default()
         };
         let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);

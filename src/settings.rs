@@ -69,6 +69,9 @@ pub struct Settings {
     pub attribution_wait: Duration,
     /// `kestrel.worker_nice`.
     pub worker_nice: i32,
+    /// `kestrel.worker_scheduler` / `kestrel.worker_rt_priority`: `Some`
+    /// for SCHED_FIFO.
+    pub worker_realtime: Option<i32>,
 }
 
 /// Top-level keys whose scalar leaves are output settings.
@@ -194,6 +197,21 @@ impl Settings {
                     bail!("config key 'kestrel.worker_nice': {n} must be between -20 and 19");
                 }
                 n
+            },
+            worker_realtime: match cfg.string("kestrel.worker_scheduler")?.trim() {
+                "fifo" => {
+                    let p = cfg.u64("kestrel.worker_rt_priority")?;
+                    if !(1..=99).contains(&p) {
+                        bail!(
+                            "config key 'kestrel.worker_rt_priority': {p} must be between 1 and 99"
+                        );
+                    }
+                    Some(p as i32)
+                }
+                "other" | "normal" => None,
+                other => bail!(
+                    "config key 'kestrel.worker_scheduler': '{other}' must be 'fifo' or 'other'"
+                ),
             },
         })
     }
