@@ -435,6 +435,12 @@ impl State {
         let stats = &shared.metrics.workers[self.id];
         if late {
             stats.late_attribution.inc();
+            // The wait expired and the process is still missing (its fork
+            // was never seen, e.g. dropped in the kernel): its fields fall
+            // back to what the record's header carries.
+            if shared.table.attribution(raw) == Attribution::Unknown {
+                stats.unknown_process.inc();
+            }
         }
         shared
             .metrics
@@ -479,5 +485,87 @@ fn decode_failure(e: &DecodeError) -> DecodeFailure {
         DecodeError::ParamCount { .. } | DecodeError::ParamOverflow { .. } => {
             DecodeFailure::BadParams
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::raw::comm_from;
+    use crate::event::wire::EventHdr;
+    use crate::event::EventBuilder;
+    use crate::matcher::MatchOptions;
+    use crate::output::{Outputs, OutputsConfig};
+
+    struct Vector(VecDeque<Vec<u8>>);
+
+    impl RecordSource for Vector {
+        fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+            let mut n = 0;
+            while n < budget {
+                let Some(r) = self.0.pop_front() else { break };
+                f(&r);
+                n += 1;
+            }
+            n
+        }
+    }
+
+    fn openat(tgid: u32, comm: &str) -> Vec<u8> {
+        let h = EventHdr {
+            ts_ns: 1,
+            tid: tgid,
+            tgid,
+            ptgid: 1,
+            ret: 3,
+            exec_gen: 1,
+            comm: comm_from(comm.as_bytes()),
+            ..Default::default()
+        };
+        EventBuilder::new(EventType(65), h)
+            .i64(-100)
+            .bytes(b"/etc/hostname")
+            .u64(0)
+            .u64(0)
+            .bytes(b"")
+            .finish()
+    }
+
+    /// An event of a process the table never heard of waits for its fork,
+    /// then is processed anyway: counted as a late attribution and as an
+    /// unknown process, and never lost.
+    #[test]
+    fn unknown_process_is_counted_and_processed() {
+        let mut oc = OutputsConfig::default();
+        oc.stdout.enabled = false;
+        let outputs = Outputs::start(oc.clone()).unwrap();
+        let ruleset = RuleSet::build(&[], &MatchOptions::default()).unwrap();
+        let (compiled, _) = CompiledOutputs::compile(&[], &oc).unwrap();
+        let engine = Engine::new(ruleset, compiled, &[], outputs.sender(), 1);
+        let metrics = Arc::new(PipelineMetrics::new(1));
+        let shared = Shared {
+            table: Arc::new(ProcessTable::new(1024)),
+            ctx: Arc::new(Context::replay("test", 0)),
+            engine: Arc::new(ArcSwap::from_pointee(engine)),
+            epochs: Arc::new(vec![AtomicU64::new(0)]),
+            metrics: Arc::clone(&metrics),
+            stop: Arc::new(AtomicBool::new(true)),
+        };
+        let src = Vector(VecDeque::from([
+            openat(4242, "ghost"),
+            openat(4242, "ghost"),
+        ]));
+        let cfg = WorkerConfig {
+            attribution_wait_ns: 1_000_000,
+            ..WorkerConfig::default()
+        };
+        Worker::new(0, 1, src, shared, cfg).run();
+        let w = &metrics.workers[0];
+        assert_eq!(w.records.get(), 2);
+        assert_eq!(w.processed.get(), 2);
+        assert_eq!(w.deferred.get(), 2);
+        assert_eq!(w.late_attribution.get(), 2);
+        assert_eq!(w.unknown_process.get(), 2);
+        outputs.shutdown(Duration::from_secs(1));
     }
 }
