@@ -144,6 +144,15 @@ impl<'a> Live<'a> {
                 ));
             }
         }
+        // Actions outside the fake containers run on the host.
+        if matches!(key, Key::Text(_)) && !fields.iter().any(|(k, _)| *k == "container.id") {
+            let have = &a["output_fields"]["container.id"];
+            if have != "host" {
+                ok = false;
+                self.failures
+                    .push(format!("{what}: container.id = {have} (expected \"host\")"));
+            }
+        }
         if ok {
             self.passed.push(what.to_string());
         }
