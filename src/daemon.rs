@@ -239,6 +239,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     let state = Arc::new(DaemonState {
         probe_stats: Arc::new(Mutex::new(probe_handle(&mut probe))),
+        probe: Mutex::new(Some(probe)),
         outputs: Mutex::new(Some(outputs)),
         outputs_cfg: Mutex::new(settings.outputs.clone()),
         table: Arc::clone(&table),
@@ -304,7 +305,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         match sig_rx.recv_timeout(timeout) {
             Ok(signal_hook::consts::SIGHUP) => {
                 epoch += 1;
-                match reload(&args, &state, &engine, &shared, &mut probe, epoch) {
+                let mut guard = state.probe.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(probe) = guard.as_mut() else { break };
+                let result = reload(&args, &state, &engine, &shared, probe, epoch);
+                drop(guard);
+                match result {
                     Ok((msg, new_settings)) => {
                         state.reloads_ok.fetch_add(1, Ordering::Relaxed);
                         drops = DropMonitor::new(new_settings.drops.clone());
@@ -341,11 +346,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         // Housekeeping.
-        *state.probe_stats.lock().unwrap_or_else(|p| p.into_inner()) = probe_handle(&mut probe);
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
             table.expire(kestrel_engine::state::boot_clock_ns());
-            if let Ok(c) = probe.counters_total() {
+            let totals = state
+                .probe
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|p| p.counters_total());
+            if let Some(Ok(c)) = totals {
                 if let Some((dropped, seen)) = drops.observe(&c) {
                     let eng = engine.load();
                     drops.act(dropped, seen, &eng);
@@ -360,14 +370,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // Stop the kernel side and take the final counters before detaching:
     // the exit summary must count every record the workers are about to
     // drain, not the housekeeping snapshot taken up to 250 ms earlier.
-    if let Err(e) = probe.set_event_types(&[]) {
-        log::warn!("could not stop the probe's event filter: {e}");
+    let probe = state.probe.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(mut probe) = probe {
+        if let Err(e) = probe.set_event_types(&[]) {
+            log::warn!("could not stop the probe's event filter: {e}");
+        }
+        // A syscall already past the filter on another CPU commits its
+        // record within microseconds.
+        std::thread::sleep(Duration::from_millis(5));
+        *state.probe_stats.lock().unwrap_or_else(|p| p.into_inner()) = probe_handle(&mut probe);
+        drop(probe);
     }
-    // A syscall already past the filter on another CPU commits its record
-    // within microseconds.
-    std::thread::sleep(Duration::from_millis(5));
-    *state.probe_stats.lock().unwrap_or_else(|p| p.into_inner()) = probe_handle(&mut probe);
-    drop(probe);
     stop.store(true, Ordering::Release);
     for w in workers {
         if w.join().is_err() {
@@ -404,8 +417,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the metrics renderer needs from the probe, refreshed by the main
-/// loop (the probe itself stays on the main thread).
+/// The probe's counters and ring fill, read when metrics are rendered (and
+/// kept once more at shutdown, for the exit summary).
 #[derive(Debug, Default)]
 struct ProbeStats {
     counters: Vec<Counters>,
@@ -424,7 +437,12 @@ fn probe_handle(probe: &mut Probe) -> ProbeStats {
 }
 
 struct DaemonState {
+    /// The final counters, taken when the probe is detached.
     probe_stats: Arc<Mutex<ProbeStats>>,
+    /// The attached probe (`None` once detached). Scrapes read its
+    /// counters live, so they agree with the worker counters they are
+    /// rendered next to.
+    probe: Mutex<Option<Probe>>,
     outputs: Mutex<Option<Outputs>>,
     /// The configuration of the running outputs (a reload restarts them
     /// only when it changes).
@@ -441,7 +459,22 @@ impl DaemonState {
     fn render_metrics(&self) -> String {
         let mut w = PromWriter::new();
         {
-            let p = self.probe_stats.lock().unwrap_or_else(|p| p.into_inner());
+            let live = self
+                .probe
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+                .map(probe_handle);
+            let p = match live {
+                Some(l) => l,
+                None => {
+                    let s = self.probe_stats.lock().unwrap_or_else(|p| p.into_inner());
+                    ProbeStats {
+                        counters: s.counters.clone(),
+                        fill: s.fill.clone(),
+                    }
+                }
+            };
             for (cpu, c) in p.counters.iter().enumerate() {
                 let cpu_s = cpu.to_string();
                 for cat in Category::ALL {

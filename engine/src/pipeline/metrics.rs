@@ -76,7 +76,8 @@ pub struct WorkerStats {
     /// Deferred events processed after the wait expired without the exec
     /// showing up (attribution may be stale).
     pub late_attribution: Counter,
-    /// Deferred events dropped because the deferral queue was full.
+    /// Deferred events processed early because the deferral queue was full
+    /// (never lost: they are handled at once, possibly with a stale image).
     pub deferred_overflow: Counter,
     /// Events whose process was not in the table at all.
     pub unknown_process: Counter,
@@ -449,7 +450,7 @@ impl PipelineMetrics {
             );
             w.counter(
                 "kestrel_worker_deferred_dropped_total",
-                "Events lost because the deferral queue was full.",
+                "Deferred events processed early because the deferral queue was full (never lost; attribution may be stale).",
                 &l,
                 s.deferred_overflow.get(),
             );

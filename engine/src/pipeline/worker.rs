@@ -381,6 +381,7 @@ impl State {
         if self.deferred.len() >= self.cfg.max_deferred {
             // Full: process the oldest now rather than lose anything.
             if let Some(old) = self.deferred.pop_front() {
+                stats.deferred_overflow.inc();
                 let engine = self.shared.engine.load_full();
                 self.process_bytes(&old.bytes, &engine, true);
             }
