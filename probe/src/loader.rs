@@ -187,6 +187,10 @@ impl Probe {
         };
         probe.set_event_types(&cfg.event_types)?;
 
+        // Verify every program first, attach them all afterwards: the
+        // sys_exit program takes about a second to verify, and records of
+        // programs already attached would wait in the rings that long
+        // before anyone reads them.
         for (name, tp) in PROGRAMS {
             let prog: &mut BtfTracePoint = probe
                 .ebpf
@@ -195,6 +199,14 @@ impl Probe {
                 .try_into()
                 .map_err(|e| program_error(name, e))?;
             prog.load(tp, &btf).map_err(|e| program_error(name, e))?;
+        }
+        for (name, tp) in PROGRAMS {
+            let prog: &mut BtfTracePoint = probe
+                .ebpf
+                .program_mut(name)
+                .ok_or(ProbeError::Missing("a program"))?
+                .try_into()
+                .map_err(|e| program_error(name, e))?;
             prog.attach().map_err(|e| attach_error(name, tp, e))?;
         }
         Ok(probe)
