@@ -36,34 +36,9 @@ impl RecordSource for RingSource {
     }
 }
 
-/// Event types the process table needs whatever the rules say.
-const STATE_EVENTS: &[&str] = &[
-    "execve",
-    "execveat",
-    "procfork",
-    "procexit",
-    "clone",
-    "clone3",
-    "fork",
-    "vfork",
-    "chdir",
-    "fchdir",
-    "chroot",
-    "setuid",
-    "setgid",
-    "setresuid",
-    "setresgid",
-    "setreuid",
-    "setregid",
-    "setsid",
-    "setpgid",
-    "capset",
-    "prctl",
-];
-
 /// Whether the process table needs events of this type.
 pub fn is_state_event(ty: EventType) -> bool {
-    STATE_EVENTS.contains(&ty.name())
+    kestrel_probe::events::PROCESS_STATE.contains(&ty.name())
 }
 
 /// What the probe should capture: the rules' event types, the process-state
@@ -77,7 +52,7 @@ pub fn probe_event_types(ruleset: &RuleSet, s: &Settings) -> Result<Vec<EventTyp
             continue;
         }
         let by_rules = set.is_all() || set.contains(e.ty);
-        if s.all_syscalls || by_rules || STATE_EVENTS.contains(&e.name) {
+        if s.all_syscalls || by_rules || kestrel_probe::events::PROCESS_STATE.contains(&e.name) {
             out.push(e.ty);
         }
     }

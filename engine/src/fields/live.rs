@@ -1564,26 +1564,11 @@ fn cached_regex(key: &str) -> Option<Arc<regex::bytes::Regex>> {
     r
 }
 
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
-/// calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Local date and time `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` (`evt.datetime`).
 pub fn local_datetime(epoch_ns: u64) -> String {
     let secs = (epoch_ns / 1_000_000_000) as i64;
     let local = secs + crate::output::time::local_offset_secs(secs);
-    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
+    let (y, mo, d) = crate::output::time::civil_from_days(local.div_euclid(86_400));
     let sod = local.rem_euclid(86_400);
     format!(
         "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}.{:09}",
@@ -1875,6 +1860,7 @@ mod tests {
 
     #[test]
     fn dates() {
+        use crate::output::time::civil_from_days;
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));

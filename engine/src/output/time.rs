@@ -10,8 +10,9 @@ use std::fmt::Write;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
-/// Splits epoch seconds into (year, month 1-12, day 1-31).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic
+/// Gregorian calendar.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Howard Hinnant's days_from_civil inverse: eras of 400 years keep the
     // arithmetic exact for every representable date.
     let z = days + 719_468;
