@@ -58,6 +58,7 @@ perf_init() { # run-dir
 # auditing (see cond_stop), auditing disabled.
 perf_cleanup() {
     local rc=$?
+    monitor_stop
     [ -n "$DAEMON_PID" ] && daemon_stop
     [ -n "$COND_PID" ] && cond_stop_any
     audit_teardown
@@ -307,19 +308,50 @@ cond_stop_any() {
     fi
 }
 
+# Other people's heavy processes: compilers, cargo, other kestrel daemons or
+# load generators. Prints a short description, nothing when there are none.
+# (During the suite the load average reflects its own workload, so samples
+# are judged by this, not by the load.)
+others_running() {
+    pgrep -a -x 'cargo|rustc|clang|cc1|cc1plus|kestrel|kestrel-loadgen|ld|rust-lld' 2> /dev/null |
+        awk -v self="${DAEMON_PID:-none}" '$1 != self {print $2}' | sort | uniq -c |
+        awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}'
+}
+
 # The machine is quiet enough to publish numbers measured on it: load
 # average below QUIET_LOAD and no compiler, cargo or other kestrel running.
 machine_busy() {
     local load others
     load=$(cut -d' ' -f1 /proc/loadavg)
-    others=$(pgrep -a -x 'cargo|rustc|clang|cc1|kestrel|kestrel-loadgen|ld|rust-lld' 2>/dev/null | grep -v "^$$ " || true)
+    others=$(others_running)
     if awk -v l="$load" -v q="${QUIET_LOAD:-0.5}" 'BEGIN { exit !(l >= q) }'; then
-        echo "load average $load"
+        echo "load average $load${others:+; $others}"
         return 0
     fi
     if [ -n "$others" ]; then
-        echo "busy: $(echo "$others" | awk '{print $2}' | sort | uniq -c | tr '\n' ' ')"
+        echo "busy: $others"
         return 0
     fi
     return 1
+}
+
+# Logs, every 5 s until stopped, the load average and other people's heavy
+# processes to <file>: the record that a run was (or was not) alone.
+monitor_start() { # file
+    (
+        while :; do
+            printf '%s\t%s\t%s\n' "$(date -u +%H:%M:%S)" "$(cut -d' ' -f1 /proc/loadavg)" \
+                "$(pgrep -a -x 'cargo|rustc|clang|cc1|cc1plus|ld|rust-lld' 2> /dev/null | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')"
+            sleep 5
+        done
+    ) >> "$1" 2> /dev/null &
+    MONITOR_PID=$!
+}
+
+monitor_stop() {
+    if [ -n "${MONITOR_PID:-}" ]; then
+        kill "$MONITOR_PID" 2> /dev/null || true
+        wait "$MONITOR_PID" 2> /dev/null || true
+        MONITOR_PID=""
+    fi
 }

@@ -16,8 +16,8 @@
 #                       zero-drop, criterion (default: all)
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
-#   --zd-configs LIST   zero-drop configurations (default: default-1t,
-#                       stable-1t,default-2t,stable-2t)
+#   --zd-configs LIST   zero-drop configurations (default: bare-1t,default-1t,
+#                       stable-1t,bare-2t,default-2t,stable-2t)
 #   --no-build          use the binaries already in $CARGO_TARGET_DIR (and
 #                       the source export already in $CARGO_TARGET_DIR/src-HEAD)
 #   --worktree          build the working tree as it is instead of a clean
@@ -39,7 +39,7 @@ ZD_SEARCH=15
 ZD_ATTEMPTS=6
 SECTIONS=probe-overhead,ratio,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
-ZD_CONFIGS=default-1t,stable-1t,default-2t,stable-2t
+ZD_CONFIGS=bare-1t,default-1t,stable-1t,bare-2t,default-2t,stable-2t
 BUILD=1
 WORKTREE=0
 WAIT_QUIET=90
@@ -159,11 +159,17 @@ done
 
 # One line per measurement with the load average when it started, so that a
 # noisy sample can be told apart afterwards.
-printf 'section\tkey\tloadavg1\tbusy\n' > "$OUT/samples.tsv"
+# The load average during the suite is mostly its own; "others" lists other
+# people's compilers and daemons running when the sample started.
+printf 'section\tkey\tloadavg1\tothers\n' > "$OUT/samples.tsv"
 sample_note() { # section key
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(cut -d' ' -f1 /proc/loadavg)" \
-        "$(machine_busy | tr '\t' ' ' || true)" >> "$OUT/samples.tsv"
+        "$(others_running | tr '\t' ' ')" >> "$OUT/samples.tsv"
 }
+# Every 5 s: load average and others' compilers (the criterion section's own
+# cargo shows up there at the end).
+printf 'time\tloadavg1\tothers\n' > "$OUT/monitor.tsv"
+monitor_start "$OUT/monitor.tsv"
 
 # ------------------------------------------------------------------ probe overhead
 if has probe-overhead; then
@@ -314,6 +320,18 @@ if has zero-drop; then
     IFS=, read -r -a cfgs <<< "$ZD_CONFIGS"
     for cfg in "${cfgs[@]}"; do
         case $cfg in
+        bare-1t | bare-2t)
+            # The same load without kestrel: what the cores issue alone.
+            threads=${cfg#bare-}
+            threads=${threads%t}
+            d="$OUT/zero-drop/$cfg"
+            mkdir -p "$d"
+            sample_note zero-drop "$cfg"
+            log "zero-drop reference $cfg: bare, $ZD_DURATION s"
+            loadgen "$d/bare-max-${ZD_DURATION}s.json" --scenario open --threads "$threads" --pin \
+                --rate max --duration "$ZD_DURATION" || true
+            continue
+            ;;
         default-1t) cond=kestrel threads=1 ;;
         default-2t) cond=kestrel threads=2 ;;
         stable-1t) cond=kestrel-stable threads=1 ;;
@@ -357,11 +375,12 @@ if has criterion; then
     note_cmd "cargo bench -p kestrel --bench engine_match --bench engine_compile  # $OUT/criterion.txt"
     (cd "$SRC_DIR" && cargo bench -p kestrel --bench engine_match --bench engine_compile) \
         > "$OUT/criterion.txt" 2> "$OUT/criterion.stderr" || log "warning: cargo bench exited $?"
-    grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running' "$OUT/criterion.stderr" > "$OUT/criterion.stderr.tmp" || true
+    grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running\|^Benchmarking' "$OUT/criterion.stderr" > "$OUT/criterion.stderr.tmp" || true
     mv "$OUT/criterion.stderr.tmp" "$OUT/criterion.stderr"
     [ -s "$OUT/criterion.stderr" ] || rm -f "$OUT/criterion.stderr"
 fi
 
+monitor_stop
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/env.txt"
 python3 "$PERF_DIR/summarize.py" "$OUT" > "$OUT/summary.md"
 log "summary: $OUT/summary.md"

@@ -9,6 +9,10 @@
 #
 #   sudo perf/diagnose/run.sh [rounds] [openclose-iterations] [getppid-iterations]
 #
+# Besides the loops, `kestrel-loadgen run --scenario open --pin --rate max`
+# with 1 and 2 threads (LG_SECS seconds, default 10) reconciled against the
+# daemon, for the rate, drops, event latency and CPU per event of each variant.
+#
 # Uses the binaries the suite built (CARGO_TARGET_DIR, default target/).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -17,6 +21,7 @@ cd "$REPO_DIR"
 ROUNDS=${1:-5}
 N_OPEN=${2:-300000}
 N_GETPPID=${3:-5000000}
+LG_SECS=${LG_SECS:-10}
 [ "$(id -u)" -eq 0 ] || die "run as root"
 [ -x "$KESTREL" ] || die "$KESTREL missing: run perf/run-suite.sh first or build it"
 
@@ -30,7 +35,7 @@ echo kestrel > "$PERF_TMP/target"
     echo "date: $(date -u +%FT%TZ)"
     echo "kestrel: $KESTREL ($(cat "$CARGO_TARGET_DIR/src-HEAD/kestrel/.commit" 2> /dev/null || echo 'working tree build'))"
     echo "loadavg: $(cat /proc/loadavg)"
-    echo "rounds=$ROUNDS openclose=$N_OPEN getppid=$N_GETPPID"
+    echo "rounds=$ROUNDS openclose=$N_OPEN getppid=$N_GETPPID loadgen_secs=$LG_SECS"
 } > "$OUT/env.txt"
 
 # label -> kestrel options
@@ -59,7 +64,7 @@ bpf_runtime() { # prints "run_time_ns run_cnt" of kestrel's sys_exit program
         END { print (t ? t : 0), (c ? c : 0) }'
 }
 
-printf 'round\tvariant\tloop\tns_per_op\tworker_ctxsw\tworker_cpu_us\tbpf_ns_per_call\tbpf_calls\tdrops\n' > "$OUT/raw.tsv"
+printf 'round\tvariant\tloop\tops\tns_per_op\tworker_ctxsw\tworker_cpu_us\tbpf_ns_per_call\tbpf_calls\tdrops\n' > "$OUT/raw.tsv"
 prev_stats=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled='"$prev_stats"'; perf_cleanup' EXIT
 # BPF run-time statistics add two clock reads per program run (tens of ns);
@@ -69,18 +74,30 @@ for r in $(seq 1 "$ROUNDS"); do
     for v in "${VARIANTS[@]}"; do
         label=${v%%|*}
         read -r -a opts <<< "${v#*|}"
-        for loop in openclose getppid; do
+        for loop in openclose getppid open-1t open-2t; do
             tag="r$r-$label-$loop"
             daemon_start "$OUT" "$tag" "${opts[@]}"
             sleep 1
             c0=($(worker_stat "$DAEMON_PID" ctx))
             t0=($(worker_stat "$DAEMON_PID" cpu))
             read -r b0 n0 <<< "$(bpf_runtime)"
-            if [ "$loop" = openclose ]; then
+            case $loop in
+            openclose)
+                ops=$N_OPEN
                 ns=$("$PERF_TMP/loop" openclose "$N_OPEN" 0 "$PERF_TMP/target")
-            else
+                ;;
+            getppid)
+                ops=$N_GETPPID
                 ns=$("$PERF_TMP/loop" getppid "$N_GETPPID" 0)
-            fi
+                ;;
+            open-*)
+                loadgen "$OUT/$tag.json" --scenario open --threads "${loop//[!0-9]/}" --pin --rate max \
+                    --duration "$LG_SECS" --daemon "$DAEMON_URL" || true
+                read -r ops ns < <(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["ops"], 1e9 / d["rate_per_s"] if d.get("rate_per_s") else 0)' "$OUT/$tag.json")
+                ;;
+            esac
             read -r b1 n1 <<< "$(bpf_runtime)"
             c1=($(worker_stat "$DAEMON_PID" ctx))
             t1=($(worker_stat "$DAEMON_PID" cpu))
@@ -94,35 +111,47 @@ for r in $(seq 1 "$ROUNDS"); do
                 cpu+="w$i:$((t1[i] - ${t0[i]:-0})) "
             done
             per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n ? b / n : 0 }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$loop" "$ns" "$ctx" "$cpu" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$loop" "$ops" "$ns" "$ctx" "$cpu" \
                 "$per" "$((n1 - n0))" "$drops" >> "$OUT/raw.tsv"
             log "$tag: $ns ns/op, ctxsw $ctx, cpu µs $cpu, bpf $per ns/call, drops $drops"
         done
     done
 done
 
-python3 - "$OUT/raw.tsv" "$N_OPEN" "$N_GETPPID" > "$OUT/summary.md" <<'PY'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-iters = {"openclose": int(sys.argv[2]), "getppid": int(sys.argv[3])}
+python3 - "$OUT" > "$OUT/summary.md" <<'PY'
+import csv, json, os, statistics, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "raw.tsv")), delimiter="\t"))
+m = statistics.median
 def w(s, i):
     v = [int(x.split(":")[1]) for x in s.split()]
     return v[i] if i < len(v) else 0
-print("Medians over rounds. Worker columns are per loop iteration (one openat+close, or one getppid).\n")
-print("| variant | loop | ns/op | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op | kst_sys_exit ns/call | drops (sum) |")
-print("|---|---|---|---|---|---|---|---|")
+def lat(x, k):
+    try:
+        d = json.load(open(os.path.join(out, f"r{x['round']}-{x['variant']}-{x['loop']}.json")))
+        return d["daemon"]["event_latency_ns"][k] / 1e3, d["daemon"]["cpu_seconds"] / d["daemon"]["events_processed"] * 1e6
+    except Exception:
+        return None, None
+print("Medians over rounds. ops/s: loop iterations (one openat+close, or one getppid) or loadgen "
+      "operations per second over all threads. Worker columns per operation; worker 0 reads CPU 0's ring.\n")
+print("| variant | workload | ops/s | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op "
+      "| kst_sys_exit ns/call | event latency p50 / p99 (µs) | kestrel CPU s per M events | drops (sum) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 keys = []
 for r in rows:
     if (r["variant"], r["loop"]) not in keys:
         keys.append((r["variant"], r["loop"]))
 for k in keys:
     rs = [x for x in rows if (x["variant"], x["loop"]) == k]
-    n = iters[k[1]]
-    m = statistics.median
-    print(f"| {k[0]} | {k[1]} | {m(float(x['ns_per_op']) for x in rs):.1f} "
-          f"| {m(w(x['worker_ctxsw'], 0) for x in rs) / n:.3f} "
-          f"| {m(w(x['worker_cpu_us'], 0) for x in rs) / n:.3f} "
-          f"| {m(w(x['worker_cpu_us'], 1) for x in rs) / n:.3f} "
-          f"| {m(int(x['bpf_ns_per_call']) for x in rs)} | {sum(int(x['drops']) for x in rs)} |")
+    per = lambda f, i: m(w(x[f], i) / max(int(x["ops"]), 1) for x in rs)
+    rate = m(1e9 / float(x["ns_per_op"]) for x in rs if float(x["ns_per_op"]) > 0)
+    l50 = [lat(x, "p50")[0] for x in rs]
+    l99 = [lat(x, "p99")[0] for x in rs]
+    cpu = [lat(x, "p50")[1] for x in rs]
+    ls = f"{m(l50):.0f} / {m(l99):.0f}" if None not in l50 else ""
+    cs = f"{m(cpu):.2f}" if None not in cpu else ""
+    print(f"| {k[0]} | {k[1]} | {rate / 1e3:.1f} K | {per('worker_ctxsw', 0):.3f} | {per('worker_cpu_us', 0):.3f} "
+          f"| {per('worker_cpu_us', 1):.3f} | {m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
+          f"| {sum(int(x['drops']) for x in rs)} |")
 PY
 cat "$OUT/summary.md"
