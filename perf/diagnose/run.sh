@@ -40,6 +40,7 @@ echo kestrel > "$PERF_TMP/target"
 
 # label -> kestrel options
 VARIANTS=(
+    "bare|"
     "default|"
     "nice0|-o kestrel.worker_nice=0"
     "unpinned|-o kestrel.pin_workers=false"
@@ -76,10 +77,14 @@ for r in $(seq 1 "$ROUNDS"); do
         read -r -a opts <<< "${v#*|}"
         for loop in openclose getppid open-1t open-2t; do
             tag="r$r-$label-$loop"
-            daemon_start "$OUT" "$tag" "${opts[@]}"
-            sleep 1
-            c0=($(worker_stat "$DAEMON_PID" ctx))
-            t0=($(worker_stat "$DAEMON_PID" cpu))
+            c0=() t0=() c1=() t1=() daemon_args=()
+            if [ "$label" != bare ]; then
+                daemon_start "$OUT" "$tag" "${opts[@]}"
+                sleep 1
+                c0=($(worker_stat "$DAEMON_PID" ctx))
+                t0=($(worker_stat "$DAEMON_PID" cpu))
+                daemon_args=(--daemon "$DAEMON_URL")
+            fi
             read -r b0 n0 <<< "$(bpf_runtime)"
             case $loop in
             openclose)
@@ -92,25 +97,31 @@ for r in $(seq 1 "$ROUNDS"); do
                 ;;
             open-*)
                 loadgen "$OUT/$tag.json" --scenario open --threads "${loop//[!0-9]/}" --pin --rate max \
-                    --duration "$LG_SECS" --daemon "$DAEMON_URL" || true
+                    --duration "$LG_SECS" "${daemon_args[@]}" || true
                 read -r ops ns < <(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print(d["ops"], 1e9 / d["rate_per_s"] if d.get("rate_per_s") else 0)' "$OUT/$tag.json")
                 ;;
             esac
             read -r b1 n1 <<< "$(bpf_runtime)"
-            c1=($(worker_stat "$DAEMON_PID" ctx))
-            t1=($(worker_stat "$DAEMON_PID" cpu))
-            scrape "$DAEMON_URL" "$OUT/$tag.metrics.prom"
-            drops=$(awk '/^kestrel_kernel_events_dropped_total/ {s += $2} END {print s + 0}' "$OUT/$tag.metrics.prom")
-            gzip -9f "$OUT/$tag.metrics.prom"
-            daemon_stop
+            drops=0
+            if [ "$label" != bare ]; then
+                c1=($(worker_stat "$DAEMON_PID" ctx))
+                t1=($(worker_stat "$DAEMON_PID" cpu))
+                scrape "$DAEMON_URL" "$OUT/$tag.metrics.prom"
+                drops=$(awk '/^kestrel_kernel_events_dropped_total/ {s += $2} END {print s + 0}' "$OUT/$tag.metrics.prom")
+                gzip -9f "$OUT/$tag.metrics.prom"
+                daemon_stop
+            fi
             ctx="" cpu=""
             for i in "${!c1[@]}"; do
                 ctx+="w$i:$((c1[i] - ${c0[i]:-0})) "
                 cpu+="w$i:$((t1[i] - ${t0[i]:-0})) "
             done
-            per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n ? b / n : 0 }')
+            # Bare has no program of its own; a previous daemon's program
+            # may still be listed while the kernel frees it.
+            per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n > 0 ? b / n : 0 }')
+            if [ "$label" = bare ]; then per=0 n1=0 n0=0; fi
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$loop" "$ops" "$ns" "$ctx" "$cpu" \
                 "$per" "$((n1 - n0))" "$drops" >> "$OUT/raw.tsv"
             log "$tag: $ns ns/op, ctxsw $ctx, cpu µs $cpu, bpf $per ns/call, drops $drops"
@@ -132,9 +143,9 @@ def lat(x, k):
         return d["daemon"]["event_latency_ns"][k] / 1e3, d["daemon"]["cpu_seconds"] / d["daemon"]["events_processed"] * 1e6
     except Exception:
         return None, None
-print("Medians over rounds. ops/s: loop iterations (one openat+close, or one getppid) or loadgen "
+print("Medians over rounds (variants alternated within each round). ops/s: loop iterations (one openat+close, or one getppid) or loadgen "
       "operations per second over all threads. Worker columns per operation; worker 0 reads CPU 0's ring.\n")
-print("| variant | workload | ops/s | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op "
+print("| variant | workload | ops/s (vs bare) | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op "
       "| kst_sys_exit ns/call | event latency p50 / p99 (µs) | kestrel CPU s per M events | drops (sum) |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 keys = []
@@ -150,8 +161,13 @@ for k in keys:
     cpu = [lat(x, "p50")[1] for x in rs]
     ls = f"{m(l50):.0f} / {m(l99):.0f}" if None not in l50 else ""
     cs = f"{m(cpu):.2f}" if None not in cpu else ""
-    print(f"| {k[0]} | {k[1]} | {rate / 1e3:.1f} K | {per('worker_ctxsw', 0):.3f} | {per('worker_cpu_us', 0):.3f} "
-          f"| {per('worker_cpu_us', 1):.3f} | {m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
+    bare = [x for x in rows if (x["variant"], x["loop"]) == ("bare", k[1])]
+    vs = ""
+    if bare and k[0] != "bare":
+        b = m(1e9 / float(x["ns_per_op"]) for x in bare if float(x["ns_per_op"]) > 0)
+        vs = f" ({rate / b:.3f}x)"
+    print(f"| {k[0]} | {k[1]} | {rate / 1e3:.1f} K{vs} | {per('worker_ctxsw', 0):.3f} | {per('worker_cpu_us', 0):.3f} "
+          f"| {per('worker_cpu_us', 1):.3f} | {'–' if k[0] == 'bare' else m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
           f"| {sum(int(x['drops']) for x in rs)} |")
 PY
 cat "$OUT/summary.md"
