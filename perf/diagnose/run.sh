@@ -42,9 +42,10 @@ echo kestrel > "$PERF_TMP/target"
 VARIANTS=(
     "bare|"
     "default|"
-    "nice0|-o kestrel.worker_nice=0"
+    "other-nice-10|-o kestrel.worker_scheduler=other -o kestrel.worker_nice=-10"
+    "other-nice0|-o kestrel.worker_scheduler=other -o kestrel.worker_nice=0"
     "unpinned|-o kestrel.pin_workers=false"
-    "unpinned-nice0|-o kestrel.pin_workers=false -o kestrel.worker_nice=0"
+    "unpinned-other|-o kestrel.pin_workers=false -o kestrel.worker_scheduler=other -o kestrel.worker_nice=0"
 )
 
 # Sum of a per-thread field over kestrel's worker threads, worker order.
