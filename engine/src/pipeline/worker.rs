@@ -212,6 +212,11 @@ struct State {
     cfg: WorkerConfig,
     deferred: VecDeque<Deferred>,
     local_events: Histogram<u64>,
+    /// Kernel timestamps of the events handled since the last clock read:
+    /// latency is taken once per batch (one clock read instead of one per
+    /// event, which cost ~8% of the daemon's time under an `open` load),
+    /// so each event's latency is measured up to the end of its batch.
+    batch_ts: Vec<u64>,
     local_alerts: Histogram<u64>,
     seq: u64,
 }
@@ -229,6 +234,7 @@ impl<S: RecordSource> Worker<S> {
                 cfg,
                 deferred: VecDeque::new(),
                 local_events: new_histogram(),
+                batch_ts: Vec::with_capacity(4096),
                 local_alerts: new_histogram(),
                 seq: 0,
             },
@@ -298,6 +304,7 @@ impl<S: RecordSource> Worker<S> {
                 .poll(st.cfg.batch, &mut |rec| st.handle(rec, &engine));
             st.retry_deferred(stopping);
             let now = boot_clock_ns();
+            st.record_batch(now);
             if now.saturating_sub(last_fold) > 50_000_000 {
                 st.fold();
                 last_fold = now;
@@ -306,6 +313,7 @@ impl<S: RecordSource> Worker<S> {
                 if stopping {
                     // Rings are empty: flush what still waits and leave.
                     st.retry_deferred(true);
+                    st.record_batch(boot_clock_ns());
                     break;
                 }
                 stats.idle_polls.inc();
@@ -329,6 +337,14 @@ impl<S: RecordSource> Worker<S> {
 }
 
 impl State {
+    /// Records the latency of the events handled since the last call.
+    fn record_batch(&mut self, now: u64) {
+        for ts in self.batch_ts.drain(..) {
+            self.local_events
+                .saturating_record(now.saturating_sub(ts).max(1));
+        }
+    }
+
     fn fold(&mut self) {
         let m = &self.shared.metrics;
         m.event_latency[self.id].fold(&mut self.local_events);
@@ -473,8 +489,7 @@ impl State {
                 }
             }
         }
-        let lat = boot_clock_ns().saturating_sub(raw.hdr.ts_ns).max(1);
-        self.local_events.saturating_record(lat);
+        self.batch_ts.push(raw.hdr.ts_ns);
         stats.processed.inc();
     }
 }

@@ -265,7 +265,7 @@ struct Counters {
 
 /// The process table. See the module documentation.
 pub struct ProcessTable {
-    map: papaya::HashMap<u32, Arc<Process>>,
+    map: papaya::HashMap<u32, Arc<Process>, crate::util::IdBuild>,
     capacity: usize,
     exit_grace_ns: u64,
     exits: Mutex<VecDeque<(u64, u32)>>,
@@ -343,6 +343,7 @@ impl ProcessTable {
         ProcessTable {
             map: papaya::HashMap::builder()
                 .capacity(capacity.min(1 << 16))
+                .hasher(crate::util::IdBuild::default())
                 .build(),
             capacity,
             exit_grace_ns,

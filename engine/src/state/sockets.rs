@@ -65,7 +65,7 @@ pub fn has_peer(t: &SockTuple) -> bool {
 
 /// The per-socket cache.
 pub struct SocketCache {
-    map: papaya::HashMap<(u32, i32), SockState>,
+    map: papaya::HashMap<(u32, i32), SockState, crate::util::IdBuild>,
     cap: usize,
     evicted: AtomicU64,
 }
@@ -87,7 +87,7 @@ impl SocketCache {
     /// A cache of at most `cap` sockets.
     pub fn new(cap: usize) -> SocketCache {
         SocketCache {
-            map: papaya::HashMap::new(),
+            map: papaya::HashMap::with_hasher(crate::util::IdBuild::default()),
             cap: cap.max(1),
             evicted: AtomicU64::new(0),
         }
@@ -123,8 +123,8 @@ impl SocketCache {
             128 if h.ret >= 0 => {
                 self.map.pin().remove(&(tgid, h.ret as i32));
             }
-            // close
-            68 if h.ret == 0 => {
+            // close (most closes are of files: skip the map when it is empty)
+            68 if h.ret == 0 && !self.map.is_empty() => {
                 if let Some(fd) = ev.param_i64(0) {
                     self.map.pin().remove(&(tgid, fd as i32));
                 }
