@@ -36,6 +36,17 @@ impl RecordSource for RingSource {
     }
 }
 
+/// The CPU the worker of `ring_cpu`'s ring runs on: `offset` CPUs further
+/// in the list of CPUs this process may use (wrapping), so that with the
+/// default offset of 1 a saturated CPU's events are handled on its
+/// neighbour instead of taking time from the workload that produces them.
+fn worker_cpu(ring_cpu: usize, offset: usize, online: &[usize]) -> usize {
+    match online.iter().position(|&c| c == ring_cpu) {
+        Some(i) => online[(i + offset) % online.len()],
+        None => ring_cpu,
+    }
+}
+
 /// Whether the process table needs events of this type.
 pub fn is_state_event(ty: EventType) -> bool {
     kestrel_probe::events::PROCESS_STATE.contains(&ty.name())
@@ -187,12 +198,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         metrics: Arc::clone(&metrics),
         stop: Arc::clone(&stop),
     };
+    let online: Vec<usize> = core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default();
     let mut workers = Vec::with_capacity(nworkers);
     for (i, r) in readers.into_iter().enumerate() {
         let cpu = r.cpu() as usize;
         let wcfg = WorkerConfig {
             attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
-            pin_cpu: settings.pin_workers.then_some(cpu),
+            pin_cpu: settings
+                .pin_workers
+                .then(|| worker_cpu(cpu, settings.worker_cpu_offset, &online)),
             nice: settings.worker_nice,
             realtime: settings.worker_realtime,
             ..WorkerConfig::default()
@@ -793,4 +809,21 @@ pub fn describe_paths(p: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_cpu;
+
+    #[test]
+    fn workers_sit_next_to_their_ring() {
+        let online = [0, 1, 2, 3];
+        assert_eq!(worker_cpu(0, 1, &online), 1);
+        assert_eq!(worker_cpu(3, 1, &online), 0);
+        assert_eq!(worker_cpu(2, 0, &online), 2);
+        // A ring of a CPU outside our affinity mask keeps its own CPU.
+        assert_eq!(worker_cpu(7, 1, &online), 7);
+        // Offline CPUs in the middle are skipped.
+        assert_eq!(worker_cpu(1, 1, &[0, 1, 3]), 3);
+    }
 }

@@ -63,6 +63,9 @@ pub struct Settings {
     pub ring_size: usize,
     /// `kestrel.pin_workers`.
     pub pin_workers: bool,
+    /// `kestrel.worker_cpu_offset`: the worker of CPU i's ring is pinned
+    /// to CPU (i + offset) mod n.
+    pub worker_cpu_offset: usize,
     /// `kestrel.drop_failed_syscalls`.
     pub drop_failed: bool,
     /// `kestrel.attribution_wait_us`.
@@ -186,6 +189,7 @@ impl Settings {
             log_level,
             ring_size,
             pin_workers: cfg.bool("kestrel.pin_workers")?,
+            worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
             worker_nice: {
