@@ -42,6 +42,7 @@ echo kestrel > "$PERF_TMP/target"
 VARIANTS=(
     "bare|"
     "default|"
+    "same-cpu|-o kestrel.worker_cpu_offset=0"
     "other-nice-10|-o kestrel.worker_scheduler=other -o kestrel.worker_nice=-10"
     "other-nice0|-o kestrel.worker_scheduler=other -o kestrel.worker_nice=0"
     "unpinned|-o kestrel.pin_workers=false"
