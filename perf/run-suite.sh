@@ -18,8 +18,9 @@
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations (default: bare-1t,default-1t,
 #                       stable-1t,bare-2t,default-2t,stable-2t)
-#   --no-build          use the binaries already in $CARGO_TARGET_DIR (and
-#                       the source export already in $CARGO_TARGET_DIR/src-HEAD)
+#   --no-build          use the binaries already built (target/suite for a
+#                       clean export, with the export in target/suite/src-HEAD;
+#                       $CARGO_TARGET_DIR with --worktree)
 #   --worktree          build the working tree as it is instead of a clean
 #                       export of HEAD
 #   --wait-quiet MIN    wait up to MIN minutes for a quiet machine (default 90)
@@ -92,6 +93,14 @@ if [ "$WORKTREE" = 1 ]; then
     SRC_DIR=$REPO_DIR
     COMMIT="$(git rev-parse HEAD) $(git diff --quiet HEAD -- src engine probe loadgen rules benches Cargo.toml Cargo.lock || echo '(working tree, with uncommitted changes)')"
 else
+    # The export builds into a target directory of its own: cargo gives a
+    # workspace's artefacts the same names wherever its source lies, so
+    # sharing the checkout's target would leave its fingerprints pointing
+    # at the export, and later builds in the checkout would miss edits.
+    export CARGO_TARGET_DIR=$REPO_DIR/target/suite
+    KESTREL=$CARGO_TARGET_DIR/release/kestrel
+    LOADGEN=$CARGO_TARGET_DIR/release/kestrel-loadgen
+    HOLD=$CARGO_TARGET_DIR/release/examples/overhead_hold
     SRC_DIR=$CARGO_TARGET_DIR/src-HEAD/kestrel
     if [ "$BUILD" = 1 ]; then
         rm -rf "$CARGO_TARGET_DIR/src-HEAD"

@@ -34,6 +34,10 @@ impl RecordSource for RingSource {
     fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
         self.0.poll(budget, f)
     }
+
+    fn park(&mut self, timeout: Duration) -> Option<bool> {
+        Some(self.0.park(timeout))
+    }
 }
 
 /// The CPU the worker of `ring_cpu`'s ring runs on: `offset` CPUs further
@@ -211,6 +215,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 .then(|| worker_cpu(cpu, settings.worker_cpu_offset, &online)),
             nice: settings.worker_nice,
             realtime: settings.worker_realtime,
+            batch_pause: settings.worker_batch_pause,
+            min_idle_sleep: WorkerConfig::default()
+                .min_idle_sleep
+                .min(settings.worker_max_idle_sleep),
+            max_idle_sleep: settings.worker_max_idle_sleep,
             ..WorkerConfig::default()
         };
         let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);

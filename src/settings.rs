@@ -70,6 +70,10 @@ pub struct Settings {
     pub drop_failed: bool,
     /// `kestrel.attribution_wait_us`.
     pub attribution_wait: Duration,
+    /// `kestrel.worker_batch_pause_us`.
+    pub worker_batch_pause: Duration,
+    /// `kestrel.worker_max_idle_sleep_us`.
+    pub worker_max_idle_sleep: Duration,
     /// `kestrel.worker_nice`.
     pub worker_nice: i32,
     /// `kestrel.worker_scheduler` / `kestrel.worker_rt_priority`: `Some`
@@ -192,6 +196,10 @@ impl Settings {
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
+            worker_batch_pause: Duration::from_micros(cfg.u64("kestrel.worker_batch_pause_us")?),
+            worker_max_idle_sleep: Duration::from_micros(
+                cfg.u64("kestrel.worker_max_idle_sleep_us")?,
+            ),
             worker_nice: {
                 let n = cfg.string("kestrel.worker_nice")?;
                 let n: i32 = n.trim().parse().map_err(|_| {

@@ -66,7 +66,7 @@ static __always_inline int kst_openat_inline(struct task_struct *t, struct pt_re
 	*(__u16 *)(lens + 8) = 0;
 	kst_fill_hdr(h, t, KST_EV_OPENAT, n, ret);
 	h->len = fixed + plen;
-	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(h, kst_wake_flags());
 	kst_count(KST_EV_OPENAT, 1);
 	return 0;
 }

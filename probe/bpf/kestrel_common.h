@@ -11,8 +11,10 @@
  * Every attempt to emit is counted once as seen, then as sent or dropped, in
  * the same program run: seen == sent + dropped holds exactly.
  *
- * Records are never followed by a wakeup (BPF_RB_NO_WAKEUP): a wakeup is an
- * irq_work per record, and the reader polls with back-off instead.
+ * Records are not followed by a wakeup (BPF_RB_NO_WAKEUP): a wakeup is an
+ * irq_work per record, and a busy reader polls in batches instead. Only a
+ * reader that found its ring idle and went to sleep in poll(2) (it sets its
+ * CPU's kst_park slot first) is woken, once, by the next record.
  */
 #ifndef KESTREL_COMMON_H
 #define KESTREL_COMMON_H
@@ -152,6 +154,17 @@ struct {
 	__type(value, struct kst_evmask);
 } kst_evmask SEC(".maps");
 
+/* kst_park[cpu] != 0: the reader of that CPU's ring sleeps in poll(2)
+ * and wants a wakeup with the next record. Set by the reader (the map is
+ * mmapped), cleared by the first program that sees it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* set to the number of possible CPUs */
+	__type(key, __u32);
+	__type(value, __u64);
+} kst_park SEC(".maps");
+
 /* Set by the loader before the programs load. */
 volatile const __u32 kst_self_tgid = 0;
 volatile const __u32 kst_drop_failed = 0;
@@ -178,6 +191,21 @@ static __always_inline void *kst_ring(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	return bpf_map_lookup_elem(&kst_rings, &cpu);
+}
+
+/* The submit flags for a record about to be committed to this CPU's ring:
+ * a wakeup if the reader is parked. Programs on one CPU are the only
+ * writers of its slot besides the reader, so a plain clear suffices (two
+ * programs racing on it at worst wake the reader twice). */
+static __always_inline __u64 kst_wake_flags(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 *p = bpf_map_lookup_elem(&kst_park, &cpu);
+	if (p && *p) {
+		*p = 0;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline struct kst_scratch *kst_scratch_get(void)
@@ -308,7 +336,7 @@ static __always_inline int kst_emit_ints(struct task_struct *t, __u32 type, long
 #pragma unroll
 	for (__u32 i = 0; i < n && i < 5; i++)
 		*(__u64 *)(p + 2 * n + 8 * i) = v[i];
-	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(h, kst_wake_flags());
 	kst_count(type, 1);
 	return 0;
 }
@@ -362,7 +390,7 @@ static __always_inline int kst_w_submit(struct kst_w *w)
 	h->len = len;
 	h->flags |= w->flags;
 	void *rb = kst_ring();
-	long err = rb ? bpf_ringbuf_output(rb, h, len, BPF_RB_NO_WAKEUP) : -1;
+	long err = rb ? bpf_ringbuf_output(rb, h, len, kst_wake_flags()) : -1;
 	kst_count(w->type, err == 0);
 	return 0;
 }

@@ -11,7 +11,7 @@ use kestrel_engine::event::wire::Counters;
 use kestrel_engine::event::EventType;
 
 use crate::error::{is_eperm, log_tail};
-use crate::ring::{page_size, RingFill, RingMapping, RingReader};
+use crate::ring::{page_size, ParkSlots, RingFill, RingMapping, RingReader};
 use crate::{events, ProbeError};
 
 static KESTREL_BPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kestrel.bpf.o"));
@@ -142,6 +142,7 @@ impl Probe {
             .override_global("kst_snaplen", &cfg.snaplen, true)
             .map_max_entries("kst_rings", ncpu)
             .map_max_entries("kst_scratch", ncpu)
+            .map_max_entries("kst_park", ncpu)
             .load(KESTREL_BPF)
             .map_err(|e| load_error("kestrel.bpf.o", e))?;
 
@@ -164,12 +165,25 @@ impl Probe {
         let evmask = Array::try_from(take_map(&mut ebpf, "kst_evmask")?)
             .map_err(|e| map_err("kst_evmask", "open", e))?;
 
+        let park = {
+            let map = ebpf
+                .map("kst_park")
+                .ok_or(ProbeError::Missing("map kst_park"))?;
+            let aya::maps::Map::Array(data) = map else {
+                return Err(ProbeError::Missing("map kst_park (an array)"));
+            };
+            Arc::new(ParkSlots::new(
+                std::os::fd::AsFd::as_fd(data.fd()),
+                ncpu as usize,
+            )?)
+        };
         let mut mappings = Vec::with_capacity(rings.len());
         for (cpu, ring) in rings.iter().enumerate() {
             mappings.push(Arc::new(RingMapping::new(
                 cpu as u32,
                 std::os::fd::AsFd::as_fd(ring.fd()),
                 cfg.ring_size,
+                Arc::clone(&park),
             )?));
         }
 

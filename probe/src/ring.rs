@@ -12,7 +12,7 @@
 //! The probe commits records with BPF_RB_NO_WAKEUP, so epoll would never
 //! fire: readers poll and pause between polls ([`Backoff`]).
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,11 @@ const DISCARD_BIT: u32 = 1 << 30;
 /// fill level); unmapped when the last holder drops it.
 pub(crate) struct RingMapping {
     cpu: u32,
+    /// The ring's map fd (a duplicate, so readers outlive the probe), for
+    /// poll(2).
+    fd: OwnedFd,
+    /// The probe's wake-up requests, one slot per CPU.
+    park: Arc<ParkSlots>,
     consumer: *mut u8,
     producer: *mut u8,
     page: usize,
@@ -47,9 +52,13 @@ impl RingMapping {
         cpu: u32,
         fd: BorrowedFd<'_>,
         size: usize,
+        park: Arc<ParkSlots>,
     ) -> Result<RingMapping, ProbeError> {
         let page = page_size();
         let raw = fd.as_raw_fd();
+        let fd = fd
+            .try_clone_to_owned()
+            .map_err(|source| ProbeError::Mmap { cpu, source })?;
         // SAFETY: mapping a BPF ring buffer fd as the kernel documents:
         // one writable consumer page at offset 0, then the producer page
         // and twice the data area read-only at offset page.
@@ -88,6 +97,8 @@ impl RingMapping {
         }
         Ok(RingMapping {
             cpu,
+            fd,
+            park,
             consumer: consumer.cast(),
             producer: producer.cast(),
             page,
@@ -129,6 +140,62 @@ impl Drop for RingMapping {
             libc::munmap(self.consumer.cast(), self.page);
             libc::munmap(self.producer.cast(), self.page + 2 * self.size);
         }
+    }
+}
+
+/// The `kst_park` map, mmapped: slot `cpu` set to 1 asks the probe to wake
+/// that CPU's reader with the next record (the probe clears it).
+pub(crate) struct ParkSlots {
+    base: *mut u8,
+    len: usize,
+    slots: usize,
+}
+
+// SAFETY: shared memory accessed only through atomics.
+unsafe impl Send for ParkSlots {}
+// SAFETY: as above.
+unsafe impl Sync for ParkSlots {}
+
+impl ParkSlots {
+    /// Maps the `kst_park` array (`slots` u64 values) behind `fd`.
+    pub(crate) fn new(fd: BorrowedFd<'_>, slots: usize) -> Result<ParkSlots, ProbeError> {
+        let page = page_size();
+        let len = (slots * 8).div_ceil(page).max(1) * page;
+        // SAFETY: an mmapable BPF array maps its values contiguously (8
+        // bytes each for a u64 value) from offset 0.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(ProbeError::Mmap {
+                cpu: 0,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(ParkSlots {
+            base: base.cast(),
+            len,
+            slots,
+        })
+    }
+
+    fn slot(&self, cpu: u32) -> Option<&AtomicU64> {
+        // SAFETY: in bounds, 8-byte aligned (page-aligned base).
+        ((cpu as usize) < self.slots).then(|| unsafe { &*self.base.add(cpu as usize * 8).cast() })
+    }
+}
+
+impl Drop for ParkSlots {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in new().
+        unsafe { libc::munmap(self.base.cast(), self.len) };
     }
 }
 
@@ -254,6 +321,36 @@ impl RingReader {
     /// Whether committed or in-flight records are waiting.
     pub fn has_data(&self) -> bool {
         self.map.producer_pos().load(Ordering::Acquire) > self.pos
+    }
+
+    /// Sleeps in poll(2) until the probe commits a record to this ring or
+    /// `timeout` passes; returns whether records are waiting. For a reader
+    /// that found its ring idle: the probe wakes it with the next record
+    /// (one wake-up per park, not one per record). A record whose writer
+    /// read the park request a moment before it was made is picked up at
+    /// the timeout at the latest.
+    pub fn park(&self, timeout: Duration) -> bool {
+        let Some(slot) = self.map.park.slot(self.map.cpu) else {
+            std::thread::sleep(timeout);
+            return self.has_data();
+        };
+        // SeqCst: the request is visible before we look at the producer
+        // position (in poll's check below).
+        slot.store(1, Ordering::SeqCst);
+        if !self.has_data() {
+            let mut pfd = libc::pollfd {
+                fd: self.map.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd. The kernel reports readable when
+            // unconsumed data exists (checked after it queues us, so a
+            // record committed before the call is never slept through).
+            unsafe { libc::poll(&mut pfd, 1, ms) };
+        }
+        slot.store(0, Ordering::Relaxed);
+        self.has_data()
     }
 
     /// Bytes waiting in the ring.

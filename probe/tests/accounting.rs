@@ -358,3 +358,82 @@ fn without_privileges_the_error_says_root_is_needed() {
         "unexpected: {line}"
     );
 }
+
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "pin to CPU {cpu}"
+        );
+    }
+}
+
+/// A reader that found its ring idle sleeps in `park` until the probe
+/// commits the next record to that ring: it is woken by our open on that
+/// CPU long before its timeout (without the probe's wake-up it would sleep
+/// the whole timeout every time).
+#[test]
+fn a_parked_reader_is_woken_by_the_next_record() {
+    let _g = serial();
+    let openat = EventType::from_name("openat").expect("openat");
+    let mut p = load(ProbeConfig {
+        event_types: vec![openat],
+        exclude_tgid: None,
+        ..ProbeConfig::default()
+    });
+    let cpu = 0;
+    let mut reader = p
+        .readers()
+        .expect("readers")
+        .into_iter()
+        .find(|r| r.cpu() == cpu as u32)
+        .expect("a ring for CPU 0");
+    let marker = format!("/nonexistent/{}", unique("park"));
+    let want = marker.clone();
+    let timeout = Duration::from_secs(5);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut parks = 0;
+        loop {
+            let mut found = false;
+            while reader.poll(usize::MAX, |rec| {
+                let Ok(e) = RawEvent::parse(rec) else { return };
+                if e.ty() == openat && e.param(1) == want.as_bytes() {
+                    found = true;
+                }
+            }) > 0
+            {}
+            if found {
+                return (start.elapsed(), parks);
+            }
+            if parks == 0 {
+                tx.send(()).expect("signal");
+            }
+            assert!(start.elapsed() < 3 * timeout, "marker never arrived");
+            reader.park(timeout);
+            parks += 1;
+        }
+    });
+    rx.recv().expect("the reader parks");
+    std::thread::sleep(Duration::from_millis(200));
+    let opened = std::thread::spawn(move || {
+        pin_to(cpu);
+        let t = Instant::now();
+        open_marker(&marker);
+        t
+    })
+    .join()
+    .expect("opener");
+    let (elapsed, parks) = waiter.join().expect("waiter");
+    let after_open = opened.elapsed();
+    assert!(parks >= 1, "the reader never parked");
+    assert!(
+        after_open < Duration::from_secs(1) && elapsed < timeout,
+        "woken {after_open:?} after the open ({parks} parks, {elapsed:?} in all): the probe did not wake the parked reader"
+    );
+}

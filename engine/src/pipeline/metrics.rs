@@ -87,6 +87,8 @@ pub struct WorkerStats {
     pub alerts_dropped: Counter,
     /// Idle polls (ring empty).
     pub idle_polls: Counter,
+    /// Times the worker went to sleep until the probe woke it.
+    pub parks: Counter,
 }
 
 impl WorkerStats {
@@ -471,6 +473,18 @@ impl PipelineMetrics {
                 "Alerts lost because the output channel was full.",
                 &l,
                 s.alerts_dropped.get(),
+            );
+            w.counter(
+                "kestrel_worker_idle_polls_total",
+                "Polls that found the worker's ring empty.",
+                &l,
+                s.idle_polls.get(),
+            );
+            w.counter(
+                "kestrel_worker_parks_total",
+                "Times the worker slept until the probe's next record woke it.",
+                &l,
+                s.parks.get(),
             );
         }
         let ev = merge(self.event_latency.iter().map(|a| a.as_ref()));

@@ -45,6 +45,14 @@ pub trait RecordSource: Send {
     /// Hands up to `budget` available records to `f`, in ring order, and
     /// returns how many it handed out. Must not block.
     fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize;
+
+    /// Sleeps until records arrive or `timeout` passes, for a source that
+    /// can be woken by its producer (a ring whose probe wakes a parked
+    /// reader). Returns `None`, at once, for a source that cannot: the
+    /// worker then polls with its sleep back-off.
+    fn park(&mut self, _timeout: Duration) -> Option<bool> {
+        None
+    }
 }
 
 /// The rules and outputs in force: swapped whole on reload.
@@ -137,6 +145,12 @@ pub struct WorkerConfig {
     /// Longest sleep when the ring is idle (bounds the latency added to the
     /// first event after a quiet period).
     pub max_idle_sleep: Duration,
+    /// Once a sleep has reached `max_idle_sleep` and the ring is still
+    /// empty, sleep until the source's producer wakes the worker (at most
+    /// this long; it bounds how late a missed wake-up is noticed), instead
+    /// of polling: an idle worker then costs nothing and the first event
+    /// after a quiet period is handled at once. `None`: never park.
+    pub park_timeout: Option<Duration>,
     /// Pin the worker to this CPU.
     pub pin_cpu: Option<usize>,
     /// Scheduling niceness of the worker thread (-20..19; 0 leaves it).
@@ -165,7 +179,8 @@ impl Default for WorkerConfig {
             batch: 4096,
             batch_pause: Duration::from_micros(200),
             min_idle_sleep: Duration::from_micros(100),
-            max_idle_sleep: Duration::from_millis(1),
+            max_idle_sleep: Duration::from_micros(500),
+            park_timeout: Some(Duration::from_millis(50)),
             pin_cpu: None,
             nice: 0,
             realtime: None,
@@ -317,6 +332,16 @@ impl<S: RecordSource> Worker<S> {
                     break;
                 }
                 stats.idle_polls.inc();
+                // Park only with nothing deferred: a deferred event may be
+                // released by another worker's progress, not by our ring.
+                if idle_sleep >= st.cfg.max_idle_sleep && st.deferred.is_empty() {
+                    if let Some(t) = st.cfg.park_timeout {
+                        if self.src.park(t).is_some() {
+                            stats.parks.inc();
+                            continue;
+                        }
+                    }
+                }
                 std::thread::sleep(idle_sleep);
                 idle_sleep = (idle_sleep * 2).min(st.cfg.max_idle_sleep);
             } else {
@@ -528,8 +553,12 @@ mod tests {
     }
 
     fn openat(tgid: u32, comm: &str) -> Vec<u8> {
+        openat_at(tgid, comm, 1)
+    }
+
+    fn openat_at(tgid: u32, comm: &str, ts_ns: u64) -> Vec<u8> {
         let h = EventHdr {
-            ts_ns: 1,
+            ts_ns,
             tid: tgid,
             tgid,
             ptgid: 1,
@@ -582,6 +611,86 @@ mod tests {
         assert_eq!(w.deferred.get(), 2);
         assert_eq!(w.late_attribution.get(), 2);
         assert_eq!(w.unknown_process.get(), 2);
+        outputs.shutdown(Duration::from_secs(1));
+    }
+
+    /// A source that can be woken: counts parks, delivers its records only
+    /// after the first park, and says whether anything was deferred then.
+    struct Wakeable {
+        recs: VecDeque<Vec<u8>>,
+        parks: Arc<AtomicU64>,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl RecordSource for Wakeable {
+        fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+            if self.parks.load(Ordering::Relaxed) == 0 {
+                return 0;
+            }
+            let mut n = 0;
+            while n < budget {
+                let Some(r) = self.recs.pop_front() else {
+                    break;
+                };
+                f(&r);
+                n += 1;
+            }
+            n
+        }
+
+        fn park(&mut self, _timeout: Duration) -> Option<bool> {
+            let n = self.parks.fetch_add(1, Ordering::Relaxed) + 1;
+            if n >= 3 {
+                self.stop.store(true, Ordering::Release);
+            }
+            Some(!self.recs.is_empty())
+        }
+    }
+
+    /// An idle worker parks (after its sleep back-off) instead of polling,
+    /// and never while an event waits in its deferral queue: the two
+    /// records of an unknown process are held for 50 ms, so all parks
+    /// but the first come after they were processed.
+    #[test]
+    fn idle_worker_parks_but_not_with_deferred_events() {
+        let mut oc = OutputsConfig::default();
+        oc.stdout.enabled = false;
+        let outputs = Outputs::start(oc.clone()).unwrap();
+        let ruleset = RuleSet::build(&[], &MatchOptions::default()).unwrap();
+        let (compiled, _) = CompiledOutputs::compile(&[], &oc).unwrap();
+        let engine = Engine::new(ruleset, compiled, &[], outputs.sender(), 1);
+        let metrics = Arc::new(PipelineMetrics::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let parks = Arc::new(AtomicU64::new(0));
+        let shared = Shared {
+            table: Arc::new(ProcessTable::new(1024)),
+            ctx: Arc::new(Context::replay("test", 0)),
+            engine: Arc::new(ArcSwap::from_pointee(engine)),
+            epochs: Arc::new(vec![AtomicU64::new(0)]),
+            metrics: Arc::clone(&metrics),
+            stop: Arc::clone(&stop),
+        };
+        let src = Wakeable {
+            recs: VecDeque::from([
+                openat_at(4242, "ghost", boot_clock_ns()),
+                openat_at(4242, "ghost", boot_clock_ns()),
+            ]),
+            parks: Arc::clone(&parks),
+            stop,
+        };
+        let cfg = WorkerConfig {
+            attribution_wait_ns: 50_000_000,
+            ..WorkerConfig::default()
+        };
+        let start = std::time::Instant::now();
+        Worker::new(0, 1, src, shared, cfg).run();
+        let w = &metrics.workers[0];
+        assert_eq!(parks.load(Ordering::Relaxed), 3);
+        assert_eq!(w.parks.get(), 3);
+        assert_eq!(w.processed.get(), 2);
+        // The second park waited for the deferred events' 50 ms.
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        assert!(w.idle_polls.get() >= 3);
         outputs.shutdown(Duration::from_secs(1));
     }
 }
