@@ -220,6 +220,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 .min_idle_sleep
                 .min(settings.worker_max_idle_sleep),
             max_idle_sleep: settings.worker_max_idle_sleep,
+            park_timeout: if settings.worker_park {
+                WorkerConfig::default().park_timeout
+            } else {
+                None
+            },
             ..WorkerConfig::default()
         };
         let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);

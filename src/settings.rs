@@ -74,6 +74,8 @@ pub struct Settings {
     pub worker_batch_pause: Duration,
     /// `kestrel.worker_max_idle_sleep_us`.
     pub worker_max_idle_sleep: Duration,
+    /// `kestrel.worker_park`.
+    pub worker_park: bool,
     /// `kestrel.worker_nice`.
     pub worker_nice: i32,
     /// `kestrel.worker_scheduler` / `kestrel.worker_rt_priority`: `Some`
@@ -200,6 +202,7 @@ impl Settings {
             worker_max_idle_sleep: Duration::from_micros(
                 cfg.u64("kestrel.worker_max_idle_sleep_us")?,
             ),
+            worker_park: cfg.bool("kestrel.worker_park")?,
             worker_nice: {
                 let n = cfg.string("kestrel.worker_nice")?;
                 let n: i32 = n.trim().parse().map_err(|_| {

@@ -122,7 +122,7 @@ print(d["ops"], 1e9 / d["rate_per_s"] if d.get("rate_per_s") else 0)' "$OUT/$tag
             done
             # Bare has no program of its own; a previous daemon's program
             # may still be listed while the kernel frees it.
-            per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n > 0 ? b / n : 0 }')
+            per=$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", (n > 0 ? b / n : 0) }')
             if [ "$label" = bare ]; then per=0 n1=0 n0=0; fi
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$loop" "$ops" "$ns" "$ctx" "$cpu" \
                 "$per" "$((n1 - n0))" "$drops" >> "$OUT/raw.tsv"
@@ -169,7 +169,7 @@ for k in keys:
         b = m(1e9 / float(x["ns_per_op"]) for x in bare if float(x["ns_per_op"]) > 0)
         vs = f" ({rate / b:.3f}x)"
     print(f"| {k[0]} | {k[1]} | {rate / 1e3:.1f} K{vs} | {per('worker_ctxsw', 0):.3f} | {per('worker_cpu_us', 0):.3f} "
-          f"| {per('worker_cpu_us', 1):.3f} | {'–' if k[0] == 'bare' else m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
+          f"| {per('worker_cpu_us', 1):.3f} | {'–' if k[0] == 'bare' or any(not x['bpf_ns_per_call'] for x in rs) else m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
           f"| {sum(int(x['drops']) for x in rs)} |")
 PY
 cat "$OUT/summary.md"
