@@ -44,6 +44,19 @@ die() { log "error: $*"; exit 1; }
 # Records a command line in the run's command log.
 note_cmd() { printf '%s\t%s\n' "$(date -u +%FT%TZ)" "$*" >> "$RUN_DIR/commands.log"; }
 
+# Where a build from the checkout's working tree comes from: HEAD, and
+# whether the sources differ from it.
+worktree_desc() {
+    printf '%s' "$(git -C "$REPO_DIR" rev-parse HEAD)"
+    git -C "$REPO_DIR" diff --quiet HEAD -- src engine probe loadgen rules benches Cargo.toml Cargo.lock ||
+        printf ' (working tree, with uncommitted changes)'
+}
+
+# Compiles perf/probe-overhead's C loop to $PERF_TMP/loop.
+build_loop() {
+    cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
+}
+
 perf_init() { # run-dir
     RUN_DIR=$1
     mkdir -p "$RUN_DIR"

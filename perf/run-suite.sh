@@ -91,7 +91,7 @@ log "run folder: $OUT"
 # that paths like ../shared/reference resolve as in the checkout.
 if [ "$WORKTREE" = 1 ]; then
     SRC_DIR=$REPO_DIR
-    COMMIT="$(git rev-parse HEAD) $(git diff --quiet HEAD -- src engine probe loadgen rules benches Cargo.toml Cargo.lock || echo '(working tree, with uncommitted changes)')"
+    COMMIT=$(worktree_desc)
 else
     # The export builds into a target directory of its own: cargo gives a
     # workspace's artefacts the same names wherever its source lies, so

@@ -19,17 +19,15 @@ cd "$REPO_DIR"
 SECS=${1:-5}
 shift || true
 [ "$(id -u)" -eq 0 ] || die "run as root"
-[ -x "$KESTREL" ] || die "$KESTREL missing: run perf/run-suite.sh first or build it"
+[ -x "$KESTREL" ] || die "$KESTREL missing: cargo build --release -p kestrel -p kestrel-loadgen"
 ensure_tools perf
 OUT=$PERF_DIR/runs/$(date -u +%Y%m%dT%H%M%SZ)-profile
 perf_init "$OUT"
-SRC=$CARGO_TARGET_DIR/src-HEAD/kestrel/perf/probe-overhead/loop.c
-[ -f "$SRC" ] || SRC=$PERF_DIR/probe-overhead/loop.c
-cc -O2 -o "$PERF_TMP/loop" "$SRC"
+build_loop
 echo kestrel > "$PERF_TMP/target"
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "kestrel: $KESTREL ($(cat "$CARGO_TARGET_DIR/src-HEAD/kestrel/.commit" 2> /dev/null || echo 'working tree build'))"
+    echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
     echo "options: $*"
     echo "loadavg: $(cat /proc/loadavg)"
 } > "$OUT/env.txt"

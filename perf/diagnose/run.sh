@@ -13,7 +13,8 @@
 # with 1 and 2 threads (LG_SECS seconds, default 10) reconciled against the
 # daemon, for the rate, drops, event latency and CPU per event of each variant.
 #
-# Uses the binaries the suite built (CARGO_TARGET_DIR, default target/).
+# Uses the binaries in CARGO_TARGET_DIR (default target/), built from the
+# working tree: cargo build --release -p kestrel -p kestrel-loadgen.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_DIR"
@@ -23,17 +24,15 @@ N_OPEN=${2:-300000}
 N_GETPPID=${3:-5000000}
 LG_SECS=${LG_SECS:-10}
 [ "$(id -u)" -eq 0 ] || die "run as root"
-[ -x "$KESTREL" ] || die "$KESTREL missing: run perf/run-suite.sh first or build it"
+[ -x "$KESTREL" ] || die "$KESTREL missing: cargo build --release -p kestrel -p kestrel-loadgen"
 
 OUT=$PERF_DIR/runs/$(date -u +%Y%m%dT%H%M%SZ)-diagnose
 perf_init "$OUT"
-SRC=$CARGO_TARGET_DIR/src-HEAD/kestrel/perf/probe-overhead/loop.c
-[ -f "$SRC" ] || SRC=$PERF_DIR/probe-overhead/loop.c
-cc -O2 -o "$PERF_TMP/loop" "$SRC"
+build_loop
 echo kestrel > "$PERF_TMP/target"
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "kestrel: $KESTREL ($(cat "$CARGO_TARGET_DIR/src-HEAD/kestrel/.commit" 2> /dev/null || echo 'working tree build'))"
+    echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
     echo "loadavg: $(cat /proc/loadavg)"
     echo "rounds=$ROUNDS openclose=$N_OPEN getppid=$N_GETPPID loadgen_secs=$LG_SECS"
 } > "$OUT/env.txt"

@@ -18,13 +18,13 @@ cd "$REPO_DIR"
 ROUNDS=${1:-3}
 SECS=${2:-30}
 [ "$(id -u)" -eq 0 ] || die "run as root"
-[ -x "$KESTREL" ] || die "$KESTREL missing: build it (cargo build --release -p kestrel)"
+[ -x "$KESTREL" ] || die "$KESTREL missing: cargo build --release -p kestrel"
 
 OUT=$PERF_DIR/runs/$(date -u +%Y%m%dT%H%M%SZ)-idle
 perf_init "$OUT"
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "kestrel: $KESTREL (commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- src engine probe || echo ', working tree with changes'))"
+    echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
     echo "loadavg: $(cat /proc/loadavg)"
     echo "rounds=$ROUNDS secs=$SECS"
 } > "$OUT/env.txt"
