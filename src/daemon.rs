@@ -208,6 +208,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut workers = Vec::with_capacity(nworkers);
     for (i, r) in readers.into_iter().enumerate() {
         let cpu = r.cpu() as usize;
+        let defaults = WorkerConfig::default();
         let wcfg = WorkerConfig {
             attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
             pin_cpu: settings
@@ -216,16 +217,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             nice: settings.worker_nice,
             realtime: settings.worker_realtime,
             batch_pause: settings.worker_batch_pause,
-            min_idle_sleep: WorkerConfig::default()
-                .min_idle_sleep
-                .min(settings.worker_max_idle_sleep),
+            min_idle_sleep: defaults.min_idle_sleep.min(settings.worker_max_idle_sleep),
             max_idle_sleep: settings.worker_max_idle_sleep,
-            park_timeout: if settings.worker_park {
-                WorkerConfig::default().park_timeout
-            } else {
-                None
-            },
-            ..WorkerConfig::default()
+            park_timeout: defaults.park_timeout.filter(|_| settings.worker_park),
+            ..defaults
         };
         let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);
         workers.push(

@@ -206,22 +206,14 @@ impl Probe {
         // programs already attached would wait in the rings that long
         // before anyone reads them.
         for (name, tp) in PROGRAMS {
-            let prog: &mut BtfTracePoint = probe
-                .ebpf
-                .program_mut(name)
-                .ok_or(ProbeError::Missing("a program"))?
-                .try_into()
+            tracepoint(&mut probe.ebpf, name)?
+                .load(tp, &btf)
                 .map_err(|e| program_error(name, e))?;
-            prog.load(tp, &btf).map_err(|e| program_error(name, e))?;
         }
         for (name, tp) in PROGRAMS {
-            let prog: &mut BtfTracePoint = probe
-                .ebpf
-                .program_mut(name)
-                .ok_or(ProbeError::Missing("a program"))?
-                .try_into()
-                .map_err(|e| program_error(name, e))?;
-            prog.attach().map_err(|e| attach_error(name, tp, e))?;
+            tracepoint(&mut probe.ebpf, name)?
+                .attach()
+                .map_err(|e| attach_error(name, tp, e))?;
         }
         Ok(probe)
     }
@@ -399,6 +391,17 @@ fn create_ring(cpu: u32, size: usize) -> Result<MapData, ProbeError> {
         },
         other => map_err("kst_ring", "create", other),
     })
+}
+
+/// One of the object's `tp_btf` programs.
+fn tracepoint<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut BtfTracePoint, ProbeError> {
+    ebpf.program_mut(name)
+        .ok_or(ProbeError::Missing("a program"))?
+        .try_into()
+        .map_err(|e| program_error(name, e))
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {

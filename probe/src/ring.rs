@@ -55,52 +55,29 @@ impl RingMapping {
         park: Arc<ParkSlots>,
     ) -> Result<RingMapping, ProbeError> {
         let page = page_size();
-        let raw = fd.as_raw_fd();
-        let fd = fd
-            .try_clone_to_owned()
+        let owned = fd.try_clone_to_owned().map_err(|source| ProbeError::Io {
+            what: format!("cannot duplicate the ring buffer fd of CPU {cpu}"),
+            source,
+        })?;
+        // A BPF ring buffer fd maps as the kernel documents: one writable
+        // consumer page at offset 0, then the producer page and twice the
+        // data area read-only at offset page.
+        let consumer = map_shared(fd, page, libc::PROT_READ | libc::PROT_WRITE, 0)
             .map_err(|source| ProbeError::Mmap { cpu, source })?;
-        // SAFETY: mapping a BPF ring buffer fd as the kernel documents:
-        // one writable consumer page at offset 0, then the producer page
-        // and twice the data area read-only at offset page.
-        let consumer = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                raw,
-                0,
-            )
+        let producer = match map_shared(fd, page + 2 * size, libc::PROT_READ, page) {
+            Ok(p) => p,
+            Err(source) => {
+                // SAFETY: unmapping what was mapped just above.
+                unsafe { libc::munmap(consumer.cast(), page) };
+                return Err(ProbeError::Mmap { cpu, source });
+            }
         };
-        if consumer == libc::MAP_FAILED {
-            return Err(ProbeError::Mmap {
-                cpu,
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: as above.
-        let producer = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                page + 2 * size,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                raw,
-                page as libc::off_t,
-            )
-        };
-        if producer == libc::MAP_FAILED {
-            let source = std::io::Error::last_os_error();
-            // SAFETY: unmapping what was mapped just above.
-            unsafe { libc::munmap(consumer, page) };
-            return Err(ProbeError::Mmap { cpu, source });
-        }
         Ok(RingMapping {
             cpu,
-            fd,
+            fd: owned,
             park,
-            consumer: consumer.cast(),
-            producer: producer.cast(),
+            consumer,
+            producer,
             page,
             size,
         })
@@ -143,6 +120,33 @@ impl Drop for RingMapping {
     }
 }
 
+/// A new shared mapping of `len` bytes of `fd` from `offset`.
+fn map_shared(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: libc::c_int,
+    offset: usize,
+) -> std::io::Result<*mut u8> {
+    // SAFETY: the kernel picks the address of a fresh mapping; no memory
+    // of ours is touched. What the mapping may be used for is up to the
+    // caller, who knows the object behind `fd`.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(p.cast())
+    }
+}
+
 /// The `kst_park` map, mmapped: slot `cpu` set to 1 asks the probe to wake
 /// that CPU's reader with the next record (the probe clears it).
 pub(crate) struct ParkSlots {
@@ -161,29 +165,16 @@ impl ParkSlots {
     pub(crate) fn new(fd: BorrowedFd<'_>, slots: usize) -> Result<ParkSlots, ProbeError> {
         let page = page_size();
         let len = (slots * 8).div_ceil(page).max(1) * page;
-        // SAFETY: an mmapable BPF array maps its values contiguously (8
-        // bytes each for a u64 value) from offset 0.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(ProbeError::Mmap {
-                cpu: 0,
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(ParkSlots {
-            base: base.cast(),
-            len,
-            slots,
-        })
+        // An mmapable BPF array maps its values contiguously (8 bytes each
+        // for a u64 value) from offset 0.
+        let base =
+            map_shared(fd, len, libc::PROT_READ | libc::PROT_WRITE, 0).map_err(|source| {
+                ProbeError::Io {
+                    what: "cannot mmap the probe's kst_park map".into(),
+                    source,
+                }
+            })?;
+        Ok(ParkSlots { base, len, slots })
     }
 
     fn slot(&self, cpu: u32) -> Option<&AtomicU64> {

@@ -360,16 +360,10 @@ fn without_privileges_the_error_says_root_is_needed() {
 }
 
 fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0,
-            "pin to CPU {cpu}"
-        );
-    }
+    assert!(
+        core_affinity::set_for_current(core_affinity::CoreId { id: cpu }),
+        "pin to CPU {cpu}"
+    );
 }
 
 /// A reader that found its ring idle sleeps in `park` until the probe

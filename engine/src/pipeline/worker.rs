@@ -552,6 +552,27 @@ mod tests {
         }
     }
 
+    /// A worker's shared state with no rules, stdout off, one worker and
+    /// an empty process table; `stop` is the worker's stop flag.
+    fn setup(stop: Arc<AtomicBool>) -> (Shared, Arc<PipelineMetrics>, Outputs) {
+        let mut oc = OutputsConfig::default();
+        oc.stdout.enabled = false;
+        let outputs = Outputs::start(oc.clone()).unwrap();
+        let ruleset = RuleSet::build(&[], &MatchOptions::default()).unwrap();
+        let (compiled, _) = CompiledOutputs::compile(&[], &oc).unwrap();
+        let engine = Engine::new(ruleset, compiled, &[], outputs.sender(), 1);
+        let metrics = Arc::new(PipelineMetrics::new(1));
+        let shared = Shared {
+            table: Arc::new(ProcessTable::new(1024)),
+            ctx: Arc::new(Context::replay("test", 0)),
+            engine: Arc::new(ArcSwap::from_pointee(engine)),
+            epochs: Arc::new(vec![AtomicU64::new(0)]),
+            metrics: Arc::clone(&metrics),
+            stop,
+        };
+        (shared, metrics, outputs)
+    }
+
     fn openat(tgid: u32, comm: &str) -> Vec<u8> {
         openat_at(tgid, comm, 1)
     }
@@ -581,21 +602,7 @@ mod tests {
     /// unknown process, and never lost.
     #[test]
     fn unknown_process_is_counted_and_processed() {
-        let mut oc = OutputsConfig::default();
-        oc.stdout.enabled = false;
-        let outputs = Outputs::start(oc.clone()).unwrap();
-        let ruleset = RuleSet::build(&[], &MatchOptions::default()).unwrap();
-        let (compiled, _) = CompiledOutputs::compile(&[], &oc).unwrap();
-        let engine = Engine::new(ruleset, compiled, &[], outputs.sender(), 1);
-        let metrics = Arc::new(PipelineMetrics::new(1));
-        let shared = Shared {
-            table: Arc::new(ProcessTable::new(1024)),
-            ctx: Arc::new(Context::replay("test", 0)),
-            engine: Arc::new(ArcSwap::from_pointee(engine)),
-            epochs: Arc::new(vec![AtomicU64::new(0)]),
-            metrics: Arc::clone(&metrics),
-            stop: Arc::new(AtomicBool::new(true)),
-        };
+        let (shared, metrics, outputs) = setup(Arc::new(AtomicBool::new(true)));
         let src = Vector(VecDeque::from([
             openat(4242, "ghost"),
             openat(4242, "ghost"),
@@ -653,23 +660,9 @@ mod tests {
     /// but the first come after they were processed.
     #[test]
     fn idle_worker_parks_but_not_with_deferred_events() {
-        let mut oc = OutputsConfig::default();
-        oc.stdout.enabled = false;
-        let outputs = Outputs::start(oc.clone()).unwrap();
-        let ruleset = RuleSet::build(&[], &MatchOptions::default()).unwrap();
-        let (compiled, _) = CompiledOutputs::compile(&[], &oc).unwrap();
-        let engine = Engine::new(ruleset, compiled, &[], outputs.sender(), 1);
-        let metrics = Arc::new(PipelineMetrics::new(1));
         let stop = Arc::new(AtomicBool::new(false));
         let parks = Arc::new(AtomicU64::new(0));
-        let shared = Shared {
-            table: Arc::new(ProcessTable::new(1024)),
-            ctx: Arc::new(Context::replay("test", 0)),
-            engine: Arc::new(ArcSwap::from_pointee(engine)),
-            epochs: Arc::new(vec![AtomicU64::new(0)]),
-            metrics: Arc::clone(&metrics),
-            stop: Arc::clone(&stop),
-        };
+        let (shared, metrics, outputs) = setup(Arc::clone(&stop));
         let src = Wakeable {
             recs: VecDeque::from([
                 openat_at(4242, "ghost", boot_clock_ns()),
