@@ -8,7 +8,9 @@
 //! that ties them together ([`pipeline`]).
 #![deny(missing_docs)]
 
-pub mod event;
+/// The event model lives in its own crate (shared with the probe); the
+/// engine re-exports it under its old path.
+pub use kestrel_event as event;
 pub mod fields;
 pub mod matcher;
 pub mod output;

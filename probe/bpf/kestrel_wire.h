@@ -4,7 +4,7 @@
  * buffers, and the maps/globals userspace configures.
  *
  * This header is the single C definition of the format. Its Rust mirror is
- * engine/src/event/wire.rs; probe/tests/wire_layout.rs compiles this header
+ * event/src/wire.rs; probe/tests/wire_layout.rs compiles this header
  * with the host compiler and checks every size and offset against the mirror.
  *
  * A record is:
@@ -16,7 +16,7 @@
  * hdr.len is the length of the whole record. A ring record may be longer
  * than hdr.len (openat is reserved for its largest inline path); readers
  * use hdr.len. Parameters appear in the order of the event's schema
- * (engine/src/event/table.rs). Encodings by kind:
+ * (event/src/table.rs). Encodings by kind:
  *   integers (fd, flags, mode, uid, pid, ...): 8 bytes little endian; C ints
  *     (fds, pids) sign-extended, unsigned values (uids, flags) zero-extended;
  *   strings and paths: the bytes, no terminating NUL (len 0 = empty/absent);

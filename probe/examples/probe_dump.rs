@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kestrel_engine::event::ParamKind;
+use kestrel_event::ParamKind;
 use kestrel_probe::{events, Backoff, Probe, ProbeConfig, RawEvent};
 
 fn main() -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! The daemon derives the set it needs from the loaded rules; these sets
 //! serve the defaults, tests and benchmarks.
 
-use kestrel_engine::event::{EventType, EVENTS};
+use kestrel_event::{EventType, EVENTS};
 
 /// Events the engine's process table needs whatever the rules say: process
 /// creation, image changes, exits, working directory and credential changes.

@@ -35,7 +35,7 @@
 //! buffers copy twice and reorder per CPU anyway.
 //!
 //! The wire format is defined once in `bpf/kestrel_wire.h`, mirrored in
-//! [`kestrel_engine::event::wire`]; records decode with [`RawEvent`].
+//! [`kestrel_event::wire`]; records decode with [`RawEvent`].
 //!
 //! # Example
 //!
@@ -67,7 +67,7 @@ mod ring;
 
 pub use empty::EmptyHook;
 pub use error::ProbeError;
-pub use kestrel_engine::event::wire;
-pub use kestrel_engine::event::{DecodeError, EventType, RawEvent};
+pub use kestrel_event::wire;
+pub use kestrel_event::{DecodeError, EventType, RawEvent};
 pub use loader::{Probe, ProbeConfig, ProgramStats};
 pub use ring::{Backoff, RingFill, RingReader};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
-use kestrel_engine::event::wire::Counters;
-use kestrel_engine::event::EventType;
+use kestrel_event::wire::Counters;
+use kestrel_event::EventType;
 
 use crate::error::{is_eperm, log_tail};
 use crate::ring::{page_size, ParkSlots, RingFill, RingMapping, RingReader};
@@ -116,11 +116,11 @@ impl Probe {
     /// Loads the probe, creates the rings, sets the filters and attaches.
     pub fn load(cfg: ProbeConfig) -> Result<Probe, ProbeError> {
         check_ring_size(cfg.ring_size)?;
-        if cfg.snaplen > kestrel_engine::event::wire::DATA_MAX as u32 {
+        if cfg.snaplen > kestrel_event::wire::DATA_MAX as u32 {
             return Err(ProbeError::Config(format!(
                 "snaplen {} exceeds the maximum of {}",
                 cfg.snaplen,
-                kestrel_engine::event::wire::DATA_MAX
+                kestrel_event::wire::DATA_MAX
             )));
         }
         let btf = load_btf()?;

@@ -196,7 +196,7 @@ impl Drop for ParkSlots {
 /// claims more than the record holds is handed out whole, for the decoder
 /// to reject and count.
 fn trim(rec: &[u8]) -> &[u8] {
-    const LEN_AT: usize = std::mem::offset_of!(kestrel_engine::event::wire::EventHdr, len);
+    const LEN_AT: usize = std::mem::offset_of!(kestrel_event::wire::EventHdr, len);
     match rec.get(LEN_AT..LEN_AT + 4) {
         Some(b) => {
             let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;

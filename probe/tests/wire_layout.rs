@@ -1,6 +1,6 @@
 //! The wire contract: compiles probe/bpf/kestrel_wire.h with the host C
 //! compiler, prints every size, offset and constant, and compares them with
-//! the Rust mirror (engine/src/event/wire.rs) and the event table. No root
+//! the Rust mirror (event/src/wire.rs) and the event table. No root
 //! needed.
 
 use std::collections::BTreeMap;
@@ -103,7 +103,7 @@ fn c_header_and_rust_mirror_agree() {
     let events = event_ids(&header);
     assert_eq!(
         events.len(),
-        kestrel_engine::event::EVENTS.len(),
+        kestrel_event::EVENTS.len(),
         "every Rust event type has a KST_EV_ constant and vice versa"
     );
     checks.extend(events);

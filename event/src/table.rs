@@ -1187,7 +1187,7 @@ mod tests {
     fn syscall_numbers_match_the_uapi_table() {
         for e in EVENTS {
             if let Some(nr) = e.nr_x86_64 {
-                let (name, _) = super::super::syscalls::SYSCALLS_X86_64
+                let (name, _) = crate::syscalls::SYSCALLS_X86_64
                     .iter()
                     .find(|(_, n)| *n == nr)
                     .expect("number in table");
@@ -1199,7 +1199,7 @@ mod tests {
     #[test]
     fn relpath_indices_point_at_fd_and_hidden_path() {
         for e in EVENTS {
-            assert!(e.params.len() <= super::super::wire::MAX_PARAMS);
+            assert!(e.params.len() <= crate::wire::MAX_PARAMS);
             for prm in e.params {
                 if let ParamKind::RelPath { dirfd, dirpath } = prm.kind {
                     assert_eq!(e.params[dirfd as usize].kind, ParamKind::Fd, "{}", e.name);

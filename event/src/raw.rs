@@ -310,7 +310,7 @@ pub fn comm_from(s: &[u8]) -> [u8; super::wire::COMM_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::wire::EventHdr;
+    use crate::wire::EventHdr;
 
     fn openat(path: &[u8]) -> Vec<u8> {
         let hdr = EventHdr {

@@ -539,9 +539,9 @@ impl<R: Read> Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::raw::comm_from;
-    use crate::event::wire::EventHdr;
-    use crate::event::{EventBuilder, EventType, RawEvent};
+    use crate::raw::comm_from;
+    use crate::wire::EventHdr;
+    use crate::{EventBuilder, EventType, RawEvent};
 
     fn rec(i: u64) -> Vec<u8> {
         let hdr = EventHdr {
