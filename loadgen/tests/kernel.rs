@@ -45,6 +45,7 @@ impl MiniDaemon {
         let (m2, s2) = (Arc::clone(&metrics), Arc::clone(&stop));
         let reader = std::thread::spawn(move || {
             let w = &m2.workers[0];
+            let mut track = kestrel_engine::pipeline::metrics::TrackerView::new(0);
             let mut backoff = Backoff::default();
             while !s2.load(Ordering::Relaxed) {
                 let mut got = 0;
@@ -53,7 +54,7 @@ impl MiniDaemon {
                         w.records.inc();
                         match RawEvent::parse(rec) {
                             Ok(ev) => {
-                                m2.tracker.observe(ev.hdr.tgid, ev.hdr.ptgid, ev.info.ty.0);
+                                track.observe(&m2.tracker, ev.hdr.tgid, ev.hdr.ptgid, ev.info.ty.0);
                                 w.processed.inc();
                             }
                             Err(_) => w.decode_error(DecodeFailure::BadParams),

@@ -30,7 +30,9 @@ use crate::event::wire::{af, FdInfo, SockTuple};
 use crate::event::{EventType, RawEvent};
 use crate::state::container::{ContainerInfo, ContainerRef};
 use crate::state::paths;
-use crate::state::process::{is_exec_success, split_list, Attribution, Generation, Image, Process};
+use crate::state::process::{
+    is_exec_success, split_list, Attribution, GenSel, Generation, Image, Lookup, ProcCache, Process,
+};
 use crate::state::sockets::{has_peer, Role, IPPROTO_TCP, IPPROTO_UDP};
 use crate::state::users::name_or_na;
 use crate::state::{Context, ProcessTable};
@@ -310,8 +312,10 @@ struct FdView<'a> {
     connected: bool,
     /// `fd.name_changed` (entries only).
     name_changed: bool,
-    /// The `<tc>` prefix for rendering the fd in `evt.arg`.
-    render_tag: Option<String>,
+    /// What the `<tc>` prefix for rendering the fd in `evt.arg` is made
+    /// of (typechar, L4 protocol), when the fd is rendered with one; the
+    /// text is built only when rendered.
+    render_tag: Option<(u8, Option<u8>)>,
 }
 
 /// Endpoints of an IP socket in client/server terms.
@@ -447,7 +451,16 @@ pub struct LiveEvent<'a> {
     evt_num: u64,
     attribution: Attribution,
     process: Option<Arc<Process>>,
-    generation: Option<Generation>,
+    gen: GenSel,
+    cache: Option<&'a ProcCache>,
+    /// The parent, looked up on first use (most rules that read an
+    /// ancestor read only the parent, often several times per event).
+    parent: OnceCell<Option<Arc<Process>>>,
+    /// Every ancestor from the parent up, looked up on first use (kept
+    /// between events by the worker's cache).
+    chain: OnceCell<Arc<[Arc<Process>]>>,
+    /// The open flags of an open-family event, read on first use.
+    open_flags: OnceCell<Option<u64>>,
     fd: OnceCell<Option<FdView<'a>>>,
     container_info: OnceCell<Option<Arc<ContainerInfo>>>,
 }
@@ -468,17 +481,51 @@ impl<'a> LiveEvent<'a> {
     /// to the table first ([`ProcessTable::apply`]) so that exec events see
     /// their new image. `evt_num` is the engine's sequence number (from 1).
     pub fn new(raw: RawEvent<'a>, table: &'a ProcessTable, ctx: &'a Context, evt_num: u64) -> Self {
-        let (attribution, process, generation) = table.lookup(&raw);
+        let l = table.lookup(&raw);
+        LiveEvent::with_lookup(raw, table, ctx, evt_num, l, None)
+    }
+
+    /// Binds an event to an attribution the caller made
+    /// ([`lookup_in`](crate::state::process::lookup_in)
+    /// with an entry from its [`ProcCache`]); other processes (parents,
+    /// ancestors) are looked up through `cache` when given.
+    pub fn with_lookup(
+        raw: RawEvent<'a>,
+        table: &'a ProcessTable,
+        ctx: &'a Context,
+        evt_num: u64,
+        l: Lookup,
+        cache: Option<&'a ProcCache>,
+    ) -> Self {
         LiveEvent {
             raw,
             table,
             ctx,
             evt_num,
-            attribution,
-            process,
-            generation,
+            attribution: l.attribution,
+            process: l.process,
+            gen: l.gen,
+            cache,
+            parent: OnceCell::new(),
+            chain: OnceCell::new(),
+            open_flags: OnceCell::new(),
             fd: OnceCell::new(),
             container_info: OnceCell::new(),
+        }
+    }
+
+    fn generation(&self) -> Option<&Generation> {
+        match &self.gen {
+            GenSel::None => None,
+            GenSel::At(i) => self.process.as_ref().and_then(|p| p.gens.get(*i)),
+            GenSel::Own(g) => Some(g),
+        }
+    }
+
+    fn get_process(&self, tgid: u32) -> Option<Arc<Process>> {
+        match self.cache {
+            Some(c) => c.get(self.table, tgid),
+            None => self.table.get(tgid),
         }
     }
 
@@ -513,11 +560,11 @@ impl<'a> LiveEvent<'a> {
     }
 
     fn image(&self) -> Option<&Image> {
-        self.generation.as_ref()?.image.as_deref()
+        self.generation()?.image.as_deref()
     }
 
     fn cwd(&self) -> Option<&[u8]> {
-        let c = &self.generation.as_ref()?.cwd;
+        let c = &self.generation()?.cwd;
         (!c.is_empty()).then_some(&c[..])
     }
 
@@ -751,15 +798,15 @@ impl<'a> LiveEvent<'a> {
 
     fn pid_comm(&self, pid: i64) -> Option<Cow<'a, [u8]>> {
         let pid = u32::try_from(pid).ok()?;
-        let p = self.table.get(pid)?;
+        let p = self.get_process(pid)?;
         Some(Cow::Owned(p.comm.to_vec()))
     }
 
     /// `<tag>name` for the event's own fd.
     fn fd_render(&self) -> Option<Cow<'a, [u8]>> {
         let fd = self.fd_view()?;
-        let tag = fd.render_tag.as_ref()?;
-        let mut b = tag.clone().into_bytes();
+        let (tc, l4) = fd.render_tag?;
+        let mut b = render_tag(tc, l4).into_bytes();
         b.extend_from_slice(&fd.name);
         Some(Cow::Owned(b))
     }
@@ -927,9 +974,7 @@ impl<'a> LiveEvent<'a> {
             };
             let fallback: Cow<'a, [u8]> = match name {
                 "open" | "creat" => Cow::Borrowed(path_raw),
-                "openat" | "openat2" => {
-                    path_abs.clone().map_or(Cow::Borrowed(path_raw), Cow::Owned)
-                }
+                "openat" | "openat2" => path_abs.clone().unwrap_or(Cow::Borrowed(path_raw)),
                 "accept" | "accept4" => match raw.param_fdinfo(0) {
                     Some((fi, p)) if fi.kind != 0 => {
                         Cow::Owned(self.fd_from_info(-1, &fi, p).name.into_owned())
@@ -977,7 +1022,7 @@ impl<'a> LiveEvent<'a> {
                     f & flags::kernel_o::DIRECTORY != 0 && f & flags::kernel_o::TMPFILE_BIT == 0
                 });
                 v.typechar = if dir { b'd' } else { b'f' };
-                v.name = path_abs.map_or(Cow::Borrowed(path_raw), Cow::Owned);
+                v.name = path_abs.unwrap_or(Cow::Borrowed(path_raw));
                 v.nameraw = Cow::Borrowed(path_raw);
                 v.file_like = true;
             }
@@ -1031,18 +1076,22 @@ impl<'a> LiveEvent<'a> {
         if v.type_name.is_none() {
             v.type_name = Some(type_name(v.typechar));
         }
-        v.render_tag = Some(render_tag(v.typechar, v.ip.map(|i| i.l4proto)));
+        v.render_tag = Some((v.typechar, v.ip.map(|i| i.l4proto)));
         v
     }
 
     /// The path of an open-family event: as passed, and resolved/normalised
     /// (`None` when it cannot be made absolute).
-    fn open_path(&self) -> (&'a [u8], Option<Vec<u8>>) {
+    fn open_path(&self) -> (&'a [u8], Option<Cow<'a, [u8]>>) {
         let raw = &self.raw;
         let Some(i) = raw.param_index("name") else {
             return (&[], None);
         };
         let p = raw.param(i);
+        // Most opened paths are absolute and already normal: no copy.
+        if paths::is_normal_absolute(p) {
+            return (p, Some(Cow::Borrowed(p)));
+        }
         let abs = match raw.info.params[i].kind {
             ParamKind::RelPath { dirfd, dirpath } => {
                 if p.first() == Some(&b'/') {
@@ -1057,7 +1106,7 @@ impl<'a> LiveEvent<'a> {
                 None => (p.first() == Some(&b'/')).then(|| paths::normalize(p)),
             },
         };
-        (p, abs)
+        (p, abs.map(Cow::Owned))
     }
 
     /// fd described by a kernel `kst_fdinfo`.
@@ -1157,21 +1206,41 @@ impl<'a> LiveEvent<'a> {
             v.nameraw = v.name.clone();
             v.ip = Some(ends);
         }
-        v.render_tag = Some(render_tag(typechar, v.ip.map(|i| i.l4proto)));
+        v.render_tag = Some((typechar, v.ip.map(|i| i.l4proto)));
         v
     }
 
     // ------------------------------------------------------------- ancestors
 
     fn ancestors(&self) -> impl Iterator<Item = Arc<Process>> + '_ {
-        self.table.ancestors(self.raw.hdr.tgid, self.raw.hdr.ptgid)
+        self.table
+            .ancestors_cached(self.raw.hdr.tgid, self.raw.hdr.ptgid, self.cache)
     }
 
-    fn ancestor(&self, n: u32) -> Option<Arc<Process>> {
-        if n == 0 {
-            return None;
+    /// Ancestor `n` (1 = the parent), looked up once per event.
+    fn ancestor(&self, n: u32) -> Option<&Process> {
+        match n {
+            0 => None,
+            1 if self.cache.is_none() => match self.chain.get() {
+                Some(c) => c.first().map(|p| &**p),
+                None => self
+                    .parent
+                    .get_or_init(|| self.ancestors().next())
+                    .as_deref(),
+            },
+            n => self.chain().get(n as usize - 1).map(|p| &**p),
         }
-        self.ancestors().nth(n as usize - 1)
+    }
+
+    /// Every ancestor from the parent up, looked up once per event.
+    fn chain(&self) -> &[Arc<Process>] {
+        self.chain.get_or_init(|| {
+            let h = &self.raw.hdr;
+            match self.cache {
+                Some(c) => c.chain(self.table, h.tgid, h.ptgid),
+                None => self.ancestors().collect(),
+            }
+        })
     }
 
     fn self_cmdline(&self) -> Option<Vec<u8>> {
@@ -1197,20 +1266,20 @@ impl<'a> LiveEvent<'a> {
     }
 
     /// One ancestor-style field of process `p` (`None` = self).
-    fn anc_value(&self, t: F, p: Option<&Process>) -> Option<Value<'static>> {
+    fn anc_value<'s>(&'s self, t: F, p: Option<&'s Process>) -> Option<Value<'s>> {
         match p {
             None => match t {
-                F::ProcAname => Some(Value::string(self.self_comm())),
-                F::ProcAexe => self.image().map(|i| Value::string(&*i.exe)),
-                F::ProcAexepath => self.image().map(|i| Value::string(&*i.exepath)),
+                F::ProcAname => Some(Value::str(self.self_comm())),
+                F::ProcAexe => self.image().map(|i| Value::str(&i.exe)),
+                F::ProcAexepath => self.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => self.self_cmdline().map(Value::string),
                 F::ProcApid => Some(Value::I64(self.raw.hdr.tgid as i64)),
                 _ => None,
             },
             Some(p) => match t {
-                F::ProcAname => Some(Value::string(&*p.comm)),
-                F::ProcAexe => p.image().map(|i| Value::string(&*i.exe)),
-                F::ProcAexepath => p.image().map(|i| Value::string(&*i.exepath)),
+                F::ProcAname => Some(Value::str(&p.comm)),
+                F::ProcAexe => p.image().map(|i| Value::str(&i.exe)),
+                F::ProcAexepath => p.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
                 F::ProcApid => Some(Value::I64(p.tgid as i64)),
                 _ => None,
@@ -1300,13 +1369,13 @@ impl<'a> LiveEvent<'a> {
     }
 
     fn open_flags(&self) -> Option<u64> {
-        match self.raw.info.name {
+        *self.open_flags.get_or_init(|| match self.raw.info.name {
             "open" | "openat" | "openat2" => self
                 .raw
                 .param_index("flags")
                 .and_then(|k| self.raw.param_u64(k)),
             _ => None,
-        }
+        })
     }
 
     fn is_open_exec(&self) -> bool {
@@ -1361,12 +1430,12 @@ impl<'a> LiveEvent<'a> {
         })
     }
 
-    fn parent_field(&self, t: F) -> Option<Value<'static>> {
+    fn parent_field(&self, t: F) -> Option<Value<'_>> {
         let p = self.ancestor(1)?;
         match t {
-            F::ProcPname => Some(Value::string(&*p.comm)),
-            F::ProcPexe => p.image().map(|i| Value::string(&*i.exe)),
-            F::ProcPexepath => p.image().map(|i| Value::string(&*i.exepath)),
+            F::ProcPname => Some(Value::str(&p.comm)),
+            F::ProcPexe => p.image().map(|i| Value::str(&i.exe)),
+            F::ProcPexepath => p.image().map(|i| Value::str(&i.exepath)),
             F::ProcPcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
             _ => None,
         }
@@ -1649,14 +1718,14 @@ impl super::Extract for LiveEvent<'_> {
                     FieldArg::Index(0) => self.anc_value(t, None),
                     FieldArg::Index(n) => {
                         let a = self.ancestor(n)?;
-                        self.anc_value(t, Some(&a))
+                        self.anc_value(t, Some(a))
                     }
                     _ => {
                         // Output rendering: every ancestor from the parent up.
                         let mut out = Vec::new();
                         let mut any = false;
-                        for a in self.ancestors() {
-                            let Some(v) = self.anc_value(t, Some(&a)) else {
+                        for a in self.chain() {
+                            let Some(v) = self.anc_value(t, Some(a)) else {
                                 break;
                             };
                             if any {
@@ -1684,7 +1753,7 @@ impl super::Extract for LiveEvent<'_> {
             | F::ProcIsExeFromMemfd => self.image_field(t),
             F::ProcCmdline => self.self_cmdline().map(Value::string),
             F::ProcCwd => {
-                self.generation.as_ref()?;
+                self.generation()?;
                 self.image()?;
                 Some(Value::str(self.cwd().unwrap_or(b"")))
             }
@@ -1826,8 +1895,8 @@ impl super::Extract for LiveEvent<'_> {
         }
         if d.has(flag::ANY_ANCESTOR) && f.arg == FieldArg::None {
             let mut any = false;
-            for a in self.ancestors() {
-                let Some(v) = self.anc_value(t, Some(&a)) else {
+            for a in self.chain() {
+                let Some(v) = self.anc_value(t, Some(a)) else {
                     break;
                 };
                 any = true;

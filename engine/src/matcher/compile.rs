@@ -302,6 +302,15 @@ pub(crate) struct Leaf {
 }
 
 impl Leaf {
+    fn cost(&self) -> u32 {
+        let field = match &self.src {
+            Src::EvtName => 0,
+            Src::Field(f) => field_cost(f),
+            Src::Operand(o) => o.field().map_or(4, field_cost) + 4,
+        };
+        field + self.test.cost()
+    }
+
     fn eval<E: Extract + ?Sized>(&self, e: &E, ctx: &Ctx<'_>) -> bool {
         match self.quant {
             Quant::One => {
@@ -355,7 +364,7 @@ pub(crate) enum Node {
     And(Box<[Node]>),
     Or(Box<[Node]>),
     Not(Box<Node>),
-    Leaf(Box<Leaf>),
+    Leaf(Arc<Leaf>),
 }
 
 impl Node {
@@ -369,21 +378,273 @@ impl Node {
         }
     }
 
+    /// The condition's cheap checks, for a test run before the
+    /// prefilters; `None` when it has none. `slots` interns the checks of
+    /// one candidate list, so that a check several rules share runs once
+    /// per event.
+    pub(crate) fn precheck(&self, slots: &mut PrecheckSlots) -> Option<Precheck> {
+        match self.prune(slots) {
+            Pruned::Known(p) => Some(p),
+            Pruned::Unknown => None,
+        }
+    }
+
+    fn prune(&self, slots: &mut PrecheckSlots) -> Pruned {
+        match self {
+            Node::And(xs) | Node::Or(xs) => {
+                let mut kids = Vec::new();
+                let mut partial = false;
+                for x in xs.iter() {
+                    match x.prune(slots) {
+                        Pruned::Known(p) => kids.push(p),
+                        Pruned::Unknown => partial = true,
+                    }
+                }
+                if kids.is_empty() {
+                    return Pruned::Unknown;
+                }
+                let kids = kids.into_boxed_slice();
+                Pruned::Known(if matches!(self, Node::And(_)) {
+                    Precheck::And(kids, partial)
+                } else {
+                    Precheck::Or(kids, partial)
+                })
+            }
+            Node::Not(x) => match x.prune(slots) {
+                Pruned::Known(p) => Pruned::Known(Precheck::Not(Box::new(p))),
+                Pruned::Unknown => Pruned::Unknown,
+            },
+            Node::Leaf(l) if l.cost() <= PRECHECK_MAX_COST => Pruned::Known(Precheck::Leaf {
+                slot: slots.slot(l),
+                leaf: Arc::clone(l),
+            }),
+            Node::Leaf(_) => Pruned::Unknown,
+        }
+    }
+
     fn cost(&self) -> u32 {
         match self {
             Node::And(xs) | Node::Or(xs) => xs.iter().map(Node::cost).sum(),
             Node::Not(x) => x.cost(),
-            Node::Leaf(l) => {
-                let field = match &l.src {
-                    Src::EvtName => 0,
-                    Src::Field(f) => field_cost(f),
-                    Src::Operand(o) => o.field().map_or(4, field_cost) + 4,
-                };
-                field + l.test.cost()
-            }
+            Node::Leaf(l) => l.cost(),
         }
     }
 }
+
+enum Pruned {
+    Known(Precheck),
+    Unknown,
+}
+
+/// A rule condition reduced to its cheap checks ([`Node::precheck`]):
+/// every check of cost at most [`PRECHECK_MAX_COST`] is kept, the rest are
+/// dropped and their place counts as unknown (`partial`). Evaluated in
+/// three-valued logic (false and unknown is false, true or unknown is
+/// true, not unknown is unknown), it proves a condition false without
+/// extracting a string. It runs before the prefilters, which extract and
+/// look up strings: a rule about writes is rejected for a read by its
+/// open-flags check even where that check sits in one branch of an `or`
+/// (`(open_write and ...) or (modify_file and ...)`), which ordering the
+/// conjunction by cost cannot put first. Large conditions (Falco's
+/// macros expand to hundreds of checks) shrink to the few cheap ones, so
+/// the test costs what those checks cost.
+#[derive(Debug)]
+pub(crate) enum Precheck {
+    /// All hold; `true`: some children were dropped.
+    And(Box<[Precheck]>, bool),
+    /// Any holds; `true`: some children were dropped.
+    Or(Box<[Precheck]>, bool),
+    Not(Box<Precheck>),
+    /// A kept check, with its slot in the list's per-event memo.
+    Leaf {
+        leaf: Arc<Leaf>,
+        slot: Option<u8>,
+    },
+}
+
+/// Interns the cheap checks of one candidate list: the same check in
+/// several rules (`evt.type in (open, openat, openat2)`,
+/// `evt.is_open_write = true` in every rule built on Falco's `open_write`
+/// macro) gets one slot, and an event evaluates each slot once
+/// ([`PrecheckMemo`]). Checks are the same when their text is: the field
+/// and the compiled test as printed.
+#[derive(Debug, Default)]
+pub(crate) struct PrecheckSlots {
+    keys: Vec<String>,
+    leaves: Vec<Arc<Leaf>>,
+}
+
+impl PrecheckSlots {
+    fn slot(&mut self, l: &Arc<Leaf>) -> Option<u8> {
+        let key = format!("{:?} {:?} {:?}", l.src, l.quant, l.test);
+        if let Some(i) = self.keys.iter().position(|k| *k == key) {
+            return Some(i as u8);
+        }
+        if self.keys.len() >= PrecheckMemo::SLOTS {
+            return None;
+        }
+        self.keys.push(key);
+        self.leaves.push(Arc::clone(l));
+        Some((self.keys.len() - 1) as u8)
+    }
+
+    /// The interned checks, by slot.
+    pub(crate) fn into_leaves(self) -> Vec<Arc<Leaf>> {
+        self.leaves
+    }
+}
+
+/// Evaluates interned checks into a memo with every slot known.
+pub(crate) fn eval_slots<E: Extract + ?Sized>(
+    leaves: &[Arc<Leaf>],
+    e: &E,
+    ctx: &Ctx<'_>,
+) -> PrecheckMemo {
+    let mut value = 0u64;
+    for (i, l) in leaves.iter().enumerate() {
+        if l.eval(e, ctx) {
+            value |= 1 << i;
+        }
+    }
+    PrecheckMemo {
+        known: if leaves.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << leaves.len()) - 1
+        },
+        value,
+    }
+}
+
+/// Per-event results of the interned cheap checks of one candidate list.
+#[derive(Debug, Default)]
+pub(crate) struct PrecheckMemo {
+    known: u64,
+    value: u64,
+}
+
+impl PrecheckMemo {
+    /// Interned checks per list; more are evaluated without memo.
+    pub(crate) const SLOTS: usize = 64;
+
+    /// The slots' values (bit i: slot i holds).
+    pub(crate) fn value(&self) -> u64 {
+        self.value
+    }
+
+    /// A memo in which the slots are known to hold `value`.
+    pub(crate) fn known(n: usize, value: u64) -> PrecheckMemo {
+        PrecheckMemo {
+            known: if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
+            value,
+        }
+    }
+}
+
+impl Precheck {
+    /// Whether the checks prove the condition false when every check has
+    /// a slot and `memo` knows them all (no event needed).
+    pub(crate) fn is_false_known(&self, memo: &PrecheckMemo) -> bool {
+        self.known(memo) == Some(false)
+    }
+
+    fn known(&self, memo: &PrecheckMemo) -> Option<bool> {
+        match self {
+            Precheck::And(xs, partial) => {
+                let mut all = !partial;
+                for x in xs.iter() {
+                    match x.known(memo) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = false,
+                    }
+                }
+                all.then_some(true)
+            }
+            Precheck::Or(xs, partial) => {
+                let mut none = !partial;
+                for x in xs.iter() {
+                    match x.known(memo) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => none = false,
+                    }
+                }
+                none.then_some(false)
+            }
+            Precheck::Not(x) => x.known(memo).map(|v| !v),
+            Precheck::Leaf { slot, .. } => match slot {
+                Some(i) if memo.known & (1u64 << i) != 0 => Some(memo.value & (1u64 << i) != 0),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether the cheap checks prove the condition false.
+    pub(crate) fn is_false<E: Extract + ?Sized>(
+        &self,
+        e: &E,
+        ctx: &Ctx<'_>,
+        memo: &mut PrecheckMemo,
+    ) -> bool {
+        self.eval(e, ctx, memo) == Some(false)
+    }
+
+    /// `Some(value)` when the kept checks decide the node, else `None`.
+    fn eval<E: Extract + ?Sized>(
+        &self,
+        e: &E,
+        ctx: &Ctx<'_>,
+        memo: &mut PrecheckMemo,
+    ) -> Option<bool> {
+        match self {
+            Precheck::And(xs, partial) => {
+                let mut all = !partial;
+                for x in xs.iter() {
+                    match x.eval(e, ctx, memo) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = false,
+                    }
+                }
+                all.then_some(true)
+            }
+            Precheck::Or(xs, partial) => {
+                let mut none = !partial;
+                for x in xs.iter() {
+                    match x.eval(e, ctx, memo) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => none = false,
+                    }
+                }
+                none.then_some(false)
+            }
+            Precheck::Not(x) => x.eval(e, ctx, memo).map(|v| !v),
+            Precheck::Leaf { leaf, slot } => Some(match slot {
+                Some(i) => {
+                    let bit = 1u64 << i;
+                    if memo.known & bit != 0 {
+                        memo.value & bit != 0
+                    } else {
+                        let v = leaf.eval(e, ctx);
+                        memo.known |= bit;
+                        if v {
+                            memo.value |= bit;
+                        }
+                        v
+                    }
+                }
+                None => leaf.eval(e, ctx),
+            }),
+        }
+    }
+}
+
+/// Most cost of a check a [`Precheck`] keeps: a field read
+/// straight from the record and a test no dearer than a short list
+/// (`evt.is_open_write = true`, `evt.type in (...)`, `evt.res = SUCCESS`).
+const PRECHECK_MAX_COST: u32 = 2;
 
 /// Relative cost of extracting a field. Event-header fields are read from
 /// the record, process and fd fields from tables the worker already
@@ -465,7 +726,7 @@ impl Compiler<'_> {
                 }
             }
             ir::Expr::Not(inner) => Node::Not(Box::new(self.expr(inner)?)),
-            ir::Expr::Check(c) => Node::Leaf(Box::new(self.check(c)?)),
+            ir::Expr::Check(c) => Node::Leaf(Arc::new(self.check(c)?)),
         })
     }
 

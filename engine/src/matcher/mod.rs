@@ -56,6 +56,8 @@ mod prefilter;
 /// Operand (transformer) evaluation, shared with the output formatter.
 pub(crate) mod transform;
 mod value;
+/// C-string view of a literal, shared with the kernel filter's derivation.
+pub(crate) use value::cstr;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +67,7 @@ use crate::event::EventType;
 use crate::fields::Extract;
 use crate::rules::{Priority, Rule};
 
-use compile::{Compiler, Ctx, Node};
+use compile::{eval_slots, Compiler, Ctx, Leaf, Node, Precheck, PrecheckMemo, PrecheckSlots};
 pub use dns::DnsCache;
 pub use evtset::EventTypeSet;
 use prefilter::{CandKeys, Group, Key, MAX_GROUPS};
@@ -146,6 +148,8 @@ pub use crate::rules::loader::matches_wildcard;
 struct Cand {
     /// Index into `RuleSet::rules`.
     rule: u32,
+    /// The condition's cheap checks, run before the prefilters.
+    precheck: Option<Precheck>,
     keys: CandKeys,
 }
 
@@ -155,7 +159,20 @@ struct Cand {
 struct CandList {
     cands: Box<[Cand]>,
     groups: Box<[Group]>,
+    /// The cheap checks of the candidates' prechecks, by slot.
+    slots: Box<[Arc<Leaf>]>,
+    /// With few slots: for every combination of their values, the
+    /// candidates whose precheck does not reject the event (a bit per
+    /// candidate, `words` u64 per combination). The event evaluates each
+    /// slot once and skips the rejected candidates without walking their
+    /// prechecks.
+    survivors: Option<Box<[u64]>>,
+    words: usize,
 }
+
+/// Lists with at most this many distinct cheap checks get a survivor
+/// table (2^n rows).
+const SURVIVOR_TABLE_MAX_SLOTS: usize = 10;
 
 /// A compiled, immutable ruleset. `Send + Sync`: share it behind an `Arc`.
 #[derive(Debug)]
@@ -203,20 +220,49 @@ fn select(rules: &[Rule], opts: &MatchOptions) -> Vec<usize> {
     order
 }
 
-fn build_list(members: &[u32], keys: &[Vec<Key>], prefilters: bool) -> CandList {
+fn build_list(members: &[u32], keys: &[Vec<Key>], compiled: &[Node], prefilters: bool) -> CandList {
     let (groups, cand_keys) = if prefilters {
         let rk: Vec<&[Key]> = members.iter().map(|&r| &keys[r as usize][..]).collect();
         prefilter::build_groups(&rk)
     } else {
         (Vec::new(), vec![CandKeys::default(); members.len()])
     };
+    let mut slots = PrecheckSlots::default();
+    let cands: Box<[Cand]> = members
+        .iter()
+        .zip(cand_keys)
+        .map(|(&rule, keys)| Cand {
+            rule,
+            precheck: if prefilters {
+                compiled[rule as usize].precheck(&mut slots)
+            } else {
+                None
+            },
+            keys,
+        })
+        .collect();
+    let slots = slots.into_leaves();
+    let words = cands.len().div_ceil(64).max(1);
+    let survivors = (!slots.is_empty() && slots.len() <= SURVIVOR_TABLE_MAX_SLOTS).then(|| {
+        let rows = 1usize << slots.len();
+        let mut t = vec![0u64; rows * words];
+        for v in 0..rows {
+            let memo = PrecheckMemo::known(slots.len(), v as u64);
+            for (i, c) in cands.iter().enumerate() {
+                let rejected = c.precheck.as_ref().is_some_and(|p| p.is_false_known(&memo));
+                if !rejected {
+                    t[v * words + i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        t.into_boxed_slice()
+    });
     CandList {
-        cands: members
-            .iter()
-            .zip(cand_keys)
-            .map(|(&rule, keys)| Cand { rule, keys })
-            .collect(),
+        cands,
         groups: groups.into(),
+        slots: slots.into(),
+        survivors,
+        words,
     }
 }
 
@@ -280,15 +326,17 @@ impl RuleSet {
         for (name, members) in typed {
             let list = shared
                 .entry(members.clone())
-                .or_insert_with(|| Arc::new(build_list(&members, &keys, opts.prefilters)))
+                .or_insert_with(|| {
+                    Arc::new(build_list(&members, &keys, &compiled, opts.prefilters))
+                })
                 .clone();
             if let Some(ty) = EventType::from_name(name) {
                 by_type[ty.0 as usize] = Some(list.clone());
             }
             by_name.insert(name.to_string(), list);
         }
-        let all_events =
-            (!untyped.is_empty()).then(|| Arc::new(build_list(&untyped, &keys, opts.prefilters)));
+        let all_events = (!untyped.is_empty())
+            .then(|| Arc::new(build_list(&untyped, &keys, &compiled, opts.prefilters)));
 
         log::debug!(
             "ruleset: {} enabled rules, {} distinct candidate lists, {} rules for all event types",
@@ -318,9 +366,39 @@ impl RuleSet {
     ) -> bool {
         let mut masks = [0u64; MAX_GROUPS];
         let mut done: u32 = 0;
+        let mut memo = PrecheckMemo::default();
         let mut matched = false;
-        'cands: for c in list.cands.iter() {
+        // With a survivor table, every slot is evaluated once up front
+        // and rejected candidates are skipped by their bit.
+        let survivors = list.survivors.as_ref().map(|t| {
+            let m = eval_slots(&list.slots, e, ctx);
+            let row = m.value() as usize * list.words;
+            &t[row..row + list.words]
+        });
+        'cands: for (i, c) in list.cands.iter().enumerate() {
+            let node = &self.compiled[c.rule as usize];
+            if let Some(sv) = survivors {
+                if sv[i / 64] & (1 << (i % 64)) == 0 {
+                    continue;
+                }
+            }
             if self.prefilters {
+                // The prefilter verdict is free when its groups already ran
+                // for an earlier candidate; otherwise the condition's cheap
+                // checks go first (they are per rule, the groups shared).
+                let known = !c.keys.keys.is_empty()
+                    && c.keys
+                        .keys
+                        .iter()
+                        .flatten()
+                        .all(|&(g, _)| done & (1 << g) != 0);
+                if !known && survivors.is_none() {
+                    if let Some(p) = &c.precheck {
+                        if p.is_false(e, ctx, &mut memo) {
+                            continue;
+                        }
+                    }
+                }
                 for key in c.keys.keys.iter() {
                     let mut pass = false;
                     for &(g, bits) in key.iter() {
@@ -339,7 +417,7 @@ impl RuleSet {
                     }
                 }
             }
-            if self.compiled[c.rule as usize].eval(e, ctx) {
+            if node.eval(e, ctx) {
                 out.push(&self.rules[c.rule as usize]);
                 matched = true;
                 if self.mode == RuleMatching::First {

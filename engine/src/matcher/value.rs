@@ -25,7 +25,15 @@ pub(crate) fn text_of<'v>(v: &'v Value<'_>) -> Option<&'v [u8]> {
 
 /// `s` up to (not including) its first NUL.
 pub(crate) fn cstr(s: &[u8]) -> &[u8] {
-    match memchr::memchr(0, s) {
+    // Most values are short names and paths: a plain scan beats memchr's
+    // dispatch there (measured: memchr was ~70 instructions per call on
+    // the worker path, several calls per event).
+    let found = if s.len() <= 64 {
+        s.iter().position(|&b| b == 0)
+    } else {
+        memchr::memchr(0, s)
+    };
+    match found {
         Some(i) => &s[..i],
         None => s,
     }

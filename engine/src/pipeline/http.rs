@@ -240,7 +240,7 @@ mod tests {
         );
         assert_eq!(request(a, "GET", "/nope").0, 404);
         assert_eq!(request(a, "POST", "/track?tgid=42").0, 200);
-        tracker.observe(42, 1, 65);
+        crate::pipeline::metrics::TrackerView::new(0).observe(&tracker, 42, 1, 65);
         assert_eq!(tracker.snapshot().len(), 1);
         assert_eq!(request(a, "POST", "/track").0, 400);
         assert_eq!(request(a, "POST", "/untrack?tgid=42").0, 200);

@@ -5,7 +5,7 @@
 //! histogram once per batch, so the hot path never takes a lock per event.
 //! Scrapes read everything and render Prometheus text.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
@@ -26,6 +26,16 @@ impl Counter {
     #[inline]
     pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Adds one, for a counter with a single writer (the calling thread
+    /// must be the only one that ever changes it): a plain load and store
+    /// instead of a locked read-modify-write.
+    #[inline]
+    pub fn bump(&self) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
     /// Current value.
     pub fn get(&self) -> u64 {
@@ -62,6 +72,7 @@ impl DecodeFailure {
 }
 
 /// Counters of one worker. Aligned so two workers never share a cache line.
+/// Only the worker itself changes them ([`Counter::bump`]); scrapes read.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct WorkerStats {
@@ -94,7 +105,7 @@ pub struct WorkerStats {
 impl WorkerStats {
     /// Counts a decode failure.
     pub fn decode_error(&self, why: DecodeFailure) {
-        self.decode_errors[why as usize].inc();
+        self.decode_errors[why as usize].bump();
     }
 }
 
@@ -150,29 +161,61 @@ pub fn merge<'a>(hs: impl IntoIterator<Item = &'a SharedHistogram>) -> Histogram
 /// generator can reconcile what it issued with what kestrel processed.
 /// At most [`Tracker::SLOTS`] processes; events count when their tgid or
 /// their parent's tgid is tracked.
+///
+/// Every worker counts into its own counters (one writer each, no atomic
+/// read-modify-write and no cache line shared with another worker: with
+/// two loaded CPUs, shared counters for the same process and event type
+/// bounced one line between the workers on every event). A worker checks
+/// the tracker's generation on every event (one load of a line written
+/// only by `track`/`untrack`) and refreshes its copy of the tracked tgids
+/// when it changed; it zeroes its own counters of a slot the first time it
+/// sees the slot's new assignment, and a snapshot sums only the workers
+/// that have, so a reused slot never shows a previous process's counts.
 #[derive(Debug)]
 pub struct Tracker {
-    active: AtomicBool,
+    /// Bumped on every change of `tgids`.
+    gen: AtomicU64,
     tgids: [AtomicU32; Tracker::SLOTS],
+    /// The generation at which each slot got its current tgid.
+    slot_gen: [AtomicU64; Tracker::SLOTS],
+    workers: Box<[TrackerCounts]>,
+}
+
+/// One worker's tracker counters.
+#[derive(Debug)]
+struct TrackerCounts {
+    /// Per slot, the `slot_gen` the counts below belong to.
+    seen: [AtomicU64; Tracker::SLOTS],
     /// `[slot][rel][event type]`, rel 0 = the process itself, 1 = a child.
     counts: Box<[Counter]>,
 }
 
 impl Default for Tracker {
     fn default() -> Self {
-        Tracker {
-            active: AtomicBool::new(false),
-            tgids: Default::default(),
-            counts: (0..Tracker::SLOTS * 2 * EVENT_ID_LIMIT)
-                .map(|_| Counter::default())
-                .collect(),
-        }
+        Tracker::new(1)
     }
 }
 
 impl Tracker {
     /// Number of processes that can be tracked at once.
     pub const SLOTS: usize = 8;
+
+    /// A tracker for `workers` workers.
+    pub fn new(workers: usize) -> Tracker {
+        Tracker {
+            gen: AtomicU64::new(0),
+            tgids: Default::default(),
+            slot_gen: Default::default(),
+            workers: (0..workers.max(1))
+                .map(|_| TrackerCounts {
+                    seen: Default::default(),
+                    counts: (0..Tracker::SLOTS * 2 * EVENT_ID_LIMIT)
+                        .map(|_| Counter::default())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 
     /// Starts tracking `tgid`; returns false when every slot is taken.
     /// Tracking an already tracked tgid is a no-op that returns true.
@@ -188,10 +231,11 @@ impl Tracker {
                 .compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                for c in &self.counts[i * 2 * EVENT_ID_LIMIT..(i + 1) * 2 * EVENT_ID_LIMIT] {
-                    c.0.store(0, Ordering::Relaxed);
-                }
-                self.active.store(true, Ordering::Release);
+                let g = self.gen.fetch_add(1, Ordering::AcqRel) + 1;
+                self.slot_gen[i].store(g, Ordering::Release);
+                // Publish the slot's generation before workers can see
+                // the new tracker generation.
+                self.gen.fetch_add(1, Ordering::AcqRel);
                 return true;
             }
         }
@@ -206,39 +250,9 @@ impl Tracker {
                 .compare_exchange(tgid, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
+                self.gen.fetch_add(1, Ordering::AcqRel);
                 log::debug!("tracker: stopped tracking {tgid}");
             }
-        }
-        let any = self.tgids.iter().any(|t| t.load(Ordering::Relaxed) != 0);
-        self.active.store(any, Ordering::Release);
-    }
-
-    /// Counts one event if its process or parent is tracked. One relaxed
-    /// load when nothing is tracked.
-    #[inline]
-    pub fn observe(&self, tgid: u32, ptgid: u32, ty: u16) {
-        if !self.active.load(Ordering::Relaxed) {
-            return;
-        }
-        self.observe_slow(tgid, ptgid, ty);
-    }
-
-    #[cold]
-    fn observe_slow(&self, tgid: u32, ptgid: u32, ty: u16) {
-        let ty = ty as usize % EVENT_ID_LIMIT;
-        for (i, slot) in self.tgids.iter().enumerate() {
-            let t = slot.load(Ordering::Relaxed);
-            if t == 0 {
-                continue;
-            }
-            let rel = if t == tgid {
-                0
-            } else if t == ptgid {
-                1
-            } else {
-                continue;
-            };
-            self.counts[(i * 2 + rel) * EVENT_ID_LIMIT + ty].inc();
         }
     }
 
@@ -246,13 +260,20 @@ impl Tracker {
     pub fn snapshot(&self) -> Vec<(u32, &'static str, u16, u64)> {
         let mut out = Vec::new();
         for (i, slot) in self.tgids.iter().enumerate() {
-            let t = slot.load(Ordering::Relaxed);
+            let t = slot.load(Ordering::Acquire);
             if t == 0 {
                 continue;
             }
+            let sg = self.slot_gen[i].load(Ordering::Acquire);
             for rel in 0..2 {
                 for ty in 0..EVENT_ID_LIMIT {
-                    let n = self.counts[(i * 2 + rel) * EVENT_ID_LIMIT + ty].get();
+                    let idx = (i * 2 + rel) * EVENT_ID_LIMIT + ty;
+                    let n: u64 = self
+                        .workers
+                        .iter()
+                        .filter(|w| w.seen[i].load(Ordering::Acquire) == sg)
+                        .map(|w| w.counts[idx].get())
+                        .sum();
                     if n > 0 {
                         out.push((t, if rel == 0 { "self" } else { "child" }, ty as u16, n));
                     }
@@ -260,6 +281,83 @@ impl Tracker {
             }
         }
         out
+    }
+}
+
+/// A worker's view of the [`Tracker`]: its copy of the tracked tgids.
+#[derive(Debug)]
+pub struct TrackerView {
+    worker: usize,
+    gen: u64,
+    tgids: [u32; Tracker::SLOTS],
+    any: bool,
+}
+
+impl TrackerView {
+    /// The view of worker `worker` (its counters in the tracker).
+    pub fn new(worker: usize) -> TrackerView {
+        TrackerView {
+            worker,
+            gen: u64::MAX,
+            tgids: [0; Tracker::SLOTS],
+            any: false,
+        }
+    }
+
+    /// Counts one event if its process or parent is tracked.
+    #[inline]
+    pub fn observe(&mut self, t: &Tracker, tgid: u32, ptgid: u32, ty: u16) {
+        let g = t.gen.load(Ordering::Acquire);
+        if g != self.gen {
+            self.refresh(t, g);
+        }
+        if self.any {
+            self.count(t, tgid, ptgid, ty);
+        }
+    }
+
+    #[cold]
+    fn refresh(&mut self, t: &Tracker, g: u64) {
+        let Some(w) = t.workers.get(self.worker) else {
+            self.any = false;
+            return;
+        };
+        self.any = false;
+        for i in 0..Tracker::SLOTS {
+            let tgid = t.tgids[i].load(Ordering::Acquire);
+            self.tgids[i] = tgid;
+            if tgid == 0 {
+                continue;
+            }
+            self.any = true;
+            let sg = t.slot_gen[i].load(Ordering::Acquire);
+            if w.seen[i].load(Ordering::Relaxed) != sg {
+                for c in &w.counts[i * 2 * EVENT_ID_LIMIT..(i + 1) * 2 * EVENT_ID_LIMIT] {
+                    c.0.store(0, Ordering::Relaxed);
+                }
+                w.seen[i].store(sg, Ordering::Release);
+            }
+        }
+        self.gen = g;
+    }
+
+    fn count(&self, t: &Tracker, tgid: u32, ptgid: u32, ty: u16) {
+        let Some(w) = t.workers.get(self.worker) else {
+            return;
+        };
+        let ty = ty as usize % EVENT_ID_LIMIT;
+        for (i, &s) in self.tgids.iter().enumerate() {
+            let rel = if s == 0 {
+                continue;
+            } else if s == tgid {
+                0
+            } else if s == ptgid {
+                1
+            } else {
+                continue;
+            };
+            w.counts[(i * 2 + rel) * EVENT_ID_LIMIT + ty].bump();
+        }
     }
 }
 
@@ -395,7 +493,7 @@ impl PipelineMetrics {
             alert_latency: (0..n)
                 .map(|_| Arc::new(SharedHistogram::default()))
                 .collect(),
-            tracker: Arc::new(Tracker::default()),
+            tracker: Arc::new(Tracker::new(n)),
             alerts_by_rule: papaya::HashMap::new(),
         }
     }
@@ -535,22 +633,30 @@ mod tests {
 
     #[test]
     fn tracker_counts_self_and_children_only_when_tracked() {
-        let t = Tracker::default();
-        t.observe(10, 1, 65);
+        let t = Tracker::new(2);
+        let mut w0 = TrackerView::new(0);
+        let mut w1 = TrackerView::new(1);
+        w0.observe(&t, 10, 1, 65);
         assert!(t.snapshot().is_empty());
         assert!(t.track(10));
-        t.observe(10, 1, 65);
-        t.observe(10, 1, 65);
-        t.observe(11, 10, 1);
-        t.observe(12, 1, 65);
+        w0.observe(&t, 10, 1, 65);
+        w1.observe(&t, 10, 1, 65);
+        w1.observe(&t, 11, 10, 1);
+        w0.observe(&t, 12, 1, 65);
         let s = t.snapshot();
-        assert!(s.contains(&(10, "self", 65, 2)));
+        assert!(s.contains(&(10, "self", 65, 2)), "{s:?}");
         assert!(s.contains(&(10, "child", 1, 1)));
         assert_eq!(s.len(), 2);
         t.untrack(10);
         assert!(t.snapshot().is_empty());
-        t.observe(10, 1, 65);
-        for i in 0..Tracker::SLOTS as u32 {
+        w0.observe(&t, 10, 1, 65);
+        // A reused slot starts from zero in every worker, including one
+        // that has not handled an event since.
+        assert!(t.track(20));
+        assert!(t.snapshot().is_empty());
+        w0.observe(&t, 20, 1, 65);
+        assert_eq!(t.snapshot(), vec![(20, "self", 65, 1)]);
+        for i in 0..Tracker::SLOTS as u32 - 1 {
             assert!(t.track(100 + i));
         }
         assert!(!t.track(999));

@@ -21,7 +21,7 @@
 //! counted as a late attribution. Nothing is dropped: when the queue is
 //! full, its oldest entry is processed early.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 
-use super::metrics::{new_histogram, DecodeFailure, PipelineMetrics};
+use super::metrics::{new_histogram, DecodeFailure, PipelineMetrics, TrackerView};
 use crate::event::table::EVENT_ID_LIMIT;
 use crate::event::{DecodeError, EventType, RawEvent};
 use crate::fields::live::LiveEvent;
@@ -37,7 +37,9 @@ use crate::matcher::RuleSet;
 use crate::output::alert::CompiledOutputs;
 use crate::output::OutputSender;
 use crate::rules::Rule;
-use crate::state::{boot_clock_ns, Attribution, Context, ProcessTable};
+use crate::state::process::{attribution_of, lookup_in};
+use crate::state::{boot_clock_ns, Attribution, Context, ProcCache, Process, ProcessTable};
+use crate::util::IdBuild;
 
 /// A source of wire records: one CPU's ring buffer, a capture file, a test
 /// vector.
@@ -234,6 +236,13 @@ struct State {
     batch_ts: Vec<u64>,
     local_alerts: Histogram<u64>,
     seq: u64,
+    /// This worker's copies of process-table entries.
+    cache: ProcCache,
+    /// This worker's view of the load-generator tracker.
+    track: TrackerView,
+    /// Deferred records per process, for the "an earlier event of this
+    /// process is waiting" check without scanning the queue.
+    deferred_per_tgid: HashMap<u32, u32, IdBuild>,
 }
 
 impl<S: RecordSource> Worker<S> {
@@ -252,6 +261,9 @@ impl<S: RecordSource> Worker<S> {
                 batch_ts: Vec::with_capacity(4096),
                 local_alerts: new_histogram(),
                 seq: 0,
+                cache: ProcCache::new(),
+                track: TrackerView::new(id),
+                deferred_per_tgid: HashMap::default(),
             },
         }
     }
@@ -331,13 +343,13 @@ impl<S: RecordSource> Worker<S> {
                     st.record_batch(boot_clock_ns());
                     break;
                 }
-                stats.idle_polls.inc();
+                stats.idle_polls.bump();
                 // Park only with nothing deferred: a deferred event may be
                 // released by another worker's progress, not by our ring.
                 if idle_sleep >= st.cfg.max_idle_sleep && st.deferred.is_empty() {
                     if let Some(t) = st.cfg.park_timeout {
                         if self.src.park(t).is_some() {
-                            stats.parks.inc();
+                            stats.parks.bump();
                             continue;
                         }
                     }
@@ -378,7 +390,7 @@ impl State {
 
     fn handle(&mut self, rec: &[u8], engine: &Engine) {
         let stats = &self.shared.metrics.workers[self.id];
-        stats.records.inc();
+        stats.records.bump();
         let raw = match RawEvent::parse(rec) {
             Ok(r) => r,
             Err(e) => {
@@ -390,48 +402,49 @@ impl State {
         // Keep per-process order: if an earlier event of this process is
         // waiting, this one waits behind it.
         let tgid = raw.hdr.tgid;
-        if !self.deferred.is_empty() && self.deferred.iter().any(|d| d.tgid == tgid) {
+        if !self.deferred.is_empty() && self.deferred_per_tgid.contains_key(&tgid) {
             self.defer(&raw);
             return;
         }
-        if self.must_wait(&raw) {
+        let p = self.cache.get(&self.shared.table, tgid);
+        if must_wait(&raw, p.as_deref()) {
             self.defer(&raw);
             return;
         }
-        self.process(&raw, engine, false);
-    }
-
-    /// Whether the table is not ready for this event yet.
-    fn must_wait(&self, raw: &RawEvent<'_>) -> bool {
-        let ty = raw.ty();
-        if ty == EventType::PROCINFO || ty == EventType::PROCEXIT {
-            return false;
-        }
-        match self.shared.table.attribution(raw) {
-            Attribution::Ready | Attribution::Ahead => false,
-            Attribution::Behind => true,
-            // An exec brings its own image; anything else from an unknown
-            // process waits a little for its fork to be applied.
-            Attribution::Unknown => !crate::state::process::is_exec_success(raw),
-        }
+        self.process(&raw, engine, false, p);
     }
 
     fn defer(&mut self, raw: &RawEvent<'_>) {
-        let stats = &self.shared.metrics.workers[self.id];
-        stats.deferred.inc();
+        let stats = Arc::clone(&self.shared.metrics.workers[self.id]);
+        stats.deferred.bump();
         if self.deferred.len() >= self.cfg.max_deferred {
             // Full: process the oldest now rather than lose anything.
-            if let Some(old) = self.deferred.pop_front() {
-                stats.deferred_overflow.inc();
+            if let Some(old) = self.pop_deferred(0) {
+                stats.deferred_overflow.bump();
                 let engine = self.shared.engine.load_full();
                 self.process_bytes(&old.bytes, &engine, true);
             }
         }
+        *self.deferred_per_tgid.entry(raw.hdr.tgid).or_insert(0) += 1;
         self.deferred.push_back(Deferred {
             tgid: raw.hdr.tgid,
             ts_ns: raw.hdr.ts_ns,
             bytes: raw.bytes().to_vec(),
         });
+    }
+
+    /// Removes entry `i` of the deferral queue.
+    fn pop_deferred(&mut self, i: usize) -> Option<Deferred> {
+        let d = self.deferred.remove(i)?;
+        if let std::collections::hash_map::Entry::Occupied(mut e) =
+            self.deferred_per_tgid.entry(d.tgid)
+        {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        Some(d)
     }
 
     /// Processes deferred records whose process caught up or whose wait
@@ -452,11 +465,14 @@ impl State {
             }
             let expired = force || now.saturating_sub(d.ts_ns) >= self.cfg.attribution_wait_ns;
             let ready = match RawEvent::parse(&d.bytes) {
-                Ok(raw) => !self.must_wait(&raw),
+                Ok(raw) => {
+                    let p = self.cache.get(&self.shared.table, raw.hdr.tgid);
+                    !must_wait(&raw, p.as_deref())
+                }
                 Err(_) => true,
             };
             if ready || expired {
-                let d = self.deferred.remove(i).expect("index in range");
+                let d = self.pop_deferred(i).expect("index in range");
                 self.process_bytes(&d.bytes, &engine, !ready);
             } else {
                 blocked.insert(d.tgid);
@@ -467,33 +483,55 @@ impl State {
 
     fn process_bytes(&mut self, bytes: &[u8], engine: &Engine, late: bool) {
         match RawEvent::parse(bytes) {
-            Ok(raw) => self.process(&raw, engine, late),
+            Ok(raw) => {
+                let p = self.cache.get(&self.shared.table, raw.hdr.tgid);
+                self.process(&raw, engine, late, p)
+            }
             Err(e) => self.shared.metrics.workers[self.id].decode_error(decode_failure(&e)),
         }
     }
 
-    fn process(&mut self, raw: &RawEvent<'_>, engine: &Engine, late: bool) {
+    /// Applies, matches and counts one event; `p` is the table's entry for
+    /// its process as the worker last saw it.
+    fn process(
+        &mut self,
+        raw: &RawEvent<'_>,
+        engine: &Engine,
+        late: bool,
+        p: Option<Arc<Process>>,
+    ) {
         let shared = &self.shared;
         let stats = &shared.metrics.workers[self.id];
+        let tgid = raw.hdr.tgid;
         if late {
-            stats.late_attribution.inc();
+            stats.late_attribution.bump();
             // The wait expired and the process is still missing (its fork
             // was never seen, e.g. dropped in the kernel): its fields fall
             // back to what the record's header carries.
-            if shared.table.attribution(raw) == Attribution::Unknown {
-                stats.unknown_process.inc();
+            if attribution_of(raw, p.as_deref()) == Attribution::Unknown {
+                stats.unknown_process.bump();
             }
         }
-        shared
-            .metrics
-            .tracker
-            .observe(raw.hdr.tgid, raw.hdr.ptgid, raw.hdr.ty);
-        shared.table.apply(raw);
+        self.track
+            .observe(&shared.metrics.tracker, tgid, raw.hdr.ptgid, raw.hdr.ty);
+        shared.table.apply_with(raw, p.as_deref());
         self.seq += 1;
         let ty = raw.ty();
         if engine.wants(ty) {
+            // A state event may have replaced the entry.
+            let p = match p {
+                Some(p) if p.is_current() => Some(p),
+                _ => self.cache.get(&shared.table, tgid),
+            };
             let evt_num = (self.seq - 1) * self.nworkers + self.id as u64 + 1;
-            let ev = LiveEvent::new(*raw, &shared.table, &shared.ctx, evt_num);
+            let ev = LiveEvent::with_lookup(
+                *raw,
+                &shared.table,
+                &shared.ctx,
+                evt_num,
+                lookup_in(raw, p),
+                Some(&self.cache),
+            );
             let mut out: Vec<&Rule> = Vec::new();
             engine.ruleset.matches(ty, raw.info.name, &ev, &mut out);
             for rule in out {
@@ -502,20 +540,35 @@ impl State {
                     continue;
                 };
                 if let Some(alert) = engine.outputs.render(id, &ev, raw.hdr.ts_ns) {
-                    stats.alerts.inc();
+                    stats.alerts.bump();
                     shared
                         .metrics
                         .count_alert(alert.rule_arc(), alert.priority().name());
                     let lat = boot_clock_ns().saturating_sub(raw.hdr.ts_ns).max(1);
                     self.local_alerts.saturating_record(lat);
                     if !engine.sender.send(alert) {
-                        stats.alerts_dropped.inc();
+                        stats.alerts_dropped.bump();
                     }
                 }
             }
         }
         self.batch_ts.push(raw.hdr.ts_ns);
-        stats.processed.inc();
+        stats.processed.bump();
+    }
+}
+
+/// Whether the table is not ready for this event yet; `p` is its entry.
+fn must_wait(raw: &RawEvent<'_>, p: Option<&Process>) -> bool {
+    let ty = raw.ty();
+    if ty == EventType::PROCINFO || ty == EventType::PROCEXIT {
+        return false;
+    }
+    match attribution_of(raw, p) {
+        Attribution::Ready | Attribution::Ahead => false,
+        Attribution::Behind => true,
+        // An exec brings its own image; anything else from an unknown
+        // process waits a little for its fork to be applied.
+        Attribution::Unknown => !crate::state::process::is_exec_success(raw),
     }
 }
 

@@ -22,7 +22,9 @@ pub mod sockets;
 pub mod users;
 
 pub use container::{ContainerInfo, ContainerRef, Containers, Runtime};
-pub use process::{Attribution, Generation, Image, Process, ProcessTable, TableStats};
+pub use process::{
+    Attribution, GenSel, Generation, Image, Lookup, ProcCache, Process, ProcessTable, TableStats,
+};
 pub use scan::{boot_clock_ns, boot_to_epoch_offset_ns, scan_one, scan_proc};
 pub use users::{NameDb, Users};
 

@@ -35,6 +35,37 @@ pub fn normalize(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether `path` is absolute and already what [`normalize`] makes of it:
+/// it starts with `/`, has no empty, `.` or `..` component and no trailing
+/// slash (the root `/` itself is normal).
+pub fn is_normal_absolute(path: &[u8]) -> bool {
+    if path.first() != Some(&b'/') {
+        return false;
+    }
+    if path.len() == 1 {
+        return true;
+    }
+    if path.last() == Some(&b'/') {
+        return false;
+    }
+    // Every component follows a '/': check the bytes after each one.
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'/', &path[i..]) {
+        let at = i + off + 1;
+        match path.get(at) {
+            None | Some(b'/') => return false,
+            Some(b'.') => match path.get(at + 1) {
+                None | Some(b'/') => return false,
+                Some(b'.') if matches!(path.get(at + 2), None | Some(b'/')) => return false,
+                _ => {}
+            },
+            _ => {}
+        }
+        i = at;
+    }
+    true
+}
+
 /// Resolves `path` against the directory `base`: absolute paths are only
 /// normalised; relative ones are joined to `base` first. `None` when the
 /// path is relative and `base` is unknown (empty or itself relative).
@@ -73,6 +104,40 @@ pub fn basename(path: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_absolute_paths_are_those_normalize_keeps() {
+        let cases = [
+            "/",
+            "/etc",
+            "/etc/shadow",
+            "/a/b/c",
+            "/a/.b",
+            "/a/..b",
+            "/a/b.",
+            "/a/b..",
+            "/...",
+            "//",
+            "/etc/",
+            "/etc//shadow",
+            "/etc/./shadow",
+            "/etc/../shadow",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "etc/shadow",
+            "",
+            "./x",
+            "/a/./",
+            "/.a/..",
+        ];
+        for c in cases {
+            let b = c.as_bytes();
+            let keeps = b.first() == Some(&b'/') && normalize(b) == b;
+            assert_eq!(is_normal_absolute(b), keeps, "{c:?}");
+        }
+    }
 
     fn n(s: &str) -> String {
         String::from_utf8(normalize(s.as_bytes())).unwrap()
