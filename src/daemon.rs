@@ -27,17 +27,43 @@ use crate::rulesrc;
 use crate::settings::Settings;
 use crate::RunArgs;
 
-/// Reads one CPU's ring for a worker.
-struct RingSource(RingReader);
+/// The rings one worker reads (one per CPU by default; several when
+/// `kestrel.workers` is below the number of CPUs).
+struct RingSource(Vec<RingReader>);
 
 impl RecordSource for RingSource {
     fn poll(&mut self, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
-        self.0.poll(budget, f)
+        let mut n = 0;
+        for r in &mut self.0 {
+            if n >= budget {
+                break;
+            }
+            n += r.poll(budget - n, &mut *f);
+        }
+        n
     }
 
     fn park(&mut self, timeout: Duration) -> Option<bool> {
-        Some(self.0.park(timeout))
+        Some(match &self.0[..] {
+            [one] => one.park(timeout),
+            many => kestrel_probe::park_many(many, timeout),
+        })
     }
+}
+
+/// Which rings each of `workers` workers reads: ring i goes to worker
+/// i mod workers (0 or more than the rings: one worker per ring).
+fn assign_rings<T>(rings: Vec<T>, workers: usize) -> Vec<Vec<T>> {
+    let n = if workers == 0 || workers > rings.len() {
+        rings.len()
+    } else {
+        workers
+    };
+    let mut sets: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, r) in rings.into_iter().enumerate() {
+        sets[i % n].push(r);
+    }
+    sets
 }
 
 /// The CPU the worker of `ring_cpu`'s ring runs on: `offset` CPUs further
@@ -167,8 +193,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     let ctx = Arc::new(Context::system().context("reading users, host name and containers")?);
     let table = Arc::new(ProcessTable::new(settings.table_capacity));
+    let ncpus = kestrel_probe::possible_cpus().context("counting CPUs")? as usize;
+    let ring_size = settings.ring_size_for(ncpus);
     let mut probe = Probe::load(ProbeConfig {
-        ring_size: settings.ring_size,
+        ring_size,
         event_types: types.clone(),
         exclude_tgid: Some(std::process::id()),
         drop_failed: settings.drop_failed,
@@ -191,7 +219,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64() * 1e3
     );
     let readers = probe.readers().context("opening the ring buffers")?;
-    let nworkers = readers.len();
+    let nrings = readers.len();
+    let sets = assign_rings(readers, settings.workers);
+    let nworkers = sets.len();
     let metrics = Arc::new(PipelineMetrics::new(nworkers));
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Shared {
@@ -206,8 +236,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .map(|ids| ids.into_iter().map(|c| c.id).collect())
         .unwrap_or_default();
     let mut workers = Vec::with_capacity(nworkers);
-    for (i, r) in readers.into_iter().enumerate() {
-        let cpu = r.cpu() as usize;
+    for (i, set) in sets.into_iter().enumerate() {
+        let cpu = set[0].cpu() as usize;
+        let cpus: Vec<String> = set.iter().map(|r| r.cpu().to_string()).collect();
         let defaults = WorkerConfig::default();
         let wcfg = WorkerConfig {
             attribution_wait_ns: settings.attribution_wait.as_nanos() as u64,
@@ -217,24 +248,31 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             nice: settings.worker_nice,
             realtime: settings.worker_realtime,
             batch_pause: settings.worker_batch_pause,
+            min_batch_pause: settings
+                .worker_min_batch_pause
+                .min(settings.worker_batch_pause),
+            batch_target: settings.worker_batch_target,
             min_idle_sleep: defaults.min_idle_sleep.min(settings.worker_max_idle_sleep),
             max_idle_sleep: settings.worker_max_idle_sleep,
             park_timeout: defaults.park_timeout.filter(|_| settings.worker_park),
             ..defaults
         };
-        let w = Worker::new(i, nworkers, RingSource(r), shared.clone(), wcfg);
+        log::debug!("worker {i}: rings of CPUs {}", cpus.join(","));
+        let w = Worker::new(i, nworkers, RingSource(set), shared.clone(), wcfg);
         workers.push(
             std::thread::Builder::new()
-                .name(format!("kestrel-worker-{cpu}"))
+                .name(format!("kestrel-worker-{i}"))
                 .spawn(move || w.run())
                 .context("starting a worker thread")?,
         );
     }
     log::info!(
-        "capturing {} event types on {} CPUs ({} MiB ring each)",
+        "capturing {} event types on {} CPUs ({} KiB ring each, {} MiB in all), {} workers",
         types.len(),
-        nworkers,
-        settings.ring_size >> 20
+        nrings,
+        ring_size >> 10,
+        (ring_size * nrings) >> 20,
+        nworkers
     );
 
     let state = Arc::new(DaemonState {
@@ -822,7 +860,18 @@ pub fn describe_paths(p: &[PathBuf]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::worker_cpu;
+    use super::{assign_rings, worker_cpu};
+
+    #[test]
+    fn rings_are_dealt_to_workers_round_robin() {
+        assert_eq!(assign_rings(vec![0, 1], 0), vec![vec![0], vec![1]]);
+        assert_eq!(assign_rings(vec![0, 1], 1), vec![vec![0, 1]]);
+        assert_eq!(
+            assign_rings(vec![0, 1, 2, 3, 4], 2),
+            vec![vec![0, 2, 4], vec![1, 3]]
+        );
+        assert_eq!(assign_rings(vec![0, 1], 8), vec![vec![0], vec![1]]);
+    }
 
     #[test]
     fn workers_sit_next_to_their_ring() {

@@ -59,8 +59,12 @@ pub struct Settings {
     pub table_capacity: usize,
     /// `log_level`.
     pub log_level: log::LevelFilter,
-    /// `kestrel.ring_buffer_size`.
+    /// `kestrel.ring_buffer_size`: the largest a ring may be.
     pub ring_size: usize,
+    /// `kestrel.ring_memory_mb`, in bytes: all rings together.
+    pub ring_memory: usize,
+    /// `kestrel.workers` (0: one per CPU ring).
+    pub workers: usize,
     /// `kestrel.pin_workers`.
     pub pin_workers: bool,
     /// `kestrel.worker_cpu_offset`: the worker of CPU i's ring is pinned
@@ -72,6 +76,10 @@ pub struct Settings {
     pub attribution_wait: Duration,
     /// `kestrel.worker_batch_pause_us`.
     pub worker_batch_pause: Duration,
+    /// `kestrel.worker_min_batch_pause_us`.
+    pub worker_min_batch_pause: Duration,
+    /// `kestrel.worker_batch_target`.
+    pub worker_batch_target: usize,
     /// `kestrel.worker_max_idle_sleep_us`.
     pub worker_max_idle_sleep: Duration,
     /// `kestrel.worker_park`.
@@ -101,7 +109,29 @@ const OUTPUT_ROOTS: &[&str] = &[
     "program_output",
 ];
 
+/// The smallest ring a memory budget shares out (256 KiB: about 1,400
+/// `openat` records, a few milliseconds of one busy CPU).
+pub const MIN_RING_SIZE: usize = 256 << 10;
+
+/// See [`Settings::ring_size_for`].
+pub fn per_ring_size(max: usize, budget: usize, ncpus: usize) -> usize {
+    let share = budget / ncpus.max(1);
+    let pow2 = if share == 0 {
+        0
+    } else {
+        1usize << (usize::BITS - 1 - share.leading_zeros())
+    };
+    pow2.clamp(MIN_RING_SIZE.min(max), max)
+}
+
 impl Settings {
+    /// The size of each of `ncpus` rings: the memory budget shared out
+    /// (rounded down to a power of two, as ring buffers must be), at most
+    /// `kestrel.ring_buffer_size` and at least [`MIN_RING_SIZE`].
+    pub fn ring_size_for(&self, ncpus: usize) -> usize {
+        per_ring_size(self.ring_size, self.ring_memory, ncpus)
+    }
+
     /// Reads the settings; `cli_rules` (from `-r`) replace `rules_files`.
     pub fn from_config(cfg: &Config, cli_rules: &[PathBuf]) -> Result<Settings> {
         let rules_files = if cli_rules.is_empty() {
@@ -194,11 +224,17 @@ impl Settings {
             table_capacity: cfg.u64("falco_libs.thread_table_size")?.max(1024) as usize,
             log_level,
             ring_size,
+            ring_memory: (cfg.u64("kestrel.ring_memory_mb")? as usize).saturating_mul(1 << 20),
+            workers: cfg.u64("kestrel.workers")? as usize,
             pin_workers: cfg.bool("kestrel.pin_workers")?,
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
             worker_batch_pause: Duration::from_micros(cfg.u64("kestrel.worker_batch_pause_us")?),
+            worker_min_batch_pause: Duration::from_micros(
+                cfg.u64("kestrel.worker_min_batch_pause_us")?,
+            ),
+            worker_batch_target: (cfg.u64("kestrel.worker_batch_target")? as usize).max(1),
             worker_max_idle_sleep: Duration::from_micros(
                 cfg.u64("kestrel.worker_max_idle_sleep_us")?,
             ),
@@ -377,6 +413,22 @@ fn append_output(items: &[Value]) -> Result<Vec<AppendOutput>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ring_budget_is_shared_out_in_powers_of_two() {
+        let mib = 1usize << 20;
+        // The default budget (256 MiB, rings of at most 8 MiB).
+        assert_eq!(per_ring_size(8 * mib, 256 * mib, 2), 8 * mib);
+        assert_eq!(per_ring_size(8 * mib, 256 * mib, 32), 8 * mib);
+        assert_eq!(per_ring_size(8 * mib, 256 * mib, 64), 4 * mib);
+        assert_eq!(per_ring_size(8 * mib, 256 * mib, 128), 2 * mib);
+        // 256 MiB / 192 = 1.33 MiB, rounded down.
+        assert_eq!(per_ring_size(8 * mib, 256 * mib, 192), mib);
+        // Never below the floor, never above the cap.
+        assert_eq!(per_ring_size(8 * mib, mib, 64), MIN_RING_SIZE);
+        assert_eq!(per_ring_size(64 << 10, 256 * mib, 2), 64 << 10);
+        assert_eq!(per_ring_size(8 * mib, 0, 4), MIN_RING_SIZE);
+    }
+
     use super::*;
 
     fn settings(o: &[&str]) -> Result<Settings> {
@@ -393,6 +445,8 @@ mod tests {
         assert_eq!(s.match_opts.min_priority, Priority::Debug);
         assert_eq!(s.web.unwrap().addr, "127.0.0.1:8765");
         assert_eq!(s.ring_size, 8 << 20);
+        assert_eq!(per_ring_size(s.ring_size, s.ring_memory, 2), 8 << 20);
+        assert_eq!(s.workers, 0);
         assert_eq!(s.outputs.append_output, vec![AppendOutput::suggested()]);
         assert!(s.outputs.stdout.enabled);
         assert!(!s.outputs.json_output);

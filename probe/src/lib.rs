@@ -69,5 +69,5 @@ pub use empty::EmptyHook;
 pub use error::ProbeError;
 pub use kestrel_event::wire;
 pub use kestrel_event::{DecodeError, EventType, RawEvent};
-pub use loader::{Probe, ProbeConfig, ProgramStats};
-pub use ring::{Backoff, RingFill, RingReader};
+pub use loader::{possible_cpus, Probe, ProbeConfig, ProgramStats};
+pub use ring::{park_many, Backoff, RingFill, RingReader};

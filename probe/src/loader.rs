@@ -366,7 +366,8 @@ fn load_btf_from(path: &Path) -> Result<Btf, ProbeError> {
     })
 }
 
-fn possible_cpus() -> Result<u32, ProbeError> {
+/// Number of possible CPUs: the probe creates one ring per possible CPU.
+pub fn possible_cpus() -> Result<u32, ProbeError> {
     aya::util::nr_cpus()
         .map(|n| n as u32)
         .map_err(|(path, e)| ProbeError::Io {

@@ -376,6 +376,41 @@ impl RingReader {
     }
 }
 
+/// [`RingReader::park`] for a reader of several rings (a worker that
+/// serves more than one CPU): requests a wake-up from every ring, sleeps
+/// in one poll(2) over all of them until one has a record or `timeout`
+/// passes, and returns whether any has records waiting.
+pub fn park_many(readers: &[RingReader], timeout: Duration) -> bool {
+    let slots: Vec<_> = readers
+        .iter()
+        .filter_map(|r| r.map.park.slot(r.map.cpu))
+        .collect();
+    if slots.len() < readers.len() {
+        std::thread::sleep(timeout);
+        return readers.iter().any(RingReader::has_data);
+    }
+    for s in &slots {
+        s.store(1, Ordering::SeqCst);
+    }
+    if !readers.iter().any(RingReader::has_data) {
+        let mut pfds: Vec<libc::pollfd> = readers
+            .iter()
+            .map(|r| libc::pollfd {
+                fd: r.map.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: `pfds` is a valid array of pollfds of the given length.
+        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    }
+    for s in &slots {
+        s.store(0, Ordering::Relaxed);
+    }
+    readers.iter().any(RingReader::has_data)
+}
+
 /// Adaptive back-off between polls of a ring.
 ///
 /// A consumer on another CPU that polls as fast as it can slows the

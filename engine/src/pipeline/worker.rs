@@ -134,14 +134,24 @@ pub struct WorkerConfig {
     pub max_deferred: usize,
     /// Records handled per poll before the worker does its housekeeping.
     pub batch: usize,
-    /// Pause after a poll that drained the ring (handed out records, fewer
-    /// than `batch`). Reading a ring continuously from a pinned thread makes
-    /// its control cache lines bounce between the producer's and the
-    /// consumer's CPU: the probe engineer measured the producer's cost per
-    /// event going from ~260 ns to ~510 ns with a spinning reader. Reading
-    /// in batches every `batch_pause` keeps the producer undisturbed; at
-    /// 1 M events/s 200 µs is about 60 KB of an 8 MiB ring.
+    /// Longest pause after a poll that drained the ring (handed out
+    /// records, fewer than `batch`). Reading a ring continuously from a
+    /// pinned thread makes its control cache lines bounce between the
+    /// producer's and the consumer's CPU: the probe engineer measured the
+    /// producer's cost per event going from ~260 ns to ~510 ns with a
+    /// spinning reader. Reading in batches keeps the producer undisturbed,
+    /// and every pause is a sleep and a wake-up, which on a VM costs
+    /// microseconds of the worker's CPU: the pause adapts between
+    /// `min_batch_pause` and this so that a read finds about
+    /// `batch_target` records. At 1 M events/s 1 ms is about 180 KB of an
+    /// 8 MiB ring.
     pub batch_pause: Duration,
+    /// Shortest pause after a poll that drained the ring.
+    pub min_batch_pause: Duration,
+    /// Records a read should find: the pause after a drained ring grows
+    /// while reads find fewer than half of this and shrinks when they find
+    /// more.
+    pub batch_target: usize,
     /// First sleep after an empty poll; doubles up to `max_idle_sleep`.
     pub min_idle_sleep: Duration,
     /// Longest sleep when the ring is idle (bounds the latency added to the
@@ -179,7 +189,9 @@ impl Default for WorkerConfig {
             attribution_wait_ns: 20_000_000,
             max_deferred: 65_536,
             batch: 4096,
-            batch_pause: Duration::from_micros(200),
+            batch_pause: Duration::from_micros(1000),
+            min_batch_pause: Duration::from_micros(50),
+            batch_target: 1024,
             min_idle_sleep: Duration::from_micros(100),
             max_idle_sleep: Duration::from_micros(500),
             park_timeout: Some(Duration::from_millis(50)),
@@ -320,6 +332,7 @@ impl<S: RecordSource> Worker<S> {
         }
         let stats = Arc::clone(&st.shared.metrics.workers[st.id]);
         let mut idle_sleep = st.cfg.min_idle_sleep;
+        let mut pause = st.cfg.min_batch_pause.min(st.cfg.batch_pause);
         let mut busy_since = boot_clock_ns();
         let mut last_fold = boot_clock_ns();
         loop {
@@ -361,7 +374,12 @@ impl<S: RecordSource> Worker<S> {
                 // A full batch means more is waiting: read on at once, but
                 // never hold the CPU for more than 20 ms at a stretch.
                 if n < st.cfg.batch && !stopping {
-                    std::thread::sleep(st.cfg.batch_pause);
+                    if n < st.cfg.batch_target / 2 {
+                        pause = (pause + pause / 2).min(st.cfg.batch_pause);
+                    } else if n > st.cfg.batch_target {
+                        pause = (pause / 2).max(st.cfg.min_batch_pause);
+                    }
+                    std::thread::sleep(pause);
                     busy_since = boot_clock_ns();
                 } else if realtime && now.saturating_sub(busy_since) > 20_000_000 {
                     std::thread::sleep(Duration::from_micros(50));
