@@ -194,3 +194,111 @@ impl Counters {
         self.dropped.iter().sum()
     }
 }
+
+/// Clauses per event type the probe's interest filter evaluates.
+pub const FILTER_CLAUSES: usize = 8;
+/// Bytes of a path-trie key's data (slot byte, path, NUL).
+pub const FPATH_DATA: usize = 256;
+/// Longest path the filter tests; longer ones pass every path test.
+pub const FPATH_MAX: usize = 254;
+/// Processes the probe counts filtered events for (load-generator
+/// reconciliation).
+pub const TRACK_SLOTS: usize = 8;
+
+/// `kst_tfilter.mode`: every event of the type is emitted.
+pub const TF_PASS: u8 = 0;
+/// `kst_tfilter.mode`: emitted if a clause holds.
+pub const TF_CLAUSES: u8 = 1;
+/// `kst_tfilter.mode`: no clause can hold.
+pub const TF_DROP: u8 = 2;
+/// `kst_tfilter.flags`: some clause tests the path.
+pub const TFF_PATH: u8 = 0x1;
+/// `kst_tfilter.flags`: some clause tests the comm.
+pub const TFF_COMM: u8 = 0x2;
+/// `kst_tfilter.flags`: close of a socket the probe saw connected or
+/// accepted is emitted whatever the clauses say.
+pub const TFF_SOCKFD: u8 = 0x4;
+/// `kst_fclause.ret`: any return value.
+pub const FR_ANY: u8 = 0;
+/// `kst_fclause.ret`: success (ret >= 0).
+pub const FR_SUCCESS: u8 = 1;
+/// `kst_fclause.ret`: failure (ret < 0).
+pub const FR_FAILURE: u8 = 2;
+
+/// `struct kst_fclause`: one conjunction of the filter.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FClause {
+    /// 0: no path test; else the path's sets must meet it.
+    pub path_mask: u64,
+    /// 0: no comm test; else (main thread only) the comm's sets must meet it.
+    pub comm_mask: u64,
+    /// Open family: `flags & flags_any != 0` when nonzero.
+    pub flags_any: u32,
+    /// Open family: `flags & flags_none == 0`.
+    pub flags_none: u32,
+    /// Open family: bit `flags & 3` must be set.
+    pub acc_modes: u8,
+    /// `FR_*`.
+    pub ret: u8,
+    /// Padding.
+    pub pad: [u8; 6],
+}
+
+/// `struct kst_tfilter`: the filter of one event type.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TFilter {
+    /// `TF_*`.
+    pub mode: u8,
+    /// Clauses in use.
+    pub nclauses: u8,
+    /// `TFF_*`.
+    pub flags: u8,
+    /// Padding.
+    pub pad: [u8; 5],
+    /// The clauses.
+    pub c: [FClause; FILTER_CLAUSES],
+}
+
+/// `struct kst_fpath_key`: a path-trie key.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FPathKey {
+    /// Bits of `data` that count.
+    pub prefixlen: u32,
+    /// Slot byte, path, NUL for an exact entry.
+    pub data: [u8; FPATH_DATA],
+}
+
+/// `struct kst_fcomm_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FCommKey {
+    /// Filter slot.
+    pub slot: u32,
+    /// Comm cut at the first NUL, zero padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct kst_fcfg`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FCfg {
+    /// Slot in force.
+    pub active: u32,
+    /// Whether any process is tracked.
+    pub tracking: u32,
+}
+
+/// What userspace installs as the probe's interest filter (built from the
+/// rules by the engine, written into the maps by the probe loader).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterProgram {
+    /// `(event type id, filter)`; types not listed pass everything.
+    pub types: Vec<(u16, TFilter)>,
+    /// Path-trie entries: `(pattern, exact, mask)`.
+    pub paths: Vec<(Vec<u8>, bool, u64)>,
+    /// Comm entries: `(comm cut at its NUL and zero padded, mask)`.
+    pub comms: Vec<([u8; COMM_LEN], u64)>,
+}

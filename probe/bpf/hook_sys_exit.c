@@ -598,5 +598,10 @@ int BPF_PROG(kst_sys_exit, struct pt_regs *regs, long ret)
 	 * other calls. */
 	if (t->thread_info.status & TS_COMPAT)
 		return 0;
+	if (!kst_filter(t, regs, ret, type))
+		return 0;
+	if (type == KST_EV_CONNECT || type == KST_EV_ACCEPT || type == KST_EV_ACCEPT4 ||
+	    type == KST_EV_SOCKET)
+		kst_note_sockfd(t, type, ret, regs->di);
 	return kst_sys_exit_dispatch(t, regs, ret, type);
 }

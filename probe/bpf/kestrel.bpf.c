@@ -6,6 +6,7 @@
  * hence one translation unit that includes one file per hook family.
  */
 #include "kestrel_common.h"
+#include "filter.h"
 
 #include "hook_sys_exit.c"
 #include "hook_sched.c"

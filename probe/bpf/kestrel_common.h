@@ -103,6 +103,11 @@ struct kst_scratch {
 	__u8 rec[KST_REC_BUF];
 	__u8 path[KST_PATH_BUF];
 	__u8 name[KST_NAME_MAX + 1 + 64];
+	/* The interest filter's path-trie key (filter.h); the path is read
+	 * at data[1] with room for KST_FPATH_DATA bytes, one beyond data, and
+	 * scanned in 8-byte loads that may reach 7 bytes beyond. */
+	struct kst_fpath_key fkey;
+	__u8 fkey_slack[16];
 };
 
 struct kst_evmask {

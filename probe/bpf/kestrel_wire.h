@@ -235,4 +235,63 @@ struct kst_counters {
 	__u64 dropped[KST_CAT_MAX];  /* reserve/output failures: ring full */
 };
 
+/*
+ * The interest filter (filter.h): what userspace derives from the loaded
+ * rules and writes into maps, per event type, in two slots so that a
+ * reload fills the inactive slot and then flips kst_fcfg.active.
+ */
+#define KST_FILTER_CLAUSES 8
+/* Bytes of an LPM key's data: the slot byte, up to KST_FPATH_MAX path
+ * bytes and the NUL that ends an exact entry. */
+#define KST_FPATH_DATA 256
+#define KST_FPATH_MAX 254
+#define KST_TRACK_SLOTS 8
+
+/* kst_tfilter.mode */
+#define KST_TF_PASS 0     /* every event of the type is emitted */
+#define KST_TF_CLAUSES 1  /* emitted if a clause holds */
+#define KST_TF_DROP 2     /* no clause can hold */
+/* kst_tfilter.flags */
+#define KST_TFF_PATH 0x1  /* some clause tests the path */
+#define KST_TFF_COMM 0x2  /* some clause tests the comm */
+#define KST_TFF_SOCKFD 0x4 /* close: also emitted when the fd is a socket the
+			    * probe saw connect or accept (socket state) */
+/* kst_fclause.ret */
+#define KST_FR_ANY 0
+#define KST_FR_SUCCESS 1
+#define KST_FR_FAILURE 2
+
+struct kst_fclause {
+	__u64 path_mask;      /* 0: no path test; else the path's sets must meet it (unknown paths pass) */
+	__u64 comm_mask;      /* 0: no comm test; else (main thread only) the comm's sets must meet it */
+	__u32 flags_any;      /* open family: flags & flags_any != 0 (if nonzero) */
+	__u32 flags_none;     /* open family: flags & flags_none == 0 */
+	__u8 acc_modes;       /* open family: bit (flags & 3) must be set */
+	__u8 ret;             /* KST_FR_* */
+	__u8 pad[6];
+};                            /* 32 bytes */
+
+struct kst_tfilter {
+	__u8 mode;            /* KST_TF_* */
+	__u8 nclauses;
+	__u8 flags;           /* KST_TFF_* */
+	__u8 pad[5];
+	struct kst_fclause c[KST_FILTER_CLAUSES];
+};                            /* 264 bytes */
+
+struct kst_fpath_key {
+	__u32 prefixlen;      /* bits of data that count */
+	__u8 data[KST_FPATH_DATA]; /* slot, path bytes, NUL for an exact entry */
+};
+
+struct kst_fcomm_key {
+	__u32 slot;
+	char comm[KST_COMM_LEN]; /* cut at the first NUL, zero padded */
+};
+
+struct kst_fcfg {
+	__u32 active;         /* slot in force */
+	__u32 tracking;       /* kst_track has entries */
+};
+
 #endif /* KESTREL_WIRE_H */

@@ -62,6 +62,7 @@
 mod empty;
 mod error;
 pub mod events;
+mod filter;
 mod loader;
 mod ring;
 

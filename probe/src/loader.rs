@@ -7,10 +7,11 @@ use std::sync::Arc;
 use aya::maps::{Array, ArrayOfMaps, MapData, PerCpuArray};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
-use kestrel_event::wire::Counters;
+use kestrel_event::wire::{Counters, FilterProgram, TRACK_SLOTS};
 use kestrel_event::EventType;
 
 use crate::error::{is_eperm, log_tail};
+use crate::filter::FilterMaps;
 use crate::ring::{page_size, ParkSlots, RingFill, RingMapping, RingReader};
 use crate::{events, ProbeError};
 
@@ -98,6 +99,7 @@ pub struct Probe {
     mappings: Vec<Arc<RingMapping>>,
     readers_taken: bool,
     ring_size: usize,
+    filter: FilterMaps,
     /// Kept so the rings outlive the outer map's references in any case.
     _rings: Vec<MapData>,
 }
@@ -164,6 +166,7 @@ impl Probe {
             .map_err(|e| map_err("kst_sc_type", "open", e))?;
         let evmask = Array::try_from(take_map(&mut ebpf, "kst_evmask")?)
             .map_err(|e| map_err("kst_evmask", "open", e))?;
+        let filter = FilterMaps::take(&mut ebpf)?;
 
         let park = {
             let map = ebpf
@@ -197,6 +200,7 @@ impl Probe {
             mappings,
             readers_taken: false,
             ring_size: cfg.ring_size,
+            filter,
             _rings: rings,
         };
         probe.set_event_types(&cfg.event_types)?;
@@ -290,6 +294,33 @@ impl Probe {
         types.dedup();
         self.event_types = types;
         Ok(())
+    }
+
+    /// Installs the interest filter (see `bpf/filter.h`): written into
+    /// the slot not in force, then made the one in force, so a program
+    /// run sees either the old filter or the new one, whole. Event types
+    /// the program does not list pass everything; the probe starts with
+    /// no filter.
+    pub fn install_filter(&mut self, prog: &FilterProgram) -> Result<(), ProbeError> {
+        self.filter.install(prog)
+    }
+
+    /// Events the interest filter removed, per event type id (index),
+    /// summed over CPUs.
+    pub fn filtered_counts(&self) -> Result<Vec<u64>, ProbeError> {
+        self.filter.filtered()
+    }
+
+    /// Sets the processes whose filtered events are counted, by tracking
+    /// slot (0: free). A slot whose process changed starts from zero.
+    pub fn set_tracked(&mut self, tgids: &[u32; TRACK_SLOTS]) -> Result<(), ProbeError> {
+        self.filter.set_tracked(tgids)
+    }
+
+    /// Filtered events of tracked processes: `(tgid, rel, event type id,
+    /// count)`, rel 0 for the process itself and 1 for its children.
+    pub fn tracked_filtered(&self) -> Result<Vec<(u32, u8, u16, u64)>, ProbeError> {
+        self.filter.tracked_filtered()
     }
 
     /// The captured event types.
@@ -405,11 +436,11 @@ fn tracepoint<'a>(
         .map_err(|e| program_error(name, e))
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+pub(crate) fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name).ok_or(ProbeError::Missing(name))
 }
 
-fn map_err(map: &'static str, what: &'static str, e: aya::maps::MapError) -> ProbeError {
+pub(crate) fn map_err(map: &'static str, what: &'static str, e: aya::maps::MapError) -> ProbeError {
     if is_eperm(&e) {
         return ProbeError::NotRoot {
             what: format!("{what} BPF map {map}"),

@@ -43,6 +43,19 @@ fn expectations() -> Vec<(String, u64)> {
     off!("kst_fdinfo", FdInfo, fd => "fd", kind => "kind", pad => "pad", tuple => "tuple");
     size!("kst_counters", Counters);
     off!("kst_counters", Counters, seen => "seen", sent => "sent", dropped => "dropped");
+    size!("kst_fclause", FClause);
+    off!("kst_fclause", FClause,
+        path_mask => "path_mask", comm_mask => "comm_mask", flags_any => "flags_any",
+        flags_none => "flags_none", acc_modes => "acc_modes", ret => "ret", pad => "pad");
+    size!("kst_tfilter", TFilter);
+    off!("kst_tfilter", TFilter,
+        mode => "mode", nclauses => "nclauses", flags => "flags", pad => "pad", c => "c");
+    size!("kst_fpath_key", FPathKey);
+    off!("kst_fpath_key", FPathKey, prefixlen => "prefixlen", data => "data");
+    size!("kst_fcomm_key", FCommKey);
+    off!("kst_fcomm_key", FCommKey, slot => "slot", comm => "comm");
+    size!("kst_fcfg", FCfg);
+    off!("kst_fcfg", FCfg, active => "active", tracking => "tracking");
 
     let consts: &[(&str, u64)] = &[
         ("KST_WIRE_VERSION", WIRE_VERSION as u64),
@@ -64,6 +77,19 @@ fn expectations() -> Vec<(String, u64)> {
         ("KST_AF_UNIX", af::UNIX as u64),
         ("KST_AF_INET", af::INET as u64),
         ("KST_AF_INET6", af::INET6 as u64),
+        ("KST_FILTER_CLAUSES", FILTER_CLAUSES as u64),
+        ("KST_FPATH_DATA", FPATH_DATA as u64),
+        ("KST_FPATH_MAX", FPATH_MAX as u64),
+        ("KST_TRACK_SLOTS", TRACK_SLOTS as u64),
+        ("KST_TF_PASS", TF_PASS as u64),
+        ("KST_TF_CLAUSES", TF_CLAUSES as u64),
+        ("KST_TF_DROP", TF_DROP as u64),
+        ("KST_TFF_PATH", TFF_PATH as u64),
+        ("KST_TFF_COMM", TFF_COMM as u64),
+        ("KST_TFF_SOCKFD", TFF_SOCKFD as u64),
+        ("KST_FR_ANY", FR_ANY as u64),
+        ("KST_FR_SUCCESS", FR_SUCCESS as u64),
+        ("KST_FR_FAILURE", FR_FAILURE as u64),
     ];
     for (c, r) in consts {
         v.push(((*c).to_string(), *r));
