@@ -164,8 +164,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let built = build(&settings)?;
     log::info!("{}", built.summary);
     let types = probe_event_types(&built.ruleset, &settings)?;
+    let kf = crate::kfilter::derive(&built.ruleset, settings.kernel_filter);
+    let filter = crate::kfilter::program(&kf);
+    let filter_desc = crate::kfilter::describe(&kf, &filter, &types);
     if args.dry_run {
         println!("{}", built.summary);
+        println!("{filter_desc}");
         println!(
             "would capture {} event types: {}",
             types.len(),
@@ -203,6 +207,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         snaplen: settings.snaplen,
     })
     .context("loading the eBPF probe")?;
+    probe
+        .install_filter(&filter)
+        .context("installing the kernel interest filter")?;
+    log::info!("{filter_desc}");
     // Seed the table after attaching, so that no process slips between the
     // scan and the start of capture.
     let started = Instant::now();
@@ -287,6 +295,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         reloads_failed: AtomicU64::new(0),
         started: Instant::now(),
     });
+    {
+        // Tracked processes are mirrored into the probe before /track
+        // answers, so that the events its filter removes are counted from
+        // the load generator's first syscall.
+        let st = Arc::clone(&state);
+        metrics.tracker.set_listener(Box::new(move |tgids| {
+            if let Some(p) = st.probe.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                if let Err(e) = p.set_tracked(tgids) {
+                    log::warn!("cannot mirror the tracked processes into the probe: {e}");
+                }
+            }
+        }));
+    }
     let healthy = Arc::new(AtomicBool::new(true));
     let web = match &settings.web {
         Some(w) => {
@@ -461,6 +482,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 struct ProbeStats {
     counters: Vec<Counters>,
     fill: Vec<(u32, f64, u64)>,
+    /// Events the interest filter removed, by event type id.
+    filtered: Vec<u64>,
+    /// The same for tracked processes: (tgid, rel, type id, count).
+    tracked_filtered: Vec<(u32, u8, u16, u64)>,
 }
 
 fn probe_handle(probe: &mut Probe) -> ProbeStats {
@@ -471,6 +496,8 @@ fn probe_handle(probe: &mut Probe) -> ProbeStats {
             .iter()
             .map(|f| (f.cpu, f.ratio(), f.used))
             .collect(),
+        filtered: probe.filtered_counts().unwrap_or_default(),
+        tracked_filtered: probe.tracked_filtered().unwrap_or_default(),
     }
 }
 
@@ -510,6 +537,8 @@ impl DaemonState {
                     ProbeStats {
                         counters: s.counters.clone(),
                         fill: s.fill.clone(),
+                        filtered: s.filtered.clone(),
+                        tracked_filtered: s.tracked_filtered.clone(),
                     }
                 }
             };
@@ -537,6 +566,37 @@ impl DaemonState {
                         c.dropped[i],
                     );
                 }
+            }
+            for (id, &n) in p.filtered.iter().enumerate() {
+                let Some(info) = u16::try_from(id).ok().and_then(|i| EventType(i).info()) else {
+                    continue;
+                };
+                if n > 0 || info.nr_x86_64.is_some() {
+                    w.counter(
+                        "kestrel_kernel_events_filtered_total",
+                        "Events the kernel interest filter kept out of the rings (no enabled \
+                         rule could match them and no state needs them), per event type.",
+                        &[("event_type", info.name)],
+                        n,
+                    );
+                }
+            }
+            for (tgid, rel, ty, n) in &p.tracked_filtered {
+                let Some(info) = EventType(*ty).info() else {
+                    continue;
+                };
+                let tgid = tgid.to_string();
+                w.counter(
+                    "kestrel_tracked_events_filtered_total",
+                    "Events of tracked processes (self) and their children (child) the kernel \
+                     interest filter kept out of the rings, by event type.",
+                    &[
+                        ("tgid", tgid.as_str()),
+                        ("rel", if *rel == 0 { "self" } else { "child" }),
+                        ("type", info.name),
+                    ],
+                    *n,
+                );
             }
             for (cpu, ratio, used) in &p.fill {
                 let cpu_s = cpu.to_string();
@@ -725,6 +785,8 @@ fn reload(
     }
     let built = build(&settings)?;
     let types = probe_event_types(&built.ruleset, &settings)?;
+    let kf = crate::kfilter::derive(&built.ruleset, settings.kernel_filter);
+    let filter = crate::kfilter::program(&kf);
     // Outputs: keep the running ones unless their configuration changed.
     let mut outputs_guard = state.outputs.lock().unwrap_or_else(|p| p.into_inner());
     let mut current_cfg = state.outputs_cfg.lock().unwrap_or_else(|p| p.into_inner());
@@ -738,6 +800,23 @@ fn reload(
             .ok_or_else(|| anyhow!("outputs are shut down"))?;
         (o.sender(), None)
     };
+    // The kernel side first (the events the new rules need start flowing),
+    // then the rules: the new filter is installed whole in its own slot
+    // and takes over in one step, and the new rules replace the old ones
+    // between two batches of every worker.
+    let desc = crate::kfilter::describe(&kf, &filter, &types);
+    let mut cur = state.types.lock().unwrap_or_else(|p| p.into_inner());
+    if *cur != types {
+        probe
+            .set_event_types(&types)
+            .context("updating the probe's event filter")?;
+        *cur = types;
+    }
+    drop(cur);
+    probe
+        .install_filter(&filter)
+        .context("installing the kernel interest filter")?;
+    log::info!("{desc}");
     engine.store(Arc::new(Engine::new(
         built.ruleset,
         built.compiled,
@@ -764,13 +843,6 @@ fn reload(
     }
     drop(current_cfg);
     drop(outputs_guard);
-    let mut cur = state.types.lock().unwrap_or_else(|p| p.into_inner());
-    if *cur != types {
-        probe
-            .set_event_types(&types)
-            .context("updating the probe's event filter")?;
-        *cur = types;
-    }
     Ok((built.summary, settings))
 }
 

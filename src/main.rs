@@ -11,6 +11,7 @@ use mimalloc::MiMalloc;
 mod commands;
 mod config;
 mod daemon;
+mod kfilter;
 mod rulesrc;
 mod settings;
 

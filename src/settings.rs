@@ -65,6 +65,8 @@ pub struct Settings {
     pub ring_memory: usize,
     /// `kestrel.workers` (0: one per CPU ring).
     pub workers: usize,
+    /// `kestrel.kernel_filter`.
+    pub kernel_filter: bool,
     /// `kestrel.pin_workers`.
     pub pin_workers: bool,
     /// `kestrel.worker_cpu_offset`: the worker of CPU i's ring is pinned
@@ -226,6 +228,7 @@ impl Settings {
             ring_size,
             ring_memory: (cfg.u64("kestrel.ring_memory_mb")? as usize).saturating_mul(1 << 20),
             workers: cfg.u64("kestrel.workers")? as usize,
+            kernel_filter: cfg.bool("kestrel.kernel_filter")?,
             pin_workers: cfg.bool("kestrel.pin_workers")?,
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,

@@ -8,7 +8,12 @@
 //!   process lifecycle events (`procfork`, `procexit`, `procinfo`) are
 //!   shown but not reconciled;
 //! - a type the daemon does not trace (`kestrel_traced_event_types` is
-//!   absent or 0 for it) is *filtered in kernel*: excluded from issued;
+//!   absent or 0 for it) is *not captured*: excluded from issued;
+//! - an event of a traced type is *observed* when the daemon processed it
+//!   (`kestrel_tracked_events_total`) or when its kernel interest filter
+//!   removed it because no enabled rule could match it
+//!   (`kestrel_tracked_events_filtered_total`): both are counted per
+//!   process, so every issued syscall must show up in exactly one;
 //! - otherwise observed < issued is *lost*, observed > issued is
 //!   *surplus* (our ledger missed a syscall, or the daemon double-counts:
 //!   either way the counts do not reconcile).
@@ -28,6 +33,8 @@ use crate::prom::Metrics;
 
 /// Per-process event counts of tracked processes.
 pub const TRACKED: &str = "kestrel_tracked_events_total";
+/// Per-process counts of events the kernel interest filter removed.
+pub const TRACKED_FILTERED: &str = "kestrel_tracked_events_filtered_total";
 /// Gauges naming the event types the daemon traces.
 pub const TRACED: &str = "kestrel_traced_event_types";
 /// Kernel-side drops.
@@ -49,7 +56,7 @@ pub enum Status {
     Lost,
     /// Observed is more than issued.
     Surplus,
-    /// The daemon does not trace this type.
+    /// The daemon does not capture this type at all.
     FilteredInKernel,
     /// Shown only (children's syscalls other than execve, lifecycle).
     Unreconciled,
@@ -64,7 +71,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Lost => "LOST",
             Status::Surplus => "SURPLUS",
-            Status::FilteredInKernel => "filtered in kernel",
+            Status::FilteredInKernel => "not captured",
             Status::Unreconciled => "not reconciled",
             Status::Unchecked => "",
         }
@@ -83,8 +90,11 @@ pub struct TypeRow {
     pub issued: Option<u64>,
     /// Of which returned an error.
     pub failed: Option<u64>,
-    /// Events the daemon counted (`None` without a daemon).
+    /// Events the daemon counted, processed or removed by its kernel
+    /// interest filter (`None` without a daemon).
     pub observed: Option<u64>,
+    /// Of `observed`, those the kernel interest filter removed.
+    pub filtered: Option<u64>,
     /// Whether the daemon traces the type (`None` without a daemon).
     pub traced: Option<bool>,
     /// Verdict.
@@ -113,6 +123,8 @@ pub struct Reconciliation {
     pub issued: u64,
     /// Observed events of reconciled, traced types.
     pub observed: u64,
+    /// Of `observed`, those the kernel interest filter removed.
+    pub filtered: u64,
     /// Issued syscalls of types the daemon does not trace.
     pub filtered_in_kernel: u64,
     /// Sum over rows of issued - observed where positive.
@@ -157,9 +169,9 @@ pub fn traced_types(m: &Metrics) -> Option<BTreeSet<String>> {
     )
 }
 
-fn tracked_counts(m: &Metrics, tgid: &str) -> BTreeMap<(Rel, String), f64> {
+fn tracked_counts(m: &Metrics, name: &str, tgid: &str) -> BTreeMap<(Rel, String), f64> {
     let mut out = BTreeMap::new();
-    for s in m.select(TRACKED, &[("tgid", tgid)]) {
+    for s in m.select(name, &[("tgid", tgid)]) {
         let (Some(rel), Some(ty)) = (s.label("rel").and_then(Rel::from_label), s.label("type"))
         else {
             continue;
@@ -189,23 +201,32 @@ fn count(v: f64) -> u64 {
 pub fn reconcile(tgid: u32, before: &Metrics, after: &Metrics, issued: &Ledger) -> Reconciliation {
     let tgid = tgid.to_string();
     let traced = traced_types(after);
-    let b = tracked_counts(before, &tgid);
-    let a = tracked_counts(after, &tgid);
     let mut counter_reset = false;
-    let mut observed: BTreeMap<(Rel, String), u64> = BTreeMap::new();
-    for (k, &va) in &a {
-        let vb = b.get(k).copied().unwrap_or(0.0);
-        let d = if va >= vb {
-            va - vb
-        } else {
+    let mut increase = |name: &str| {
+        let b = tracked_counts(before, name, &tgid);
+        let a = tracked_counts(after, name, &tgid);
+        let mut out: BTreeMap<(Rel, String), u64> = BTreeMap::new();
+        for (k, &va) in &a {
+            let vb = b.get(k).copied().unwrap_or(0.0);
+            let d = if va >= vb {
+                va - vb
+            } else {
+                counter_reset = true;
+                va
+            };
+            out.insert(k.clone(), count(d));
+        }
+        if b.keys().any(|k| !a.contains_key(k)) {
+            // A series disappeared: untracked and re-tracked, or a restart.
             counter_reset = true;
-            va
-        };
-        observed.insert(k.clone(), count(d));
-    }
-    if b.keys().any(|k| !a.contains_key(k)) {
-        // A series disappeared: untracked and re-tracked, or a restart.
-        counter_reset = true;
+        }
+        out
+    };
+    let processed = increase(TRACKED);
+    let filtered = increase(TRACKED_FILTERED);
+    let mut observed = processed;
+    for (k, n) in &filtered {
+        *observed.entry(k.clone()).or_insert(0) += n;
     }
     let mut keys: BTreeSet<(Rel, String)> = observed.keys().cloned().collect();
     let mut ledger_rows: BTreeMap<(Rel, String), (u64, u64)> = BTreeMap::new();
@@ -217,6 +238,7 @@ pub fn reconcile(tgid: u32, before: &Metrics, after: &Metrics, issued: &Ledger) 
         rows: Vec::new(),
         issued: 0,
         observed: 0,
+        filtered: 0,
         filtered_in_kernel: 0,
         lost: 0,
         surplus: 0,
@@ -228,6 +250,7 @@ pub fn reconcile(tgid: u32, before: &Metrics, after: &Metrics, issued: &Ledger) 
     for key in keys {
         let (rel, ty) = &key;
         let obs = observed.get(&key).copied().unwrap_or(0);
+        let fil = filtered.get(&key).copied().unwrap_or(0);
         let (n, f) = ledger_rows.get(&key).copied().unwrap_or((0, 0));
         let is_traced = match &traced {
             Some(set) => set.contains(ty),
@@ -244,6 +267,7 @@ pub fn reconcile(tgid: u32, before: &Metrics, after: &Metrics, issued: &Ledger) 
         } else {
             r.issued += n;
             r.observed += obs;
+            r.filtered += fil;
             let st = if obs < n {
                 r.lost += n - obs;
                 Status::Lost
@@ -261,6 +285,7 @@ pub fn reconcile(tgid: u32, before: &Metrics, after: &Metrics, issued: &Ledger) 
             issued: issued_v,
             failed: failed_v,
             observed: Some(obs),
+            filtered: Some(fil),
             traced: Some(is_traced),
             status,
         });
@@ -292,6 +317,7 @@ pub fn unchecked_rows(issued: &Ledger) -> Vec<TypeRow> {
             issued: Some(n),
             failed: Some(f),
             observed: None,
+            filtered: None,
             traced: None,
             status: Status::Unchecked,
         })
@@ -427,6 +453,34 @@ mod tests {
         assert_eq!(row(&r, "openat", "self").status, Status::Ok);
         assert!(r.exact() && r.passed());
         assert!(r.traced_known);
+    }
+
+    /// Events the kernel interest filter removed count as observed, per
+    /// process, and the rest must have been processed: together exactly
+    /// what was issued.
+    #[test]
+    fn kernel_filtered_events_are_observed() {
+        let before = m(&format!(
+            "{TRACED_DOC}kestrel_tracked_events_filtered_total{{tgid=\"7\",rel=\"self\",type=\"openat\"}} 4\n"
+        ));
+        let after = m(&format!(
+            "{TRACED_DOC}kestrel_tracked_events_total{{tgid=\"7\",rel=\"self\",type=\"openat\"}} 10\n\
+             kestrel_tracked_events_filtered_total{{tgid=\"7\",rel=\"self\",type=\"openat\"}} 94\n\
+             kestrel_tracked_events_filtered_total{{tgid=\"7\",rel=\"self\",type=\"close\"}} 99\n\
+             kestrel_tracked_events_filtered_total{{tgid=\"8\",rel=\"self\",type=\"close\"}} 7\n"
+        ));
+        let mut l = Ledger::new();
+        for _ in 0..100 {
+            l.record(Rel::Own, Sys::Openat, true);
+            l.record(Rel::Own, Sys::Close, true);
+        }
+        let r = reconcile(7, &before, &after, &l);
+        assert_eq!((r.issued, r.observed, r.filtered), (200, 199, 189));
+        assert_eq!(row(&r, "openat", "self").status, Status::Ok);
+        assert_eq!(row(&r, "openat", "self").filtered, Some(90));
+        assert_eq!(row(&r, "close", "self").status, Status::Lost);
+        assert_eq!(r.lost, 1);
+        assert!(!r.passed());
     }
 
     #[test]

@@ -94,8 +94,11 @@ pub struct RunReport {
     pub dropped: Option<u64>,
     /// Breakdown of `dropped`.
     pub dropped_detail: Option<Drops>,
-    /// Issued syscalls of types the daemon filters in the kernel.
+    /// Issued syscalls of types the daemon does not capture.
     pub filtered_in_kernel: Option<u64>,
+    /// Of `observed`, events the daemon's kernel interest filter removed
+    /// (counted per process in the kernel).
+    pub filtered_by_kernel_filter: Option<u64>,
     /// Issued but not observed.
     pub lost: Option<u64>,
     /// Observed but not issued.
@@ -215,6 +218,7 @@ pub fn build(p: Parts<'_>) -> RunReport {
         dropped: p.recon.map(|r| r.dropped.total),
         dropped_detail: p.recon.map(|r| r.dropped),
         filtered_in_kernel: p.recon.map(|r| r.filtered_in_kernel),
+        filtered_by_kernel_filter: p.recon.map(|r| r.filtered),
         lost: p.recon.map(|r| r.lost),
         surplus: p.recon.map(|r| r.surplus),
         passed: p.recon.map(Reconciliation::passed),
@@ -373,23 +377,25 @@ impl RunReport {
         line!(s, "  syscalls:");
         line!(
             s,
-            "    {:<14} {:<6} {:>12} {:>10} {:>12}  status",
+            "    {:<14} {:<6} {:>12} {:>10} {:>12} {:>12}  status",
             "type",
             "rel",
             "issued",
             "failed",
-            "observed"
+            "observed",
+            "(filtered)"
         );
         for r in &self.per_type {
             let o = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
             line!(
                 s,
-                "    {:<14} {:<6} {:>12} {:>10} {:>12}  {}",
+                "    {:<14} {:<6} {:>12} {:>10} {:>12} {:>12}  {}",
                 r.ty,
                 r.rel,
                 o(r.issued),
                 o(r.failed),
                 o(r.observed),
+                o(r.filtered),
                 if r.status == Status::Unchecked {
                     ""
                 } else {
@@ -440,9 +446,12 @@ impl RunReport {
             Some(true) => {
                 line!(
                     s,
-                    "  PASS: issued {} = observed {}, 0 dropped",
+                    "  PASS: issued {} = observed {} ({} processed, {} removed by the kernel \
+                     filter), 0 dropped",
                     self.issued,
-                    self.observed.unwrap_or(0)
+                    self.observed.unwrap_or(0),
+                    self.observed.unwrap_or(0) - self.filtered_by_kernel_filter.unwrap_or(0),
+                    self.filtered_by_kernel_filter.unwrap_or(0)
                 );
             }
             Some(false) => {

@@ -171,7 +171,6 @@ pub fn merge<'a>(hs: impl IntoIterator<Item = &'a SharedHistogram>) -> Histogram
 /// when it changed; it zeroes its own counters of a slot the first time it
 /// sees the slot's new assignment, and a snapshot sums only the workers
 /// that have, so a reused slot never shows a previous process's counts.
-#[derive(Debug)]
 pub struct Tracker {
     /// Bumped on every change of `tgids`.
     gen: AtomicU64,
@@ -179,7 +178,22 @@ pub struct Tracker {
     /// The generation at which each slot got its current tgid.
     slot_gen: [AtomicU64; Tracker::SLOTS],
     workers: Box<[TrackerCounts]>,
+    /// Told the tracked tgids (by slot) after every change, before
+    /// `track`/`untrack` return (the daemon mirrors them into the probe,
+    /// which counts the events its interest filter removes).
+    listener: std::sync::Mutex<Option<TrackListener>>,
 }
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("slots", &self.slots())
+            .finish()
+    }
+}
+
+/// See [`Tracker::set_listener`].
+pub type TrackListener = Box<dyn Fn(&[u32; Tracker::SLOTS]) + Send + Sync>;
 
 /// One worker's tracker counters.
 #[derive(Debug)]
@@ -214,6 +228,23 @@ impl Tracker {
                         .collect(),
                 })
                 .collect(),
+            listener: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Calls `f` with the tracked tgids, by slot, after every change.
+    pub fn set_listener(&self, f: TrackListener) {
+        *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    /// The tracked tgids by slot (0: free).
+    pub fn slots(&self) -> [u32; Tracker::SLOTS] {
+        std::array::from_fn(|i| self.tgids[i].load(Ordering::Acquire))
+    }
+
+    fn changed(&self) {
+        if let Some(f) = &*self.listener.lock().unwrap_or_else(|p| p.into_inner()) {
+            f(&self.slots());
         }
     }
 
@@ -236,6 +267,7 @@ impl Tracker {
                 // Publish the slot's generation before workers can see
                 // the new tracker generation.
                 self.gen.fetch_add(1, Ordering::AcqRel);
+                self.changed();
                 return true;
             }
         }
@@ -254,6 +286,7 @@ impl Tracker {
                 log::debug!("tracker: stopped tracking {tgid}");
             }
         }
+        self.changed();
     }
 
     /// `(tgid, rel, event type id, count)` for every non-zero count.
