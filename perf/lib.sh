@@ -1,4 +1,5 @@
 # Shared shell helpers for kestrel's system benchmarks (sourced, not run).
+# shellcheck shell=bash
 #
 #   . perf/lib.sh
 #   perf_init <run-dir>            # binaries, log file, clean-up trap
@@ -7,9 +8,14 @@
 #   daemon_stop                    # SIGTERM, wait, record the exit
 #   loadgen <json-out> [loadgen run args...]     # returns loadgen's status
 #   cond_start <condition> <dir> <tag> / cond_stop
+#   cpu_model / env_cpu            # lscpu's "Model name", for every figure
+#   export_tree <rev> <dir> / build_release <src-dir>   # clean export builds
+#   round_order <round> <items...> # rotated (and every other round reversed)
+#   archive_logs <run-dir>         # loose logs -> logs.tar.xz (perf/archive-logs)
 #
 # Conditions (what runs beside the workload): bare, kestrel (default rules),
-# kestrel-stable (Falco's stable file), empty-hook (an empty tp_btf/sys_exit
+# kestrel-stable (Falco's stable file), kestrel-adv (default rules plus
+# perf/zero-drop/adversarial_rules.yaml), empty-hook (an empty tp_btf/sys_exit
 # program), kestrel-probe (kestrel's probe alone with Falco's stable event
 # set, drained by one bare thread on CPU $DRAIN_CPU, default 1), bpftrace (a
 # syscall-counting one-liner), audit-rules (auditd with rules equivalent to
@@ -25,6 +31,10 @@ KESTREL=${KESTREL:-$CARGO_TARGET_DIR/release/kestrel}
 LOADGEN=${LOADGEN:-$CARGO_TARGET_DIR/release/kestrel-loadgen}
 HOLD=${HOLD:-$CARGO_TARGET_DIR/release/examples/overhead_hold}
 STABLE_RULES=${STABLE_RULES:-$REPO_DIR/../shared/reference/falco_rules.yaml}
+# The default rules as a file (the daemon embeds this file; -r replaces the
+# rules, so "default rules plus one file" is -r DEFAULT_RULES -r FILE).
+DEFAULT_RULES=${DEFAULT_RULES:-$REPO_DIR/rules/kestrel_rules.yaml}
+ADV_RULES=${ADV_RULES:-$PERF_DIR/zero-drop/adversarial_rules.yaml}
 BPFTRACE_PROG=${BPFTRACE_PROG:-'tracepoint:raw_syscalls:sys_exit { @c = count(); }'}
 
 DAEMON_PID=""
@@ -33,6 +43,7 @@ DAEMON_TAG=""
 DAEMON_DIR=""
 COND_PID=""
 COND_FD=""
+HUP_PID=""
 AUDITD_PID=""
 AUDIT_TOUCHED=0
 TRACEFS_MOUNTED=0
@@ -57,9 +68,86 @@ build_loop() {
     cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
 }
 
+# The CPU model as lscpu prints it ("Model name"). Results depend on it:
+# every summary names it next to its figures.
+cpu_model() {
+    local m
+    m=$(LC_ALL=C lscpu 2> /dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+    [ -n "$m" ] || m=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+    echo "${m:-unknown}"
+}
+
+# The env.txt lines every run folder starts with: the CPU model and count,
+# whether it is a VM, the kernel. summarize.py and perf/compare read them.
+env_cpu() {
+    local hyp
+    hyp=$(LC_ALL=C lscpu 2> /dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | head -n 1)
+    echo "cpu_model: $(cpu_model)"
+    echo "cpus: $(nproc --all)"
+    echo "hypervisor: ${hyp:-none}"
+    echo "kernel: $(uname -r)"
+}
+
+# The order of a round's conditions: rotated by one every round, so that no
+# condition always runs first or last, and reversed every other round, so
+# that no condition always follows the same one (a plain rotation keeps
+# neighbours: what one condition leaves behind, e.g. a BPF program being
+# freed, would always be paid by the same next one). Prints one per line.
+round_order() { # round item...
+    local r=$1
+    shift
+    local items=("$@") n=$# i
+    local ordered=()
+    for i in $(seq 0 $((n - 1))); do
+        ordered+=("${items[$(((i + r - 1) % n))]}")
+    done
+    if [ $((r % 2)) -eq 0 ]; then
+        for ((i = n - 1; i >= 0; i--)); do echo "${ordered[$i]}"; done
+    else
+        printf '%s\n' "${ordered[@]}"
+    fi
+}
+
+# Exports a commit with git archive into <dir>/kestrel (its commit id in
+# <dir>/kestrel/.commit), next to a symlink to the checkout's sibling
+# shared/ so that paths like ../shared/reference resolve as in the
+# checkout. The measured code is then exactly that commit, whatever others
+# have uncommitted in the checkout.
+export_tree() { # rev dir
+    local rev=$1 dir=$2 sha
+    sha=$(git -C "$REPO_DIR" rev-parse --verify --quiet "$rev^{commit}") || die "not a commit: $rev"
+    rm -rf "$dir"
+    mkdir -p "$dir/kestrel"
+    git -C "$REPO_DIR" archive "$sha" | tar -x -C "$dir/kestrel"
+    echo "$sha" > "$dir/kestrel/.commit"
+    ln -s "$REPO_DIR/../shared" "$dir/shared"
+}
+
+# Builds the release binaries the benchmarks run (kestrel, kestrel-loadgen,
+# the overhead_hold example of kestrel-probe) from a source tree into
+# $CARGO_TARGET_DIR. A clean export builds into a target directory of its
+# own: cargo gives a workspace's artefacts the same names wherever its
+# source lies, so sharing the checkout's target would leave its
+# fingerprints pointing at the export, and later builds in the checkout
+# would miss edits.
+build_release() { # src-dir
+    (
+        cd "$1" || exit 1
+        cargo build -q --release -p kestrel -p kestrel-loadgen
+        cargo build -q --release -p kestrel-probe --example overhead_hold
+    )
+}
+
+# Replaces a finished run folder's loose logs (daemon logs, alert heads and
+# counts, tool output) by one logs.tar.xz; summaries, raw tables, reports
+# and metrics scrapes stay as they are. See perf/archive-logs.
+archive_logs() { # run-dir
+    "$PERF_DIR/archive-logs" "$1" || log "warning: archiving the logs of $1 failed"
+}
+
 perf_init() { # run-dir
-    RUN_DIR=$1
-    mkdir -p "$RUN_DIR"
+    mkdir -p "$1"
+    RUN_DIR=$(cd "$1" && pwd)
     : >> "$RUN_DIR/commands.log"
     PERF_TMP=$(mktemp -d /tmp/kestrel-perf.XXXXXX)
     trap perf_cleanup EXIT
@@ -72,6 +160,7 @@ perf_init() { # run-dir
 perf_cleanup() {
     local rc=$?
     monitor_stop
+    hup_stop
     [ -n "$DAEMON_PID" ] && daemon_stop
     [ -n "$COND_PID" ] && cond_stop_any
     audit_teardown
@@ -281,6 +370,27 @@ audit_stop() { # out-file
     rm -f "$PERF_TMP"/audit/audit.log*
 }
 
+# Sends SIGHUP to the daemon every 0.5 s until stopped; one line per signal
+# (its time) in <file>.
+hup_start() { # pid file
+    (
+        trap 'exit 0' TERM
+        while kill -HUP "$1" 2> /dev/null; do
+            date -u +%s.%N >> "$2"
+            sleep 0.5
+        done
+    ) &
+    HUP_PID=$!
+}
+
+hup_stop() {
+    if [ -n "${HUP_PID:-}" ]; then
+        kill -TERM "$HUP_PID" 2> /dev/null || true
+        wait "$HUP_PID" 2> /dev/null || true
+        HUP_PID=""
+    fi
+}
+
 # Starts a condition. For kestrel conditions DAEMON_URL is set afterwards
 # (pass it to loadgen with --daemon); for the others it is empty.
 cond_start() { # condition dir tag
@@ -291,6 +401,7 @@ cond_start() { # condition dir tag
     bare) ;;
     kestrel) daemon_start "$dir" "$tag" ;;
     kestrel-stable) daemon_start "$dir" "$tag" -r "$STABLE_RULES" ;;
+    kestrel-adv) daemon_start "$dir" "$tag" -r "$DEFAULT_RULES" -r "$ADV_RULES" ;;
     empty-hook) hold_start "$dir/$tag.hold.log" empty ;;
     kestrel-probe) hold_start "$dir/$tag.hold.log" kestrel "${DRAIN_CPU:-1}" ;;
     bpftrace) bpftrace_start "$dir/$tag.bpftrace.log" ;;
@@ -304,7 +415,7 @@ cond_stop() { # dir tag
     local dir=$1 tag=$2
     case $CUR_COND in
     bare) ;;
-    kestrel | kestrel-stable) daemon_stop ;;
+    kestrel | kestrel-stable | kestrel-adv) daemon_stop ;;
     empty-hook | kestrel-probe) hold_stop ;;
     bpftrace) bpftrace_stop ;;
     audit-rules | audit-opens) audit_stop "$dir/$tag.audit.log" ;;

@@ -12,12 +12,17 @@
 #   --zd-duration S     seconds of a zero-drop run (default 60)
 #   --zd-search S       seconds of a zero-drop search step after a drop (default 15)
 #   --zd-attempts N     most zero-drop runs per configuration (default 6)
+#   --zd-ref-runs N     runs of each zero-drop reference (bare-1t, bare-2t,
+#                       probe-1t), spread among the configurations (default 3)
 #   --only LIST         sections, comma-separated: probe-overhead, ratio,
 #                       zero-drop, criterion (default: all)
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
-#   --zd-configs LIST   zero-drop configurations (default: bare-1t,default-1t,
-#                       stable-1t,bare-2t,default-2t,stable-2t)
+#   --zd-configs LIST   zero-drop configurations: references bare-1t, bare-2t,
+#                       probe-1t; <rules>-<load> with rules default, stable
+#                       (Falco's stable file), adv (default rules plus
+#                       perf/zero-drop/adversarial_rules.yaml) and load 1t,
+#                       2t, 2t-hup (SIGHUP every 0.5 s). Default: all 12
 #   --no-build          use the binaries already built (target/suite for a
 #                       clean export, with the export in target/suite/src-HEAD;
 #                       $CARGO_TARGET_DIR with --worktree)
@@ -30,6 +35,7 @@
 # The conditions, workloads and what each number means are described in the
 # README of each folder under perf/; the method is in BENCHMARKS.md.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
@@ -38,9 +44,10 @@ DURATION=5
 ZD_DURATION=60
 ZD_SEARCH=15
 ZD_ATTEMPTS=6
+ZD_REF_RUNS=3
 SECTIONS=probe-overhead,ratio,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
-ZD_CONFIGS=bare-1t,default-1t,stable-1t,bare-2t,default-2t,stable-2t
+ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup
 BUILD=1
 WORKTREE=0
 WAIT_QUIET=90
@@ -62,6 +69,7 @@ while [ $# -gt 0 ]; do
     --zd-duration) ZD_DURATION=$2; shift ;;
     --zd-search) ZD_SEARCH=$2; shift ;;
     --zd-attempts) ZD_ATTEMPTS=$2; shift ;;
+    --zd-ref-runs) ZD_REF_RUNS=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
@@ -70,7 +78,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -82,53 +90,51 @@ has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$PERF_DIR/runs/$STAMP}
 perf_init "$OUT"
+OUT=$(cd "$OUT" && pwd) # absolute: some sections run from other directories
 log "run folder: $OUT"
 
 # ------------------------------------------------------------------ build
-# By default the code measured is HEAD exactly: a `git archive` export, so
-# that uncommitted work of others in the checkout is not measured. The
-# export sits next to the checkout's sibling `shared/` through a symlink so
-# that paths like ../shared/reference resolve as in the checkout.
+# By default the code measured is HEAD exactly: a `git archive` export
+# (export_tree in lib.sh), so that uncommitted work of others in the
+# checkout is not measured, built into target/suite (build_release). The
+# measuring tools (perf/: these scripts, the C loops, the side load, the
+# extra rules file) are the checkout's.
 if [ "$WORKTREE" = 1 ]; then
     SRC_DIR=$REPO_DIR
     COMMIT=$(worktree_desc)
 else
-    # The export builds into a target directory of its own: cargo gives a
-    # workspace's artefacts the same names wherever its source lies, so
-    # sharing the checkout's target would leave its fingerprints pointing
-    # at the export, and later builds in the checkout would miss edits.
     export CARGO_TARGET_DIR=$REPO_DIR/target/suite
     KESTREL=$CARGO_TARGET_DIR/release/kestrel
     LOADGEN=$CARGO_TARGET_DIR/release/kestrel-loadgen
     HOLD=$CARGO_TARGET_DIR/release/examples/overhead_hold
     SRC_DIR=$CARGO_TARGET_DIR/src-HEAD/kestrel
     if [ "$BUILD" = 1 ]; then
-        rm -rf "$CARGO_TARGET_DIR/src-HEAD"
-        mkdir -p "$SRC_DIR"
-        git archive HEAD | tar -x -C "$SRC_DIR"
-        git rev-parse HEAD > "$SRC_DIR/.commit"
-        ln -s "$REPO_DIR/../shared" "$CARGO_TARGET_DIR/src-HEAD/shared"
+        export_tree HEAD "$CARGO_TARGET_DIR/src-HEAD"
     fi
     [ -f "$SRC_DIR/.commit" ] || die "no source export in $SRC_DIR (drop --no-build)"
     COMMIT="$(cat "$SRC_DIR/.commit") (clean export of HEAD)"
 fi
+# The default rules as a file, from the source measured (the binary embeds
+# the same file).
+DEFAULT_RULES=$SRC_DIR/rules/kestrel_rules.yaml
 if [ "$BUILD" = 1 ]; then
     log "building release binaries from $SRC_DIR into $CARGO_TARGET_DIR"
-    (
-        cd "$SRC_DIR"
-        cargo build -q --release -p kestrel -p kestrel-loadgen
-        cargo build -q --release -p kestrel-probe --example overhead_hold
-        if has criterion; then
-            cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null
-        fi
-    )
+    build_release "$SRC_DIR"
+    if has criterion; then
+        (cd "$SRC_DIR" && cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null)
+    fi
 fi
 for b in "$KESTREL" "$LOADGEN" "$HOLD"; do
     [ -x "$b" ] || die "$b is missing (build it or drop --no-build)"
 done
-cc -O2 -o "$PERF_TMP/loop" "$SRC_DIR/perf/probe-overhead/loop.c"
+cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
 cc -O2 -o "$PERF_TMP/alert_load" "$PERF_DIR/zero-drop/alert_load.c"
-ensure_tools bpftrace auditd
+if has ratio; then ensure_tools bpftrace auditd; fi
+if has zero-drop; then
+    for f in "$DEFAULT_RULES" "$STABLE_RULES" "$ADV_RULES"; do
+        [ -f "$f" ] || die "rules file $f is missing (zero-drop needs it)"
+    done
+fi
 
 # ------------------------------------------------------------------ quiet
 waited=0
@@ -150,10 +156,12 @@ done
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "commit: $COMMIT"
+    echo "perf scripts: $PERF_DIR ($(git -C "$REPO_DIR" rev-parse --short HEAD)$(git -C "$REPO_DIR" diff --quiet HEAD -- perf || echo ', with uncommitted changes under perf/'))"
     echo "noisy: $noisy"
     echo "waited_for_quiet_min: $waited"
-    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
-    echo "kernel: $(uname -a)"
+    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS zd_ref_runs=$ZD_REF_RUNS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
+    env_cpu
+    echo "uname: $(uname -a)"
     echo "rustc: $(rustc --version)"
     echo "bpftrace: $(bpftrace --version 2>&1 | head -1)"
     echo "auditd: $(dpkg-query -W -f '${Version}' auditd 2>/dev/null || echo unknown)"
@@ -185,23 +193,16 @@ if has probe-overhead; then
     log "section probe-overhead (perf/probe-overhead/run.sh)"
     d="$OUT/probe-overhead"
     mkdir -p "$d"
-    # The script is the probe engineer's; a failed attempt is kept (its
-    # partial raw.csv) and retried once.
-    po="$SRC_DIR/perf/probe-overhead"
+    # The script is the probe engineer's, run as is on the measured source
+    # (KESTREL_SRC), writing into this run (OUT_DIR); a failed attempt is
+    # kept (its partial raw.csv) and retried once.
     for attempt in 1 2; do
-        before=$(ls "$po/results" 2> /dev/null || true)
         sample_note probe-overhead "attempt$attempt"
-        note_cmd "perf/probe-overhead/run.sh 7  # (in $SRC_DIR) $d/attempt$attempt"
+        note_cmd "KESTREL_SRC=$SRC_DIR OUT_DIR=$d/attempt$attempt perf/probe-overhead/run.sh 7  # $d/attempt$attempt"
         rc=0
         mkdir -p "$d/attempt$attempt"
-        "$po/run.sh" 7 > "$d/attempt$attempt/output.txt" 2>&1 || rc=$?
-        # Copy what the script wrote (its own results folder) into this run.
-        for r in $(ls "$po/results" 2> /dev/null); do
-            if ! grep -qx "$r" <<< "$before"; then
-                cp -r "$po/results/$r/." "$d/attempt$attempt/"
-                if [ "$WORKTREE" = 1 ]; then rm -rf "$po/results/$r"; fi
-            fi
-        done
+        KESTREL_SRC=$SRC_DIR OUT_DIR=$d/attempt$attempt "$PERF_DIR/probe-overhead/run.sh" 7 \
+            > "$d/attempt$attempt/output.txt" 2>&1 || rc=$?
         [ "$rc" = 0 ] && break
         log "warning: perf/probe-overhead/run.sh exited $rc (attempt $attempt)"
     done
@@ -236,6 +237,7 @@ ratio_sample() { # workload condition round
             echo kestrel > "$target"
         fi
         note_cmd "loop $kind $n $WORK_CPU $target  # $dir/$tag.txt"
+        # shellcheck disable=SC2086 # no target file for getppid
         "$PERF_TMP/loop" "$kind" "$n" "$WORK_CPU" $target > "$dir/$tag.txt" 2>&1 ||
             log "warning: loop $kind failed ($dir/$tag.txt)"
         ;;
@@ -259,10 +261,11 @@ if has ratio; then
         for w in "${workloads[@]}"; do
             read -r -a conds <<< "$(conditions_for "$w")"
             # Rotate the order every round so that no condition always runs
-            # first (after a build, when caches are cold) or last.
-            n=${#conds[@]}
-            for i in $(seq 0 $((n - 1))); do
-                c=${conds[$(((i + r - 1) % n))]}
+            # first (after a build, when caches are cold) or last, and
+            # reverse it every other round so that no condition always
+            # follows the same one (round_order in lib.sh).
+            mapfile -t order < <(round_order "$r" "${conds[@]}")
+            for c in "${order[@]}"; do
                 log "ratio round $r/$ROUNDS $w $c"
                 ratio_sample "$w" "$c" "$r"
             done
@@ -291,10 +294,65 @@ if has ratio && [ "$AUDIT_TOUCHED" = 1 ]; then
 fi
 
 # ------------------------------------------------------------------ zero drop
-# Runs `open` for ZD_DURATION seconds at the given rate with the alert side
-# load; writes "pass|fail <achieved rate>" to $PERF_TMP/verdict.
-zd_attempt() { # config cond threads rate secs attempt
-    local cfg=$1 cond=$2 threads=$3 rate=$4 secs=$5 n=$6
+# Configurations: <rules>-<load>. Rules: default (no -r), stable (-r Falco's
+# stable file), adv (-r the default rules file -r
+# perf/zero-drop/adversarial_rules.yaml: a rule that needs every open and
+# close in userspace and reads proc.aname[3]). Load: 1t (`open`, one pinned
+# thread: its ring's worker on the idle CPU), 2t (two pinned threads: both
+# CPUs saturated), 2t-hup (two threads, SIGHUP to the daemon every 0.5 s).
+# References, the same load without the daemon, each run ZD_REF_RUNS times:
+# bare-1t, bare-2t (nothing attached), probe-1t (kestrel's probe alone with
+# a bare drain thread on CPU 1: overhead_hold, as perf/probe-overhead uses
+# it).
+zd_parse() { # config -> "cond threads hup" (empty cond: a reference)
+    local cfg=$1 rules load cond threads hup=0
+    case $cfg in
+    bare-1t) echo "bare 1 0"; return ;;
+    bare-2t) echo "bare 2 0"; return ;;
+    probe-1t) echo "kestrel-probe 1 0"; return ;;
+    esac
+    rules=${cfg%%-*}
+    load=${cfg#*-}
+    case $rules in
+    default) cond=kestrel ;;
+    stable) cond=kestrel-stable ;;
+    adv) cond=kestrel-adv ;;
+    *) die "unknown zero-drop configuration $cfg (rules: default, stable, adv)" ;;
+    esac
+    case $load in
+    1t) threads=1 ;;
+    2t) threads=2 ;;
+    2t-hup) threads=2 hup=1 ;;
+    *) die "unknown zero-drop configuration $cfg (load: 1t, 2t, 2t-hup)" ;;
+    esac
+    echo "$cond $threads $hup"
+}
+
+# One run of a reference: the load flat out for ZD_DURATION seconds with
+# nothing (bare) or the probe alone attached.
+zd_reference() { # config run
+    local cfg=$1 k=$2 cond threads _hup dir tag
+    read -r cond threads _hup <<< "$(zd_parse "$cfg")"
+    dir="$OUT/zero-drop/$cfg"
+    tag="rep$k-max-${ZD_DURATION}s"
+    mkdir -p "$dir"
+    sample_note zero-drop "$cfg/$tag"
+    log "zero-drop reference $cfg run $k/$ZD_REF_RUNS: $cond, $ZD_DURATION s"
+    cond_start "$cond" "$dir" "$tag"
+    loadgen "$dir/$tag.json" --scenario open --threads "$threads" --pin \
+        --rate max --duration "$ZD_DURATION" || true
+    cond_stop "$dir" "$tag"
+    if [ "$cond" = kestrel-probe ]; then
+        log "  probe alone: $(grep -o 'seen=.*' "$dir/$tag.hold.log" || echo 'no counters')"
+    fi
+}
+
+# Runs `open` for <secs> seconds at the given rate with the alert side load
+# (and SIGHUPs for -hup loads); writes "pass|fail <achieved rate>" to
+# $PERF_TMP/verdict.
+zd_attempt() { # config rate secs attempt
+    local cfg=$1 rate=$2 secs=$3 n=$4 cond threads hup
+    read -r cond threads hup <<< "$(zd_parse "$cfg")"
     local dir="$OUT/zero-drop/$cfg" tag
     tag=$(printf 'a%d-%s-%ss' "$n" "$rate" "$secs")
     sample_note zero-drop "$cfg/$tag"
@@ -306,9 +364,17 @@ zd_attempt() { # config cond threads rate secs attempt
     note_cmd "alert_load $ALERT_RATE $((secs + 3))  # $dir/$tag.alert_load.txt"
     "$PERF_TMP/alert_load" "$ALERT_RATE" "$((secs + 3))" > "$dir/$tag.alert_load.txt" 2>&1 &
     local apid=$!
+    if [ "$hup" = 1 ]; then
+        note_cmd "while kill -HUP $DAEMON_PID; do sleep 0.5; done  # during the load; $dir/$tag.hups.tsv"
+        : > "$dir/$tag.hups.tsv"
+        hup_start "$DAEMON_PID" "$dir/$tag.hups.tsv"
+    fi
     loadgen "$dir/$tag.json" --scenario open --threads "$threads" --pin --rate "$rate" \
         --duration "$secs" --daemon "$url" --settle-timeout 10 || true
+    hup_stop
     wait "$apid" || log "warning: alert_load exited $?"
+    # The final scrape: after the load and the side load ended. Latency
+    # quantiles, alerts and RSS are quoted from it.
     scrape "$url" "$dir/$tag.metrics.prom"
     gzip -9f "$dir/$tag.metrics.before.prom" "$dir/$tag.metrics.prom"
     cond_stop "$dir" "$tag"
@@ -324,56 +390,66 @@ print(("pass" if ok else "fail"), int(d.get("rate_per_s") or 0))
 PY
 }
 
+# A kestrel configuration: flat out first; after a drop, step down from the
+# achieved rate with short search runs, and confirm a passing rate with a
+# full run (stepping down again if the confirmation drops).
+zd_config() { # config
+    local cfg=$1 target=max secs=$ZD_DURATION n verdict achieved base
+    mkdir -p "$OUT/zero-drop/$cfg"
+    local res="$OUT/zero-drop/$cfg/attempts.tsv"
+    printf 'attempt\ttarget\tseconds\tverdict\tachieved_per_s\n' > "$res"
+    for n in $(seq 1 "$ZD_ATTEMPTS"); do
+        log "zero-drop $cfg attempt $n: rate $target for $secs s"
+        zd_attempt "$cfg" "$target" "$secs" "$n"
+        read -r verdict achieved < "$PERF_TMP/verdict"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$secs" "$verdict" "$achieved" >> "$res"
+        log "  $verdict at $achieved/s"
+        if [ "$verdict" = pass ] && [ "$secs" = "$ZD_DURATION" ]; then
+            break
+        fi
+        base=$achieved
+        if [ "$target" != max ] && [ "$target" -lt "$base" ]; then
+            base=$target
+        fi
+        if [ "$verdict" = pass ]; then
+            secs=$ZD_DURATION # confirm the rate that passed a search run
+        else
+            target=$(((base * 85 / 100) / 1000 * 1000))
+            secs=$ZD_SEARCH
+        fi
+    done
+}
+
 if has zero-drop; then
-    log "section zero-drop: $ZD_CONFIGS, ${ZD_DURATION} s runs"
+    log "section zero-drop: $ZD_CONFIGS, ${ZD_DURATION} s runs, references $ZD_REF_RUNS times"
+    mkdir -p "$OUT/zero-drop"
+    cp "$ADV_RULES" "$OUT/zero-drop/adversarial_rules.yaml"
     IFS=, read -r -a cfgs <<< "$ZD_CONFIGS"
+    refs=() kcfgs=()
     for cfg in "${cfgs[@]}"; do
+        zd_parse "$cfg" > /dev/null # validates the name
         case $cfg in
-        bare-1t | bare-2t)
-            # The same load without kestrel: what the cores issue alone.
-            threads=${cfg#bare-}
-            threads=${threads%t}
-            d="$OUT/zero-drop/$cfg"
-            mkdir -p "$d"
-            sample_note zero-drop "$cfg"
-            log "zero-drop reference $cfg: bare, $ZD_DURATION s"
-            loadgen "$d/bare-max-${ZD_DURATION}s.json" --scenario open --threads "$threads" --pin \
-                --rate max --duration "$ZD_DURATION" || true
-            continue
-            ;;
-        default-1t) cond=kestrel threads=1 ;;
-        default-2t) cond=kestrel threads=2 ;;
-        stable-1t) cond=kestrel-stable threads=1 ;;
-        stable-2t) cond=kestrel-stable threads=2 ;;
-        *) die "unknown zero-drop configuration $cfg" ;;
+        bare-* | probe-*) refs+=("$cfg") ;;
+        *) kcfgs+=("$cfg") ;;
         esac
-        mkdir -p "$OUT/zero-drop/$cfg"
-        res="$OUT/zero-drop/$cfg/attempts.tsv"
-        printf 'attempt\ttarget\tseconds\tverdict\tachieved_per_s\n' > "$res"
-        # Flat out first; after a drop, step down from the achieved rate
-        # with short search runs, and confirm a passing rate with a full
-        # run (stepping down again if the confirmation drops).
-        target=max secs=$ZD_DURATION
-        for n in $(seq 1 "$ZD_ATTEMPTS"); do
-            log "zero-drop $cfg attempt $n: rate $target for $secs s"
-            zd_attempt "$cfg" "$cond" "$threads" "$target" "$secs" "$n"
-            read -r verdict achieved < "$PERF_TMP/verdict"
-            printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$secs" "$verdict" "$achieved" >> "$res"
-            log "  $verdict at $achieved/s"
-            if [ "$verdict" = pass ] && [ "$secs" = "$ZD_DURATION" ]; then
-                break
-            fi
-            base=$achieved
-            if [ "$target" != max ] && [ "$target" -lt "$base" ]; then
-                base=$target
-            fi
-            if [ "$verdict" = pass ]; then
-                secs=$ZD_DURATION # confirm the rate that passed a search run
-            else
-                target=$(((base * 85 / 100) / 1000 * 1000))
-                secs=$ZD_SEARCH
-            fi
+    done
+    # The reference runs (run k of every reference, then run k+1, ...) are
+    # spread over the gaps before, between and after the configurations, so
+    # that a drift of the machine's speed over the section touches the
+    # references as it touches the configurations.
+    ref_runs=()
+    for k in $(seq 1 "$ZD_REF_RUNS"); do
+        for cfg in ${refs[@]+"${refs[@]}"}; do ref_runs+=("$cfg:$k"); done
+    done
+    nref=${#ref_runs[@]}
+    ncfg=${#kcfgs[@]}
+    j=0
+    for i in $(seq 0 "$ncfg"); do
+        while [ "$j" -lt "$nref" ] && [ $((j * (ncfg + 1) / nref)) -le "$i" ]; do
+            zd_reference "${ref_runs[$j]%%:*}" "${ref_runs[$j]##*:}"
+            j=$((j + 1))
         done
+        if [ "$i" -lt "$ncfg" ]; then zd_config "${kcfgs[$i]}"; fi
     done
 fi
 
@@ -392,5 +468,7 @@ fi
 monitor_stop
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/env.txt"
 python3 "$PERF_DIR/summarize.py" "$OUT" > "$OUT/summary.md"
+# Daemon logs, alert heads, tool output: one logs.tar.xz (perf/archive-logs).
+archive_logs "$OUT"
 log "summary: $OUT/summary.md"
 cat "$OUT/summary.md"

@@ -13,6 +13,7 @@
 # off is attributed to where they are re-enabled (finish_task_switch after
 # a context switch).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_DIR"
 
@@ -29,6 +30,7 @@ echo kestrel > "$PERF_TMP/target"
     echo "date: $(date -u +%FT%TZ)"
     echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
     echo "options: $*"
+    env_cpu
     echo "loadavg: $(cat /proc/loadavg)"
 } > "$OUT/env.txt"
 
@@ -58,3 +60,4 @@ for w in openclose exec; do
         grep -v '^#' | grep -v '^$' | head -20 > "$OUT/$w.threads.txt" || true
     log "$w: $(head -5 "$OUT/$w.symbols.txt" | tr -s ' ' | tr '\n' ';' || true)"
 done
+archive_logs "$OUT"

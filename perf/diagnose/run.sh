@@ -16,6 +16,7 @@
 # Uses the binaries in CARGO_TARGET_DIR (default target/), built from the
 # working tree: cargo build --release -p kestrel -p kestrel-loadgen.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_DIR"
 
@@ -33,6 +34,7 @@ echo kestrel > "$PERF_TMP/target"
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
+    env_cpu
     echo "loadavg: $(cat /proc/loadavg)"
     echo "rounds=$ROUNDS openclose=$N_OPEN getppid=$N_GETPPID loadgen_secs=$LG_SECS"
 } > "$OUT/env.txt"
@@ -51,7 +53,7 @@ VARIANTS=(
 # Sum of a per-thread field over kestrel's worker threads, worker order.
 worker_stat() { # pid field(ctx|cpu)
     local t
-    for t in $(ls -d /proc/"$1"/task/* | sort -t/ -k5 -n); do
+    for t in $(find /proc/"$1"/task -mindepth 1 -maxdepth 1 | sort -t/ -k5 -n); do
         grep -q '^kestrel-worker-' "$t/comm" 2> /dev/null || continue
         case $2 in
         ctx) awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {printf "%d ", s}' "$t/status" ;;
@@ -73,7 +75,9 @@ trap 'sysctl -qw kernel.bpf_stats_enabled='"$prev_stats"'; perf_cleanup' EXIT
 # they are on for every variant alike.
 sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq 1 "$ROUNDS"); do
-    for v in "${VARIANTS[@]}"; do
+    # Rotated every round, reversed every other round (round_order, lib.sh).
+    mapfile -t order < <(round_order "$r" "${VARIANTS[@]}")
+    for v in "${order[@]}"; do
         label=${v%%|*}
         read -r -a opts <<< "${v#*|}"
         for loop in openclose getppid open-1t open-2t; do
@@ -82,8 +86,8 @@ for r in $(seq 1 "$ROUNDS"); do
             if [ "$label" != bare ]; then
                 daemon_start "$OUT" "$tag" "${opts[@]}"
                 sleep 1
-                c0=($(worker_stat "$DAEMON_PID" ctx))
-                t0=($(worker_stat "$DAEMON_PID" cpu))
+                read -r -a c0 <<< "$(worker_stat "$DAEMON_PID" ctx)"
+                read -r -a t0 <<< "$(worker_stat "$DAEMON_PID" cpu)"
                 daemon_args=(--daemon "$DAEMON_URL")
             fi
             read -r b0 n0 <<< "$(bpf_runtime)"
@@ -107,10 +111,11 @@ print(d["ops"], 1e9 / d["rate_per_s"] if d.get("rate_per_s") else 0)' "$OUT/$tag
             read -r b1 n1 <<< "$(bpf_runtime)"
             drops=0
             if [ "$label" != bare ]; then
-                c1=($(worker_stat "$DAEMON_PID" ctx))
-                t1=($(worker_stat "$DAEMON_PID" cpu))
+                read -r -a c1 <<< "$(worker_stat "$DAEMON_PID" ctx)"
+                read -r -a t1 <<< "$(worker_stat "$DAEMON_PID" cpu)"
                 scrape "$DAEMON_URL" "$OUT/$tag.metrics.prom"
-                drops=$(awk '/^kestrel_kernel_events_dropped_total/ {s += $2} END {print s + 0}' "$OUT/$tag.metrics.prom")
+                drops=$(python3 "$PERF_DIR/promtext.py" "$OUT/$tag.metrics.prom" kestrel_kernel_events_dropped_total |
+                    awk '{ print ($1 == "nan" ? 0 : int($1)) }')
                 gzip -9f "$OUT/$tag.metrics.prom"
                 daemon_stop
             fi
@@ -130,45 +135,6 @@ print(d["ops"], 1e9 / d["rate_per_s"] if d.get("rate_per_s") else 0)' "$OUT/$tag
     done
 done
 
-python3 - "$OUT" > "$OUT/summary.md" <<'PY'
-import csv, json, os, statistics, sys
-out = sys.argv[1]
-rows = list(csv.DictReader(open(os.path.join(out, "raw.tsv")), delimiter="\t"))
-m = statistics.median
-def w(s, i):
-    v = [int(x.split(":")[1]) for x in s.split()]
-    return v[i] if i < len(v) else 0
-def lat(x, k):
-    try:
-        d = json.load(open(os.path.join(out, f"r{x['round']}-{x['variant']}-{x['loop']}.json")))
-        return d["daemon"]["event_latency_ns"][k] / 1e3, d["daemon"]["cpu_seconds"] / d["daemon"]["events_processed"] * 1e6
-    except Exception:
-        return None, None
-print("Medians over rounds (variants alternated within each round). ops/s: loop iterations (one openat+close, or one getppid) or loadgen "
-      "operations per second over all threads. Worker columns per operation; worker 0 reads CPU 0's ring.\n")
-print("| variant | workload | ops/s (vs bare) | worker 0 ctx switches/op | worker 0 CPU µs/op | worker 1 CPU µs/op "
-      "| kst_sys_exit ns/call | event latency p50 / p99 (µs) | kestrel CPU s per M events | drops (sum) |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-keys = []
-for r in rows:
-    if (r["variant"], r["loop"]) not in keys:
-        keys.append((r["variant"], r["loop"]))
-for k in keys:
-    rs = [x for x in rows if (x["variant"], x["loop"]) == k]
-    per = lambda f, i: m(w(x[f], i) / max(int(x["ops"]), 1) for x in rs)
-    rate = m(1e9 / float(x["ns_per_op"]) for x in rs if float(x["ns_per_op"]) > 0)
-    l50 = [lat(x, "p50")[0] for x in rs]
-    l99 = [lat(x, "p99")[0] for x in rs]
-    cpu = [lat(x, "p50")[1] for x in rs]
-    ls = f"{m(l50):.0f} / {m(l99):.0f}" if None not in l50 else ""
-    cs = f"{m(cpu):.2f}" if None not in cpu else ""
-    bare = [x for x in rows if (x["variant"], x["loop"]) == ("bare", k[1])]
-    vs = ""
-    if bare and k[0] != "bare":
-        b = m(1e9 / float(x["ns_per_op"]) for x in bare if float(x["ns_per_op"]) > 0)
-        vs = f" ({rate / b:.3f}x)"
-    print(f"| {k[0]} | {k[1]} | {rate / 1e3:.1f} K{vs} | {per('worker_ctxsw', 0):.3f} | {per('worker_cpu_us', 0):.3f} "
-          f"| {per('worker_cpu_us', 1):.3f} | {'–' if k[0] == 'bare' or any(not x['bpf_ns_per_call'] for x in rs) else m(int(x['bpf_ns_per_call']) for x in rs)} | {ls} | {cs} "
-          f"| {sum(int(x['drops']) for x in rs)} |")
-PY
+python3 "$PERF_DIR/diagnose/summarize.py" "$OUT" > "$OUT/summary.md"
+archive_logs "$OUT"
 cat "$OUT/summary.md"

@@ -8,12 +8,24 @@
 # latency of an event arriving at a quiet CPU is measured too).
 #
 #   sudo perf/idle/run.sh [rounds] [secs]
+#   perf/idle/run.sh --rebuild perf/runs/<stamp>-idle   # raw.tsv's metric columns and
+#                                                      # summary.md again from the scrapes
 #
 # Writes perf/runs/<stamp>-idle/ (raw.tsv, summary.md, metrics scrapes,
-# daemon logs). Uses the binaries in CARGO_TARGET_DIR (default target/).
+# daemon logs in logs.tar.xz). Uses the binaries in CARGO_TARGET_DIR
+# (default target/).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib.sh"
 cd "$REPO_DIR"
+
+if [ "${1:-}" = --rebuild ]; then
+    [ -d "${2:-}" ] || die "usage: perf/idle/run.sh --rebuild <run folder>"
+    python3 "$PERF_DIR/idle/summarize.py" --rebuild-raw "$2" > "$2/summary.md.tmp"
+    mv "$2/summary.md.tmp" "$2/summary.md"
+    cat "$2/summary.md"
+    exit 0
+fi
 
 ROUNDS=${1:-3}
 SECS=${2:-30}
@@ -25,6 +37,7 @@ perf_init "$OUT"
 {
     echo "date: $(date -u +%FT%TZ)"
     echo "kestrel: $KESTREL (built from the working tree at $(worktree_desc))"
+    env_cpu
     echo "loadavg: $(cat /proc/loadavg)"
     echo "rounds=$ROUNDS secs=$SECS"
 } > "$OUT/env.txt"
@@ -46,19 +59,21 @@ cpu_ns() { # pid
     echo "$sum"
 }
 
-# A metric's value from a scrape: name with its labels, as printed.
-metric() { # file pattern
-    awk -v p="$2" '$1 == p { print $2; found=1 } END { if (!found) print "nan" }' "$1"
+# The sum of a metric's samples whose labels match, from a scrape ("nan"
+# when none). Label values are quoted and may contain spaces (rule names),
+# so the scrape is parsed, not split on blanks (perf/promtext.py).
+metric() { # file name [label=value...]
+    python3 "$PERF_DIR/promtext.py" "$@"
 }
-metric_sum() { # file name
-    awk -v n="$2" 'index($1, n "{") == 1 || $1 == n { s += $2 } END { print s + 0 }' "$1"
+# The same as an integer (0 when absent), for counters.
+metric_int() { # file name
+    python3 "$PERF_DIR/promtext.py" "$@" | awk '{ print ($1 == "nan" ? 0 : int($1)) }'
 }
 
 printf 'round\tvariant\tsecs\tcpu_ns\tcpu_share\tparks\tidle_polls\talerts\talert_p50_s\talert_p99_s\n' > "$OUT/raw.tsv"
-n=${#VARIANTS[@]}
 for r in $(seq 1 "$ROUNDS"); do
-    for i in $(seq 0 $((n - 1))); do
-        v=${VARIANTS[$(((i + r - 1) % n))]}
+    mapfile -t order < <(round_order "$r" "${VARIANTS[@]}")
+    for v in "${order[@]}"; do
         label=${v%%|*}
         opts=${v#*|}
         tag=r$r-$label
@@ -76,11 +91,12 @@ for r in $(seq 1 "$ROUNDS"); do
         t1=$(date +%s%N)
         scrape "$DAEMON_URL" "$OUT/$tag.after.prom"
         daemon_stop
-        parks=$(($(metric_sum "$OUT/$tag.after.prom" kestrel_worker_parks_total) - $(metric_sum "$OUT/$tag.before.prom" kestrel_worker_parks_total)))
-        polls=$(($(metric_sum "$OUT/$tag.after.prom" kestrel_worker_idle_polls_total) - $(metric_sum "$OUT/$tag.before.prom" kestrel_worker_idle_polls_total)))
-        alerts=$(metric_sum "$OUT/$tag.after.prom" kestrel_alerts_total)
-        p50=$(metric "$OUT/$tag.after.prom" 'kestrel_alert_latency_seconds{quantile="0.5"}')
-        p99=$(metric "$OUT/$tag.after.prom" 'kestrel_alert_latency_seconds{quantile="0.99"}')
+        parks=$(($(metric_int "$OUT/$tag.after.prom" kestrel_worker_parks_total) - $(metric_int "$OUT/$tag.before.prom" kestrel_worker_parks_total)))
+        polls=$(($(metric_int "$OUT/$tag.after.prom" kestrel_worker_idle_polls_total) - $(metric_int "$OUT/$tag.before.prom" kestrel_worker_idle_polls_total)))
+        alerts=$(metric_int "$OUT/$tag.after.prom" kestrel_alerts_total)
+        p50=$(metric "$OUT/$tag.after.prom" kestrel_alert_latency_seconds quantile=0.5)
+        p99=$(metric "$OUT/$tag.after.prom" kestrel_alert_latency_seconds quantile=0.99)
+        gzip -9f "$OUT/$tag.before.prom" "$OUT/$tag.after.prom"
         share=$(python3 -c "print(f'{($b - $a) / ($t1 - $t0):.5f}')")
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$label" "$SECS" "$((b - a))" "$share" \
             "$parks" "$polls" "$alerts" "$p50" "$p99" >> "$OUT/raw.tsv"
@@ -88,24 +104,6 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$OUT" > "$OUT/summary.md" << 'PY'
-import csv, statistics, sys, os
-out = sys.argv[1]
-rows = list(csv.DictReader(open(os.path.join(out, "raw.tsv")), delimiter="\t"))
-env = open(os.path.join(out, "env.txt")).read().strip()
-print(f"# kestrel idle cost: {os.path.basename(out)}\n\n```\n{env}\n```\n")
-print("Medians over rounds (variants alternated within each round). CPU: all of the daemon's threads over the window, "
-      "as a share of one core. Alert latency: kernel timestamp to alert, over the daemon's life (one alert a second).\n")
-print("| variant | rounds | daemon CPU (share of one core) | worker parks/s | idle polls/s | alert latency p50 / p99 |")
-print("|---|---|---|---|---|---|")
-def med(xs):
-    xs = [float(x) for x in xs if x not in ("", "nan")]
-    return statistics.median(xs) if xs else float("nan")
-for label in dict.fromkeys(r["variant"] for r in rows):
-    rs = [r for r in rows if r["variant"] == label]
-    secs = float(rs[0]["secs"])
-    print(f"| {label} | {len(rs)} | {100 * med(r['cpu_share'] for r in rs):.2f}% "
-          f"| {med(r['parks'] for r in rs) / secs:.1f} | {med(r['idle_polls'] for r in rs) / secs:.0f} "
-          f"| {1e6 * med(r['alert_p50_s'] for r in rs):.0f} µs / {1e6 * med(r['alert_p99_s'] for r in rs):.0f} µs |")
-PY
+python3 "$PERF_DIR/idle/summarize.py" "$OUT" > "$OUT/summary.md"
+archive_logs "$OUT"
 cat "$OUT/summary.md"
