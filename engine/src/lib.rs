@@ -12,6 +12,7 @@
 /// engine re-exports it under its old path.
 pub use kestrel_event as event;
 pub mod fields;
+pub mod kfilter;
 pub mod matcher;
 pub mod output;
 pub mod pipeline;
