@@ -14,8 +14,11 @@
 #   --zd-attempts N     most zero-drop runs per configuration (default 6)
 #   --zd-ref-runs N     runs of each zero-drop reference (bare-1t, bare-2t,
 #                       probe-1t), spread among the configurations (default 3)
+#   --kf-duration S     seconds per kfilter sample (default 5)
+#   --kf-scenarios LIST kfilter workloads (default: open,exec,connect,getppid,
+#                       mixed)
 #   --only LIST         sections, comma-separated: probe-overhead, ratio,
-#                       zero-drop, criterion (default: all)
+#                       kfilter, zero-drop, criterion (default: all)
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations: references bare-1t, bare-2t,
@@ -45,7 +48,9 @@ ZD_DURATION=60
 ZD_SEARCH=15
 ZD_ATTEMPTS=6
 ZD_REF_RUNS=3
-SECTIONS=probe-overhead,ratio,zero-drop,criterion
+KF_DURATION=5
+KF_SCENARIOS=open,exec,connect,getppid,mixed
+SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
 ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup
 BUILD=1
@@ -70,6 +75,8 @@ while [ $# -gt 0 ]; do
     --zd-search) ZD_SEARCH=$2; shift ;;
     --zd-attempts) ZD_ATTEMPTS=$2; shift ;;
     --zd-ref-runs) ZD_REF_RUNS=$2; shift ;;
+    --kf-duration) KF_DURATION=$2; shift ;;
+    --kf-scenarios) KF_SCENARIOS=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
@@ -78,7 +85,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -135,6 +142,9 @@ if has zero-drop; then
         [ -f "$f" ] || die "rules file $f is missing (zero-drop needs it)"
     done
 fi
+if has kfilter; then
+    [ -f "$STABLE_RULES" ] || die "rules file $STABLE_RULES is missing (kfilter needs it)"
+fi
 
 # ------------------------------------------------------------------ quiet
 waited=0
@@ -159,7 +169,7 @@ done
     echo "perf scripts: $PERF_DIR ($(git -C "$REPO_DIR" rev-parse --short HEAD)$(git -C "$REPO_DIR" diff --quiet HEAD -- perf || echo ', with uncommitted changes under perf/'))"
     echo "noisy: $noisy"
     echo "waited_for_quiet_min: $waited"
-    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS zd_ref_runs=$ZD_REF_RUNS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
+    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS zd_ref_runs=$ZD_REF_RUNS kf_duration=$KF_DURATION kf_scenarios=$KF_SCENARIOS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
     env_cpu
     echo "uname: $(uname -a)"
     echo "rustc: $(rustc --version)"
@@ -290,6 +300,49 @@ if has ratio && [ "$AUDIT_TOUCHED" = 1 ]; then
         auditctl -a never,task
         clean=$("$PERF_TMP/loop" getppid "$LOOP_GETPPID" "$WORK_CPU")
         echo "$r $armed $clean" >> "$f"
+    done
+fi
+
+# ------------------------------------------------------------------ kernel filter
+# What the rule-derived kernel interest filter keeps out of the rings: each
+# loadgen scenario flat out on one pinned thread for KF_DURATION seconds
+# under a fresh daemon, once with the default rules and once with Falco's
+# stable file. The daemon's kernel counters are scraped after start-up and
+# after the load (seen, sent, dropped per CPU; filtered per event type), and
+# loadgen reconciles its own syscalls (each one counted as processed or as
+# filtered in the kernel).
+kf_cond() { # rules -> condition
+    case $1 in
+    default) echo kestrel ;;
+    stable) echo kestrel-stable ;;
+    *) die "unknown kfilter rules $1 (default, stable)" ;;
+    esac
+}
+
+kf_sample() { # rules scenario
+    local rules=$1 w=$2 cond dir tag
+    cond=$(kf_cond "$rules")
+    dir="$OUT/kfilter/$rules/$w"
+    tag="max-${KF_DURATION}s"
+    sample_note kfilter "$rules/$w/$tag"
+    cond_start "$cond" "$dir" "$tag"
+    local url=$DAEMON_URL
+    scrape "$url" "$dir/$tag.metrics.before.prom"
+    loadgen "$dir/$tag.json" --scenario "$w" --threads 1 --pin --rate max \
+        --duration "$KF_DURATION" --daemon "$url" --settle-timeout 10 || true
+    scrape "$url" "$dir/$tag.metrics.prom"
+    gzip -9f "$dir/$tag.metrics.before.prom" "$dir/$tag.metrics.prom"
+    cond_stop "$dir" "$tag"
+}
+
+if has kfilter; then
+    log "section kfilter: $KF_SCENARIOS, default and stable rules, $KF_DURATION s each"
+    IFS=, read -r -a kf_workloads <<< "$KF_SCENARIOS"
+    for rules in default stable; do
+        for w in "${kf_workloads[@]}"; do
+            log "kfilter $rules $w"
+            kf_sample "$rules" "$w"
+        done
     done
 fi
 

@@ -8,12 +8,19 @@
 //! loop (traced) in this process, pinned to CPU 1, with a drain thread on
 //! CPU 0, and prints ns per sys_exit program run for each. KST_EVENTS
 //! (comma-separated names) replaces the default event set; KST_RING sets
-//! the ring size in bytes.
+//! the ring size in bytes. KST_FILTER=<path prefix> installs an interest
+//! filter that emits an openat only below that prefix and no close (of a
+//! file): `KST_FILTER=/usr/bin/` measures the filtered path of both calls,
+//! `KST_FILTER=/etc/` an emitted openat and a filtered close.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kestrel_event::wire::{
+    FClause, FilterProgram, TFilter, FR_ANY, TFF_PATH, TFF_SOCKFD, TF_CLAUSES, TF_DROP,
+};
+use kestrel_event::EventType;
 use kestrel_probe::{events, Backoff, EmptyHook, Probe, ProbeConfig};
 
 fn stats(p: &Probe) -> anyhow::Result<(u64, u64)> {
@@ -23,6 +30,44 @@ fn stats(p: &Probe) -> anyhow::Result<(u64, u64)> {
         .find(|s| s.name == "kst_sys_exit")
         .ok_or_else(|| anyhow::anyhow!("no kst_sys_exit"))?;
     Ok((s.run_count, s.run_time_ns))
+}
+
+/// openat emitted below `prefix` (any flags, any result); close emitted
+/// only for sockets.
+fn prefix_filter(prefix: &[u8]) -> FilterProgram {
+    let id = |name| EventType::from_name(name).map_or(0, |t| t.0);
+    let mut openat = TFilter {
+        mode: TF_CLAUSES,
+        nclauses: 1,
+        flags: TFF_PATH,
+        ..TFilter::default()
+    };
+    openat.c[0] = FClause {
+        path_mask: 1,
+        acc_modes: 0b111,
+        ret: FR_ANY,
+        ..FClause::default()
+    };
+    if std::env::var_os("KST_FILTER_DROPALL").is_some() {
+        openat = TFilter {
+            mode: TF_DROP,
+            ..TFilter::default()
+        };
+    }
+    let close = TFilter {
+        mode: TF_DROP,
+        flags: if std::env::var_os("KST_FILTER_NOSOCK").is_some() {
+            0
+        } else {
+            TFF_SOCKFD
+        },
+        ..TFilter::default()
+    };
+    FilterProgram {
+        types: vec![(id("openat"), openat), (id("close"), close)],
+        paths: vec![(prefix.to_vec(), false, 1)],
+        comms: Vec::new(),
+    }
 }
 
 fn set_fifo(prio: i32) {
@@ -72,6 +117,9 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or(8 << 20),
         ..ProbeConfig::default()
     })?;
+    if let Ok(prefix) = std::env::var("KST_FILTER") {
+        probe.install_filter(&prefix_filter(prefix.as_bytes()))?;
+    }
     let readers = probe.readers()?;
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -133,13 +181,15 @@ fn main() -> anyhow::Result<()> {
         if floor == 0.0 {
             floor = untraced;
         }
+        let syscalls = if name == "getppid" { n } else { 2 * n };
+        let per_call = (t1 - t0) as f64 / syscalls as f64;
         let per_event = if sent > 0 {
             ((t1 - t0) as f64 - (runs - sent) as f64 * untraced) / sent as f64
         } else {
             0.0
         };
         println!(
-            "{name:13} kst_sys_exit runs={runs} ns/run={:.1} events={sent} ns/event={per_event:.1}",
+            "{name:13} kst_sys_exit runs={runs} ns/run={:.1} events={sent} ns/event={per_event:.1} ns/loop-syscall={per_call:.1}",
             (t1 - t0) as f64 / runs.max(1) as f64
         );
     }
