@@ -519,7 +519,10 @@ def zero_drop_section(run, out, cpu):
         rec = "yes" if a["passed"] else ("no" if a["passed"] is False else "n/a")
         hup = (f"{int(a['reloads_ok'] or 0)} / {int(a['reloads_failed'] or 0)} ({a['hups']})"
                if a.get("hups") is not None else "")
-        cpu_m = f"{a['cpu_m']:.3f}" if a["cpu_m"] is not None else "n/a"
+        # Per million processed events only means something when events
+        # flow (the kernel filter can leave a few hundred per second).
+        few = a.get("processed_s") is not None and a["processed_s"] < 10_000
+        cpu_m = ("n/a (few events)" if few else f"{a['cpu_m']:.3f}") if a["cpu_m"] is not None else "n/a"
         cpu_mi = f"{a['cpu_m_issued']:.3f}" if a.get("cpu_m_issued") is not None else "n/a"
         share = f"{a['share']:.2f}" if a["share"] is not None else "n/a"
         rss = f"{a['rss'] / 2**20:.0f} MiB" if a["rss"] else "n/a"
