@@ -26,7 +26,7 @@ use kestrel_engine::kfilter::{comm_key, KView, KernelFilter};
 use kestrel_engine::matcher::{MatchOptions, RuleSet};
 use kestrel_engine::rules::Loader;
 use kestrel_probe::wire::FilterProgram;
-use pcommon::{gettid, harness, Rec};
+use pcommon::{boottime_ns, gettid, harness, Rec};
 
 /// One openat of the test: path (as passed), flags (as passed).
 struct Call {
@@ -136,16 +136,6 @@ fn emitted(tid: u32, since: u64) -> Vec<(Vec<u8>, u64)> {
         .iter()
         .map(|r| (r.p("name").to_vec(), r.u("flags")))
         .collect()
-}
-
-fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// What one caller did and what the probe emitted for it.

@@ -67,16 +67,6 @@ fn ps(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 fn ns_ino(kind: &str) -> u32 {
     let link = std::fs::read_link(format!("/proc/self/ns/{kind}")).expect("ns link");
     let s = link.to_string_lossy();

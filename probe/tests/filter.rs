@@ -101,16 +101,6 @@ fn openat(dirfd: i32, path: &str, flags: i32) -> i64 {
     }
 }
 
-fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// The openat records of this thread whose path argument is `path`, made
 /// after `since` (boot-clock ns).
 fn opened(tid: u32, path: &'static str, since: u64) -> impl Fn(&Rec) -> bool {

@@ -264,6 +264,17 @@ pub fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL in test strings")
 }
 
+/// CLOCK_BOOTTIME in ns: the clock of the records' `ts_ns`.
+pub fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// A name unique to this test run.
 pub fn unique(tag: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
