@@ -92,15 +92,14 @@ struct {
 	__type(value, __u8);
 } kst_sockfds SEC(".maps");
 
-static __always_inline void kst_count_filtered(struct task_struct *t, __u32 type)
+/* `tracking`: kst_fcfg.tracking, as the caller read it. */
+static __always_inline void kst_count_filtered(struct task_struct *t, __u32 type, __u32 tracking)
 {
 	__u32 k = type & (KST_EV_MAX - 1);
 	__u64 *c = bpf_map_lookup_elem(&kst_filtered, &k);
 	if (c)
 		*c += 1;
-	__u32 zero = 0;
-	struct kst_fcfg *cfg = bpf_map_lookup_elem(&kst_fcfg, &zero);
-	if (!cfg || !cfg->tracking)
+	if (!tracking)
 		return;
 	__u32 tgid = t->tgid;
 	__u32 ptgid = t->real_parent->tgid;
@@ -287,7 +286,7 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 		return 1;
 	}
 filtered:
-	kst_count_filtered(t, type);
+	kst_count_filtered(t, type, cfg->tracking);
 	return 0;
 }
 
