@@ -293,6 +293,19 @@ impl Test {
     }
 }
 
+/// An event without fields: what a check on the event name alone sees.
+struct NoFields;
+
+impl Extract for NoFields {
+    fn extract(&self, _: &FieldRef) -> Option<Value<'_>> {
+        None
+    }
+
+    fn extract_each(&self, _: &FieldRef, _: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+        false
+    }
+}
+
 /// One compiled check.
 #[derive(Debug)]
 pub(crate) struct Leaf {
@@ -309,6 +322,18 @@ impl Leaf {
             Src::Operand(o) => o.field().map_or(4, field_cost) + 4,
         };
         field + self.test.cost()
+    }
+
+    /// The verdict of an `evt.type` check for events named `name`;
+    /// `None` for any other check (and for one that reads another field).
+    fn evt_name_verdict(&self, name: &str) -> Option<bool> {
+        if !matches!(self.src, Src::EvtName) || self.quant != Quant::One {
+            return None;
+        }
+        if matches!(self.test, Test::FieldCmp(..) | Test::Dns { .. }) {
+            return None;
+        }
+        Some(self.test.matches(&Value::str(name.as_bytes()), &NoFields))
     }
 
     fn eval<E: Extract + ?Sized>(&self, e: &E, ctx: &Ctx<'_>) -> bool {
@@ -359,7 +384,7 @@ impl Leaf {
 }
 
 /// A compiled condition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Node {
     And(Box<[Node]>),
     Or(Box<[Node]>),
@@ -419,6 +444,80 @@ impl Node {
                 leaf: Arc::clone(l),
             }),
             Node::Leaf(_) => Pruned::Unknown,
+        }
+    }
+
+    /// The condition for events whose `evt.type` is `name`: every
+    /// `evt.type` check is decided here and folded away (`true` is an empty
+    /// `And`, `false` an empty `Or`). Every rule in a per-type candidate
+    /// list repeats the type test its list was selected by (Falco's macros
+    /// start with `evt.type in (...)`); folded, the event pays none of
+    /// them. Checks that compare with another field stay.
+    pub(crate) fn fold_evt_name(&self, name: &str) -> Node {
+        match self {
+            Node::And(xs) | Node::Or(xs) => {
+                let and = matches!(self, Node::And(_));
+                let mut kids = Vec::with_capacity(xs.len());
+                for x in xs.iter() {
+                    let k = x.fold_evt_name(name);
+                    match k.constant() {
+                        // The identity of the connective: drop it.
+                        Some(c) if c == and => {}
+                        // The absorbing value decides the whole node.
+                        Some(c) => return Node::always(c),
+                        None => kids.push(k),
+                    }
+                }
+                match (kids.len(), and) {
+                    (0, _) => Node::always(and),
+                    (1, _) => kids.pop().expect("one child"),
+                    (_, true) => Node::And(kids.into()),
+                    (_, false) => Node::Or(kids.into()),
+                }
+            }
+            Node::Not(x) => {
+                let k = x.fold_evt_name(name);
+                match k.constant() {
+                    Some(c) => Node::always(!c),
+                    None => Node::Not(Box::new(k)),
+                }
+            }
+            Node::Leaf(l) => match l.evt_name_verdict(name) {
+                Some(c) => Node::always(c),
+                None => Node::Leaf(Arc::clone(l)),
+            },
+        }
+    }
+
+    /// Every `evt.type` check's verdict for `name`, in tree order: events
+    /// of two types with the same verdicts can share folded conditions.
+    pub(crate) fn evt_name_verdicts(&self, name: &str, out: &mut Vec<bool>) {
+        match self {
+            Node::And(xs) | Node::Or(xs) => xs.iter().for_each(|x| x.evt_name_verdicts(name, out)),
+            Node::Not(x) => x.evt_name_verdicts(name, out),
+            Node::Leaf(l) => out.extend(l.evt_name_verdict(name)),
+        }
+    }
+
+    /// Whether the condition is the constant false of a fold.
+    pub(crate) fn is_never(&self) -> bool {
+        self.constant() == Some(false)
+    }
+
+    fn constant(&self) -> Option<bool> {
+        match self {
+            Node::And(xs) if xs.is_empty() => Some(true),
+            Node::Or(xs) if xs.is_empty() => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A condition that is always `c`.
+    fn always(c: bool) -> Node {
+        if c {
+            Node::And(Box::new([]))
+        } else {
+            Node::Or(Box::new([]))
         }
     }
 

@@ -148,6 +148,9 @@ pub use crate::rules::loader::matches_wildcard;
 struct Cand {
     /// Index into `RuleSet::rules`.
     rule: u32,
+    /// The condition, with its `evt.type` checks folded for the list's
+    /// event names.
+    node: Node,
     /// The condition's cheap checks, run before the prefilters.
     precheck: Option<Precheck>,
     keys: CandKeys,
@@ -179,7 +182,6 @@ const SURVIVOR_TABLE_MAX_SLOTS: usize = 10;
 pub struct RuleSet {
     /// Enabled rules in enable order.
     rules: Vec<Rule>,
-    compiled: Vec<Node>,
     by_type: Vec<Option<Arc<CandList>>>,
     by_name: HashMap<String, Arc<CandList>>,
     all_events: Option<Arc<CandList>>,
@@ -220,7 +222,15 @@ fn select(rules: &[Rule], opts: &MatchOptions) -> Vec<usize> {
     order
 }
 
-fn build_list(members: &[u32], keys: &[Vec<Key>], compiled: &[Node], prefilters: bool) -> CandList {
+/// The candidate list of `members` for events named `name` (`None`: any
+/// name, the list of rules without an event-type restriction).
+fn build_list(
+    members: &[u32],
+    name: Option<&str>,
+    keys: &[Vec<Key>],
+    compiled: &[Node],
+    prefilters: bool,
+) -> CandList {
     let (groups, cand_keys) = if prefilters {
         let rk: Vec<&[Key]> = members.iter().map(|&r| &keys[r as usize][..]).collect();
         prefilter::build_groups(&rk)
@@ -231,14 +241,26 @@ fn build_list(members: &[u32], keys: &[Vec<Key>], compiled: &[Node], prefilters:
     let cands: Box<[Cand]> = members
         .iter()
         .zip(cand_keys)
-        .map(|(&rule, keys)| Cand {
-            rule,
-            precheck: if prefilters {
-                compiled[rule as usize].precheck(&mut slots)
-            } else {
-                None
-            },
-            keys,
+        .filter_map(|(&rule, keys)| {
+            let node = match name {
+                Some(n) => compiled[rule as usize].fold_evt_name(n),
+                None => compiled[rule as usize].clone(),
+            };
+            // A rule whose type checks rule these events out is no
+            // candidate for them.
+            if node.is_never() {
+                return None;
+            }
+            Some(Cand {
+                rule,
+                precheck: if prefilters {
+                    node.precheck(&mut slots)
+                } else {
+                    None
+                },
+                node,
+                keys,
+            })
         })
         .collect();
     let slots = slots.into_leaves();
@@ -319,24 +341,47 @@ impl RuleSet {
             evttypes = EventTypeSet::all();
         }
 
-        // Event types with the same members share one list.
-        let mut shared: HashMap<Vec<u32>, Arc<CandList>> = HashMap::new();
+        // Each event name gets its members' conditions with the
+        // `evt.type` checks folded; names with the same members and the
+        // same verdicts on every such check share one list.
+        let mut shared: HashMap<(Vec<u32>, Vec<bool>), Arc<CandList>> = HashMap::new();
         let mut by_type: Vec<Option<Arc<CandList>>> = vec![None; EVENT_ID_LIMIT];
         let mut by_name = HashMap::new();
         for (name, members) in typed {
+            let mut verdicts = Vec::new();
+            for &m in &members {
+                compiled[m as usize].evt_name_verdicts(name, &mut verdicts);
+            }
             let list = shared
-                .entry(members.clone())
+                .entry((members.clone(), verdicts))
                 .or_insert_with(|| {
-                    Arc::new(build_list(&members, &keys, &compiled, opts.prefilters))
+                    Arc::new(build_list(
+                        &members,
+                        Some(name),
+                        &keys,
+                        &compiled,
+                        opts.prefilters,
+                    ))
                 })
                 .clone();
             if let Some(ty) = EventType::from_name(name) {
-                by_type[ty.0 as usize] = Some(list.clone());
+                // The list is folded for this name: an event of this type
+                // under another name takes `by_name` (see `matches`).
+                if ty.info().is_some_and(|i| i.name == name) {
+                    by_type[ty.0 as usize] = Some(list.clone());
+                }
             }
             by_name.insert(name.to_string(), list);
         }
-        let all_events = (!untyped.is_empty())
-            .then(|| Arc::new(build_list(&untyped, &keys, &compiled, opts.prefilters)));
+        let all_events = (!untyped.is_empty()).then(|| {
+            Arc::new(build_list(
+                &untyped,
+                None,
+                &keys,
+                &compiled,
+                opts.prefilters,
+            ))
+        });
 
         log::debug!(
             "ruleset: {} enabled rules, {} distinct candidate lists, {} rules for all event types",
@@ -346,7 +391,6 @@ impl RuleSet {
         );
         Ok(RuleSet {
             rules: enabled,
-            compiled,
             by_type,
             by_name,
             all_events,
@@ -376,7 +420,7 @@ impl RuleSet {
             &t[row..row + list.words]
         });
         'cands: for (i, c) in list.cands.iter().enumerate() {
-            let node = &self.compiled[c.rule as usize];
+            let node = &c.node;
             if let Some(sv) = survivors {
                 if sv[i / 64] & (1 << (i % 64)) == 0 {
                     continue;
@@ -441,9 +485,13 @@ impl RuleSet {
         out: &mut Vec<&'r Rule>,
     ) {
         let ctx = Ctx { evt_name };
+        // Lists are folded for the event name their `evt.type` checks
+        // see: the per-type table serves the type's own name.
         let list = match ty.info() {
-            Some(_) => self.by_type.get(ty.0 as usize).and_then(Option::as_deref),
-            None => self.by_name.get(evt_name).map(|l| &**l),
+            Some(i) if i.name == evt_name => {
+                self.by_type.get(ty.0 as usize).and_then(Option::as_deref)
+            }
+            _ => self.by_name.get(evt_name).map(|l| &**l),
         };
         let typed_matched = match list {
             Some(l) => self.run(l, e, &ctx, out),

@@ -1027,6 +1027,53 @@ proptest! {
 }
 
 #[test]
+fn evt_type_checks_fold_per_event_name() {
+    // Per-type lists decide `evt.type` checks when they are built; the
+    // answers must be those of evaluating them per event.
+    let by_branch = Expr::Or(vec![
+        Expr::And(vec![
+            c("evt.type", CmpOp::Eq, v("openat")),
+            c("fd.name", CmpOp::Eq, v("/a")),
+        ]),
+        Expr::And(vec![
+            not(c("evt.type", CmpOp::In, list(&["openat", "open"]))),
+            c("fd.name", CmpOp::Eq, v("/b")),
+        ]),
+    ]);
+    let only_open = Expr::And(vec![
+        c("evt.type", CmpOp::Eq, v("open")),
+        c("fd.name", CmpOp::Exists, Rhs::None),
+    ]);
+    let rules = [
+        rule("branch", by_branch, Some(&["openat", "open", "close"])),
+        rule("only open", only_open, Some(&["openat", "open"])),
+    ];
+    for prefilters in [true, false] {
+        let opts = MatchOptions {
+            prefilters,
+            ..MatchOptions::default()
+        };
+        let rs = RuleSet::build(&rules, &opts).unwrap();
+        let cases = [
+            ("openat", "/a", vec!["branch"]),
+            ("openat", "/b", vec![]),
+            ("open", "/a", vec!["only open"]),
+            ("open", "/b", vec!["only open"]),
+            ("close", "/b", vec!["branch"]),
+            ("close", "/a", vec![]),
+        ];
+        for (ty, name, want) in cases {
+            let e = ev(ty, &[("fd.name", name)]);
+            assert_eq!(
+                names(&rs, ty, &e),
+                want,
+                "{ty} {name} prefilters={prefilters}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_regex_the_engine_rejects_is_a_build_error_naming_the_rule() {
     let rules = [rule(
         "bad regex",
