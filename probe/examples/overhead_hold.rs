@@ -1,6 +1,8 @@
 //! Holds a hook attached for the overhead benchmark (perf/probe-overhead):
 //!
 //!   overhead_hold empty            attach an empty tp_btf/sys_exit program
+//!   overhead_hold clock            attach a tp_btf/sys_exit program that only
+//!                                  reads the event clock 10 times
 //!   overhead_hold kestrel [CPU]    attach kestrel's probe (Falco's stable
 //!                                  rules' event set plus process state) and
 //!                                  drain every ring from one thread pinned
@@ -25,6 +27,12 @@ fn main() -> anyhow::Result<()> {
             ready();
             wait_stdin();
             println!("empty hook detached");
+        }
+        "clock" => {
+            let _hook = EmptyHook::attach_clock()?;
+            ready();
+            wait_stdin();
+            println!("clock hook detached");
         }
         "kestrel" => {
             let cpu: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -59,7 +67,7 @@ fn main() -> anyhow::Result<()> {
                 drained.load(Ordering::Acquire)
             );
         }
-        _ => anyhow::bail!("usage: overhead_hold empty|kestrel [consumer-cpu]"),
+        _ => anyhow::bail!("usage: overhead_hold empty|clock|kestrel [consumer-cpu]"),
     }
     Ok(())
 }

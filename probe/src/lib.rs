@@ -66,7 +66,7 @@ mod filter;
 mod loader;
 mod ring;
 
-pub use empty::EmptyHook;
+pub use empty::{EmptyHook, CLOCK_READS};
 pub use error::ProbeError;
 pub use kestrel_event::wire;
 pub use kestrel_event::{DecodeError, EventType, RawEvent};
