@@ -195,7 +195,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         1,
     )));
 
-    let ctx = Arc::new(Context::system().context("reading users, host name and containers")?);
+    let ctx = Arc::new(
+        Context::system_with(&settings.containers)
+            .context("reading users, host name and containers")?,
+    );
     let table = Arc::new(ProcessTable::new(settings.table_capacity));
     let ncpus = kestrel_probe::possible_cpus().context("counting CPUs")? as usize;
     let ring_size = settings.ring_size_for(ncpus);
@@ -291,6 +294,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         table: Arc::clone(&table),
         metrics: Arc::clone(&metrics),
         types: Mutex::new(types),
+        ctx: Arc::clone(&ctx),
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
         started: Instant::now(),
@@ -515,6 +519,8 @@ struct DaemonState {
     table: Arc<ProcessTable>,
     metrics: Arc<PipelineMetrics>,
     types: Mutex<Vec<EventType>>,
+    /// Users, host name and the container metadata cache.
+    ctx: Arc<Context>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     started: Instant,
@@ -623,6 +629,58 @@ impl DaemonState {
             );
         }
         self.metrics.render(&mut w);
+        let cs = self.ctx.containers.stats();
+        w.gauge(
+            "kestrel_container_metadata_entries",
+            "Containers whose runtime metadata is cached.",
+            &[],
+            cs.known as f64,
+        );
+        for (name, help, v) in [
+            (
+                "kestrel_container_lookups_total",
+                "Metadata lookups queued for containers seen without metadata.",
+                cs.requested,
+            ),
+            (
+                "kestrel_container_lookups_dropped_total",
+                "Metadata lookups not queued because the queue was full.",
+                cs.request_dropped,
+            ),
+            (
+                "kestrel_container_lookup_failures_total",
+                "Metadata lookups the runtimes could not answer.",
+                cs.fetch_failed,
+            ),
+            (
+                "kestrel_container_lookup_waits_total",
+                "Events that waited for their container's metadata.",
+                cs.lookup_waits,
+            ),
+            (
+                "kestrel_container_lookup_timeouts_total",
+                "Containers whose metadata was not there within the lookup timeout \
+                 (their first events went out without it).",
+                cs.lookup_timeouts,
+            ),
+            (
+                "kestrel_container_stream_events_total",
+                "Container events read from the runtimes' event streams.",
+                cs.stream_events,
+            ),
+            (
+                "kestrel_container_stream_gaps_total",
+                "Runtime event-stream connections lost or refused (then re-tried every second).",
+                cs.stream_gaps,
+            ),
+            (
+                "kestrel_container_metadata_evicted_total",
+                "Metadata entries dropped after their container was destroyed.",
+                cs.evicted,
+            ),
+        ] {
+            w.counter(name, help, &[], v);
+        }
         let ts = self.table.stats();
         w.gauge(
             "kestrel_process_table_entries",

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use kestrel_engine::matcher::{MatchOptions, RuleMatching, Selection};
 use kestrel_engine::output::{AppendMatch, AppendOutput, ExtraField, OutputsConfig};
 use kestrel_engine::rules::Priority;
+use kestrel_engine::state::ContainerConfig;
 use serde_yaml::Value;
 
 use crate::config::Config;
@@ -91,6 +92,8 @@ pub struct Settings {
     /// `kestrel.worker_scheduler` / `kestrel.worker_rt_priority`: `Some`
     /// for SCHED_FIFO.
     pub worker_realtime: Option<i32>,
+    /// `container_engines`.
+    pub containers: ContainerConfig,
 }
 
 /// Top-level keys whose scalar leaves are output settings.
@@ -267,8 +270,31 @@ impl Settings {
                     "config key 'kestrel.worker_scheduler': '{other}' must be 'fifo' or 'other'"
                 ),
             },
+            containers: containers(cfg)?,
         })
     }
+}
+
+/// `container_engines`: the runtimes' sockets, as Falco's container plugin
+/// names them (`engines.<runtime>.enabled` / `sockets`).
+fn containers(cfg: &Config) -> Result<ContainerConfig> {
+    let sockets = |engine: &str| -> Result<Vec<PathBuf>> {
+        if !cfg.bool(&format!("container_engines.{engine}.enabled"))? {
+            return Ok(Vec::new());
+        }
+        Ok(cfg
+            .strings(&format!("container_engines.{engine}.sockets"))?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect())
+    };
+    Ok(ContainerConfig {
+        docker_sockets: sockets("docker")?,
+        podman_sockets: sockets("podman")?,
+        lookup_timeout: Duration::from_millis(cfg.u64("container_engines.lookup_timeout_ms")?),
+        events: cfg.bool("container_engines.events")?,
+        evict_after: Duration::from_secs(cfg.u64("container_engines.evict_after_s")?),
+    })
 }
 
 fn selection(cfg: &Config) -> Result<Vec<Selection>> {

@@ -966,11 +966,20 @@ fn default_rules_for_real() {
         );
         let c2 = FakeContainer::new(Layout::ContainerdV2);
         let runc = common::copy_as(&tmp, "runc", "/bin/bash");
-        l.act(c2.command(&runc).args(["-c", "sh -c true; true"]));
-        l.miss_with(
-            "sh started by runc in a container (only the catch-all, for runc)",
-            Key::Container(c2.short_id().to_string()),
-            only_catch_all_for(&["runc"]),
+        let end = l.act(c2.command(&runc).args(["-c", "sh -c true; true"]));
+        // A shell whose parent is the runtime's entry point, without a
+        // terminal: a scripted exec session (docker exec, kubectl exec).
+        l.expect(
+            "sh started by runc in a container, no terminal (exec session)",
+            end,
+            &Key::Container(c2.short_id().to_string()),
+            "Exec Session in Container",
+            "Informational",
+            &[
+                ("proc.name", json!("sh")),
+                ("proc.pname", json!("runc")),
+                ("container.id", json!(c2.short_id())),
+            ],
         );
 
         let c3 = FakeContainer::new(Layout::ContainerdV1);

@@ -386,6 +386,31 @@ fn fires() -> Vec<Fire> {
             vec![("proc.name", json!("sh")), ("proc.pname", json!("nginx"))],
         ),
         f(
+            "Terminal Shell in Container",
+            "Notice",
+            with(
+                exec("sh", "runc", CONTAINER),
+                json!({"proc.tty": 34816, "proc.vpid": 7}),
+            ),
+            vec![
+                ("proc.name", json!("sh")),
+                ("proc.tty", json!(34816)),
+                ("container.id", json!(CONTAINER)),
+            ],
+        ),
+        f(
+            "Exec Session in Container",
+            "Informational",
+            with(
+                exec("ls", "runc", CONTAINER),
+                json!({"proc.tty": 0, "proc.vpid": 12}),
+            ),
+            vec![
+                ("proc.name", json!("ls")),
+                ("container.id", json!(CONTAINER)),
+            ],
+        ),
+        f(
             "Shell Spawned in Container",
             "Notice",
             exec("bash", "python3", CONTAINER),
@@ -624,6 +649,19 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             exec("ls", "nginx", "host"),
         ),
         ("Shell Spawned in Container", exec("sh", "runc", CONTAINER)),
+        // A terminal shell on the host, its parent named like a runtime.
+        (
+            "Terminal Shell in Container",
+            with(exec("sh", "runc", "host"), json!({"proc.tty": 34816})),
+        ),
+        // A container's own first process (pid 1 in its namespace).
+        (
+            "Exec Session in Container",
+            with(
+                exec("sleep", "containerd-shim", CONTAINER),
+                json!({"proc.tty": 0, "proc.vpid": 1}),
+            ),
+        ),
         ("SSH or SCP Launched", exec("ssh-keygen", "bash", "host")),
         (
             "Process Spawned in Container",
@@ -691,7 +729,7 @@ fn every_default_rule_fires_and_near_misses_stay_quiet() {
     let fires = fires();
     let misses = near_misses();
     let names = rule_names();
-    assert_eq!(names.len(), 25, "rules in the default file: {names:?}");
+    assert_eq!(names.len(), 27, "rules in the default file: {names:?}");
 
     // The table covers every rule, both ways, and names only real rules.
     let fired: BTreeSet<&str> = fires.iter().map(|f| f.rule).collect();

@@ -399,26 +399,96 @@ pub struct ContainerStats {
     pub request_dropped: u64,
     /// Lookups that failed (socket, HTTP or JSON errors, unknown id).
     pub fetch_failed: u64,
+    /// Events that waited for a container's metadata (its first events).
+    pub lookup_waits: u64,
+    /// Waits that ended at the lookup timeout without metadata (counted
+    /// once per container).
+    pub lookup_timeouts: u64,
+    /// Container events read from the runtimes' event streams.
+    pub stream_events: u64,
+    /// Event-stream connections lost or refused (each is a gap during
+    /// which new containers are only found by lookup).
+    pub stream_gaps: u64,
+    /// Entries removed after their container was destroyed.
+    pub evicted: u64,
+}
+
+/// Where and how container metadata is fetched (`container_engines` in the
+/// configuration; Falco's container plugin settings are the model).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Docker Engine API sockets (`container_engines.docker.sockets`).
+    pub docker_sockets: Vec<PathBuf>,
+    /// Podman API sockets, which serve the Docker-compatible API
+    /// (`container_engines.podman.sockets`).
+    pub podman_sockets: Vec<PathBuf>,
+    /// How long the first event of a container waits for its metadata
+    /// (`container_engines.lookup_timeout_ms`); zero: never wait.
+    pub lookup_timeout: Duration,
+    /// Subscribe to each socket's event stream (`container_engines.events`):
+    /// metadata fetched at create, entries dropped after destroy.
+    pub events: bool,
+    /// How long a destroyed container's entry stays (its last events may
+    /// still be queued).
+    pub evict_after: Duration,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        ContainerConfig {
+            docker_sockets: vec!["/var/run/docker.sock".into()],
+            podman_sockets: vec!["/run/podman/podman.sock".into()],
+            lookup_timeout: Duration::from_millis(100),
+            events: true,
+            evict_after: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How long a failed or pending lookup waits before it is asked again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// A lookup request: the id and the runtime its cgroup named.
+type Request = (Arc<str>, Runtime);
+
 struct Inner {
     infos: papaya::HashMap<Arc<str>, Arc<ContainerInfo>>,
     /// Ids asked for, with when, so a lookup is queued at most once per
-    /// [`RETRY_AFTER`].
+    /// [`RETRY_AFTER`] and its waiters know their deadline.
     requested: papaya::HashMap<Arc<str>, Instant>,
+    /// Ids whose last lookup failed, with when: their waiters stop.
+    failed: papaya::HashMap<Arc<str>, Instant>,
+    /// Ids whose wait timed out once: later events do not wait again.
+    timed_out: papaya::HashMap<Arc<str>, ()>,
+    /// Bumped (under the lock) after every lookup; waiters sleep on it.
+    done: std::sync::Mutex<u64>,
+    done_cv: std::sync::Condvar,
     requested_n: AtomicU64,
     request_dropped: AtomicU64,
     fetch_failed: AtomicU64,
+    lookup_waits: AtomicU64,
+    lookup_timeouts: AtomicU64,
+    stream_events: AtomicU64,
+    stream_gaps: AtomicU64,
+    evicted: AtomicU64,
+}
+
+impl Inner {
+    fn finished(&self) {
+        let mut g = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.done_cv.notify_all();
+    }
 }
 
 /// The container metadata cache, shared by all workers.
 pub struct Containers {
     inner: Arc<Inner>,
-    tx: Option<crossbeam_channel::Sender<Arc<str>>>,
+    tx: Option<crossbeam_channel::Sender<Request>>,
     host: Arc<ContainerInfo>,
+    lookup_timeout: Duration,
+    /// Set when the cache is dropped: the background threads end.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Containers {
@@ -436,6 +506,12 @@ impl Default for Containers {
     }
 }
 
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Containers {
     /// A cache without a runtime: metadata of containers stays missing
     /// unless inserted with [`Containers::insert`].
@@ -444,45 +520,87 @@ impl Containers {
             inner: Arc::new(Inner {
                 infos: papaya::HashMap::new(),
                 requested: papaya::HashMap::new(),
+                failed: papaya::HashMap::new(),
+                timed_out: papaya::HashMap::new(),
+                done: std::sync::Mutex::new(0),
+                done_cv: std::sync::Condvar::new(),
                 requested_n: AtomicU64::new(0),
                 request_dropped: AtomicU64::new(0),
                 fetch_failed: AtomicU64::new(0),
+                lookup_waits: AtomicU64::new(0),
+                lookup_timeouts: AtomicU64::new(0),
+                stream_events: AtomicU64::new(0),
+                stream_gaps: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
             }),
             tx: None,
             host: Arc::new(ContainerInfo::host()),
+            lookup_timeout: Duration::ZERO,
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
     /// A cache that fetches metadata from the docker-API socket `socket`
-    /// in a background thread named `kestrel-containers`. If the socket
-    /// does not exist, this is [`Containers::disabled`].
+    /// with the default settings otherwise.
     pub fn with_docker_socket(socket: impl Into<PathBuf>) -> std::io::Result<Containers> {
-        let socket = socket.into();
+        Containers::start(&ContainerConfig {
+            docker_sockets: vec![socket.into()],
+            podman_sockets: Vec::new(),
+            ..ContainerConfig::default()
+        })
+    }
+
+    /// A cache that fetches metadata from the configured runtimes' sockets
+    /// in a background thread (`kestrel-containers`), and follows each
+    /// socket's event stream in one more (`kestrel-ctr-events`). Sockets
+    /// that do not exist are skipped (logged); with none, this is
+    /// [`Containers::disabled`].
+    pub fn start(cfg: &ContainerConfig) -> std::io::Result<Containers> {
         let mut c = Containers::disabled();
-        if !socket.exists() {
-            log::info!(
-                "container runtime socket {} not found: container metadata will be missing",
-                socket.display()
-            );
+        let present = |v: &[PathBuf]| -> Vec<PathBuf> {
+            v.iter()
+                .filter(|p| {
+                    let ok = p.exists();
+                    if !ok {
+                        log::info!("container runtime socket {} not found", p.display());
+                    }
+                    ok
+                })
+                .cloned()
+                .collect()
+        };
+        let docker = present(&cfg.docker_sockets);
+        let podman = present(&cfg.podman_sockets);
+        if docker.is_empty() && podman.is_empty() {
+            log::info!("no container runtime socket: container metadata will be missing");
             return Ok(c);
         }
-        let (tx, rx) = crossbeam_channel::bounded::<Arc<str>>(1024);
+        c.lookup_timeout = cfg.lookup_timeout;
+        let (tx, rx) = crossbeam_channel::bounded::<Request>(1024);
         let inner = c.inner.clone();
+        let (d, p) = (docker.clone(), podman.clone());
         std::thread::Builder::new()
             .name("kestrel-containers".into())
             .spawn(move || {
-                for id in rx {
-                    match docker_inspect(&socket, &id, Duration::from_secs(2)) {
-                        Ok(info) => {
-                            inner.infos.pin().insert(id.clone(), Arc::new(info));
-                        }
-                        Err(e) => {
-                            inner.fetch_failed.fetch_add(1, Ordering::Relaxed);
-                            log::debug!("container {id}: {e}");
-                        }
-                    }
+                for (id, rt) in rx {
+                    // Podman serves the Docker API too; try the runtime's
+                    // own sockets first, then the others.
+                    let order: Vec<&PathBuf> = match rt {
+                        Runtime::Podman => p.iter().chain(d.iter()).collect(),
+                        _ => d.iter().chain(p.iter()).collect(),
+                    };
+                    fetch_into(&inner, &order, &id);
                 }
             })?;
+        if cfg.events {
+            let inner = c.inner.clone();
+            let stop = c.stop.clone();
+            let sockets: Vec<PathBuf> = docker.into_iter().chain(podman).collect();
+            let evict_after = cfg.evict_after;
+            std::thread::Builder::new()
+                .name("kestrel-ctr-events".into())
+                .spawn(move || follow_events(&inner, &sockets, evict_after, &stop))?;
+        }
         c.tx = Some(tx);
         Ok(c)
     }
@@ -491,11 +609,16 @@ impl Containers {
     pub fn insert(&self, info: ContainerInfo) {
         let id: Arc<str> = Arc::from(info.id.as_str());
         self.inner.infos.pin().insert(id, Arc::new(info));
+        self.inner.finished();
     }
 
     /// Metadata of `c`: the built-in entry for the host, the cached entry
-    /// for a container, or `None` (missing) while unknown, in which case a
-    /// background lookup is queued (at most once per 10 s per id).
+    /// for a container, or `None` (missing) while unknown. An unknown
+    /// container's lookup is queued (at most once per 10 s per id), and
+    /// the first events of a container wait for it, up to the lookup
+    /// timeout counted from when it was queued: a container's metadata is
+    /// there from its first event unless the runtime is slower than that
+    /// (counted in [`ContainerStats::lookup_timeouts`]).
     pub fn get(&self, c: &ContainerRef) -> Option<Arc<ContainerInfo>> {
         if c.is_host() {
             return Some(self.host.clone());
@@ -503,44 +626,284 @@ impl Containers {
         if let Some(i) = self.inner.infos.pin().get(&c.id) {
             return Some(i.clone());
         }
-        if let Some(tx) = &self.tx {
-            // Only docker-API runtimes can answer.
-            if matches!(c.runtime, Runtime::Docker | Runtime::Podman) {
-                self.request(tx, &c.id);
-            }
+        let tx = self.tx.as_ref()?;
+        // Only docker-API runtimes can answer.
+        if !matches!(c.runtime, Runtime::Docker | Runtime::Podman) {
+            return None;
         }
-        None
+        let since = self.request(tx, c)?;
+        if self.lookup_timeout.is_zero() || self.inner.timed_out.pin().contains_key(&c.id) {
+            return None;
+        }
+        self.wait_for(c, since + self.lookup_timeout)
     }
 
-    fn request(&self, tx: &crossbeam_channel::Sender<Arc<str>>, id: &Arc<str>) {
+    /// Waits until `c`'s lookup ends or `deadline`.
+    fn wait_for(&self, c: &ContainerRef, deadline: Instant) -> Option<Arc<ContainerInfo>> {
+        self.inner.lookup_waits.fetch_add(1, Ordering::Relaxed);
+        let mut g = self.inner.done.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(i) = self.inner.infos.pin().get(&c.id) {
+                return Some(i.clone());
+            }
+            if self.inner.failed.pin().contains_key(&c.id) {
+                return None;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                if self
+                    .inner
+                    .timed_out
+                    .pin()
+                    .insert(c.id.clone(), ())
+                    .is_none()
+                {
+                    self.inner.lookup_timeouts.fetch_add(1, Ordering::Relaxed);
+                    log::debug!("container {}: metadata lookup timed out", c.short_id());
+                }
+                return None;
+            }
+            g = self
+                .inner
+                .done_cv
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Queues a lookup of `c` unless one was queued in the last
+    /// [`RETRY_AFTER`]; returns when the current one was queued (`None`:
+    /// the queue was full).
+    fn request(
+        &self,
+        tx: &crossbeam_channel::Sender<Request>,
+        c: &ContainerRef,
+    ) -> Option<Instant> {
         let now = Instant::now();
         let req = self.inner.requested.pin();
-        if let Some(t) = req.get(id) {
+        if let Some(t) = req.get(&c.id) {
             if now.duration_since(*t) < RETRY_AFTER {
-                return;
+                return Some(*t);
             }
         }
-        req.insert(id.clone(), now);
-        match tx.try_send(id.clone()) {
+        req.insert(c.id.clone(), now);
+        self.inner.failed.pin().remove(&c.id);
+        self.inner.timed_out.pin().remove(&c.id);
+        match tx.try_send((c.id.clone(), c.runtime)) {
             Ok(()) => {
                 self.inner.requested_n.fetch_add(1, Ordering::Relaxed);
+                Some(now)
             }
             Err(_) => {
                 self.inner.request_dropped.fetch_add(1, Ordering::Relaxed);
                 // Let a later lookup try again.
-                req.remove(id);
+                req.remove(&c.id);
+                None
             }
         }
     }
 
     /// Counters.
     pub fn stats(&self) -> ContainerStats {
+        let i = &self.inner;
         ContainerStats {
-            known: self.inner.infos.len() as u64,
-            requested: self.inner.requested_n.load(Ordering::Relaxed),
-            request_dropped: self.inner.request_dropped.load(Ordering::Relaxed),
-            fetch_failed: self.inner.fetch_failed.load(Ordering::Relaxed),
+            known: i.infos.len() as u64,
+            requested: i.requested_n.load(Ordering::Relaxed),
+            request_dropped: i.request_dropped.load(Ordering::Relaxed),
+            fetch_failed: i.fetch_failed.load(Ordering::Relaxed),
+            lookup_waits: i.lookup_waits.load(Ordering::Relaxed),
+            lookup_timeouts: i.lookup_timeouts.load(Ordering::Relaxed),
+            stream_events: i.stream_events.load(Ordering::Relaxed),
+            stream_gaps: i.stream_gaps.load(Ordering::Relaxed),
+            evicted: i.evicted.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// One lookup: the first socket that knows the id wins.
+fn fetch_into(inner: &Inner, sockets: &[&PathBuf], id: &Arc<str>) {
+    let mut last = None;
+    for s in sockets {
+        match docker_inspect(s, id, Duration::from_secs(2)) {
+            Ok(info) => {
+                inner.infos.pin().insert(id.clone(), Arc::new(info));
+                inner.failed.pin().remove(id);
+                inner.finished();
+                return;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    inner.fetch_failed.fetch_add(1, Ordering::Relaxed);
+    inner.failed.pin().insert(id.clone(), Instant::now());
+    if let Some(e) = last {
+        log::debug!("container {id}: {e}");
+    }
+    inner.finished();
+}
+
+/// A container event of a Docker-API event stream: (action, full id).
+pub fn parse_docker_event(line: &[u8]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if v["Type"].as_str() != Some("container") {
+        return None;
+    }
+    let action = v["Action"].as_str().or_else(|| v["status"].as_str())?;
+    let id = v["Actor"]["ID"].as_str().or_else(|| v["id"].as_str())?;
+    Some((action.to_string(), id.to_string()))
+}
+
+/// Follows every socket's event stream, one connection each, reconnecting
+/// after a second; fetches metadata at `create` and drops the entry
+/// `evict_after` after `destroy`.
+fn follow_events(
+    inner: &Arc<Inner>,
+    sockets: &[PathBuf],
+    evict_after: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let (ev_tx, ev_rx) = crossbeam_channel::unbounded::<(String, String, usize)>();
+    for (k, s) in sockets.iter().enumerate() {
+        let s = s.clone();
+        let tx = ev_tx.clone();
+        let inner = inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kestrel-ctr-stream".into())
+            .spawn(move || loop {
+                if let Err(e) = stream_events(&s, |action, id| tx.send((action, id, k)).is_ok()) {
+                    log::debug!("container events on {}: {e}", s.display());
+                }
+                inner.stream_gaps.fetch_add(1, Ordering::Relaxed);
+                if tx.send((String::new(), String::new(), k)).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            });
+        if let Err(e) = spawned {
+            log::warn!("container events on {}: {e}", sockets[k].display());
+        }
+    }
+    drop(ev_tx);
+    let mut doomed: std::collections::VecDeque<(Instant, Arc<str>)> = Default::default();
+    while !stop.load(Ordering::Relaxed) {
+        match ev_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok((action, id, k)) if !id.is_empty() => {
+                inner.stream_events.fetch_add(1, Ordering::Relaxed);
+                let id: Arc<str> = Arc::from(id.as_str());
+                match action.as_str() {
+                    "create" => {
+                        let own = &sockets[k];
+                        let order: Vec<&PathBuf> = std::iter::once(own)
+                            .chain(sockets.iter().filter(|s| *s != own))
+                            .collect();
+                        fetch_into(inner, &order, &id);
+                    }
+                    "destroy" => doomed.push_back((Instant::now() + evict_after, id)),
+                    _ => {}
+                }
+            }
+            Ok(_) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        while doomed.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, id) = doomed.pop_front().expect("front");
+            if inner.infos.pin().remove(&id).is_some() {
+                inner.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+            inner.requested.pin().remove(&id);
+            inner.failed.pin().remove(&id);
+            inner.timed_out.pin().remove(&id);
+        }
+        // Lookups of ids that never became known are forgotten after a
+        // while, so the bookkeeping stays bounded without an event stream.
+        let stale = |t: &Instant| now.duration_since(*t) > RETRY_AFTER * 6;
+        inner.requested.pin().retain(|_, t| !stale(t));
+        inner.failed.pin().retain(|_, t| !stale(t));
+    }
+}
+
+/// Reads one socket's container event stream (`GET /events` filtered to
+/// containers, chunked JSON lines) until it ends or `on` returns false.
+fn stream_events(
+    socket: &Path,
+    mut on: impl FnMut(String, String) -> bool,
+) -> Result<(), ContainerError> {
+    let io = |source| ContainerError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(io)?;
+    // {"type":["container"]}
+    let req = "GET /events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D HTTP/1.1\r\nHost: docker\r\nUser-Agent: kestrel\r\nAccept: application/json\r\n\r\n";
+    s.write_all(req.as_bytes()).map_err(io)?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    // Headers.
+    let hdr_end = loop {
+        let n = s.read(&mut chunk).map_err(io)?;
+        if n == 0 {
+            return Err(ContainerError::Http(
+                "event stream closed in headers".into(),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = memchr::memmem::find(&buf, b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 << 10 {
+            return Err(ContainerError::Http("event stream headers too long".into()));
+        }
+    };
+    let (status, _) = parse_http_response(&buf[..hdr_end + 4])
+        .or_else(|_| Ok::<_, ContainerError>((0, Vec::new())))?;
+    let head = String::from_utf8_lossy(&buf[..hdr_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.0 200") {
+        return Err(ContainerError::Http(format!(
+            "event stream refused (status {status})"
+        )));
+    }
+    let chunked = head.contains("transfer-encoding: chunked");
+    let mut body: Vec<u8> = buf[hdr_end + 4..].to_vec();
+    let mut lines: Vec<u8> = Vec::new();
+    loop {
+        // Move whole chunks (or raw bytes) from `body` into `lines`.
+        if chunked {
+            while let Some(le) = memchr::memmem::find(&body, b"\r\n") {
+                let size_txt = String::from_utf8_lossy(&body[..le]);
+                let size_txt = size_txt.split(';').next().unwrap_or("").trim().to_string();
+                let size = usize::from_str_radix(&size_txt, 16)
+                    .map_err(|_| ContainerError::Http("event stream chunk size".into()))?;
+                if size == 0 {
+                    return Ok(());
+                }
+                if body.len() < le + 2 + size + 2 {
+                    break;
+                }
+                lines.extend_from_slice(&body[le + 2..le + 2 + size]);
+                body.drain(..le + 2 + size + 2);
+            }
+        } else {
+            lines.append(&mut body);
+        }
+        while let Some(nl) = memchr::memchr(b'\n', &lines) {
+            let line: Vec<u8> = lines.drain(..=nl).collect();
+            if let Some((action, id)) = parse_docker_event(&line) {
+                if !on(action, id) {
+                    return Ok(());
+                }
+            }
+        }
+        if lines.len() > 1 << 20 || body.len() > 1 << 20 {
+            return Err(ContainerError::Http("event stream line too long".into()));
+        }
+        let n = s.read(&mut chunk).map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        body.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -724,24 +1087,78 @@ mod tests {
         assert_eq!(c.get(&r).unwrap().name, "x");
     }
 
+    /// A fake Docker socket: answers `GET /events` with `events` (one
+    /// chunk each, then holds the stream open until `hold` ends) and every
+    /// inspect with the recorded response, after `delay`. Returns the
+    /// request lines it saw.
+    fn fake_docker(
+        sock: &Path,
+        events: Vec<String>,
+        delay: Duration,
+        hold: Duration,
+    ) -> std::sync::mpsc::Receiver<String> {
+        let listener = std::os::unix::net::UnixListener::bind(sock).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { return };
+                let tx = tx.clone();
+                let events = events.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 2048];
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let line = req.lines().next().unwrap_or("").to_string();
+                    if tx.send(line.clone()).is_err() {
+                        return;
+                    }
+                    if line.starts_with("GET /events") {
+                        if s.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        ).is_err() {
+                            return;
+                        }
+                        for e in &events {
+                            let body = format!("{e}\n");
+                            let chunk = format!("{:x}\r\n{body}\r\n", body.len());
+                            if s.write_all(chunk.as_bytes()).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        std::thread::sleep(hold);
+                    } else {
+                        std::thread::sleep(delay);
+                        // The client may have given up: nothing to do then.
+                        s.write_all(&recorded_response()).unwrap_or_default();
+                    }
+                });
+            }
+        });
+        rx
+    }
+
+    fn cfg(sock: &Path, timeout_ms: u64, events: bool) -> ContainerConfig {
+        ContainerConfig {
+            docker_sockets: vec![sock.to_path_buf()],
+            podman_sockets: Vec::new(),
+            lookup_timeout: Duration::from_millis(timeout_ms),
+            events,
+            evict_after: Duration::from_millis(100),
+        }
+    }
+
     #[test]
     fn fetch_from_a_fake_docker_socket() {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap();
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            s.write_all(&recorded_response()).unwrap();
-            req
-        });
-        let c = Containers::with_docker_socket(&sock).unwrap();
+        let reqs = fake_docker(&sock, Vec::new(), Duration::ZERO, Duration::ZERO);
+        // No wait: missing until the background fetch lands.
+        let c = Containers::start(&cfg(&sock, 0, false)).unwrap();
         let r = container_from_cgroup_path(format!("/docker/{ID}").as_bytes()).unwrap();
         assert!(c.get(&r).is_none(), "missing until fetched");
-        let req = server.join().unwrap();
-        assert!(req.starts_with(&format!("GET /containers/{ID}/json HTTP/1.1\r\n")));
+        let req = reqs.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(req, format!("GET /containers/{ID}/json HTTP/1.1"));
         let deadline = Instant::now() + Duration::from_secs(5);
         let info = loop {
             if let Some(i) = c.get(&r) {
@@ -752,5 +1169,117 @@ mod tests {
         };
         assert_eq!(info.name, "web-1");
         assert_eq!(c.stats().requested, 1);
+        assert_eq!(c.stats().lookup_waits, 0);
+    }
+
+    #[test]
+    fn first_event_waits_for_the_lookup_within_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let _reqs = fake_docker(&sock, Vec::new(), Duration::from_millis(50), Duration::ZERO);
+        let c = Containers::start(&cfg(&sock, 2000, false)).unwrap();
+        let r = container_from_cgroup_path(format!("/docker/{ID}").as_bytes()).unwrap();
+        let t = Instant::now();
+        let info = c.get(&r).expect("the first get waits for the answer");
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(info.name, "web-1");
+        let st = c.stats();
+        assert_eq!((st.lookup_waits, st.lookup_timeouts), (1, 0));
+    }
+
+    #[test]
+    fn a_slow_runtime_times_out_once_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let _reqs = fake_docker(
+            &sock,
+            Vec::new(),
+            Duration::from_millis(800),
+            Duration::ZERO,
+        );
+        let c = Containers::start(&cfg(&sock, 100, false)).unwrap();
+        let r = container_from_cgroup_path(format!("/docker/{ID}").as_bytes()).unwrap();
+        let t = Instant::now();
+        assert!(c.get(&r).is_none());
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        assert!(waited < Duration::from_millis(700), "{waited:?}");
+        // Later events of the same container do not wait again.
+        let t = Instant::now();
+        assert!(c.get(&r).is_none());
+        assert!(t.elapsed() < Duration::from_millis(50));
+        assert_eq!(c.stats().lookup_timeouts, 1);
+        // The answer still lands for the events after it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.get(&r).is_none() {
+            assert!(Instant::now() < deadline, "metadata never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn event_stream_prefetches_at_create_and_evicts_after_destroy() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let ev = |action: &str| {
+            format!(
+                r#"{{"status":"{action}","id":"{ID}","Type":"container","Action":"{action}","Actor":{{"ID":"{ID}","Attributes":{{"name":"web-1"}}}},"scope":"local","time":1}}"#
+            )
+        };
+        let other = r#"{"Type":"network","Action":"connect","Actor":{"ID":"n1"}}"#.to_string();
+        let reqs = fake_docker(
+            &sock,
+            vec![other, ev("create"), ev("start"), ev("destroy")],
+            Duration::ZERO,
+            Duration::from_secs(5),
+        );
+        let c = Containers::start(&cfg(&sock, 0, true)).unwrap();
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.len() < 2 && Instant::now() < deadline {
+            if let Ok(r) = reqs.recv_timeout(Duration::from_millis(100)) {
+                seen.push(r);
+            }
+        }
+        assert!(
+            seen.iter().any(|r| r.starts_with("GET /events?filters=")),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&format!("GET /containers/{ID}/json HTTP/1.1")),
+            "{seen:?}"
+        );
+        // Evicted 100 ms after the destroy event.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let st = c.stats();
+            if st.evicted == 1 && st.known == 0 {
+                assert_eq!(st.stream_events, 3, "{st:?}");
+                assert_eq!(st.requested, 0, "prefetched, never looked up: {st:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{st:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn docker_event_lines() {
+        let line = format!(r#"{{"Type":"container","Action":"create","Actor":{{"ID":"{ID}"}}}}"#);
+        assert_eq!(
+            parse_docker_event(line.as_bytes()),
+            Some(("create".to_string(), ID.to_string()))
+        );
+        // Old API shape: status and id only at the top.
+        let old = format!(r#"{{"Type":"container","status":"destroy","id":"{ID}"}}"#);
+        assert_eq!(
+            parse_docker_event(old.as_bytes()).map(|(a, _)| a),
+            Some("destroy".to_string())
+        );
+        assert_eq!(
+            parse_docker_event(br#"{"Type":"image","Action":"pull"}"#),
+            None
+        );
+        assert_eq!(parse_docker_event(b"not json"), None);
     }
 }

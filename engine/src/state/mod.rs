@@ -21,7 +21,9 @@ pub mod scan;
 pub mod sockets;
 pub mod users;
 
-pub use container::{ContainerInfo, ContainerRef, Containers, Runtime};
+pub use container::{
+    ContainerConfig, ContainerInfo, ContainerRef, ContainerStats, Containers, Runtime,
+};
 pub use process::{
     Attribution, GenSel, Generation, Image, Lookup, ProcCache, Process, ProcessTable, TableStats,
 };
@@ -108,9 +110,15 @@ impl Context {
     /// metadata from `/var/run/docker.sock` when it exists, the system host
     /// name and the current boot→epoch offset.
     pub fn system() -> std::io::Result<Context> {
+        Context::system_with(&ContainerConfig::default())
+    }
+
+    /// The live system with container metadata from the runtimes `cfg`
+    /// names.
+    pub fn system_with(cfg: &ContainerConfig) -> std::io::Result<Context> {
         Ok(Context {
             users: Users::system(),
-            containers: Containers::with_docker_socket("/var/run/docker.sock")?,
+            containers: Containers::start(cfg)?,
             hostname: system_hostname(),
             boot_to_epoch_ns: boot_to_epoch_offset_ns(),
             services: Services::system(),

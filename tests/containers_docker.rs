@@ -1,0 +1,420 @@
+//! Real Docker, end to end (root): each test binary starts its own `dockerd`
+//! (its own data root, exec root and socket; dockerd starts its own
+//! containerd and runs containers with runc), imports an image made from
+//! busybox-static, and runs real containers while a real kestrel daemon
+//! watches with its default rules.
+//!
+//! What it shows (issue: real containers):
+//! - a short-lived `docker run --rm IMG cat /etc/shadow` alerts with the
+//!   container's name and image from its first event, both when the
+//!   metadata comes from the runtime's event stream (fetched at `create`)
+//!   and when it comes from the bounded synchronous lookup alone (event
+//!   stream off);
+//! - `docker exec -it C sh` (a shell with a terminal whose parent is the
+//!   runtime's entry point) alerts, Falco's "Terminal shell in container"
+//!   fires on it too, and a non-interactive `docker exec` is visible;
+//! - destroyed containers' metadata is evicted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{best_effort, field, nonce, require_root, rule_of, serial, Daemon, DaemonOpts};
+use serde_json::Value;
+
+const IMAGE: &str = "kestrel-test/busybox:1.0";
+
+/// A dockerd of the test's own.
+struct Dockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+}
+
+/// The docker client: Debian's (docker.io, the daemon's own version) when
+/// present, else whichever `docker` is on PATH.
+fn docker_cli() -> &'static str {
+    if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+impl Dockerd {
+    fn start() -> Dockerd {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("kestrel-dockerd")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
+        let sock = dir.path().join("docker.sock");
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log file");
+        // No bridge or iptables: this VM's network is not the subject, and
+        // containers run with --network none.
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockerd (apt-get install docker.io)");
+        let d = Dockerd { child, dir, sock };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if d.docker(&["version", "--format", "{{.Server.Version}}"])
+                .status
+                .success()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not answer within 60 s; its log:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        d.import_image();
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(docker_cli())
+            .arg("--host")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// The test image: a root filesystem of busybox-static with a passwd
+    /// and a shadow file, imported with `docker import`.
+    fn import_image(&self) {
+        let root = self.dir.path().join("rootfs");
+        for d in ["bin", "etc", "tmp", "root"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+            .expect("copy /bin/busybox (apt-get install busybox-static)");
+        for applet in ["sh", "cat", "ls", "sleep", "id", "true"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+        let tar = self.dir.path().join("rootfs.tar");
+        common::run_ok(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+        );
+        self.docker_ok(&["import", tar.to_str().unwrap(), IMAGE]);
+    }
+
+    /// A kestrel configuration that reads this dockerd (and no other
+    /// runtime), with the event stream on or off.
+    fn kestrel_config(&self, events: bool) -> PathBuf {
+        let path = self.dir.path().join(format!(
+            "kestrel-{}.yaml",
+            if events { "events" } else { "lookup" }
+        ));
+        std::fs::write(
+            &path,
+            format!(
+                "container_engines:\n  docker:\n    enabled: true\n    sockets: [{}]\n  podman:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: {events}\n",
+                self.sock.display()
+            ),
+        )
+        .expect("write config");
+        path
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // Containers first, then the daemon (which stops its containerd).
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let o = self.docker(&["rm", "-f", id]);
+            if !o.status.success() {
+                eprintln!(
+                    "clean-up: docker rm -f {id}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+        best_effort(
+            "stop dockerd",
+            Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        best_effort("kill dockerd", self.child.kill());
+        best_effort("reap dockerd", self.child.wait());
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..12]
+}
+
+fn metric(d: &Daemon, name: &str) -> f64 {
+    d.metrics().sum(name, &[])
+}
+
+/// `docker create` + `docker start -a`: the id is known before the
+/// container runs, and the container is removed when it exits (--rm).
+fn run_rm(dk: &Dockerd, name: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["create", "--rm", "--network", "none", "--name", name, IMAGE];
+    args.extend_from_slice(cmd);
+    let id = dk.docker_ok(&args);
+    dk.docker_ok(&["start", "-a", &id]);
+    id
+}
+
+fn shadow_alert_with_metadata(events: bool) {
+    let _g = serial();
+    let dk = Dockerd::start();
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(dk.kestrel_config(events)),
+        ..DaemonOpts::default()
+    });
+    let name = nonce("shadow");
+    let id = run_rm(&dk, &name, &["cat", "/etc/shadow"]);
+    let a = d
+        .wait_alert(
+            |a| {
+                rule_of(a) == "Read Sensitive File"
+                    && field(a, "container.id") == short(&id)
+                    && field(a, "fd.name") == "/etc/shadow"
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no Read Sensitive File alert for container {id}; alerts: {:?}\nstderr:\n{}",
+                d.alerts(),
+                d.stderr()
+            )
+        });
+    // The container's first and only process: its metadata was there.
+    assert_eq!(field(&a, "container.name"), name.as_str(), "{a}");
+    assert_eq!(
+        field(&a, "container.image.repository"),
+        "kestrel-test/busybox",
+        "{a}"
+    );
+    assert_eq!(field(&a, "container.image.tag"), "1.0", "{a}");
+    assert_eq!(field(&a, "proc.name"), "cat", "{a}");
+    let m = d.metrics();
+    if events {
+        assert!(m.sum("kestrel_container_stream_events_total", &[]) >= 1.0);
+    } else {
+        // No event stream: the first event waited for the lookup.
+        assert_eq!(m.sum("kestrel_container_stream_events_total", &[]), 0.0);
+        assert!(m.sum("kestrel_container_lookups_total", &[]) >= 1.0);
+        assert!(m.sum("kestrel_container_lookup_waits_total", &[]) >= 1.0);
+    }
+    assert_eq!(m.sum("kestrel_container_lookup_timeouts_total", &[]), 0.0);
+    d.stop();
+}
+
+#[test]
+fn short_lived_container_alert_has_name_and_image_from_the_event_stream() {
+    shadow_alert_with_metadata(true);
+}
+
+#[test]
+fn short_lived_container_alert_has_name_and_image_from_the_synchronous_lookup() {
+    shadow_alert_with_metadata(false);
+}
+
+/// `docker exec -it` under script(1), which gives it a terminal.
+fn exec_tty(dk: &Dockerd, container: &str, shell_cmd: &str) {
+    let line = format!(
+        "{} --host unix://{} exec -it {container} sh -c '{shell_cmd}'",
+        docker_cli(),
+        dk.sock.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (apt-get install bsdutils)");
+    assert!(
+        o.status.success(),
+        "{line}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn running_container(dk: &Dockerd, name: &str) -> String {
+    dk.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        name,
+        IMAGE,
+        "sleep",
+        "600",
+    ])
+}
+
+#[test]
+fn interactive_exec_shell_alerts_and_plain_exec_is_visible() {
+    let _g = serial();
+    let dk = Dockerd::start();
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(dk.kestrel_config(true)),
+        ..DaemonOpts::default()
+    });
+    let name = nonce("web");
+    let id = running_container(&dk, &name);
+    exec_tty(&dk, &name, "exit 0");
+    let a = d
+        .wait_alert(
+            |a| {
+                rule_of(a) == "Terminal Shell in Container"
+                    && field(a, "container.id") == short(&id)
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no Terminal Shell in Container alert; alerts: {:?}",
+                d.alerts()
+            )
+        });
+    assert_eq!(field(&a, "proc.name"), "sh", "{a}");
+    assert_ne!(field(&a, "proc.tty"), &Value::from(0), "{a}");
+    assert!(a["output"].as_str().unwrap_or("").contains(&name), "{a}");
+
+    // Without a terminal: the exec session rule, not the terminal one.
+    dk.docker_ok(&["exec", &name, "ls", "/"]);
+    let b = d
+        .wait_alert(
+            |a| {
+                rule_of(a) == "Exec Session in Container"
+                    && field(a, "container.id") == short(&id)
+                    && field(a, "proc.name") == "ls"
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no Exec Session in Container alert; alerts: {:?}",
+                d.alerts()
+            )
+        });
+    assert_eq!(field(&b, "container.name"), name.as_str(), "{b}");
+    // The container's own first process raised neither.
+    assert!(
+        d.alerts_where(|a| {
+            field(a, "container.id") == short(&id)
+                && field(a, "proc.name") == "sleep"
+                && rule_of(a) != "Process Spawned in Container"
+        })
+        .is_empty(),
+        "{:?}",
+        d.alerts()
+    );
+    d.stop();
+}
+
+#[test]
+fn falco_terminal_shell_rule_fires_on_docker_exec() {
+    let _g = serial();
+    let dk = Dockerd::start();
+    let d = Daemon::start_with(DaemonOpts {
+        rules: vec![common::falco_rules()],
+        config: Some(dk.kestrel_config(true)),
+        ..DaemonOpts::default()
+    });
+    let name = nonce("falco");
+    let id = running_container(&dk, &name);
+    exec_tty(&dk, &name, "exit 0");
+    let a = d
+        .wait_alert(
+            |a| {
+                rule_of(a) == "Terminal shell in container"
+                    && field(a, "container.id") == short(&id)
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("Falco's rule did not fire; alerts: {:?}", d.alerts()));
+    assert_eq!(field(&a, "container.name"), name.as_str(), "{a}");
+    assert_eq!(
+        field(&a, "container.image.repository"),
+        "kestrel-test/busybox",
+        "{a}"
+    );
+    d.stop();
+}
+
+#[test]
+fn destroyed_containers_leave_the_metadata_cache() {
+    let _g = serial();
+    let dk = Dockerd::start();
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(dk.kestrel_config(true)),
+        options: vec!["container_engines.evict_after_s=1".into()],
+        ..DaemonOpts::default()
+    });
+    let n = 5;
+    for i in 0..n {
+        run_rm(&dk, &nonce(&format!("churn{i}")), &["true"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let evicted = metric(&d, "kestrel_container_metadata_evicted_total");
+        let entries = metric(&d, "kestrel_container_metadata_entries");
+        if evicted >= n as f64 && entries == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {n} containers came and went: {evicted} evicted, {entries} entries left"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.stop();
+}
