@@ -2,14 +2,18 @@
 //! container metadata (name, image, mounts, labels) from the runtime.
 //!
 //! The id is available at once (it is in every exec event's `cgroups`
-//! parameter and in `/proc/<pid>/cgroup`); metadata comes from the docker API
-//! (`GET /containers/<id>/json` over `/var/run/docker.sock`, plain HTTP/1.1
-//! over a Unix stream; podman serves the same API) and arrives later. A
-//! background thread fetches it so no worker ever blocks on a socket; until
-//! it is known every metadata field is missing (RULES.md §7.6). Runtimes
-//! that only speak gRPC (containerd's CRI, CRI-O) are not queried: their
-//! containers keep an id and a runtime type but no metadata. That is a
-//! known gap, reported rather than papered over.
+//! parameter and in `/proc/<pid>/cgroup`). Metadata comes from the Docker
+//! Engine API (`GET /containers/<id>/json`, plain HTTP/1.1 over a Unix
+//! stream; podman serves the same API on its own socket). It is there from a
+//! container's first event in two ways: each socket's event stream
+//! (`GET /events`) is followed, so metadata is fetched when the container is
+//! created, before its first process runs; and the first events of a
+//! container still unknown wait for a lookup, up to a bounded time (100 ms
+//! by default), counted when it runs out. Entries leave the cache a while
+//! after the runtime reports the container destroyed. Runtimes that only
+//! speak gRPC (containerd's CRI, CRI-O) are not queried yet: their
+//! containers keep an id and a runtime type but no metadata, a known gap
+//! reported rather than papered over.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
