@@ -137,13 +137,84 @@ impl RunArgs {
     }
 }
 
+/// The helper's first argument `--tty`: run the program in a new session
+/// whose controlling terminal is a pseudo-terminal the helper allocates (the
+/// way a runtime's `exec -it` starts a shell); `--no-tty`: in a new session
+/// without one (a scripted exec).
+pub const HELPER_TTY: &str = "--tty";
+/// See [`HELPER_TTY`].
+pub const HELPER_NO_TTY: &str = "--no-tty";
+
 fn spawn_helper(argv: &[String]) -> ExitCode {
-    use std::os::unix::process::ExitStatusExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let (mode, argv) = match argv.first().map(String::as_str) {
+        Some(m @ (HELPER_TTY | HELPER_NO_TTY)) => (Some(m), &argv[1..]),
+        _ => (None, argv),
+    };
     let Some((prog, args)) = argv.split_first() else {
         eprintln!("kestrel-loadgen {SPAWN_HELPER}: no program");
         return ExitCode::from(2);
     };
-    match std::process::Command::new(prog).args(args).status() {
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    // The pty pair, kept open until the program ended.
+    let mut pty: Option<(libc::c_int, libc::c_int)> = None;
+    if mode == Some(HELPER_TTY) {
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty writes the two descriptors; the name, termios
+        // and window-size arguments may be null.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            eprintln!(
+                "kestrel-loadgen {SPAWN_HELPER}: openpty: {}",
+                std::io::Error::last_os_error()
+            );
+            return ExitCode::from(2);
+        }
+        pty = Some((master, slave));
+        // SAFETY: between fork and exec the closure only makes
+        // async-signal-safe calls (setsid, ioctl, dup2).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0
+                    || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0
+                    || libc::dup2(slave, 0) < 0
+                    || libc::dup2(slave, 1) < 0
+                    || libc::dup2(slave, 2) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else if mode == Some(HELPER_NO_TTY) {
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let status = cmd.status();
+    if let Some((master, slave)) = pty {
+        // SAFETY: both are descriptors openpty gave us, closed once.
+        unsafe {
+            libc::close(slave);
+            libc::close(master);
+        }
+    }
+    match status {
         Ok(st) => match (st.code(), st.signal()) {
             (Some(c), _) => ExitCode::from(c as u8),
             (None, Some(sig)) => ExitCode::from(128u8.wrapping_add(sig as u8)),

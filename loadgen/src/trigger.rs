@@ -520,6 +520,28 @@ pub const ACTIONS: &[Action] = &[
         run: container_shell,
     },
     Action {
+        name: "container_terminal_shell",
+        rules: &["Terminal Shell in Container"],
+        what: "in the simulated container, a process named runc gives /bin/sh a terminal \
+               (a pseudo-terminal it allocates, in a new session) and runs it",
+        needs: Needs {
+            helper: true,
+            ..container(&[])
+        },
+        run: container_terminal_shell,
+    },
+    Action {
+        name: "container_exec_session",
+        rules: &["Exec Session in Container"],
+        what: "in the simulated container, a process named runc runs /bin/true in a new \
+               session without a terminal",
+        needs: Needs {
+            helper: true,
+            ..container(&[])
+        },
+        run: container_exec_session,
+    },
+    Action {
         name: "container_process",
         rules: &["Process Spawned in Container"],
         what: "in the simulated container: /bin/true",
@@ -528,8 +550,9 @@ pub const ACTIONS: &[Action] = &[
     },
 ];
 
-/// Server process names the helper runs under.
-const SERVER_NAMES: [&str; 2] = ["nginx", "mysqld"];
+/// Server process names the helper runs under (and `runc`, the container
+/// runtime's entry point).
+const SERVER_NAMES: [&str; 3] = ["nginx", "mysqld", "runc"];
 /// Programs looked up on PATH.
 const TOOLS: [&str; 8] = [
     "find", "shred", "ssh", "scp", "crontab", "bash", "nsenter", "modprobe",
@@ -1486,6 +1509,39 @@ fn container_escalation_tool(c: &mut Ctx<'_>) -> ActResult {
 
 fn container_shell(c: &mut Ctx<'_>) -> ActResult {
     in_container(c, "/bin/sh", &["sh", "-c", "exit 0"])
+}
+
+/// The helper, named `runc`, in the simulated container, running `argv`
+/// with the terminal mode `tty` (the helper's `--tty` / `--no-tty`).
+fn runtime_exec(c: &mut Ctx<'_>, tty: &str, argv: &[&str]) -> ActResult {
+    let link = c
+        .env
+        .server_links
+        .get("runc")
+        .and_then(|p| p.to_str())
+        .ok_or_else(|| ActError::Other("own executable unknown".into()))?
+        .to_string();
+    let mut full = vec!["runc", crate::cli::SPAWN_HELPER, tty];
+    full.extend_from_slice(argv);
+    let fd = match &c.env.container {
+        Some(Ok(sim)) => sim.procs_fd(),
+        _ => return Err(ActError::Other("no simulated container".into())),
+    };
+    let prog = Program::new(&link, &full)
+        .map_err(|e| ActError::Other(e.to_string()))?
+        .with_cgroup(fd);
+    match c.spawn(prog)? {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!("runc helper ended with {st}"))),
+    }
+}
+
+fn container_terminal_shell(c: &mut Ctx<'_>) -> ActResult {
+    runtime_exec(c, crate::cli::HELPER_TTY, &["/bin/sh", "-c", "exit 0"])
+}
+
+fn container_exec_session(c: &mut Ctx<'_>) -> ActResult {
+    runtime_exec(c, crate::cli::HELPER_NO_TTY, &[TRUE])
 }
 
 fn container_process(c: &mut Ctx<'_>) -> ActResult {

@@ -636,7 +636,10 @@ impl Containers {
             return None;
         }
         let since = self.request(tx, c)?;
-        if self.lookup_timeout.is_zero() || self.inner.timed_out.pin().contains_key(&c.id) {
+        if self.lookup_timeout.is_zero()
+            || self.inner.timed_out.pin().contains_key(&c.id)
+            || self.inner.failed.pin().contains_key(&c.id)
+        {
             return None;
         }
         self.wait_for(c, since + self.lookup_timeout)
