@@ -13,6 +13,9 @@
 //! - `docker exec -it C sh` (a shell with a terminal whose parent is the
 //!   runtime's entry point) alerts, Falco's "Terminal shell in container"
 //!   fires on it too, and a non-interactive `docker exec` is visible;
+//! - a privileged container's escalation tool alerts, with
+//!   `container.privileged` from the runtime (falling back to
+//!   `--cap-add SYS_ADMIN`, said on stderr, where `--privileged` is refused);
 //! - destroyed containers' metadata is evicted.
 
 mod common;
@@ -123,7 +126,7 @@ impl Dockerd {
         }
         std::fs::copy("/bin/busybox", root.join("bin/busybox"))
             .expect("copy /bin/busybox (apt-get install busybox-static)");
-        for applet in ["sh", "cat", "ls", "sleep", "id", "true"] {
+        for applet in ["sh", "cat", "ls", "sleep", "id", "true", "mount"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
         }
         std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
@@ -208,31 +211,42 @@ fn run_rm(dk: &Dockerd, name: &str, cmd: &[&str]) -> String {
     id
 }
 
+/// A kestrel daemon reading this test's dockerd (event stream on or off),
+/// with `rules` (none: the embedded defaults) and `-o` options.
+fn kestrel(dk: &Dockerd, events: bool, rules: Vec<PathBuf>, options: Vec<String>) -> Daemon {
+    Daemon::start_with(DaemonOpts {
+        rules,
+        options,
+        config: Some(dk.kestrel_config(events)),
+        ..DaemonOpts::default()
+    })
+}
+
+/// The first alert of `rule` for the container whose id is `id` that
+/// also satisfies `more`, within 10 s; panics with every alert otherwise.
+fn alert_for(d: &Daemon, rule: &str, id: &str, more: impl Fn(&Value) -> bool) -> Value {
+    d.wait_alert(
+        |a| rule_of(a) == rule && field(a, "container.id") == short(id) && more(a),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "no '{rule}' alert for container {id}; alerts: {:?}\nstderr:\n{}",
+            d.alerts(),
+            d.stderr()
+        )
+    })
+}
+
 fn shadow_alert_with_metadata(events: bool) {
     let _g = serial();
     let dk = Dockerd::start();
-    let d = Daemon::start_with(DaemonOpts {
-        config: Some(dk.kestrel_config(events)),
-        ..DaemonOpts::default()
-    });
+    let d = kestrel(&dk, events, Vec::new(), Vec::new());
     let name = nonce("shadow");
     let id = run_rm(&dk, &name, &["cat", "/etc/shadow"]);
-    let a = d
-        .wait_alert(
-            |a| {
-                rule_of(a) == "Read Sensitive File"
-                    && field(a, "container.id") == short(&id)
-                    && field(a, "fd.name") == "/etc/shadow"
-            },
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|| {
-            panic!(
-                "no Read Sensitive File alert for container {id}; alerts: {:?}\nstderr:\n{}",
-                d.alerts(),
-                d.stderr()
-            )
-        });
+    let a = alert_for(&d, "Read Sensitive File", &id, |a| {
+        field(a, "fd.name") == "/etc/shadow"
+    });
     // The container's first and only process: its metadata was there.
     assert_eq!(field(&a, "container.name"), name.as_str(), "{a}");
     assert_eq!(
@@ -299,52 +313,31 @@ fn running_container(dk: &Dockerd, name: &str) -> String {
     ])
 }
 
+/// A container running `sleep`, then `docker exec -it C sh -c 'exit 0'`;
+/// returns (container name, id, the alert of `rule` for it).
+fn terminal_shell_alert(dk: &Dockerd, d: &Daemon, rule: &str) -> (String, String, Value) {
+    let name = nonce("tty");
+    let id = running_container(dk, &name);
+    exec_tty(dk, &name, "exit 0");
+    let a = alert_for(d, rule, &id, |_| true);
+    (name, id, a)
+}
+
 #[test]
 fn interactive_exec_shell_alerts_and_plain_exec_is_visible() {
     let _g = serial();
     let dk = Dockerd::start();
-    let d = Daemon::start_with(DaemonOpts {
-        config: Some(dk.kestrel_config(true)),
-        ..DaemonOpts::default()
-    });
-    let name = nonce("web");
-    let id = running_container(&dk, &name);
-    exec_tty(&dk, &name, "exit 0");
-    let a = d
-        .wait_alert(
-            |a| {
-                rule_of(a) == "Terminal Shell in Container"
-                    && field(a, "container.id") == short(&id)
-            },
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|| {
-            panic!(
-                "no Terminal Shell in Container alert; alerts: {:?}",
-                d.alerts()
-            )
-        });
+    let d = kestrel(&dk, true, Vec::new(), Vec::new());
+    let (name, id, a) = terminal_shell_alert(&dk, &d, "Terminal Shell in Container");
     assert_eq!(field(&a, "proc.name"), "sh", "{a}");
     assert_ne!(field(&a, "proc.tty"), &Value::from(0), "{a}");
     assert!(a["output"].as_str().unwrap_or("").contains(&name), "{a}");
 
     // Without a terminal: the exec session rule, not the terminal one.
     dk.docker_ok(&["exec", &name, "ls", "/"]);
-    let b = d
-        .wait_alert(
-            |a| {
-                rule_of(a) == "Exec Session in Container"
-                    && field(a, "container.id") == short(&id)
-                    && field(a, "proc.name") == "ls"
-            },
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|| {
-            panic!(
-                "no Exec Session in Container alert; alerts: {:?}",
-                d.alerts()
-            )
-        });
+    let b = alert_for(&d, "Exec Session in Container", &id, |a| {
+        field(a, "proc.name") == "ls"
+    });
     assert_eq!(field(&b, "container.name"), name.as_str(), "{b}");
     // The container's own first process raised neither.
     assert!(
@@ -364,23 +357,8 @@ fn interactive_exec_shell_alerts_and_plain_exec_is_visible() {
 fn falco_terminal_shell_rule_fires_on_docker_exec() {
     let _g = serial();
     let dk = Dockerd::start();
-    let d = Daemon::start_with(DaemonOpts {
-        rules: vec![common::falco_rules()],
-        config: Some(dk.kestrel_config(true)),
-        ..DaemonOpts::default()
-    });
-    let name = nonce("falco");
-    let id = running_container(&dk, &name);
-    exec_tty(&dk, &name, "exit 0");
-    let a = d
-        .wait_alert(
-            |a| {
-                rule_of(a) == "Terminal shell in container"
-                    && field(a, "container.id") == short(&id)
-            },
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|| panic!("Falco's rule did not fire; alerts: {:?}", d.alerts()));
+    let d = kestrel(&dk, true, vec![common::falco_rules()], Vec::new());
+    let (name, _, a) = terminal_shell_alert(&dk, &d, "Terminal shell in container");
     assert_eq!(field(&a, "container.name"), name.as_str(), "{a}");
     assert_eq!(
         field(&a, "container.image.repository"),
@@ -391,14 +369,90 @@ fn falco_terminal_shell_rule_fires_on_docker_exec() {
 }
 
 #[test]
+fn privileged_container_escalation_tool_alerts_with_real_metadata() {
+    let _g = serial();
+    let dk = Dockerd::start();
+    // A rule on the runtime's own privileged flag, beside the defaults.
+    let extra = dk.dir.path().join("privileged.yaml");
+    std::fs::write(
+        &extra,
+        "- rule: Mount in Privileged Container (test)\n  desc: t\n  condition: evt.type in (execve, execveat) and evt.res = SUCCESS and container.privileged = true and proc.name = mount\n  output: privileged mount (container=%container.name privileged=%container.privileged)\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let d = kestrel(
+        &dk,
+        true,
+        vec![common::default_rules(), extra],
+        vec!["rule_matching=all".into()],
+    );
+    let name = nonce("priv");
+    let create = |extra: &[&str]| {
+        let mut args = vec!["create", "--network", "none", "--name", &name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[IMAGE, "mount"]);
+        dk.docker(&args)
+    };
+    // This VM's capability bounding set lacks CAP_SYS_RESOURCE, so runc
+    // cannot give a --privileged container every capability and refuses to
+    // start it ("unable to apply caps"); then the container gets
+    // CAP_SYS_ADMIN alone, which the default rule also treats as
+    // privileged.
+    let out = create(&["--privileged"]);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let privileged = out.status.success() && dk.docker(&["start", "-a", &id]).status.success();
+    let id = if privileged {
+        id
+    } else {
+        eprintln!(
+            "this VM refuses --privileged containers: running with --cap-add SYS_ADMIN instead"
+        );
+        if !id.is_empty() {
+            dk.docker_ok(&["rm", "-f", &id]);
+        }
+        let out = create(&["--cap-add", "SYS_ADMIN"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        dk.docker_ok(&["start", "-a", &id]);
+        id
+    };
+    let a = alert_for(
+        &d,
+        "Privilege Escalation Tool in Privileged Container",
+        &id,
+        |_| true,
+    );
+    assert_eq!(field(&a, "proc.name"), "mount", "{a}");
+    assert_eq!(
+        field(&a, "container.image.repository"),
+        "kestrel-test/busybox",
+        "{a}"
+    );
+    assert!(
+        a["output"].as_str().unwrap_or("").contains("CAP_SYS_ADMIN"),
+        "{a}"
+    );
+    if privileged {
+        let b = alert_for(&d, "Mount in Privileged Container (test)", &id, |_| true);
+        assert_eq!(field(&b, "container.privileged"), true, "{b}");
+    }
+    dk.docker_ok(&["rm", "-f", &id]);
+    d.stop();
+}
+
+#[test]
 fn destroyed_containers_leave_the_metadata_cache() {
     let _g = serial();
     let dk = Dockerd::start();
-    let d = Daemon::start_with(DaemonOpts {
-        config: Some(dk.kestrel_config(true)),
-        options: vec!["container_engines.evict_after_s=1".into()],
-        ..DaemonOpts::default()
-    });
+    let d = kestrel(
+        &dk,
+        true,
+        Vec::new(),
+        vec!["container_engines.evict_after_s=1".into()],
+    );
     let n = 5;
     for i in 0..n {
         run_rm(&dk, &nonce(&format!("churn{i}")), &["true"]);

@@ -159,7 +159,12 @@ for line in open(alerts):
     shadow += 1
     if not f.get("container.name") or not f.get("container.image.repository"):
         missing += 1
-print(f"# Container churn ({env.get('cpu_model', env.get('cpu', '?'))})\n")
+cpu = {}
+for line in open("/proc/cpuinfo"):
+    k, _, v = line.partition(":")
+    cpu.setdefault(k.strip(), v.strip())
+print(f"# Container churn ({env.get('cpu_model', '?')}, family {cpu.get('cpu family', '?')} "
+      f"model {cpu.get('model', '?')}, {env.get('cpus', '?')} CPUs)\n")
 print(f"{n} containers (`docker run --rm IMG cat /etc/shadow`) in {secs} s; "
       f"Read Sensitive File alerts from containers: {shadow}, "
       f"of which without name or image: {missing}.\n")
