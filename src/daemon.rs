@@ -636,6 +636,12 @@ impl DaemonState {
             &[],
             cs.known as f64,
         );
+        w.gauge(
+            "kestrel_container_user_databases",
+            "Containers whose user and group files are cached (for user.name).",
+            &[],
+            self.ctx.users.containers_cached() as f64,
+        );
         for (name, help, v) in [
             (
                 "kestrel_container_lookups_total",

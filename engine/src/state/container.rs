@@ -493,7 +493,13 @@ pub struct Containers {
     lookup_timeout: Duration,
     /// Set when the cache is dropped: the background threads end.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Called with each evicted container's id (other per-container
+    /// caches drop their entries).
+    hooks: Arc<std::sync::Mutex<Vec<EvictHook>>>,
 }
+
+/// See [`Containers::on_evict`].
+pub type EvictHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Containers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -541,6 +547,7 @@ impl Containers {
             host: Arc::new(ContainerInfo::host()),
             lookup_timeout: Duration::ZERO,
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            hooks: Arc::default(),
         }
     }
 
@@ -599,14 +606,21 @@ impl Containers {
         if cfg.events {
             let inner = c.inner.clone();
             let stop = c.stop.clone();
+            let hooks = c.hooks.clone();
             let sockets: Vec<PathBuf> = docker.into_iter().chain(podman).collect();
             let evict_after = cfg.evict_after;
             std::thread::Builder::new()
                 .name("kestrel-ctr-events".into())
-                .spawn(move || follow_events(&inner, &sockets, evict_after, &stop))?;
+                .spawn(move || follow_events(&inner, &sockets, evict_after, &stop, &hooks))?;
         }
         c.tx = Some(tx);
         Ok(c)
+    }
+
+    /// Registers `f` to be called with the id of every container whose
+    /// entry is evicted after the runtime reported it destroyed.
+    pub fn on_evict(&self, f: EvictHook) {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(f);
     }
 
     /// Records metadata (tests, capture replay, other providers).
@@ -769,6 +783,7 @@ fn follow_events(
     sockets: &[PathBuf],
     evict_after: Duration,
     stop: &std::sync::atomic::AtomicBool,
+    hooks: &std::sync::Mutex<Vec<EvictHook>>,
 ) {
     let (ev_tx, ev_rx) = crossbeam_channel::unbounded::<(String, String, usize)>();
     for (k, s) in sockets.iter().enumerate() {
@@ -823,6 +838,9 @@ fn follow_events(
             inner.requested.pin().remove(&id);
             inner.failed.pin().remove(&id);
             inner.timed_out.pin().remove(&id);
+            for h in hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                h(&id);
+            }
         }
         // Lookups of ids that never became known are forgotten after a
         // while, so the bookkeeping stays bounded without an event stream.
@@ -1241,6 +1259,11 @@ mod tests {
             Duration::from_secs(5),
         );
         let c = Containers::start(&cfg(&sock, 0, true)).unwrap();
+        let forgotten = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let f2 = forgotten.clone();
+        c.on_evict(Arc::new(move |id: &str| {
+            f2.lock().unwrap().push(id.to_string())
+        }));
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while seen.len() < 2 && Instant::now() < deadline {
@@ -1263,6 +1286,7 @@ mod tests {
             if st.evicted == 1 && st.known == 0 {
                 assert_eq!(st.stream_events, 3, "{st:?}");
                 assert_eq!(st.requested, 0, "prefetched, never looked up: {st:?}");
+                assert_eq!(*forgotten.lock().unwrap(), [ID.to_string()]);
                 break;
             }
             assert!(Instant::now() < deadline, "{st:?}");

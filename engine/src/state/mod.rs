@@ -116,9 +116,13 @@ impl Context {
     /// The live system with container metadata from the runtimes `cfg`
     /// names.
     pub fn system_with(cfg: &ContainerConfig) -> std::io::Result<Context> {
+        let users = Users::system();
+        let containers = Containers::start(cfg)?;
+        // A destroyed container's user database goes with its metadata.
+        containers.on_evict(users.forgetter());
         Ok(Context {
-            users: Users::system(),
-            containers: Containers::start(cfg)?,
+            users,
+            containers,
             hostname: system_hostname(),
             boot_to_epoch_ns: boot_to_epoch_offset_ns(),
             services: Services::system(),

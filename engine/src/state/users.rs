@@ -160,7 +160,7 @@ impl Source {
 /// User and group databases: the host's and one per container.
 pub struct Users {
     host: Source,
-    containers: papaya::HashMap<Arc<str>, Arc<Source>>,
+    containers: Arc<papaya::HashMap<Arc<str>, Arc<Source>>>,
     /// Whether container databases are read through `/proc/<pid>/root`.
     proc_root: Option<PathBuf>,
 }
@@ -192,7 +192,7 @@ impl Users {
     pub fn with_roots(host_root: impl Into<PathBuf>, proc: Option<PathBuf>) -> Users {
         Users {
             host: Source::new(Some(host_root.into())),
-            containers: papaya::HashMap::new(),
+            containers: Arc::new(papaya::HashMap::new()),
             proc_root: proc,
         }
     }
@@ -201,9 +201,24 @@ impl Users {
     pub fn fixed(db: NameDb) -> Users {
         Users {
             host: Source::fixed(db),
-            containers: papaya::HashMap::new(),
+            containers: Arc::new(papaya::HashMap::new()),
             proc_root: None,
         }
+    }
+
+    /// A handle that drops a container's cached databases (called when the
+    /// runtime reports the container destroyed, so the cache stays as
+    /// large as the set of live containers).
+    pub fn forgetter(&self) -> Arc<dyn Fn(&str) + Send + Sync> {
+        let map = Arc::clone(&self.containers);
+        Arc::new(move |id: &str| {
+            map.pin().remove(id);
+        })
+    }
+
+    /// Containers whose databases are cached.
+    pub fn containers_cached(&self) -> usize {
+        self.containers.len()
     }
 
     fn db_for(&self, container: &ContainerRef, tgid: u32) -> arc_swap::Guard<Arc<NameDb>> {
