@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages kestrel needs to build and test, and mounts
-# the kernel filesystems the probe uses. Safe to run again.
+# Installs the system packages kestrel needs to build (and with --test, to
+# run its tests), and mounts the kernel filesystems the probe uses. Safe to
+# run again.
 set -euo pipefail
+tests=0
+[ "${1:-}" = --test ] && tests=1
 
 need=()
 command -v clang >/dev/null || need+=(clang)
@@ -12,14 +15,17 @@ command -v bpftool >/dev/null || need+=(bpftool)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
-# Real container runtimes for the container tests (tests/containers_docker.rs
-# starts its own dockerd, which starts its own containerd), busybox-static
-# for the images they build, and script(1) for a terminal.
-command -v dockerd >/dev/null || need+=(docker.io)
-command -v containerd >/dev/null || need+=(containerd)
-command -v runc >/dev/null || need+=(runc)
-dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-command -v script >/dev/null || need+=(bsdutils)
+# For the tests only: real container runtimes for the container tests
+# (tests/containers_docker.rs starts its own dockerd, which starts its own
+# containerd), busybox-static for the images they build, and script(1) for
+# a terminal.
+if [ "$tests" = 1 ]; then
+    command -v dockerd >/dev/null || need+=(docker.io)
+    command -v containerd >/dev/null || need+=(containerd)
+    command -v runc >/dev/null || need+=(runc)
+    dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+    command -v script >/dev/null || need+=(bsdutils)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

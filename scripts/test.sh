@@ -7,7 +7,7 @@
 # test binary also serialises its own daemon tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 cargo build --workspace --release --bins
 cargo test --workspace --release -- --test-threads=1
 # kestrel-loadgen against the real kernel: its kernel-backed reconciliation
