@@ -1107,20 +1107,32 @@ fn setns_own_namespace(c: &mut Ctx<'_>) -> ActResult {
     c.fork_errno(child_setns, "setns")
 }
 
-fn server_spawn(c: &mut Ctx<'_>, server: &str, argv: &[&str]) -> ActResult {
+/// This program re-executed under `name` (a symlink named so) as the
+/// spawn helper, running `args` (the helper's options, then the program
+/// and its arguments).
+fn helper_program(c: &Ctx<'_>, name: &str, args: &[&str]) -> Result<Program, ActError> {
     let link = c
         .env
         .server_links
-        .get(server)
+        .get(name)
         .and_then(|p| p.to_str())
-        .ok_or_else(|| ActError::Other("own executable unknown".into()))?
-        .to_string();
-    let mut full = vec![server, crate::cli::SPAWN_HELPER];
-    full.extend_from_slice(argv);
-    match c.spawn_args(&link, &full)? {
+        .ok_or_else(|| ActError::Other("own executable unknown".into()))?;
+    let mut full = vec![name, crate::cli::SPAWN_HELPER];
+    full.extend_from_slice(args);
+    Program::new(link, &full).map_err(|e| ActError::Other(e.to_string()))
+}
+
+/// Runs the helper program and requires it to exit 0.
+fn run_helper(c: &mut Ctx<'_>, name: &str, prog: Program) -> ActResult {
+    match c.spawn(prog)? {
         ExitStatus::Code(0) => Ok(()),
-        st => Err(ActError::Other(format!("{server} helper ended with {st}"))),
+        st => Err(ActError::Other(format!("{name} helper ended with {st}"))),
     }
+}
+
+fn server_spawn(c: &mut Ctx<'_>, server: &str, argv: &[&str]) -> ActResult {
+    let prog = helper_program(c, server, argv)?;
+    run_helper(c, server, prog)
 }
 
 fn shell_from_web_server(c: &mut Ctx<'_>) -> ActResult {
@@ -1490,12 +1502,17 @@ fn kernel_module_load(c: &mut Ctx<'_>) -> ActResult {
     }
 }
 
+/// The simulated container's `cgroup.procs`, for [`Program::with_cgroup`].
+fn container_procs(c: &Ctx<'_>) -> Result<std::os::fd::RawFd, ActError> {
+    match &c.env.container {
+        Some(Ok(sim)) => Ok(sim.procs_fd()),
+        _ => Err(ActError::Other("no simulated container".into())),
+    }
+}
+
 /// Runs `path argv` in the simulated container.
 fn in_container(c: &mut Ctx<'_>, path: &str, argv: &[&str]) -> ActResult {
-    let fd = match &c.env.container {
-        Some(Ok(sim)) => sim.procs_fd(),
-        _ => return Err(ActError::Other("no simulated container".into())),
-    };
+    let fd = container_procs(c)?;
     let prog = Program::new(path, argv)
         .map_err(|e| ActError::Other(e.to_string()))?
         .with_cgroup(fd);
@@ -1514,26 +1531,10 @@ fn container_shell(c: &mut Ctx<'_>) -> ActResult {
 /// The helper, named `runc`, in the simulated container, running `argv`
 /// with the terminal mode `tty` (the helper's `--tty` / `--no-tty`).
 fn runtime_exec(c: &mut Ctx<'_>, tty: &str, argv: &[&str]) -> ActResult {
-    let link = c
-        .env
-        .server_links
-        .get("runc")
-        .and_then(|p| p.to_str())
-        .ok_or_else(|| ActError::Other("own executable unknown".into()))?
-        .to_string();
-    let mut full = vec!["runc", crate::cli::SPAWN_HELPER, tty];
-    full.extend_from_slice(argv);
-    let fd = match &c.env.container {
-        Some(Ok(sim)) => sim.procs_fd(),
-        _ => return Err(ActError::Other("no simulated container".into())),
-    };
-    let prog = Program::new(&link, &full)
-        .map_err(|e| ActError::Other(e.to_string()))?
-        .with_cgroup(fd);
-    match c.spawn(prog)? {
-        ExitStatus::Code(0) => Ok(()),
-        st => Err(ActError::Other(format!("runc helper ended with {st}"))),
-    }
+    let mut args = vec![tty];
+    args.extend_from_slice(argv);
+    let prog = helper_program(c, "runc", &args)?.with_cgroup(container_procs(c)?);
+    run_helper(c, "runc", prog)
 }
 
 fn container_terminal_shell(c: &mut Ctx<'_>) -> ActResult {

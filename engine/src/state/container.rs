@@ -306,59 +306,89 @@ pub fn parse_docker_inspect(body: &[u8]) -> Result<ContainerInfo, ContainerError
     })
 }
 
-/// Splits a raw HTTP/1.1 response into status and body, decoding chunked
-/// transfer encoding.
-pub fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<u8>), ContainerError> {
-    let bad = |m: &str| ContainerError::Http(m.to_string());
-    let hdr_end = memchr::memmem::find(raw, b"\r\n\r\n").ok_or_else(|| bad("no header end"))?;
-    let head = std::str::from_utf8(&raw[..hdr_end]).map_err(|_| bad("header not UTF-8"))?;
+/// The parts of an HTTP/1.1 response head kestrel reads.
+struct HttpHead {
+    status: u16,
+    chunked: bool,
+    length: Option<usize>,
+}
+
+fn http_error(m: &str) -> ContainerError {
+    ContainerError::Http(m.to_string())
+}
+
+/// Parses a response head (status line and headers, without the blank
+/// line that ends them).
+fn parse_http_head(head: &[u8]) -> Result<HttpHead, ContainerError> {
+    let head = std::str::from_utf8(head).map_err(|_| http_error("header not UTF-8"))?;
     let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or_else(|| bad("empty response"))?;
+    let status_line = lines.next().ok_or_else(|| http_error("empty response"))?;
     let status: u16 = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let mut chunked = false;
-    let mut length = None;
+        .ok_or_else(|| http_error("bad status line"))?;
+    let mut out = HttpHead {
+        status,
+        chunked: false,
+        length: None,
+    };
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             let k = k.trim().to_ascii_lowercase();
             let v = v.trim();
             if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
+                out.chunked = true;
             } else if k == "content-length" {
-                length = v.parse::<usize>().ok();
+                out.length = v.parse::<usize>().ok();
             }
         }
     }
+    Ok(out)
+}
+
+/// The chunk that starts `rest` (chunked transfer encoding): where its data
+/// starts and its size; `None` while its size line is incomplete.
+fn chunk_at(rest: &[u8]) -> Result<Option<(usize, usize)>, ContainerError> {
+    let Some(line_end) = memchr::memmem::find(rest, b"\r\n") else {
+        return Ok(None);
+    };
+    let size_txt = std::str::from_utf8(&rest[..line_end]).map_err(|_| http_error("chunk size"))?;
+    let size_txt = size_txt.split(';').next().unwrap_or("").trim();
+    let size = usize::from_str_radix(size_txt, 16).map_err(|_| http_error("chunk size"))?;
+    Ok(Some((line_end + 2, size)))
+}
+
+/// Splits a raw HTTP/1.1 response into status and body, decoding chunked
+/// transfer encoding.
+pub fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<u8>), ContainerError> {
+    let hdr_end =
+        memchr::memmem::find(raw, b"\r\n\r\n").ok_or_else(|| http_error("no header end"))?;
+    let head = parse_http_head(&raw[..hdr_end])?;
     let body = &raw[hdr_end + 4..];
-    if !chunked {
-        let body = match length {
+    if !head.chunked {
+        let body = match head.length {
             Some(n) if n <= body.len() => &body[..n],
-            Some(_) => return Err(bad("body shorter than Content-Length")),
+            Some(_) => return Err(http_error("body shorter than Content-Length")),
             None => body,
         };
-        return Ok((status, body.to_vec()));
+        return Ok((head.status, body.to_vec()));
     }
     let mut out = Vec::new();
     let mut rest = body;
     loop {
-        let line_end = memchr::memmem::find(rest, b"\r\n").ok_or_else(|| bad("chunk size line"))?;
-        let size_txt = std::str::from_utf8(&rest[..line_end]).map_err(|_| bad("chunk size"))?;
-        let size_txt = size_txt.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_txt, 16).map_err(|_| bad("chunk size"))?;
-        rest = &rest[line_end + 2..];
+        let (start, size) = chunk_at(rest)?.ok_or_else(|| http_error("chunk size line"))?;
+        rest = &rest[start..];
         if size == 0 {
             break;
         }
         if rest.len() < size {
-            return Err(bad("truncated chunk"));
+            return Err(http_error("truncated chunk"));
         }
         out.extend_from_slice(&rest[..size]);
         rest = rest.get(size + 2..).unwrap_or(&[]);
     }
-    Ok((status, out))
+    Ok((head.status, out))
 }
 
 /// Fetches one container's metadata from a docker-API socket.
@@ -460,10 +490,10 @@ struct Inner {
     /// Ids asked for, with when, so a lookup is queued at most once per
     /// [`RETRY_AFTER`] and its waiters know their deadline.
     requested: papaya::HashMap<Arc<str>, Instant>,
-    /// Ids whose last lookup failed, with when: their waiters stop.
-    failed: papaya::HashMap<Arc<str>, Instant>,
-    /// Ids whose wait timed out once: later events do not wait again.
-    timed_out: papaya::HashMap<Arc<str>, ()>,
+    /// Ids whose last lookup ended without metadata (it failed, or an
+    /// event's wait for it ran out), with when: no event waits for them
+    /// until the next lookup is queued.
+    gave_up: papaya::HashMap<Arc<str>, Instant>,
     /// Bumped (under the lock) after every lookup; waiters sleep on it.
     done: std::sync::Mutex<u64>,
     done_cv: std::sync::Condvar,
@@ -530,8 +560,7 @@ impl Containers {
             inner: Arc::new(Inner {
                 infos: papaya::HashMap::new(),
                 requested: papaya::HashMap::new(),
-                failed: papaya::HashMap::new(),
-                timed_out: papaya::HashMap::new(),
+                gave_up: papaya::HashMap::new(),
                 done: std::sync::Mutex::new(0),
                 done_cv: std::sync::Condvar::new(),
                 requested_n: AtomicU64::new(0),
@@ -592,16 +621,27 @@ impl Containers {
         let (d, p) = (docker.clone(), podman.clone());
         std::thread::Builder::new()
             .name("kestrel-containers".into())
-            .spawn(move || {
-                for (id, rt) in rx {
-                    // Podman serves the Docker API too; try the runtime's
-                    // own sockets first, then the others.
-                    let order: Vec<&PathBuf> = match rt {
-                        Runtime::Podman => p.iter().chain(d.iter()).collect(),
-                        _ => d.iter().chain(p.iter()).collect(),
-                    };
-                    fetch_into(&inner, &order, &id);
+            .spawn(move || loop {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok((id, rt)) => {
+                        // Podman serves the Docker API too; try the
+                        // runtime's own sockets first, then the others.
+                        let order: Vec<&PathBuf> = match rt {
+                            Runtime::Podman => p.iter().chain(d.iter()).collect(),
+                            _ => d.iter().chain(p.iter()).collect(),
+                        };
+                        fetch_into(&inner, &order, &id);
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 }
+                // Lookups of ids that never became known are forgotten
+                // after a while, so the bookkeeping stays bounded with or
+                // without an event stream.
+                let now = Instant::now();
+                let stale = |t: &Instant| now.duration_since(*t) > RETRY_AFTER * 6;
+                inner.requested.pin().retain(|_, t| !stale(t));
+                inner.gave_up.pin().retain(|_, t| !stale(t));
             })?;
         if cfg.events {
             let inner = c.inner.clone();
@@ -650,10 +690,7 @@ impl Containers {
             return None;
         }
         let since = self.request(tx, c)?;
-        if self.lookup_timeout.is_zero()
-            || self.inner.timed_out.pin().contains_key(&c.id)
-            || self.inner.failed.pin().contains_key(&c.id)
-        {
+        if self.lookup_timeout.is_zero() || self.inner.gave_up.pin().contains_key(&c.id) {
             return None;
         }
         self.wait_for(c, since + self.lookup_timeout)
@@ -667,18 +704,12 @@ impl Containers {
             if let Some(i) = self.inner.infos.pin().get(&c.id) {
                 return Some(i.clone());
             }
-            if self.inner.failed.pin().contains_key(&c.id) {
+            if self.inner.gave_up.pin().contains_key(&c.id) {
                 return None;
             }
             let now = Instant::now();
             if now >= deadline {
-                if self
-                    .inner
-                    .timed_out
-                    .pin()
-                    .insert(c.id.clone(), ())
-                    .is_none()
-                {
+                if self.inner.gave_up.pin().insert(c.id.clone(), now).is_none() {
                     self.inner.lookup_timeouts.fetch_add(1, Ordering::Relaxed);
                     log::debug!("container {}: metadata lookup timed out", c.short_id());
                 }
@@ -709,8 +740,7 @@ impl Containers {
             }
         }
         req.insert(c.id.clone(), now);
-        self.inner.failed.pin().remove(&c.id);
-        self.inner.timed_out.pin().remove(&c.id);
+        self.inner.gave_up.pin().remove(&c.id);
         match tx.try_send((c.id.clone(), c.runtime)) {
             Ok(()) => {
                 self.inner.requested_n.fetch_add(1, Ordering::Relaxed);
@@ -749,7 +779,7 @@ fn fetch_into(inner: &Inner, sockets: &[&PathBuf], id: &Arc<str>) {
         match docker_inspect(s, id, Duration::from_secs(2)) {
             Ok(info) => {
                 inner.infos.pin().insert(id.clone(), Arc::new(info));
-                inner.failed.pin().remove(id);
+                inner.gave_up.pin().remove(id);
                 inner.finished();
                 return;
             }
@@ -757,7 +787,7 @@ fn fetch_into(inner: &Inner, sockets: &[&PathBuf], id: &Arc<str>) {
         }
     }
     inner.fetch_failed.fetch_add(1, Ordering::Relaxed);
-    inner.failed.pin().insert(id.clone(), Instant::now());
+    inner.gave_up.pin().insert(id.clone(), Instant::now());
     if let Some(e) = last {
         log::debug!("container {id}: {e}");
     }
@@ -782,7 +812,7 @@ fn follow_events(
     inner: &Arc<Inner>,
     sockets: &[PathBuf],
     evict_after: Duration,
-    stop: &std::sync::atomic::AtomicBool,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
     hooks: &std::sync::Mutex<Vec<EvictHook>>,
 ) {
     let (ev_tx, ev_rx) = crossbeam_channel::unbounded::<(String, String, usize)>();
@@ -790,6 +820,7 @@ fn follow_events(
         let s = s.clone();
         let tx = ev_tx.clone();
         let inner = inner.clone();
+        let stop = Arc::clone(stop);
         let spawned = std::thread::Builder::new()
             .name("kestrel-ctr-stream".into())
             .spawn(move || loop {
@@ -797,7 +828,7 @@ fn follow_events(
                     log::debug!("container events on {}: {e}", s.display());
                 }
                 inner.stream_gaps.fetch_add(1, Ordering::Relaxed);
-                if tx.send((String::new(), String::new(), k)).is_err() {
+                if stop.load(Ordering::Relaxed) {
                     return;
                 }
                 std::thread::sleep(Duration::from_secs(1));
@@ -810,7 +841,7 @@ fn follow_events(
     let mut doomed: std::collections::VecDeque<(Instant, Arc<str>)> = Default::default();
     while !stop.load(Ordering::Relaxed) {
         match ev_rx.recv_timeout(Duration::from_secs(1)) {
-            Ok((action, id, k)) if !id.is_empty() => {
+            Ok((action, id, k)) => {
                 inner.stream_events.fetch_add(1, Ordering::Relaxed);
                 let id: Arc<str> = Arc::from(id.as_str());
                 match action.as_str() {
@@ -825,7 +856,6 @@ fn follow_events(
                     _ => {}
                 }
             }
-            Ok(_) => {}
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
@@ -836,17 +866,11 @@ fn follow_events(
                 inner.evicted.fetch_add(1, Ordering::Relaxed);
             }
             inner.requested.pin().remove(&id);
-            inner.failed.pin().remove(&id);
-            inner.timed_out.pin().remove(&id);
+            inner.gave_up.pin().remove(&id);
             for h in hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 h(&id);
             }
         }
-        // Lookups of ids that never became known are forgotten after a
-        // while, so the bookkeeping stays bounded without an event stream.
-        let stale = |t: &Instant| now.duration_since(*t) > RETRY_AFTER * 6;
-        inner.requested.pin().retain(|_, t| !stale(t));
-        inner.failed.pin().retain(|_, t| !stale(t));
     }
 }
 
@@ -882,33 +906,28 @@ fn stream_events(
             return Err(ContainerError::Http("event stream headers too long".into()));
         }
     };
-    let (status, _) = parse_http_response(&buf[..hdr_end + 4])
-        .or_else(|_| Ok::<_, ContainerError>((0, Vec::new())))?;
-    let head = String::from_utf8_lossy(&buf[..hdr_end]).to_ascii_lowercase();
-    if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.0 200") {
+    let head = parse_http_head(&buf[..hdr_end])?;
+    if head.status != 200 {
         return Err(ContainerError::Http(format!(
-            "event stream refused (status {status})"
+            "event stream refused (status {})",
+            head.status
         )));
     }
-    let chunked = head.contains("transfer-encoding: chunked");
+    let chunked = head.chunked;
     let mut body: Vec<u8> = buf[hdr_end + 4..].to_vec();
     let mut lines: Vec<u8> = Vec::new();
     loop {
         // Move whole chunks (or raw bytes) from `body` into `lines`.
         if chunked {
-            while let Some(le) = memchr::memmem::find(&body, b"\r\n") {
-                let size_txt = String::from_utf8_lossy(&body[..le]);
-                let size_txt = size_txt.split(';').next().unwrap_or("").trim().to_string();
-                let size = usize::from_str_radix(&size_txt, 16)
-                    .map_err(|_| ContainerError::Http("event stream chunk size".into()))?;
+            while let Some((start, size)) = chunk_at(&body)? {
                 if size == 0 {
                     return Ok(());
                 }
-                if body.len() < le + 2 + size + 2 {
+                if body.len() < start + size + 2 {
                     break;
                 }
-                lines.extend_from_slice(&body[le + 2..le + 2 + size]);
-                body.drain(..le + 2 + size + 2);
+                lines.extend_from_slice(&body[start..start + size]);
+                body.drain(..start + size + 2);
             }
         } else {
             lines.append(&mut body);
