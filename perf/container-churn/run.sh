@@ -89,17 +89,9 @@ container_engines:
   evict_after_s: $EVICT
 EOF
 
-ALERTS=$PERF_TMP/alerts.jsonl
-port=$(free_port)
-note_cmd "$KESTREL -c $DK/kestrel.yaml -o json_output=true -o webserver.listen_port=$port"
-"$KESTREL" -c "$DK/kestrel.yaml" -o json_output=true -o "webserver.listen_port=$port" \
-    > "$ALERTS" 2> "$OUT/kestrel.log" &
-DAEMON_PID=$!
-DAEMON_URL="http://127.0.0.1:$port"
-DAEMON_DIR=$OUT
-DAEMON_TAG=kestrel
-for _ in $(seq 1 600); do curl -sf -o /dev/null "$DAEMON_URL/healthz" && break; sleep 0.1; done
-curl -sf -o /dev/null "$DAEMON_URL/healthz" || die "kestrel did not start (see $OUT/kestrel.log)"
+daemon_start "$OUT" kestrel -c "$DK/kestrel.yaml" -o json_output=true
+# daemon_start's alert file, read for the summary before daemon_stop drops it.
+ALERTS=$PERF_TMP/kestrel.alerts
 sleep 3
 
 metric() { # file name
@@ -140,7 +132,6 @@ done
 t1=$(date +%s)
 sleep $((EVICT + 5))
 sample "$N" settled
-daemon_stop
 
 python3 - "$OUT" "$N" "$((t1 - t0))" "$ALERTS" > "$OUT/summary.md" <<'PY'
 import csv, json, sys
@@ -181,5 +172,6 @@ print(f"\nRSS: {int(base['rss_kib'])/1024:.1f} MiB before, {int(last['rss_kib'])
       f"metadata entries {base['entries']} -> "
       f"{last['entries']}; fds {base['fds']} -> {last['fds']}; threads {base['threads']} -> {last['threads']}.")
 PY
+daemon_stop
 archive_logs "$OUT"
 cat "$OUT/summary.md"
