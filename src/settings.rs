@@ -291,6 +291,7 @@ fn containers(cfg: &Config) -> Result<ContainerConfig> {
     Ok(ContainerConfig {
         docker_sockets: sockets("docker")?,
         podman_sockets: sockets("podman")?,
+        cri_sockets: sockets("cri")?,
         lookup_timeout: Duration::from_millis(cfg.u64("container_engines.lookup_timeout_ms")?),
         events: cfg.bool("container_engines.events")?,
         evict_after: Duration::from_secs(cfg.u64("container_engines.evict_after_s")?),

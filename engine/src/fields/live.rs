@@ -158,6 +158,13 @@ enum F {
     K8sNsName,
     K8sPodName,
     K8sPodUid,
+    K8sPodSandboxId,
+    K8sPodFullSandboxId,
+    K8sPodLabel,
+    K8sPodLabels,
+    K8sPodIp,
+    ContainerImageDigest,
+    ContainerIp,
     Unknown,
 }
 
@@ -278,6 +285,13 @@ fn tag_of(name: &str) -> F {
         "k8s.ns.name" => F::K8sNsName,
         "k8s.pod.name" => F::K8sPodName,
         "k8s.pod.uid" => F::K8sPodUid,
+        "k8s.pod.sandbox_id" => F::K8sPodSandboxId,
+        "k8s.pod.full_sandbox_id" => F::K8sPodFullSandboxId,
+        "k8s.pod.label" => F::K8sPodLabel,
+        "k8s.pod.labels" => F::K8sPodLabels,
+        "k8s.pod.ip" => F::K8sPodIp,
+        "container.image.digest" => F::ContainerImageDigest,
+        "container.ip" => F::ContainerIp,
         _ => F::Unknown,
     }
 }
@@ -1541,9 +1555,29 @@ impl<'a> LiveEvent<'a> {
             F::ContainerImageId => s(&info.image_id),
             F::ContainerPrivileged => Some(Value::Bool(info.privileged)),
             F::ContainerMounts => Some(Value::string(info.mounts_text())),
-            F::K8sNsName => self.label("io.kubernetes.pod.namespace"),
-            F::K8sPodName => self.label("io.kubernetes.pod.name"),
-            F::K8sPodUid => self.label("io.kubernetes.pod.uid"),
+            F::ContainerImageDigest => s(&info.image_digest),
+            F::ContainerIp => s(&info.ip),
+            // The pod from the CRI sandbox; a container without one
+            // (Docker with Kubernetes labels, dockershim) by its labels.
+            F::K8sNsName => match &info.pod {
+                Some(p) => s(&p.namespace),
+                None => self.label("io.kubernetes.pod.namespace"),
+            },
+            F::K8sPodName => match &info.pod {
+                Some(p) => s(&p.name),
+                None => self.label("io.kubernetes.pod.name"),
+            },
+            F::K8sPodUid => match &info.pod {
+                Some(p) => s(&p.uid),
+                None => self.label("io.kubernetes.pod.uid"),
+            },
+            F::K8sPodSandboxId => {
+                let p = info.pod.as_ref()?;
+                s(p.sandbox_id.get(..12).unwrap_or(&p.sandbox_id))
+            }
+            F::K8sPodFullSandboxId => s(&info.pod.as_ref()?.sandbox_id),
+            F::K8sPodLabels => Some(Value::string(info.pod.as_ref()?.labels_text())),
+            F::K8sPodIp => s(&info.pod.as_ref()?.ip),
             _ => None,
         }
     }
@@ -1869,6 +1903,14 @@ impl super::Extract for LiveEvent<'_> {
                 }
                 _ => None,
             },
+            F::K8sPodLabel => match &f.arg {
+                FieldArg::Key(k) => {
+                    self.container()?;
+                    let v = self.container_info()?.pod.as_ref()?.labels.get(&**k)?;
+                    Some(Value::string(v.as_bytes()))
+                }
+                _ => None,
+            },
             F::ContainerId
             | F::ContainerFullId
             | F::ContainerName
@@ -1882,7 +1924,13 @@ impl super::Extract for LiveEvent<'_> {
             | F::ContainerMounts
             | F::K8sNsName
             | F::K8sPodName
-            | F::K8sPodUid => self.container_field(t),
+            | F::K8sPodUid
+            | F::K8sPodSandboxId
+            | F::K8sPodFullSandboxId
+            | F::K8sPodLabels
+            | F::K8sPodIp
+            | F::ContainerImageDigest
+            | F::ContainerIp => self.container_field(t),
             F::Unknown => None,
         }
     }

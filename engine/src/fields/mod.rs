@@ -159,7 +159,7 @@ impl FieldClass {
                 "container",
                 "Container information, from the cgroup path and the container runtime.",
             ),
-            FieldClass::K8s => ("k8s", "Kubernetes pod metadata, from the container runtime's labels."),
+            FieldClass::K8s => ("k8s", "Kubernetes pod metadata, from the CRI pod sandbox (or the container's io.kubernetes.pod.* labels)."),
         }
     }
 }
@@ -1154,6 +1154,22 @@ pub const CATALOG: &[FieldDef] = &[
         "runtime (docker, containerd, cri-o, podman)",
     ),
     fd(
+        "container.image.digest",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "image digest (sha256:...), when the runtime reports one",
+    ),
+    fd(
+        "container.ip",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "the container's (or its pod's) primary IP address",
+    ),
+    fd(
         "container.privileged",
         T::Bool,
         A::None,
@@ -1211,6 +1227,46 @@ pub const CATALOG: &[FieldDef] = &[
     ),
     fd("k8s.pod.name", T::CharBuf, A::None, 0, C::K8s, "pod name"),
     fd("k8s.pod.uid", T::CharBuf, A::None, 0, C::K8s, "pod uid"),
+    fd(
+        "k8s.pod.sandbox_id",
+        T::CharBuf,
+        A::None,
+        0,
+        C::K8s,
+        "12-character id of the pod's sandbox",
+    ),
+    fd(
+        "k8s.pod.full_sandbox_id",
+        T::CharBuf,
+        A::None,
+        0,
+        C::K8s,
+        "full id of the pod's sandbox",
+    ),
+    fd(
+        "k8s.pod.label",
+        T::CharBuf,
+        A::Key,
+        0,
+        C::K8s,
+        "a pod label, from the CRI sandbox",
+    ),
+    fd(
+        "k8s.pod.labels",
+        T::CharBuf,
+        A::None,
+        0,
+        C::K8s,
+        "all pod labels as key:value, comma separated",
+    ),
+    fd(
+        "k8s.pod.ip",
+        T::CharBuf,
+        A::None,
+        0,
+        C::K8s,
+        "pod IP address",
+    ),
 ];
 
 /// Looks a field up by exact name (no argument).

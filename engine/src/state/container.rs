@@ -193,6 +193,42 @@ pub struct ContainerInfo {
     pub mounts: Vec<Mount>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Image digest (`sha256:...`), when the runtime reports one.
+    pub image_digest: String,
+    /// The container's IP address (its pod's, for CRI containers).
+    pub ip: String,
+    /// The Kubernetes pod, for containers a CRI runtime runs.
+    pub pod: Option<PodInfo>,
+}
+
+/// A container's Kubernetes pod, from its CRI sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodInfo {
+    /// Pod name.
+    pub name: String,
+    /// Pod namespace.
+    pub namespace: String,
+    /// Pod uid.
+    pub uid: String,
+    /// Full sandbox id.
+    pub sandbox_id: String,
+    /// Pod labels (without the kubelet's `io.kubernetes.pod.*`).
+    pub labels: BTreeMap<String, String>,
+    /// Pod IP (empty with host networking).
+    pub ip: String,
+}
+
+impl PodInfo {
+    /// `k8s.pod.labels`: `key:value` pairs joined with `, `, as Falco
+    /// prints them.
+    pub fn labels_text(&self) -> String {
+        let v: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        v.join(", ")
+    }
 }
 
 impl ContainerInfo {
@@ -303,7 +339,50 @@ pub fn parse_docker_inspect(body: &[u8]) -> Result<ContainerInfo, ContainerError
         privileged: v["HostConfig"]["Privileged"].as_bool().unwrap_or(false),
         mounts,
         labels,
+        ip: s(&v["NetworkSettings"]["IPAddress"]),
+        ..Default::default()
     })
+}
+
+/// A CRI or containerd record as a [`ContainerInfo`].
+pub fn info_from_cri(m: kestrel_cri::ContainerMeta) -> ContainerInfo {
+    let (image_repository, image_tag) = if m.image.is_empty() {
+        (String::new(), String::new())
+    } else {
+        split_image(&m.image)
+    };
+    let pod = m.pod.map(|p| PodInfo {
+        name: p.name,
+        namespace: p.namespace,
+        uid: p.uid,
+        sandbox_id: p.sandbox_id,
+        labels: p.labels,
+        ip: p.ip,
+    });
+    ContainerInfo {
+        id: m.id,
+        name: m.name,
+        image: m.image,
+        image_repository,
+        image_tag,
+        image_id: m.image_id,
+        privileged: m.privileged,
+        mounts: m
+            .mounts
+            .into_iter()
+            .map(|x| Mount {
+                mode: if x.rw { "rw".into() } else { "ro".into() },
+                source: x.source,
+                dest: x.dest,
+                rw: x.rw,
+                propagation: x.propagation,
+            })
+            .collect(),
+        labels: m.labels,
+        image_digest: m.image_digest,
+        ip: pod.as_ref().map(|p| p.ip.clone()).unwrap_or_default(),
+        pod,
+    }
 }
 
 /// The parts of an HTTP/1.1 response head kestrel reads.
@@ -438,7 +517,8 @@ pub struct ContainerStats {
     /// Waits that ended at the lookup timeout without metadata (counted
     /// once per container).
     pub lookup_timeouts: u64,
-    /// Container events read from the runtimes' event streams.
+    /// Container create and destroy events read from the runtimes' event
+    /// streams.
     pub stream_events: u64,
     /// Event-stream connections lost or refused (each is a gap during
     /// which new containers are only found by lookup).
@@ -456,6 +536,8 @@ pub struct ContainerConfig {
     /// Podman API sockets, which serve the Docker-compatible API
     /// (`container_engines.podman.sockets`).
     pub podman_sockets: Vec<PathBuf>,
+    /// CRI sockets: containerd, CRI-O (`container_engines.cri.sockets`).
+    pub cri_sockets: Vec<PathBuf>,
     /// How long the first event of a container waits for its metadata
     /// (`container_engines.lookup_timeout_ms`); zero: never wait.
     pub lookup_timeout: Duration,
@@ -472,6 +554,11 @@ impl Default for ContainerConfig {
         ContainerConfig {
             docker_sockets: vec!["/var/run/docker.sock".into()],
             podman_sockets: vec!["/run/podman/podman.sock".into()],
+            cri_sockets: vec![
+                "/run/containerd/containerd.sock".into(),
+                "/run/crio/crio.sock".into(),
+                "/run/k3s/containerd/containerd.sock".into(),
+            ],
             lookup_timeout: Duration::from_millis(100),
             events: true,
             evict_after: Duration::from_secs(30),
@@ -586,6 +673,7 @@ impl Containers {
         Containers::start(&ContainerConfig {
             docker_sockets: vec![socket.into()],
             podman_sockets: Vec::new(),
+            cri_sockets: Vec::new(),
             ..ContainerConfig::default()
         })
     }
@@ -609,29 +697,32 @@ impl Containers {
                 .cloned()
                 .collect()
         };
-        let docker = present(&cfg.docker_sockets);
-        let podman = present(&cfg.podman_sockets);
-        if docker.is_empty() && podman.is_empty() {
+        let mut cri = Vec::new();
+        for s in present(&cfg.cri_sockets) {
+            match kestrel_cri::Client::new(&s, Duration::from_secs(2)) {
+                Ok(cl) => cri.push(cl),
+                Err(e) => log::warn!("CRI socket {}: {e}", s.display()),
+            }
+        }
+        let backends = Arc::new(Backends {
+            docker: present(&cfg.docker_sockets),
+            podman: present(&cfg.podman_sockets),
+            cri,
+            namespaces: papaya::HashMap::new(),
+        });
+        if backends.is_empty() {
             log::info!("no container runtime socket: container metadata will be missing");
             return Ok(c);
         }
         c.lookup_timeout = cfg.lookup_timeout;
         let (tx, rx) = crossbeam_channel::bounded::<Request>(1024);
         let inner = c.inner.clone();
-        let (d, p) = (docker.clone(), podman.clone());
+        let b = backends.clone();
         std::thread::Builder::new()
             .name("kestrel-containers".into())
             .spawn(move || loop {
                 match rx.recv_timeout(Duration::from_secs(1)) {
-                    Ok((id, rt)) => {
-                        // Podman serves the Docker API too; try the
-                        // runtime's own sockets first, then the others.
-                        let order: Vec<&PathBuf> = match rt {
-                            Runtime::Podman => p.iter().chain(d.iter()).collect(),
-                            _ => d.iter().chain(p.iter()).collect(),
-                        };
-                        fetch_into(&inner, &order, &id);
-                    }
+                    Ok((id, rt)) => fetch_into(&inner, &b, &b.order(rt, None), &id),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 }
@@ -647,11 +738,10 @@ impl Containers {
             let inner = c.inner.clone();
             let stop = c.stop.clone();
             let hooks = c.hooks.clone();
-            let sockets: Vec<PathBuf> = docker.into_iter().chain(podman).collect();
             let evict_after = cfg.evict_after;
             std::thread::Builder::new()
                 .name("kestrel-ctr-events".into())
-                .spawn(move || follow_events(&inner, &sockets, evict_after, &stop, &hooks))?;
+                .spawn(move || follow_events(&inner, &backends, evict_after, &stop, &hooks))?;
         }
         c.tx = Some(tx);
         Ok(c)
@@ -685,10 +775,6 @@ impl Containers {
             return Some(i.clone());
         }
         let tx = self.tx.as_ref()?;
-        // Only docker-API runtimes can answer.
-        if !matches!(c.runtime, Runtime::Docker | Runtime::Podman) {
-            return None;
-        }
         let since = self.request(tx, c)?;
         if self.lookup_timeout.is_zero() || self.inner.gave_up.pin().contains_key(&c.id) {
             return None;
@@ -772,24 +858,98 @@ impl Containers {
     }
 }
 
-/// One lookup: the first socket that knows the id wins.
-fn fetch_into(inner: &Inner, sockets: &[&PathBuf], id: &Arc<str>) {
+/// Where metadata can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A Docker Engine API socket of docker (index into `Backends::docker`).
+    Docker(usize),
+    /// A Docker-compatible API socket of podman.
+    Podman(usize),
+    /// A CRI runtime (index into `Backends::cri`).
+    Cri(usize),
+}
+
+/// The runtimes a cache reads.
+struct Backends {
+    docker: Vec<PathBuf>,
+    podman: Vec<PathBuf>,
+    cri: Vec<kestrel_cri::Client>,
+    /// containerd namespaces of containers that an event stream showed
+    /// outside Kubernetes' namespace: they are read from containerd's
+    /// container records, not through the CRI. Entries leave with their
+    /// container.
+    namespaces: papaya::HashMap<Arc<str>, String>,
+}
+
+impl Backends {
+    fn is_empty(&self) -> bool {
+        self.docker.is_empty() && self.podman.is_empty() && self.cri.is_empty()
+    }
+
+    /// Every source, the runtime's own kind first (a cgroup path does not
+    /// always name its runtime: a containerd container outside Kubernetes
+    /// looks like Docker's), then `first` ahead of all.
+    fn order(&self, rt: Runtime, first: Option<Source>) -> Vec<Source> {
+        let d = (0..self.docker.len()).map(Source::Docker);
+        let p = (0..self.podman.len()).map(Source::Podman);
+        let c = (0..self.cri.len()).map(Source::Cri);
+        let mut v: Vec<Source> = match rt {
+            Runtime::Podman => p.chain(d).chain(c).collect(),
+            Runtime::Containerd | Runtime::CriO => c.chain(d).chain(p).collect(),
+            _ => d.chain(p).chain(c).collect(),
+        };
+        if let Some(f) = first {
+            v.retain(|s| *s != f);
+            v.insert(0, f);
+        }
+        v
+    }
+
+    /// `id`'s metadata from one source: `Ok(None)` when it does not know
+    /// the id.
+    fn fetch(&self, src: Source, id: &str) -> Result<Option<ContainerInfo>, String> {
+        let api = |sock: &Path| match docker_inspect(sock, id, Duration::from_secs(2)) {
+            Ok(info) => Ok(Some(info)),
+            Err(ContainerError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        match src {
+            Source::Docker(i) => api(&self.docker[i]),
+            Source::Podman(i) => api(&self.podman[i]),
+            Source::Cri(i) => {
+                let cl = &self.cri[i];
+                let ns = self.namespaces.pin().get(id).cloned();
+                let r = match ns {
+                    Some(ns) => cl.containerd_lookup(&ns, id),
+                    None => cl.lookup(id),
+                };
+                r.map(|m| m.map(info_from_cri))
+                    .map_err(|e| format!("{}: {}", cl.socket().display(), e.message()))
+            }
+        }
+    }
+}
+
+/// One lookup: the first source that knows the id wins.
+fn fetch_into(inner: &Inner, b: &Backends, order: &[Source], id: &Arc<str>) {
     let mut last = None;
-    for s in sockets {
-        match docker_inspect(s, id, Duration::from_secs(2)) {
-            Ok(info) => {
+    for &src in order {
+        match b.fetch(src, id) {
+            Ok(Some(info)) => {
                 inner.infos.pin().insert(id.clone(), Arc::new(info));
                 inner.gave_up.pin().remove(id);
                 inner.finished();
                 return;
             }
+            Ok(None) => {}
             Err(e) => last = Some(e),
         }
     }
     inner.fetch_failed.fetch_add(1, Ordering::Relaxed);
     inner.gave_up.pin().insert(id.clone(), Instant::now());
-    if let Some(e) = last {
-        log::debug!("container {id}: {e}");
+    match last {
+        Some(e) => log::debug!("container {id}: {e}"),
+        None => log::debug!("container {id}: no runtime knows it"),
     }
     inner.finished();
 }
@@ -805,55 +965,129 @@ pub fn parse_docker_event(line: &[u8]) -> Option<(String, String)> {
     Some((action.to_string(), id.to_string()))
 }
 
-/// Follows every socket's event stream, one connection each, reconnecting
-/// after a second; fetches metadata at `create` and drops the entry
-/// `evict_after` after `destroy`.
+/// A container lifecycle event from any runtime's stream.
+#[derive(Debug)]
+enum StreamEvent {
+    /// Created (or its task created): fetch, with the containerd namespace
+    /// when it is not Kubernetes'.
+    Created(Arc<str>, Source, Option<String>),
+    /// Destroyed: evict later.
+    Destroyed(Arc<str>),
+}
+
+/// Spawns a thread that runs `stream` again a second after each time it
+/// ends, counting each end as a gap, until the cache is dropped.
+fn keep_streaming(
+    inner: &Arc<Inner>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    what: String,
+    mut stream: impl FnMut() -> Result<(), String> + Send + 'static,
+) {
+    let inner = inner.clone();
+    let stop = Arc::clone(stop);
+    let w = what.clone();
+    let spawned = std::thread::Builder::new()
+        .name("kestrel-ctr-stream".into())
+        .spawn(move || loop {
+            if let Err(e) = stream() {
+                log::debug!("container events on {w}: {e}");
+            }
+            inner.stream_gaps.fetch_add(1, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    if let Err(e) = spawned {
+        log::warn!("container events on {what}: {e}");
+    }
+}
+
+/// Follows every runtime's event stream, one connection each, reconnecting
+/// after a second; fetches metadata at create and drops the entry
+/// `evict_after` after destroy.
 fn follow_events(
     inner: &Arc<Inner>,
-    sockets: &[PathBuf],
+    b: &Arc<Backends>,
     evict_after: Duration,
     stop: &Arc<std::sync::atomic::AtomicBool>,
     hooks: &std::sync::Mutex<Vec<EvictHook>>,
 ) {
-    let (ev_tx, ev_rx) = crossbeam_channel::unbounded::<(String, String, usize)>();
-    for (k, s) in sockets.iter().enumerate() {
-        let s = s.clone();
+    let (ev_tx, ev_rx) = crossbeam_channel::unbounded::<StreamEvent>();
+    let api = b
+        .docker
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Source::Docker(i), s))
+        .chain(
+            b.podman
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (Source::Podman(i), s)),
+        );
+    for (src, s) in api {
         let tx = ev_tx.clone();
-        let inner = inner.clone();
-        let stop = Arc::clone(stop);
-        let spawned = std::thread::Builder::new()
-            .name("kestrel-ctr-stream".into())
-            .spawn(move || loop {
-                if let Err(e) = stream_events(&s, |action, id| tx.send((action, id, k)).is_ok()) {
-                    log::debug!("container events on {}: {e}", s.display());
+        let sock = s.clone();
+        keep_streaming(inner, stop, s.display().to_string(), move || {
+            stream_events(&sock, |action, id| {
+                let id: Arc<str> = Arc::from(id.as_str());
+                match action.as_str() {
+                    "create" => tx.send(StreamEvent::Created(id, src, None)).is_ok(),
+                    "destroy" => tx.send(StreamEvent::Destroyed(id)).is_ok(),
+                    _ => true,
                 }
-                inner.stream_gaps.fetch_add(1, Ordering::Relaxed);
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            });
-        if let Err(e) = spawned {
-            log::warn!("container events on {}: {e}", sockets[k].display());
-        }
+            })
+            .map_err(|e| e.to_string())
+        });
+    }
+    for (i, cl) in b.cri.iter().enumerate() {
+        let tx = ev_tx.clone();
+        let cl = cl.clone();
+        let what = cl.socket().display().to_string();
+        let w = what.clone();
+        keep_streaming(inner, stop, what, move || {
+            cl.follow(
+                |kind| log::info!("container events on {w}: following the {kind:?} stream"),
+                |ev| match ev {
+                    // Docker's own containers (containerd namespace moby)
+                    // are read through Docker's API, which knows more.
+                    kestrel_cri::Lifecycle::Created { namespace, .. } if namespace == "moby" => {
+                        true
+                    }
+                    kestrel_cri::Lifecycle::Created { namespace, id } => {
+                        let ns = (namespace != kestrel_cri::K8S_NAMESPACE).then_some(namespace);
+                        tx.send(StreamEvent::Created(Arc::from(id), Source::Cri(i), ns))
+                            .is_ok()
+                    }
+                    kestrel_cri::Lifecycle::Deleted { id } => {
+                        tx.send(StreamEvent::Destroyed(Arc::from(id))).is_ok()
+                    }
+                },
+            )
+            .map_err(|e| e.message().to_string())
+        });
     }
     drop(ev_tx);
     let mut doomed: std::collections::VecDeque<(Instant, Arc<str>)> = Default::default();
     while !stop.load(Ordering::Relaxed) {
         match ev_rx.recv_timeout(Duration::from_secs(1)) {
-            Ok((action, id, k)) => {
+            Ok(ev) => {
                 inner.stream_events.fetch_add(1, Ordering::Relaxed);
-                let id: Arc<str> = Arc::from(id.as_str());
-                match action.as_str() {
-                    "create" => {
-                        let own = &sockets[k];
-                        let order: Vec<&PathBuf> = std::iter::once(own)
-                            .chain(sockets.iter().filter(|s| *s != own))
-                            .collect();
-                        fetch_into(inner, &order, &id);
+                match ev {
+                    StreamEvent::Created(id, src, ns) => {
+                        if let Some(ns) = ns {
+                            b.namespaces.pin().insert(id.clone(), ns);
+                        }
+                        let rt = match src {
+                            Source::Docker(_) => Runtime::Docker,
+                            Source::Podman(_) => Runtime::Podman,
+                            Source::Cri(_) => Runtime::Containerd,
+                        };
+                        fetch_into(inner, b, &b.order(rt, Some(src)), &id);
                     }
-                    "destroy" => doomed.push_back((Instant::now() + evict_after, id)),
-                    _ => {}
+                    StreamEvent::Destroyed(id) => {
+                        doomed.push_back((Instant::now() + evict_after, id));
+                    }
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -867,6 +1101,7 @@ fn follow_events(
             }
             inner.requested.pin().remove(&id);
             inner.gave_up.pin().remove(&id);
+            b.namespaces.pin().remove(&id);
             for h in hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 h(&id);
             }
@@ -1186,6 +1421,7 @@ mod tests {
         ContainerConfig {
             docker_sockets: vec![sock.to_path_buf()],
             podman_sockets: Vec::new(),
+            cri_sockets: Vec::new(),
             lookup_timeout: Duration::from_millis(timeout_ms),
             events,
             evict_after: Duration::from_millis(100),
@@ -1303,7 +1539,7 @@ mod tests {
         loop {
             let st = c.stats();
             if st.evicted == 1 && st.known == 0 {
-                assert_eq!(st.stream_events, 3, "{st:?}");
+                assert_eq!(st.stream_events, 2, "create and destroy: {st:?}");
                 assert_eq!(st.requested, 0, "prefetched, never looked up: {st:?}");
                 assert_eq!(*forgotten.lock().unwrap(), [ID.to_string()]);
                 break;
