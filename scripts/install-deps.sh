@@ -15,9 +15,12 @@ command -v bpftool >/dev/null || need+=(bpftool)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
+# protoc generates the gRPC clients of cri/ (containerd, CRI-O).
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 # For the tests only: real container runtimes for the container tests
 # (tests/containers_docker.rs starts its own dockerd, which starts its own
-# containerd), busybox-static for the images they build, and script(1) for
+# containerd; tests/containers_cri.rs starts a containerd with its CRI
+# plugin and drives it as a kubelet would), busybox-static for the images they build, and script(1) for
 # a terminal.
 if [ "$tests" = 1 ]; then
     command -v dockerd >/dev/null || need+=(docker.io)

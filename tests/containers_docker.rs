@@ -153,7 +153,7 @@ impl Dockerd {
         std::fs::write(
             &path,
             format!(
-                "container_engines:\n  docker:\n    enabled: true\n    sockets: [{}]\n  podman:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: {events}\n",
+                "container_engines:\n  docker:\n    enabled: true\n    sockets: [{}]\n  podman:\n    enabled: false\n    sockets: []\n  cri:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: {events}\n",
                 self.sock.display()
             ),
         )

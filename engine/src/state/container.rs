@@ -569,6 +569,11 @@ impl Default for ContainerConfig {
 /// How long a failed or pending lookup waits before it is asked again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// First delay before a created container that no runtime described yet
+/// is asked for again (doubling each time), and how many times.
+const CREATE_RETRY: Duration = Duration::from_millis(100);
+const CREATE_RETRIES: u32 = 4;
+
 /// A lookup request: the id and the runtime its cgroup named.
 type Request = (Arc<str>, Runtime);
 
@@ -722,7 +727,9 @@ impl Containers {
             .name("kestrel-containers".into())
             .spawn(move || loop {
                 match rx.recv_timeout(Duration::from_secs(1)) {
-                    Ok((id, rt)) => fetch_into(&inner, &b, &b.order(rt, None), &id),
+                    Ok((id, rt)) => {
+                        fetch_into(&inner, &b, &b.order(rt, None), &id);
+                    }
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 }
@@ -869,6 +876,17 @@ enum Source {
     Cri(usize),
 }
 
+impl Source {
+    /// The runtime kind whose sources are asked first after this one.
+    fn runtime(self) -> Runtime {
+        match self {
+            Source::Docker(_) => Runtime::Docker,
+            Source::Podman(_) => Runtime::Podman,
+            Source::Cri(_) => Runtime::Containerd,
+        }
+    }
+}
+
 /// The runtimes a cache reads.
 struct Backends {
     docker: Vec<PathBuf>,
@@ -930,8 +948,20 @@ impl Backends {
     }
 }
 
-/// One lookup: the first source that knows the id wins.
-fn fetch_into(inner: &Inner, b: &Backends, order: &[Source], id: &Arc<str>) {
+/// One lookup: the first source that knows the id wins. A failed lookup
+/// is counted and stops waiters unless `retry_later` (then it returns
+/// false and the caller asks again).
+fn fetch_into(inner: &Inner, b: &Backends, order: &[Source], id: &Arc<str>) -> bool {
+    fetch_or_retry(inner, b, order, id, false)
+}
+
+fn fetch_or_retry(
+    inner: &Inner,
+    b: &Backends,
+    order: &[Source],
+    id: &Arc<str>,
+    retry_later: bool,
+) -> bool {
     let mut last = None;
     for &src in order {
         match b.fetch(src, id) {
@@ -939,11 +969,14 @@ fn fetch_into(inner: &Inner, b: &Backends, order: &[Source], id: &Arc<str>) {
                 inner.infos.pin().insert(id.clone(), Arc::new(info));
                 inner.gave_up.pin().remove(id);
                 inner.finished();
-                return;
+                return true;
             }
             Ok(None) => {}
             Err(e) => last = Some(e),
         }
+    }
+    if retry_later {
+        return false;
     }
     inner.fetch_failed.fetch_add(1, Ordering::Relaxed);
     inner.gave_up.pin().insert(id.clone(), Instant::now());
@@ -952,6 +985,7 @@ fn fetch_into(inner: &Inner, b: &Backends, order: &[Source], id: &Arc<str>) {
         None => log::debug!("container {id}: no runtime knows it"),
     }
     inner.finished();
+    false
 }
 
 /// A container event of a Docker-API event stream: (action, full id).
@@ -1069,8 +1103,16 @@ fn follow_events(
     }
     drop(ev_tx);
     let mut doomed: std::collections::VecDeque<(Instant, Arc<str>)> = Default::default();
+    // Creations a runtime announced before it could describe them (CRI
+    // runtimes add a pod sandbox to their store only after its task
+    // started): asked again a little later, a few times.
+    let mut retries: Vec<(Instant, Arc<str>, Source, u32)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        match ev_rx.recv_timeout(Duration::from_secs(1)) {
+        let wait = retries
+            .iter()
+            .map(|(t, ..)| t.saturating_duration_since(Instant::now()))
+            .fold(Duration::from_secs(1), Duration::min);
+        match ev_rx.recv_timeout(wait) {
             Ok(ev) => {
                 inner.stream_events.fetch_add(1, Ordering::Relaxed);
                 match ev {
@@ -1078,12 +1120,10 @@ fn follow_events(
                         if let Some(ns) = ns {
                             b.namespaces.pin().insert(id.clone(), ns);
                         }
-                        let rt = match src {
-                            Source::Docker(_) => Runtime::Docker,
-                            Source::Podman(_) => Runtime::Podman,
-                            Source::Cri(_) => Runtime::Containerd,
-                        };
-                        fetch_into(inner, b, &b.order(rt, Some(src)), &id);
+                        if !fetch_or_retry(inner, b, &b.order(src.runtime(), Some(src)), &id, true)
+                        {
+                            retries.push((Instant::now() + CREATE_RETRY, id, src, 1));
+                        }
                     }
                     StreamEvent::Destroyed(id) => {
                         doomed.push_back((Instant::now() + evict_after, id));
@@ -1094,6 +1134,14 @@ fn follow_events(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = retries.drain(..).partition(|(t, ..)| *t <= now);
+        retries.extend(later);
+        for (_, id, src, n) in due {
+            let last = n >= CREATE_RETRIES;
+            if !fetch_or_retry(inner, b, &b.order(src.runtime(), Some(src)), &id, !last) && !last {
+                retries.push((now + CREATE_RETRY * 2u32.pow(n), id, src, n + 1));
+            }
+        }
         while doomed.front().is_some_and(|(t, _)| *t <= now) {
             let (_, id) = doomed.pop_front().expect("front");
             if inner.infos.pin().remove(&id).is_some() {
