@@ -193,3 +193,48 @@ fn alerts_name_the_image_after_exec_across_cpus() {
         wrong.join("\n")
     );
 }
+
+/// As a DaemonSet runs it: `HOST_ROOT` names the directory holding the
+/// node's /etc (user names of host processes come from there, not from
+/// kestrel's own image), and `FALCO_HOSTNAME` the node name alerts carry.
+#[test]
+fn host_root_and_falco_hostname_name_the_node() {
+    let _g = common::serial();
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "noderoot:x:0:0:node root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("etc/group"), "nodegroup:x:0:\n").unwrap();
+    let node = common::nonce("node");
+    let d = Daemon::start_with(DaemonOpts {
+        env: vec![
+            ("HOST_ROOT".into(), root.path().display().to_string()),
+            ("FALCO_HOSTNAME".into(), node.clone()),
+        ],
+        options: vec![
+            "append_output[].extra_fields[]=user.name".into(),
+            "append_output[].extra_fields[]=proc.pid".into(),
+        ],
+        ..Default::default()
+    });
+    let child = std::process::Command::new("cat")
+        .arg("/etc/shadow")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("cat");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("cat");
+    assert!(out.status.success());
+    let a = d
+        .wait_alert(
+            |a| common::rule_of(a) == "Read Sensitive File" && common::field(a, "proc.pid") == pid,
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no alert; {:?}\n{}", d.alerts(), d.stderr()));
+    assert_eq!(common::field(&a, "user.name"), "noderoot", "{a}");
+    assert_eq!(a["hostname"], node.as_str(), "{a}");
+    d.stop();
+}

@@ -86,6 +86,8 @@ pub struct DaemonOpts {
     pub config: Option<PathBuf>,
     /// Leave stdout as text (no `json_output=true`).
     pub text_output: bool,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -134,6 +136,7 @@ impl Daemon {
         for opt in &o.options {
             cmd.arg("-o").arg(opt);
         }
+        cmd.envs(o.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -174,6 +174,13 @@ impl std::fmt::Debug for Users {
     }
 }
 
+/// The directory holding the host's `etc/`: `HOST_ROOT` when set and not
+/// empty, else `/`.
+pub fn host_root(var: Option<std::ffi::OsString>) -> PathBuf {
+    var.filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
 impl Default for Users {
     fn default() -> Self {
         Users::fixed(NameDb::default())
@@ -181,10 +188,14 @@ impl Default for Users {
 }
 
 impl Users {
-    /// The live system: host files under `/`, container files through
-    /// `/proc/<pid>/root`.
+    /// The live system: host files under `$HOST_ROOT` (Falco's variable: a
+    /// DaemonSet mounts the node's /etc at `$HOST_ROOT/etc`), else `/`;
+    /// container files through `/proc/<pid>/root`.
     pub fn system() -> Users {
-        Users::with_roots("/", Some(PathBuf::from("/proc")))
+        Users::with_roots(
+            host_root(std::env::var_os("HOST_ROOT")),
+            Some(PathBuf::from("/proc")),
+        )
     }
 
     /// Host files under `host_root` (a directory containing `etc/`);
@@ -338,5 +349,12 @@ mod tests {
         );
         // Cached per container: another (gone) pid of the same container still resolves.
         assert_eq!(users.user_name(&c, 99999, 1000).as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn host_root_follows_falcos_variable() {
+        assert_eq!(host_root(None), PathBuf::from("/"));
+        assert_eq!(host_root(Some("".into())), PathBuf::from("/"));
+        assert_eq!(host_root(Some("/host".into())), PathBuf::from("/host"));
     }
 }
