@@ -16,7 +16,10 @@
 //!   runtime's streaming server) raises "Terminal Shell in Container", and
 //!   Falco's "Terminal shell in container" fires on it too; an exec
 //!   without one (ExecSync) is visible as "Exec Session in Container";
-//! - removed pods leave the metadata cache.
+//! - removed pods leave the metadata cache;
+//! - a containerd restart is survived: the event stream is lost (counted as
+//!   a gap), followed again, and pods started afterwards alert with their
+//!   metadata.
 
 mod common;
 
@@ -76,15 +79,7 @@ state = "{state}"
             ),
         )
         .expect("write containerd config");
-        let log = std::fs::File::create(d.join("containerd.log")).expect("log file");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn containerd (apt-get install containerd)");
+        let child = spawn_containerd(d, &config);
         let kubelet = Kubelet::new(&sock).expect("CRI client");
         let c = Containerd {
             child,
@@ -93,20 +88,40 @@ state = "{state}"
             kubelet,
             pods: Default::default(),
         };
+        c.wait_ready();
+        c.import_images();
+        c
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if c.sock.exists() && c.kubelet.version().is_ok() {
+            if self.sock.exists() && self.kubelet.version().is_ok() {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
                 "containerd did not answer within 60 s; its log:\n{}",
-                c.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        c.import_images();
-        c
+    }
+
+    /// Stops containerd (SIGTERM; running containers keep running under
+    /// their shims, as on a node whose runtime is upgraded) and starts it
+    /// again on the same state.
+    fn restart(&mut self) {
+        best_effort(
+            "stop containerd",
+            Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status(),
+        );
+        let status = self.child.wait().expect("wait containerd");
+        eprintln!("containerd stopped ({status}); starting it again");
+        self.child = spawn_containerd(self.dir.path(), &self.dir.path().join("config.toml"));
+        self.wait_ready();
     }
 
     fn log(&self) -> String {
@@ -261,6 +276,22 @@ state = "{state}"
             .unwrap_or_else(|e| panic!("remove pod {sb}: {e}"));
         self.pods.borrow_mut().retain(|p| p != sb);
     }
+}
+
+fn spawn_containerd(dir: &Path, config: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .expect("log file");
+    Command::new("containerd")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn containerd (apt-get install containerd)")
 }
 
 fn nonce_n() -> u64 {
@@ -494,5 +525,57 @@ fn removed_pods_leave_the_metadata_cache() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    d.stop();
+}
+
+#[test]
+fn containerd_restart_is_survived_and_counted() {
+    let _g = serial();
+    let mut c = Containerd::start();
+    let d = kestrel(&c, true, Vec::new(), Vec::new());
+    let before = c.pod("before-0", "restart", "before");
+    let id = c.container(&before, "main", &["/bin/cat", "/etc/shadow"]);
+    alert_for(&d, "Read Sensitive File", &id, |a| {
+        field(a, "k8s.pod.name") == "before-0"
+    });
+    let m = d.metrics();
+    let gaps0 = m.sum("kestrel_container_stream_gaps_total", &[]);
+    let events0 = m.sum("kestrel_container_stream_events_total", &[]);
+
+    c.restart();
+    // The stream's end is a gap; the stream is followed again.
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
+        Duration::from_secs(10),
+    );
+    assert!(
+        m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
+        "the lost stream was not counted"
+    );
+    // The stream is dialled again a second after it was lost; what the
+    // runtime reports before that is the gap (the lookup covers it).
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = c.pod("after-0", "restart", "after");
+    let id = c.container(&after, "main", &["/bin/cat", "/etc/shadow"]);
+    let a = alert_for(&d, "Read Sensitive File", &id, |_| true);
+    assert_eq!(field(&a, "k8s.pod.name"), "after-0", "{a}");
+    assert_eq!(field(&a, "container.name"), "main", "{a}");
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_container_stream_events_total", &[]) > events0,
+        Duration::from_secs(10),
+    );
+    assert!(
+        m.sum("kestrel_container_stream_events_total", &[]) > events0,
+        "no stream event after the restart: the stream was not followed again\n{}",
+        d.stderr()
+    );
+    eprintln!(
+        "gaps {} -> {}, stream events {} -> {}, lookup waits {}",
+        gaps0,
+        m.sum("kestrel_container_stream_gaps_total", &[]),
+        events0,
+        m.sum("kestrel_container_stream_events_total", &[]),
+        m.sum("kestrel_container_lookup_waits_total", &[]),
+    );
     d.stop();
 }

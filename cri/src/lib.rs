@@ -85,7 +85,6 @@ fn shared_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
 pub struct Client {
     rt: &'static tokio::runtime::Runtime,
     calls: tonic::transport::Channel,
-    streams: tonic::transport::Channel,
     socket: PathBuf,
 }
 
@@ -106,7 +105,6 @@ impl Client {
         Ok(Client {
             rt,
             calls: channel(socket, Some(timeout)),
-            streams: channel(socket, None),
             socket: socket.to_path_buf(),
         })
     }
@@ -127,12 +125,19 @@ impl Client {
     }
 
     /// [`follow`], blocking until the stream ends or `on` returns false.
+    /// Each call dials a connection of its own: a stream outlives the
+    /// runtime process it was opened on (a restart), and its successor
+    /// starts clean.
     pub fn follow(
         &self,
         started: impl FnMut(StreamKind),
         on: impl FnMut(Lifecycle) -> bool,
     ) -> Result<(), Status> {
-        self.rt.block_on(follow(&self.streams, started, on))
+        let ch = {
+            let _g = self.rt.enter();
+            channel(&self.socket, None)
+        };
+        self.rt.block_on(follow(&ch, started, on))
     }
 }
 
@@ -517,14 +522,19 @@ pub enum StreamKind {
 /// Follows a runtime's container lifecycle: CRI `GetContainerEvents` when
 /// the runtime implements it, else containerd's event service. Calls `on`
 /// with each event until the stream ends (an error) or `on` returns false
-/// (`Ok`). `started` is told which stream was opened.
+/// (`Ok`). `started` is told which stream was opened, when its first
+/// event arrives (containerd sends a stream's headers with its first
+/// message).
 pub async fn follow(
     ch: &tonic::transport::Channel,
     mut started: impl FnMut(StreamKind),
     mut on: impl FnMut(Lifecycle) -> bool,
 ) -> Result<(), Status> {
     let mut rt = RuntimeServiceClient::new(ch.clone());
-    match rt.get_container_events(runtime::GetEventsRequest {}).await {
+    // No deadline on opening: a Go gRPC server sends a stream's headers
+    // with its first message, so opening completes at the first event.
+    let open = rt.get_container_events(runtime::GetEventsRequest {}).await;
+    match open {
         Ok(s) => {
             started(StreamKind::Cri);
             let mut s = s.into_inner();
