@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{best_effort, field, nonce, require_root, rule_of, serial, Daemon, DaemonOpts};
+use common::{container_alert, field, nonce, require_root, serial, short_id, Daemon, DaemonOpts};
 use kestrel_cri::kubelet::{ContainerSpec, Kubelet, PodSpec};
 use serde_json::Value;
 
@@ -112,14 +112,8 @@ state = "{state}"
     /// their shims, as on a node whose runtime is upgraded) and starts it
     /// again on the same state.
     fn restart(&mut self) {
-        best_effort(
-            "stop containerd",
-            Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status(),
-        );
-        let status = self.child.wait().expect("wait containerd");
-        eprintln!("containerd stopped ({status}); starting it again");
+        common::stop_runtime("containerd", &mut self.child);
+        eprintln!("containerd stopped; starting it again");
         self.child = spawn_containerd(self.dir.path(), &self.dir.path().join("config.toml"));
         self.wait_ready();
     }
@@ -133,25 +127,9 @@ state = "{state}"
     /// `ctr images import` into the Kubernetes namespace.
     fn import_images(&self) {
         let img = self.dir.path().join("img");
-        let root = img.join("rootfs");
-        for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
-            std::fs::create_dir_all(root.join(d)).expect("mkdir");
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-            .expect("copy /bin/busybox (apt-get install busybox-static)");
-        for applet in ["sh", "cat", "ls", "sleep", "id", "true"] {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
-        }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-        common::run_ok(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&root)
-                .arg("-cf")
-                .arg(img.join("layer.tar"))
-                .arg("."),
-        );
+        std::fs::create_dir_all(&img).expect("mkdir");
+        let rootfs = common::busybox_rootfs_tar(&img, &["sh", "cat", "ls", "sleep", "id", "true"]);
+        std::fs::rename(&rootfs, img.join("layer.tar")).expect("rename");
         let sum = Command::new("sha256sum")
             .arg(img.join("layer.tar"))
             .output()
@@ -311,26 +289,8 @@ impl Drop for Containerd {
                 eprintln!("clean-up: remove pod {sb}: {e}");
             }
         }
-        best_effort(
-            "stop containerd",
-            Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        best_effort("kill containerd", self.child.kill());
-        best_effort("reap containerd", self.child.wait());
+        common::stop_runtime("containerd", &mut self.child);
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..12]
 }
 
 fn kestrel(c: &Containerd, events: bool, rules: Vec<PathBuf>, options: Vec<String>) -> Daemon {
@@ -339,22 +299,6 @@ fn kestrel(c: &Containerd, events: bool, rules: Vec<PathBuf>, options: Vec<Strin
         options,
         config: Some(c.kestrel_config(events)),
         ..DaemonOpts::default()
-    })
-}
-
-/// The first alert of `rule` for container `id` that satisfies `more`,
-/// within 10 s; panics with every alert otherwise.
-fn alert_for(d: &Daemon, rule: &str, id: &str, more: impl Fn(&Value) -> bool) -> Value {
-    d.wait_alert(
-        |a| rule_of(a) == rule && field(a, "container.id") == short(id) && more(a),
-        Duration::from_secs(10),
-    )
-    .unwrap_or_else(|| {
-        panic!(
-            "no '{rule}' alert for container {id}; alerts: {:?}\nstderr:\n{}",
-            d.alerts(),
-            d.stderr()
-        )
     })
 }
 
@@ -382,7 +326,7 @@ fn shadow_read_in_a_pod(events: bool) {
     let pod = c.pod("web-0", &ns, "web");
     // A short-lived container: its first and only process reads the file.
     let id = c.container(&pod, "reader", &["/bin/cat", "/etc/shadow"]);
-    let a = alert_for(&d, "Read Sensitive File", &id, |a| {
+    let a = container_alert(&d, "Read Sensitive File", &id, |a| {
         field(a, "fd.name") == "/etc/shadow"
     });
     assert_eq!(field(&a, "k8s.pod.name"), "web-0", "{a}");
@@ -396,11 +340,11 @@ fn shadow_read_in_a_pod(events: bool) {
     assert_eq!(field(&a, "container.image.tag"), "1.0", "{a}");
     assert_eq!(field(&a, "proc.name"), "cat", "{a}");
 
-    let b = alert_for(&d, "Shadow Read in Labelled Pod (test)", &id, |_| true);
+    let b = container_alert(&d, "Shadow Read in Labelled Pod (test)", &id, |_| true);
     assert_eq!(field(&b, "k8s.pod.uid"), pod.0.uid.as_str(), "{b}");
     assert_eq!(field(&b, "k8s.pod.label[app]"), "web", "{b}");
     assert_eq!(field(&b, "k8s.pod.labels"), "app:web, tier:backend", "{b}");
-    assert_eq!(field(&b, "k8s.pod.sandbox_id"), short(&pod.1), "{b}");
+    assert_eq!(field(&b, "k8s.pod.sandbox_id"), short_id(&pod.1), "{b}");
     assert_eq!(field(&b, "k8s.pod.full_sandbox_id"), pod.1.as_str(), "{b}");
     assert_eq!(field(&b, "container.type"), "containerd", "{b}");
     assert_eq!(field(&b, "container.image"), IMAGE, "{b}");
@@ -454,7 +398,7 @@ fn cri_exec_with_a_tty_alerts_and_exec_sync_is_visible() {
         "the shell did not run what was typed: {:?}",
         String::from_utf8_lossy(&out)
     );
-    let a = alert_for(&d, "Terminal Shell in Container", &id, |_| true);
+    let a = container_alert(&d, "Terminal Shell in Container", &id, |_| true);
     assert_eq!(field(&a, "proc.name"), "sh", "{a}");
     assert_ne!(field(&a, "proc.tty"), &Value::from(0), "{a}");
     assert_eq!(field(&a, "k8s.pod.name"), "api-0", "{a}");
@@ -467,7 +411,7 @@ fn cri_exec_with_a_tty_alerts_and_exec_sync_is_visible() {
         .exec_sync(&id, &["ls", "/"], Duration::from_secs(10))
         .expect("ExecSync");
     assert_eq!(r.exit_code, 0);
-    let b = alert_for(&d, "Exec Session in Container", &id, |a| {
+    let b = container_alert(&d, "Exec Session in Container", &id, |a| {
         field(a, "proc.name") == "ls"
     });
     assert_eq!(field(&b, "k8s.pod.name"), "api-0", "{b}");
@@ -485,7 +429,7 @@ fn falco_terminal_shell_rule_fires_on_cri_exec() {
     c.kubelet
         .exec_tty(&id, &["sh"], b"exit\n", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("exec -it: {e}\n{}", c.log()));
-    let a = alert_for(&d, "Terminal shell in container", &id, |_| true);
+    let a = container_alert(&d, "Terminal shell in container", &id, |_| true);
     assert_eq!(field(&a, "container.name"), "main", "{a}");
     assert_eq!(field(&a, "k8s.pod.name"), "shell-0", "{a}");
     assert_eq!(field(&a, "k8s.ns.name"), ns.as_str(), "{a}");
@@ -506,7 +450,7 @@ fn removed_pods_leave_the_metadata_cache() {
     for i in 0..n {
         let pod = c.pod(&format!("churn-{i}"), "churn", "churn");
         let id = c.container(&pod, "main", &["/bin/cat", "/etc/shadow"]);
-        alert_for(&d, "Read Sensitive File", &id, |_| true);
+        container_alert(&d, "Read Sensitive File", &id, |_| true);
         c.remove_pod(&pod.1);
     }
     // Each pod is two containerd containers: the sandbox and "main".
@@ -535,7 +479,7 @@ fn containerd_restart_is_survived_and_counted() {
     let d = kestrel(&c, true, Vec::new(), Vec::new());
     let before = c.pod("before-0", "restart", "before");
     let id = c.container(&before, "main", &["/bin/cat", "/etc/shadow"]);
-    alert_for(&d, "Read Sensitive File", &id, |a| {
+    container_alert(&d, "Read Sensitive File", &id, |a| {
         field(a, "k8s.pod.name") == "before-0"
     });
     let m = d.metrics();
@@ -557,7 +501,7 @@ fn containerd_restart_is_survived_and_counted() {
     std::thread::sleep(Duration::from_millis(2500));
     let after = c.pod("after-0", "restart", "after");
     let id = c.container(&after, "main", &["/bin/cat", "/etc/shadow"]);
-    let a = alert_for(&d, "Read Sensitive File", &id, |_| true);
+    let a = container_alert(&d, "Read Sensitive File", &id, |_| true);
     assert_eq!(field(&a, "k8s.pod.name"), "after-0", "{a}");
     assert_eq!(field(&a, "container.name"), "main", "{a}");
     let m = d.wait_metrics(

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{best_effort, field, nonce, require_root, rule_of, serial, Daemon, DaemonOpts};
+use common::{
+    container_alert, field, nonce, require_root, rule_of, serial, short_id, Daemon, DaemonOpts,
+};
 use serde_json::Value;
 
 const IMAGE: &str = "kestrel-test/busybox:1.0";
@@ -120,25 +122,9 @@ impl Dockerd {
     /// The test image: a root filesystem of busybox-static with a passwd
     /// and a shadow file, imported with `docker import`.
     fn import_image(&self) {
-        let root = self.dir.path().join("rootfs");
-        for d in ["bin", "etc", "tmp", "root"] {
-            std::fs::create_dir_all(root.join(d)).expect("mkdir");
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-            .expect("copy /bin/busybox (apt-get install busybox-static)");
-        for applet in ["sh", "cat", "ls", "sleep", "id", "true", "mount"] {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
-        }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-        let tar = self.dir.path().join("rootfs.tar");
-        common::run_ok(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&root)
-                .arg("-cf")
-                .arg(&tar)
-                .arg("."),
+        let tar = common::busybox_rootfs_tar(
+            self.dir.path(),
+            &["sh", "cat", "ls", "sleep", "id", "true", "mount"],
         );
         self.docker_ok(&["import", tar.to_str().unwrap(), IMAGE]);
     }
@@ -175,26 +161,8 @@ impl Drop for Dockerd {
                 );
             }
         }
-        best_effort(
-            "stop dockerd",
-            Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        best_effort("kill dockerd", self.child.kill());
-        best_effort("reap dockerd", self.child.wait());
+        common::stop_runtime("dockerd", &mut self.child);
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..12]
 }
 
 fn metric(d: &Daemon, name: &str) -> f64 {
@@ -222,29 +190,13 @@ fn kestrel(dk: &Dockerd, events: bool, rules: Vec<PathBuf>, options: Vec<String>
     })
 }
 
-/// The first alert of `rule` for the container whose id is `id` that
-/// also satisfies `more`, within 10 s; panics with every alert otherwise.
-fn alert_for(d: &Daemon, rule: &str, id: &str, more: impl Fn(&Value) -> bool) -> Value {
-    d.wait_alert(
-        |a| rule_of(a) == rule && field(a, "container.id") == short(id) && more(a),
-        Duration::from_secs(10),
-    )
-    .unwrap_or_else(|| {
-        panic!(
-            "no '{rule}' alert for container {id}; alerts: {:?}\nstderr:\n{}",
-            d.alerts(),
-            d.stderr()
-        )
-    })
-}
-
 fn shadow_alert_with_metadata(events: bool) {
     let _g = serial();
     let dk = Dockerd::start();
     let d = kestrel(&dk, events, Vec::new(), Vec::new());
     let name = nonce("shadow");
     let id = run_rm(&dk, &name, &["cat", "/etc/shadow"]);
-    let a = alert_for(&d, "Read Sensitive File", &id, |a| {
+    let a = container_alert(&d, "Read Sensitive File", &id, |a| {
         field(a, "fd.name") == "/etc/shadow"
     });
     // The container's first and only process: its metadata was there.
@@ -319,7 +271,7 @@ fn terminal_shell_alert(dk: &Dockerd, d: &Daemon, rule: &str) -> (String, String
     let name = nonce("tty");
     let id = running_container(dk, &name);
     exec_tty(dk, &name, "exit 0");
-    let a = alert_for(d, rule, &id, |_| true);
+    let a = container_alert(d, rule, &id, |_| true);
     (name, id, a)
 }
 
@@ -335,14 +287,14 @@ fn interactive_exec_shell_alerts_and_plain_exec_is_visible() {
 
     // Without a terminal: the exec session rule, not the terminal one.
     dk.docker_ok(&["exec", &name, "ls", "/"]);
-    let b = alert_for(&d, "Exec Session in Container", &id, |a| {
+    let b = container_alert(&d, "Exec Session in Container", &id, |a| {
         field(a, "proc.name") == "ls"
     });
     assert_eq!(field(&b, "container.name"), name.as_str(), "{b}");
     // The container's own first process raised neither.
     assert!(
         d.alerts_where(|a| {
-            field(a, "container.id") == short(&id)
+            field(a, "container.id") == short_id(&id)
                 && field(a, "proc.name") == "sleep"
                 && rule_of(a) != "Process Spawned in Container"
         })
@@ -419,7 +371,7 @@ fn privileged_container_escalation_tool_alerts_with_real_metadata() {
         dk.docker_ok(&["start", "-a", &id]);
         id
     };
-    let a = alert_for(
+    let a = container_alert(
         &d,
         "Privilege Escalation Tool in Privileged Container",
         &id,
@@ -436,7 +388,7 @@ fn privileged_container_escalation_tool_alerts_with_real_metadata() {
         "{a}"
     );
     if privileged {
-        let b = alert_for(&d, "Mount in Privileged Container (test)", &id, |_| true);
+        let b = container_alert(&d, "Mount in Privileged Container (test)", &id, |_| true);
         assert_eq!(field(&b, "container.privileged"), true, "{b}");
     }
     dk.docker_ok(&["rm", "-f", &id]);

@@ -933,3 +933,73 @@ pub fn best_effort<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) {
         eprintln!("clean-up: {what}: {e}");
     }
 }
+
+// ------------------------------------------------------- real runtimes
+
+/// A container id's 12-character form (`container.id`).
+pub fn short_id(id: &str) -> &str {
+    &id[..12]
+}
+
+/// The first alert of `rule` for the container whose full id is `id` that
+/// also satisfies `more`, within 10 s; panics with every alert otherwise.
+pub fn container_alert(d: &Daemon, rule: &str, id: &str, more: impl Fn(&Value) -> bool) -> Value {
+    d.wait_alert(
+        |a| rule_of(a) == rule && field(a, "container.id") == short_id(id) && more(a),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "no '{rule}' alert for container {id}; alerts: {:?}\nstderr:\n{}",
+            d.alerts(),
+            d.stderr()
+        )
+    })
+}
+
+/// Stops a runtime daemon the test started (`what` names it): SIGTERM,
+/// up to 20 s for it to exit, then SIGKILL.
+pub fn stop_runtime(what: &str, child: &mut Child) {
+    best_effort(
+        &format!("stop {what}"),
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    best_effort(&format!("kill {what}"), child.kill());
+    best_effort(&format!("reap {what}"), child.wait());
+}
+
+/// A container image's root filesystem under `dir/rootfs`, tarred into
+/// `dir/rootfs.tar`: busybox-static with its applets `applets`, a passwd
+/// and a shadow file. Returns the tar's path.
+pub fn busybox_rootfs_tar(dir: &Path, applets: &[&str]) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    let tar = dir.join("rootfs.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    tar
+}
