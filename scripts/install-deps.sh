@@ -20,12 +20,14 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 # For the tests only: real container runtimes for the container tests
 # (tests/containers_docker.rs starts its own dockerd, which starts its own
 # containerd; tests/containers_cri.rs starts a containerd with its CRI
-# plugin and drives it as a kubelet would), busybox-static for the images they build, and script(1) for
+# plugin and drives it as a kubelet would; tests/containers_podman.rs runs
+# podman and its API service), busybox-static for the images they build, and script(1) for
 # a terminal.
 if [ "$tests" = 1 ]; then
     command -v dockerd >/dev/null || need+=(docker.io)
     command -v containerd >/dev/null || need+=(containerd)
     command -v runc >/dev/null || need+=(runc)
+    command -v podman >/dev/null || need+=(podman)
     dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
     command -v script >/dev/null || need+=(bsdutils)
 fi

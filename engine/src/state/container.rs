@@ -1067,7 +1067,8 @@ fn follow_events(
                 let id: Arc<str> = Arc::from(id.as_str());
                 match action.as_str() {
                     "create" => tx.send(StreamEvent::Created(id, src, None)).is_ok(),
-                    "destroy" => tx.send(StreamEvent::Destroyed(id)).is_ok(),
+                    // Docker says destroy; podman's compatible API, remove.
+                    "destroy" | "remove" => tx.send(StreamEvent::Destroyed(id)).is_ok(),
                     _ => true,
                 }
             })
