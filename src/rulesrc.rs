@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use kestrel_engine::rules::loader::{load_paths, Loader};
+use kestrel_engine::rules::loader::{load_sources, Loader, RuleSource};
 use kestrel_engine::rules::report::{file_result_text, warnings_text};
 use kestrel_engine::rules::Rule;
 
@@ -12,6 +12,9 @@ use kestrel_engine::rules::Rule;
 pub const EMBEDDED_RULES: &str = include_str!("../rules/kestrel_rules.yaml");
 /// The name the embedded rules carry in messages.
 pub const EMBEDDED_NAME: &str = "kestrel_rules.yaml";
+/// A `rules_files` / `-r` entry that stands for the embedded rules, so a
+/// list can hold them and other files (the Helm chart's custom rules).
+pub const EMBEDDED_ENTRY: &str = "embedded:kestrel_rules.yaml";
 
 /// Loaded rules.
 pub struct Loaded {
@@ -44,7 +47,20 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded> {
             origin: format!("{EMBEDDED_NAME} (embedded)"),
         });
     }
-    match load_paths(files) {
+    let sources: Vec<RuleSource<'_>> = files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == EMBEDDED_ENTRY {
+                RuleSource::Text {
+                    name: EMBEDDED_NAME,
+                    text: EMBEDDED_RULES,
+                }
+            } else {
+                RuleSource::Path(f)
+            }
+        })
+        .collect();
+    match load_sources(&sources) {
         Ok(l) => {
             for r in &l.results {
                 log_warnings(&warnings_text(r), &r.name);
@@ -85,5 +101,27 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded> {
 fn log_warnings(text: &str, name: &str) {
     if !text.is_empty() {
         log::warn!("{name}: loaded with warnings\n{}", text.trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_entry_loads_the_defaults_beside_other_files() {
+        let defaults = load(&[]).expect("embedded rules").rules.len();
+        let dir = tempfile::tempdir().unwrap();
+        let extra = dir.path().join("extra.yaml");
+        std::fs::write(
+            &extra,
+            "- rule: Extra\n  desc: d\n  condition: evt.type = openat and fd.name = /x\n  output: x\n  priority: INFO\n",
+        )
+        .unwrap();
+        let both = load(&[PathBuf::from(EMBEDDED_ENTRY), extra.clone()]).expect("both");
+        assert_eq!(both.rules.len(), defaults + 1);
+        assert!(both.origin.starts_with(EMBEDDED_NAME), "{}", both.origin);
+        let alone = load(&[extra]).expect("extra alone");
+        assert_eq!(alone.rules.len(), 1);
     }
 }

@@ -299,14 +299,29 @@ impl Kubelet {
         })
     }
 
-    /// Stops and removes a pod sandbox and its containers.
+    /// Stops and removes a pod sandbox and its containers. Stopping is
+    /// retried, as a kubelet does: containerd 1.6 can fail it when a
+    /// container exits while being stopped ("ttrpc: closed").
     pub fn remove_pod(&self, sandbox: &str) -> Result<(), Status> {
         self.rt.block_on(async {
             let mut c = self.client();
-            c.stop_pod_sandbox(runtime::StopPodSandboxRequest {
-                pod_sandbox_id: sandbox.to_string(),
-            })
-            .await?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match c
+                    .stop_pod_sandbox(runtime::StopPodSandboxRequest {
+                        pod_sandbox_id: sandbox.to_string(),
+                    })
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if attempt < 5 => {
+                        eprintln!("StopPodSandbox {sandbox} (attempt {attempt}): {e}; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             c.remove_pod_sandbox(runtime::RemovePodSandboxRequest {
                 pod_sandbox_id: sandbox.to_string(),
             })

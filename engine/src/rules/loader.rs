@@ -2416,21 +2416,59 @@ pub fn expand_rule_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// the last file; unsatisfied ones are a failure too (their errors are
 /// appended to the last result).
 pub fn load_paths(paths: &[PathBuf]) -> Result<LoadedRules, LoadFailure> {
-    let files = expand_rule_paths(paths).map_err(|e| LoadFailure {
-        results: Vec::new(),
-        io_error: Some(e),
-    })?;
+    let sources: Vec<RuleSource<'_>> = paths.iter().map(RuleSource::Path).collect();
+    load_sources(&sources)
+}
+
+/// Where [`load_sources`] reads one part of a rule set.
+#[derive(Debug, Clone, Copy)]
+pub enum RuleSource<'a> {
+    /// A file or a directory, as in [`load_paths`].
+    Path(&'a PathBuf),
+    /// Rules text (embedded rules), with the name messages give it.
+    Text {
+        /// Name in messages.
+        name: &'a str,
+        /// The YAML.
+        text: &'a str,
+    },
+}
+
+/// [`load_paths`] over files, directories and texts, in order.
+pub fn load_sources(sources: &[RuleSource<'_>]) -> Result<LoadedRules, LoadFailure> {
     let mut loader = Loader::new();
     let mut results = Vec::new();
-    for f in files {
-        let r = loader.load_file(&f);
-        let ok = r.successful();
-        results.push(r);
-        if !ok {
-            return Err(LoadFailure {
-                results,
-                io_error: None,
-            });
+    for src in sources {
+        let files = match src {
+            RuleSource::Path(p) => {
+                expand_rule_paths(std::slice::from_ref(*p)).map_err(|e| LoadFailure {
+                    results: std::mem::take(&mut results),
+                    io_error: Some(e),
+                })?
+            }
+            RuleSource::Text { name, text } => {
+                let r = loader.load_str(name, text);
+                let ok = r.successful();
+                results.push(r);
+                if !ok {
+                    return Err(LoadFailure {
+                        results,
+                        io_error: None,
+                    });
+                }
+                continue;
+            }
+        };
+        for f in files {
+            let r = loader.load_file(&f);
+            let ok = r.successful();
+            results.push(r);
+            if !ok {
+                return Err(LoadFailure {
+                    results,
+                    io_error: None,
+                });
+            }
         }
     }
     let plugin_errors = loader.check_plugin_requirements();
