@@ -454,21 +454,7 @@ fn removed_pods_leave_the_metadata_cache() {
         c.remove_pod(&pod.1);
     }
     // Each pod is two containerd containers: the sandbox and "main".
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let evicted = d
-            .metrics()
-            .sum("kestrel_container_metadata_evicted_total", &[]);
-        let entries = d.metrics().sum("kestrel_container_metadata_entries", &[]);
-        if evicted >= (2 * n) as f64 && entries == 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {n} pods came and went: {evicted} evicted, {entries} entries left"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_container_cache_empty(&d, 2 * n);
     d.stop();
 }
 

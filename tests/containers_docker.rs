@@ -109,14 +109,11 @@ impl Dockerd {
     }
 
     fn docker_ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
+        let mut cmd = Command::new(docker_cli());
+        cmd.arg("--host")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args);
+        common::cli_ok(cmd)
     }
 
     /// The test image: a root filesystem of busybox-static with a passwd
@@ -163,10 +160,6 @@ impl Drop for Dockerd {
         }
         common::stop_runtime("dockerd", &mut self.child);
     }
-}
-
-fn metric(d: &Daemon, name: &str) -> f64 {
-    d.metrics().sum(name, &[])
 }
 
 /// `docker create` + `docker start -a`: the id is known before the
@@ -409,18 +402,6 @@ fn destroyed_containers_leave_the_metadata_cache() {
     for i in 0..n {
         run_rm(&dk, &nonce(&format!("churn{i}")), &["true"]);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let evicted = metric(&d, "kestrel_container_metadata_evicted_total");
-        let entries = metric(&d, "kestrel_container_metadata_entries");
-        if evicted >= n as f64 && entries == 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {n} containers came and went: {evicted} evicted, {entries} entries left"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_container_cache_empty(&d, n);
     d.stop();
 }

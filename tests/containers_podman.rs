@@ -76,14 +76,9 @@ impl Podman {
     }
 
     fn podman_ok(&self, args: &[&str]) -> String {
-        let o = self.podman(args);
-        assert!(
-            o.status.success(),
-            "podman {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
+        let mut cmd = Command::new("podman");
+        cmd.args(global_args(self.dir.path())).args(args);
+        common::cli_ok(cmd)
     }
 
     /// `podman create` + `podman start -a` of a `--rm` container: the id
@@ -218,19 +213,6 @@ fn removed_podman_containers_leave_the_metadata_cache() {
         let id = p.run_rm(&nonce(&format!("pchurn{i}")), &["cat", "/etc/shadow"]);
         container_alert(&d, "Read Sensitive File", &id, |_| true);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = d.metrics();
-        let evicted = m.sum("kestrel_container_metadata_evicted_total", &[]);
-        let entries = m.sum("kestrel_container_metadata_entries", &[]);
-        if evicted >= n as f64 && entries == 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {n} containers came and went: {evicted} evicted, {entries} entries left"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_container_cache_empty(&d, n);
     d.stop();
 }

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 fn docs() -> Vec<serde_yaml::Value> {
     let text = std::fs::read_to_string(common::repo().join("deploy/kestrel-daemonset.yaml"))
         .expect("read manifest");
@@ -33,17 +31,7 @@ fn shipped_configuration_loads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kestrel.yaml");
     std::fs::write(&path, &cfg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .arg("-c")
-        .arg(&path)
-        .arg("--dry-run")
-        .output()
-        .expect("run kestrel");
-    assert!(
-        out.status.success(),
-        "the DaemonSet's configuration does not load:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::dry_run_config(&path);
     for sock in [
         "/host/run/containerd/containerd.sock",
         "/host/run/crio/crio.sock",

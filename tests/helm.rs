@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use gtmpl::{FuncError, Template, Value};
 
@@ -197,18 +196,7 @@ fn dry_run(docs: &[serde_yaml::Value]) -> String {
     let cfg = cfg.replace("/etc/kestrel/rules.d", rules_d.to_str().unwrap());
     let path = dir.path().join("kestrel.yaml");
     std::fs::write(&path, &cfg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .arg("-c")
-        .arg(&path)
-        .arg("--dry-run")
-        .output()
-        .expect("run kestrel");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        out.status.success(),
-        "the rendered configuration does not load:\n{stderr}\n{cfg}"
-    );
-    stderr
+    common::dry_run_config(&path)
 }
 
 #[test]

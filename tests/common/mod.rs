@@ -1003,3 +1003,54 @@ pub fn busybox_rootfs_tar(dir: &Path, applets: &[&str]) -> PathBuf {
     );
     tar
 }
+
+/// Waits (20 s at most) until at least `n` container entries were evicted
+/// and none is left; panics with the counts otherwise.
+pub fn wait_container_cache_empty(d: &Daemon, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = d.metrics();
+        let evicted = m.sum("kestrel_container_metadata_evicted_total", &[]);
+        let entries = m.sum("kestrel_container_metadata_entries", &[]);
+        if evicted >= n as f64 && entries == 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {n} containers came and went: {evicted} evicted, {entries} entries left"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs a runtime CLI and returns its trimmed stdout; panics with its
+/// output when it fails.
+pub fn cli_ok(mut cmd: Command) -> String {
+    let o = cmd.stdin(Stdio::null()).output().expect("run the CLI");
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// `kestrel -c CONFIG --dry-run`: asserts the configuration (and the rules
+/// it names) load, returns stderr (the load report).
+pub fn dry_run_config(config: &Path) -> String {
+    let out = Command::new(KESTREL)
+        .arg("-c")
+        .arg(config)
+        .arg("--dry-run")
+        .output()
+        .expect("run kestrel");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success(),
+        "{} does not load:\n{stderr}\n{}",
+        config.display(),
+        std::fs::read_to_string(config).unwrap_or_default()
+    );
+    stderr
+}

@@ -2439,36 +2439,33 @@ pub fn load_sources(sources: &[RuleSource<'_>]) -> Result<LoadedRules, LoadFailu
     let mut loader = Loader::new();
     let mut results = Vec::new();
     for src in sources {
-        let files = match src {
+        let loaded: Vec<FileResult> = match src {
             RuleSource::Path(p) => {
-                expand_rule_paths(std::slice::from_ref(*p)).map_err(|e| LoadFailure {
-                    results: std::mem::take(&mut results),
-                    io_error: Some(e),
-                })?
-            }
-            RuleSource::Text { name, text } => {
-                let r = loader.load_str(name, text);
-                let ok = r.successful();
-                results.push(r);
-                if !ok {
-                    return Err(LoadFailure {
-                        results,
-                        io_error: None,
-                    });
+                let files =
+                    expand_rule_paths(std::slice::from_ref(*p)).map_err(|e| LoadFailure {
+                        results: std::mem::take(&mut results),
+                        io_error: Some(e),
+                    })?;
+                let mut v = Vec::new();
+                for f in files {
+                    let r = loader.load_file(&f);
+                    let ok = r.successful();
+                    v.push(r);
+                    if !ok {
+                        break;
+                    }
                 }
-                continue;
+                v
             }
+            RuleSource::Text { name, text } => vec![loader.load_str(name, text)],
         };
-        for f in files {
-            let r = loader.load_file(&f);
-            let ok = r.successful();
-            results.push(r);
-            if !ok {
-                return Err(LoadFailure {
-                    results,
-                    io_error: None,
-                });
-            }
+        let failed = loaded.last().is_some_and(|r| !r.successful());
+        results.extend(loaded);
+        if failed {
+            return Err(LoadFailure {
+                results,
+                io_error: None,
+            });
         }
     }
     let plugin_errors = loader.check_plugin_requirements();
