@@ -196,8 +196,6 @@ pub struct ContainerMeta {
     pub created_ns: u64,
     /// The pod, for CRI containers and sandboxes.
     pub pod: Option<PodMeta>,
-    /// The runtime's name (`containerd`, `cri-o`).
-    pub runtime: String,
 }
 
 fn is_not_found(s: &Status) -> bool {
@@ -260,15 +258,6 @@ pub async fn lookup(
     id: &str,
 ) -> Result<Option<ContainerMeta>, Status> {
     let mut rt = RuntimeServiceClient::new(ch.clone());
-    let runtime_name = match rt
-        .version(runtime::VersionRequest {
-            version: "v1".into(),
-        })
-        .await
-    {
-        Ok(v) => v.into_inner().runtime_name,
-        Err(e) => return Err(e),
-    };
     let resp = match rt
         .container_status(runtime::ContainerStatusRequest {
             container_id: id.to_string(),
@@ -277,7 +266,7 @@ pub async fn lookup(
         .await
     {
         Ok(r) => r.into_inner(),
-        Err(e) if is_not_found(&e) => return sandbox_lookup(&mut rt, id, runtime_name).await,
+        Err(e) if is_not_found(&e) => return sandbox_lookup(&mut rt, id).await,
         Err(e) => return Err(e),
     };
     let Some(st) = resp.status else {
@@ -377,14 +366,12 @@ pub async fn lookup(
         labels: st.labels.into_iter().collect(),
         created_ns: u64::try_from(st.created_at).unwrap_or(0),
         pod,
-        runtime: runtime_name,
     }))
 }
 
 async fn sandbox_lookup(
     rt: &mut RuntimeServiceClient<tonic::transport::Channel>,
     id: &str,
-    runtime_name: String,
 ) -> Result<Option<ContainerMeta>, Status> {
     let st = match rt
         .pod_sandbox_status(runtime::PodSandboxStatusRequest {
@@ -407,7 +394,6 @@ async fn sandbox_lookup(
             labels,
             created_ns,
             pod: Some(pod),
-            runtime: runtime_name,
             ..Default::default()
         }
     }))
@@ -487,7 +473,6 @@ pub async fn containerd_lookup(
             mounts,
             labels: ctr.labels.into_iter().collect(),
             created_ns,
-            runtime: "containerd".into(),
             ..Default::default()
         }
     }))
