@@ -253,6 +253,7 @@ fn once(spec: &str) {
         "default" => rules(std::slice::from_ref(&default), None),
         "stable" => rules(&[repo("../shared/reference/falco_rules.yaml")], None),
         "ancestor" => rules(&[default], Some(ANCESTOR_RULE)),
+        "ancestor-only" => rules(&[], Some(ANCESTOR_RULE)),
         "none" => Vec::new(),
         other => panic!("unknown rule set {other}"),
     };

@@ -405,6 +405,18 @@ fn l4_char(proto: u8) -> Option<char> {
     }
 }
 
+/// The open family (open, openat, openat2, creat): positions of the path
+/// parameter and of the flags (creat has none). By id, so the hot path
+/// compares no names.
+fn open_params(ty: EventType) -> Option<(usize, Option<usize>)> {
+    match ty.0 {
+        64 => Some((0, Some(1))),
+        65 | 66 => Some((1, Some(2))),
+        67 => Some((0, None)),
+        _ => None,
+    }
+}
+
 fn type_name(c: u8) -> &'static str {
     match c {
         b'f' => "file",
@@ -973,11 +985,11 @@ impl<'a> LiveEvent<'a> {
         let raw = &self.raw;
         let name = raw.info.name;
         let ret = raw.hdr.ret;
-        let is_open = matches!(name, "open" | "openat" | "openat2" | "creat");
-        let (path_raw, path_abs) = if is_open {
-            self.open_path()
-        } else {
-            (&[][..], None)
+        let open = open_params(raw.ty());
+        let is_open = open.is_some();
+        let (path_raw, path_abs) = match open {
+            Some((name_idx, _)) => self.open_path(name_idx),
+            None => (&[][..], None),
         };
         if ret < 0 {
             // No fd entry: Falco's fallbacks (RULES.md §7.4).
@@ -1029,17 +1041,19 @@ impl<'a> LiveEvent<'a> {
             name_changed: false,
             render_tag: None,
         };
+        if let Some((_, flags_idx)) = open {
+            let dir = flags_idx.and_then(|k| raw.param_u64(k)).is_some_and(|f| {
+                f & flags::kernel_o::DIRECTORY != 0 && f & flags::kernel_o::TMPFILE_BIT == 0
+            });
+            v.typechar = if dir { b'd' } else { b'f' };
+            v.name = path_abs.unwrap_or(Cow::Borrowed(path_raw));
+            v.nameraw = Cow::Borrowed(path_raw);
+            v.file_like = true;
+            v.type_name = Some(type_name(v.typechar));
+            v.render_tag = Some((v.typechar, None));
+            return v;
+        }
         match name {
-            "open" | "openat" | "openat2" | "creat" => {
-                let flags_idx = raw.param_index("flags");
-                let dir = flags_idx.and_then(|k| raw.param_u64(k)).is_some_and(|f| {
-                    f & flags::kernel_o::DIRECTORY != 0 && f & flags::kernel_o::TMPFILE_BIT == 0
-                });
-                v.typechar = if dir { b'd' } else { b'f' };
-                v.name = path_abs.unwrap_or(Cow::Borrowed(path_raw));
-                v.nameraw = Cow::Borrowed(path_raw);
-                v.file_like = true;
-            }
             "memfd_create" => {
                 v.typechar = b'm';
                 v.name = Cow::Borrowed(raw.param(0));
@@ -1096,11 +1110,8 @@ impl<'a> LiveEvent<'a> {
 
     /// The path of an open-family event: as passed, and resolved/normalised
     /// (`None` when it cannot be made absolute).
-    fn open_path(&self) -> (&'a [u8], Option<Cow<'a, [u8]>>) {
+    fn open_path(&self, i: usize) -> (&'a [u8], Option<Cow<'a, [u8]>>) {
         let raw = &self.raw;
-        let Some(i) = raw.param_index("name") else {
-            return (&[], None);
-        };
         let p = raw.param(i);
         // Most opened paths are absolute and already normal: no copy.
         if paths::is_normal_absolute(p) {
@@ -1383,12 +1394,9 @@ impl<'a> LiveEvent<'a> {
     }
 
     fn open_flags(&self) -> Option<u64> {
-        *self.open_flags.get_or_init(|| match self.raw.info.name {
-            "open" | "openat" | "openat2" => self
-                .raw
-                .param_index("flags")
-                .and_then(|k| self.raw.param_u64(k)),
-            _ => None,
+        *self.open_flags.get_or_init(|| {
+            let (_, flags) = open_params(self.raw.ty())?;
+            self.raw.param_u64(flags?)
         })
     }
 
@@ -1967,6 +1975,16 @@ impl super::Extract for LiveEvent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_params_agree_with_the_event_table() {
+        for info in crate::event::table::EVENTS {
+            let family = matches!(info.name, "open" | "openat" | "openat2" | "creat");
+            let pos = |n: &str| info.params.iter().position(|p| p.name == n);
+            let want = family.then(|| (pos("name").expect("path"), pos("flags")));
+            assert_eq!(open_params(info.ty), want, "{}", info.name);
+        }
+    }
 
     #[test]
     fn every_catalogue_field_is_dispatched() {

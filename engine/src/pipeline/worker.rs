@@ -232,6 +232,12 @@ pub struct Worker<S: RecordSource> {
     st: State,
 }
 
+/// Event latency is sampled once per this many events of a worker; each
+/// sample is weighted by the events it stands for (the last events of a
+/// batch by the newest of them), so counts stay exact and quantiles are
+/// those of a systematic 1-in-8 sample.
+const LATENCY_STRIDE: u64 = 8;
+
 /// Everything of a worker but its source, so that the source can hand
 /// records to the state while both are borrowed.
 struct State {
@@ -245,7 +251,13 @@ struct State {
     /// latency is taken once per batch (one clock read instead of one per
     /// event, which cost ~8% of the daemon's time under an `open` load),
     /// so each event's latency is measured up to the end of its batch.
-    batch_ts: Vec<u64>,
+    /// Sampled: one entry per [`LATENCY_STRIDE`] events, carrying how many
+    /// events it stands for (recording every event cost about 90
+    /// instructions each, ~4% of the per-event path).
+    batch_ts: Vec<(u64, u64)>,
+    /// Events since the last sample, and the newest one's timestamp.
+    lat_pending: u64,
+    lat_last_ts: u64,
     local_alerts: Histogram<u64>,
     seq: u64,
     /// This worker's copies of process-table entries.
@@ -271,6 +283,8 @@ impl<S: RecordSource> Worker<S> {
                 deferred: VecDeque::new(),
                 local_events: new_histogram(),
                 batch_ts: Vec::with_capacity(4096),
+                lat_pending: 0,
+                lat_last_ts: 0,
                 local_alerts: new_histogram(),
                 seq: 0,
                 cache: ProcCache::new(),
@@ -394,9 +408,15 @@ impl<S: RecordSource> Worker<S> {
 impl State {
     /// Records the latency of the events handled since the last call.
     fn record_batch(&mut self, now: u64) {
-        for ts in self.batch_ts.drain(..) {
+        if self.lat_pending > 0 {
+            // The batch's newest event stands for the ones since the last
+            // sample, so the histogram counts every event.
+            self.batch_ts.push((self.lat_last_ts, self.lat_pending));
+            self.lat_pending = 0;
+        }
+        for (ts, n) in self.batch_ts.drain(..) {
             self.local_events
-                .saturating_record(now.saturating_sub(ts).max(1));
+                .saturating_record_n(now.saturating_sub(ts).max(1), n);
         }
     }
 
@@ -570,7 +590,13 @@ impl State {
                 }
             }
         }
-        self.batch_ts.push(raw.hdr.ts_ns);
+        self.lat_pending += 1;
+        if self.lat_pending == LATENCY_STRIDE {
+            self.batch_ts.push((raw.hdr.ts_ns, LATENCY_STRIDE));
+            self.lat_pending = 0;
+        } else {
+            self.lat_last_ts = raw.hdr.ts_ns;
+        }
         stats.processed.bump();
     }
 }

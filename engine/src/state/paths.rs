@@ -48,6 +48,48 @@ pub fn is_normal_absolute(path: &[u8]) -> bool {
     if path.last() == Some(&b'/') {
         return false;
     }
+    // Most paths have no "//" and no "/." at all: one word-at-a-time pass
+    // says so (about a quarter of the instructions of a memchr per
+    // component). A "/." may still be a name like ".bashrc": the exact
+    // walk below decides.
+    if !has_slash_then_dot_or_slash(path) {
+        return true;
+    }
+    normal_components(path)
+}
+
+/// Whether some `/` in `path` is followed by `/` or `.`, eight bytes at a
+/// time.
+fn has_slash_then_dot_or_slash(path: &[u8]) -> bool {
+    use crate::util::swar::{eq_mask, word_at};
+    let hit = |w: u64| {
+        let slash = eq_mask(w, b'/');
+        // Byte i+1 is the next byte of byte i (little-endian words).
+        (slash << 8) & (slash | eq_mask(w, b'.')) != 0
+    };
+    let n = path.len();
+    if n < 8 {
+        return path
+            .windows(2)
+            .any(|p| p[0] == b'/' && matches!(p[1], b'/' | b'.'));
+    }
+    // Words overlap by one byte, so every pair of neighbours lies inside
+    // one word; the last word is the path's last eight bytes.
+    let mut at = 0;
+    loop {
+        if hit(word_at(path, at.min(n - 8))) {
+            return true;
+        }
+        if at + 8 >= n {
+            return false;
+        }
+        at += 7;
+    }
+}
+
+/// The exact component check of [`is_normal_absolute`] for an absolute
+/// path without a trailing slash.
+fn normal_components(path: &[u8]) -> bool {
     // Every component follows a '/': check the bytes after each one.
     let mut i = 0;
     while let Some(off) = memchr::memchr(b'/', &path[i..]) {
@@ -152,6 +194,23 @@ mod tests {
         assert_eq!(n("//"), "/");
         assert_eq!(n("/tmp/"), "/tmp");
         assert_eq!(n("a/../../b"), "../b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_normal_check_agrees_with_normalize(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["", ".", "..", "a", ".b", "c.", "..d", "etc", "x/"]),
+                0..12,
+            ),
+            lead in proptest::bool::ANY,
+        ) {
+            let mut p = if lead { "/".to_string() } else { String::new() };
+            p.push_str(&parts.join("/"));
+            let b = p.as_bytes();
+            let want = b.first() == Some(&b'/') && normalize(b) == b;
+            proptest::prop_assert_eq!(is_normal_absolute(b), want, "{:?}", p);
+        }
     }
 
     #[test]

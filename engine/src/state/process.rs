@@ -299,6 +299,10 @@ pub struct ProcessTable {
     exits: Mutex<VecDeque<(u64, u32)>>,
     sweeping: Mutex<()>,
     counters: Counters,
+    /// Bumped after every change to the set of entries (insert, replace,
+    /// remove): a worker's cached ancestor chain validated at generation
+    /// `g` is still valid while this reads `g`, without walking it.
+    generation: AtomicU64,
     /// Per-socket state for `fd.connected`, `fd.name_changed` and the
     /// client/server direction of sockets.
     pub sockets: SocketCache,
@@ -487,6 +491,8 @@ struct CacheEntry {
 
 #[derive(Debug)]
 struct CachedChain {
+    /// The table's generation read before the chain was last validated.
+    generation: u64,
     first_parent: u32,
     /// The parent the walk could not find in the table, if it stopped
     /// there.
@@ -532,14 +538,22 @@ impl ProcCache {
     /// The ancestors of `tgid` from `first_parent` up, as
     /// [`ProcessTable::ancestors`] walks them, kept between events.
     pub fn chain(&self, table: &ProcessTable, tgid: u32, first_parent: u32) -> Arc<[Arc<Process>]> {
+        // Read before validating: a change made during the walk bumps it
+        // past what the chain records.
+        let generation = table.generation();
         {
-            let m = self.map.borrow();
-            if let Some(c) = m.get(&tgid).and_then(|e| e.chain.as_ref()) {
-                let valid = c.first_parent == first_parent
-                    && c.procs.iter().all(|p| p.is_current())
-                    && c.missing.is_none_or(|t| table.get(t).is_none());
-                if valid {
-                    return Arc::clone(&c.procs);
+            let mut m = self.map.borrow_mut();
+            if let Some(c) = m.get_mut(&tgid).and_then(|e| e.chain.as_mut()) {
+                if c.first_parent == first_parent {
+                    if c.generation == generation {
+                        return Arc::clone(&c.procs);
+                    }
+                    if c.procs.iter().all(|p| p.is_current())
+                        && c.missing.is_none_or(|t| table.get(t).is_none())
+                    {
+                        c.generation = generation;
+                        return Arc::clone(&c.procs);
+                    }
                 }
             }
         }
@@ -548,6 +562,7 @@ impl ProcCache {
         let missing = walk.missing();
         if let Some(e) = self.map.borrow_mut().get_mut(&tgid) {
             e.chain = Some(CachedChain {
+                generation,
                 first_parent,
                 missing,
                 procs: Arc::clone(&procs),
@@ -586,6 +601,7 @@ impl ProcessTable {
             exits: Mutex::new(VecDeque::new()),
             sweeping: Mutex::new(()),
             counters: Counters::default(),
+            generation: AtomicU64::new(0),
             sockets: SocketCache::new((capacity / 4).max(1024)),
         }
     }
@@ -593,6 +609,16 @@ impl ProcessTable {
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The change generation (see `generation`).
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a change, after it is visible in the map.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Whether the table is empty.
@@ -714,6 +740,7 @@ impl ProcessTable {
             // been reused by a new process in the meantime).
             if let Ok(Some((_, p))) = guard.remove_if(&tgid, |_, p| p.exited_ts == Some(ts)) {
                 p.mark_superseded();
+                self.changed();
                 self.counters.evicted_exited.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -731,6 +758,7 @@ impl ProcessTable {
         });
         if let Compute::Updated { old: (_, old), .. } = r {
             old.mark_superseded();
+            self.changed();
             self.counters.updated.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -741,6 +769,7 @@ impl ProcessTable {
         if let Some(o) = old {
             o.mark_superseded();
         }
+        self.changed();
         if old.is_none() {
             self.counters.inserted.fetch_add(1, Ordering::Relaxed);
             drop(guard);
@@ -781,6 +810,7 @@ impl ProcessTable {
         for (_, _, tgid) in cands {
             if let Some(p) = guard.remove(&tgid) {
                 p.mark_superseded();
+                self.changed();
                 self.counters
                     .evicted_capacity
                     .fetch_add(1, Ordering::Relaxed);
@@ -911,10 +941,12 @@ impl ProcessTable {
         });
         match r {
             Compute::Inserted(..) => {
+                self.changed();
                 self.counters.inserted.fetch_add(1, Ordering::Relaxed);
             }
             Compute::Updated { old: (_, old), .. } => {
                 old.mark_superseded();
+                self.changed();
                 self.counters.updated.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
@@ -1102,10 +1134,17 @@ impl ProcessTable {
         // Only the main thread's name is the process's name: other threads
         // may have renamed themselves.
         let main_thread = h.tid == h.tgid;
-        let comm = ev.comm();
-        if !gen_unknown && (!main_thread || *p.comm == *comm) && p.ptgid == h.ptgid {
+        // The header's name equals the entry's when it starts with it and
+        // ends there (NUL padding or the full 16 bytes): no scan for the
+        // NUL on every event.
+        let same_comm = || {
+            let n = p.comm.len();
+            n <= h.comm.len() && h.comm[..n] == *p.comm && h.comm.get(n).is_none_or(|&b| b == 0)
+        };
+        if !gen_unknown && (!main_thread || same_comm()) && p.ptgid == h.ptgid {
             return;
         }
+        let comm = ev.comm();
         self.modify(h.tgid, |p| {
             let mut n = p.clone();
             if main_thread || n.comm.is_empty() {
