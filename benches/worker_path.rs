@@ -5,12 +5,19 @@
 //! field extraction, matching, counters, latency histogram) by an
 //! in-memory source.
 //!
-//! Three rule sets, as in the zero-drop suite (perf/zero-drop):
+//! Rule sets, as in the zero-drop suite (perf/zero-drop):
 //! - `default`: kestrel's embedded default rules;
 //! - `stable`: Falco's stable rules file;
 //! - `ancestor`: the default rules plus a rule that needs every open and
 //!   close and reads `proc.aname[3]`, so every event walks the ancestor
-//!   chain (the producer process has four known ancestors).
+//!   chain (the producer process has four known ancestors);
+//! - `ancestor_marked`: the same, with the records marked as the kernel
+//!   filter marks them (the live daemon's case: openat passes whole for
+//!   the ancestor rule, and the default rules' clauses mark the opens one
+//!   of them may match; these match none).
+//!
+//! `KESTREL_WORKER_PATH_ONCE` also takes `ancestor_only` (the ancestor
+//! rule alone) and `none` (no rules).
 //!
 //! The loadgen process is tracked (as `kestrel-loadgen --daemon` does), so
 //! the tracker's per-event bookkeeping is in the measurement.
@@ -31,8 +38,9 @@ use arc_swap::ArcSwap;
 use cpu_time::CpuTime;
 use criterion::{criterion_group, Criterion, Throughput};
 use kestrel_engine::event::raw::comm_from;
-use kestrel_engine::event::wire::{EventHdr, HF_SYNTHETIC};
+use kestrel_engine::event::wire::{EventHdr, HF_KEVAL, HF_KSEL, HF_SYNTHETIC};
 use kestrel_engine::event::{EventBuilder, EventType, RawEvent};
+use kestrel_engine::kfilter::{KView, KernelFilter};
 use kestrel_engine::matcher::{MatchOptions, RuleSet};
 use kestrel_engine::output::{CompiledOutputs, Outputs, OutputsConfig};
 use kestrel_engine::pipeline::metrics::PipelineMetrics;
@@ -136,6 +144,11 @@ fn workload() -> Vec<Vec<u8>> {
     v
 }
 
+/// The kernel filter the daemon derives for `rules`.
+fn filter_of(rules: &[Rule]) -> KernelFilter {
+    KernelFilter::derive(&RuleSet::build(rules, &MatchOptions::default()).expect("ruleset"))
+}
+
 /// Hands out `passes` copies of the records, then nothing.
 struct Replay {
     recs: Arc<Vec<Vec<u8>>>,
@@ -164,11 +177,36 @@ struct Setup {
     _outputs: Outputs,
 }
 
-fn setup(rules: &[Rule]) -> Setup {
+/// The records as the probe emits them under the kernel filter derived
+/// from `ruleset` (slot 0): each marked as the filter's model marks it
+/// (`KernelFilter::selected`; every record passes these rules' filter).
+fn marked(recs: &[Vec<u8>], kf: &KernelFilter) -> Vec<Vec<u8>> {
+    let at = std::mem::offset_of!(EventHdr, flags);
+    recs.iter()
+        .map(|r| {
+            let raw = RawEvent::parse(r).expect("record");
+            assert!(kf.passes(&KView::of_record(&raw)), "filtered record");
+            let mark = match kf.selected(&KView::of_record(&raw)) {
+                None => 0,
+                Some(held) => HF_KEVAL | if held { HF_KSEL } else { 0 },
+            };
+            let mut r = r.clone();
+            let flags = u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes")) | mark;
+            r[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+            r
+        })
+        .collect()
+}
+
+/// `marks`: read the kernel filter's marks (the records must carry them).
+fn setup(rules: &[Rule], marks: Option<&KernelFilter>) -> Setup {
     let mut oc = OutputsConfig::default();
     oc.stdout.enabled = false;
     let outputs = Outputs::start(oc.clone()).expect("outputs");
-    let ruleset = RuleSet::build(rules, &MatchOptions::default()).expect("ruleset");
+    let mut ruleset = RuleSet::build(rules, &MatchOptions::default()).expect("ruleset");
+    if let Some(kf) = marks {
+        ruleset.set_kernel_marks(kf, 0);
+    }
     let (compiled, _) = CompiledOutputs::compile(rules, &oc).expect("outputs compile");
     let engine = Engine::new(ruleset, compiled, rules, outputs.sender(), 1);
     let table = ProcessTable::new(4096);
@@ -206,16 +244,34 @@ fn setup(rules: &[Rule]) -> Setup {
 fn bench(c: &mut Criterion<CpuTime>) {
     let default = repo("rules/kestrel_rules.yaml");
     let stable = repo("../shared/reference/falco_rules.yaml");
-    let sets: [(&str, Vec<Rule>); 3] = [
-        ("default", rules(std::slice::from_ref(&default), None)),
-        ("stable", rules(&[stable], None)),
-        ("ancestor", rules(&[default], Some(ANCESTOR_RULE))),
+    let sets: [(&str, Vec<Rule>, bool); 4] = [
+        (
+            "default",
+            rules(std::slice::from_ref(&default), None),
+            false,
+        ),
+        ("stable", rules(&[stable], None), false),
+        (
+            "ancestor",
+            rules(std::slice::from_ref(&default), Some(ANCESTOR_RULE)),
+            false,
+        ),
+        (
+            "ancestor_marked",
+            rules(&[default], Some(ANCESTOR_RULE)),
+            true,
+        ),
     ];
-    let recs = Arc::new(workload());
+    let plain = Arc::new(workload());
     let mut g = c.benchmark_group("worker_path");
     g.throughput(Throughput::Elements((RECORDS * PASSES) as u64));
-    for (name, rs) in &sets {
-        let s = setup(rs);
+    for (name, rs, marks) in &sets {
+        let kf = marks.then(|| filter_of(rs));
+        let s = setup(rs, kf.as_ref());
+        let recs = match &kf {
+            Some(kf) => Arc::new(marked(&plain, kf)),
+            None => Arc::clone(&plain),
+        };
         g.bench_function(*name, |b| {
             b.iter(|| {
                 let src = Replay {
@@ -252,14 +308,19 @@ fn once(spec: &str) {
     let rs = match name {
         "default" => rules(std::slice::from_ref(&default), None),
         "stable" => rules(&[repo("../shared/reference/falco_rules.yaml")], None),
-        "ancestor" => rules(&[default], Some(ANCESTOR_RULE)),
-        "ancestor-only" => rules(&[], Some(ANCESTOR_RULE)),
+        "ancestor" | "ancestor_marked" => rules(&[default], Some(ANCESTOR_RULE)),
+        "ancestor_only" => rules(&[], Some(ANCESTOR_RULE)),
         "none" => Vec::new(),
         other => panic!("unknown rule set {other}"),
     };
-    let s = setup(&rs);
+    let kf = (name == "ancestor_marked").then(|| filter_of(&rs));
+    let s = setup(&rs, kf.as_ref());
+    let recs = match &kf {
+        Some(kf) => marked(&workload(), kf),
+        None => workload(),
+    };
     let src = Replay {
-        recs: Arc::new(workload()),
+        recs: Arc::new(recs),
         pos: 0,
         left: passes,
     };

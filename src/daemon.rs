@@ -187,13 +187,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     let outputs = Outputs::start(settings.outputs.clone()).context("starting the outputs")?;
-    let engine = Arc::new(ArcSwap::from_pointee(Engine::new(
-        built.ruleset,
-        built.compiled,
-        &built.rules,
-        outputs.sender(),
-        1,
-    )));
 
     let ctx = Arc::new(
         Context::system_with(&settings.containers)
@@ -210,10 +203,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         snaplen: settings.snaplen,
     })
     .context("loading the eBPF probe")?;
-    probe
+    let slot = probe
         .install_filter(&filter)
         .context("installing the kernel interest filter")?;
     log::info!("{filter_desc}");
+    let mut ruleset = built.ruleset;
+    ruleset.set_kernel_marks(&kf, slot);
+    let engine = Arc::new(ArcSwap::from_pointee(Engine::new(
+        ruleset,
+        built.compiled,
+        &built.rules,
+        outputs.sender(),
+        1,
+    )));
     // Seed the table after attaching, so that no process slips between the
     // scan and the start of capture.
     let started = Instant::now();
@@ -877,12 +879,14 @@ fn reload(
         *cur = types;
     }
     drop(cur);
-    probe
+    let slot = probe
         .install_filter(&filter)
         .context("installing the kernel interest filter")?;
     log::info!("{desc}");
+    let mut ruleset = built.ruleset;
+    ruleset.set_kernel_marks(&kf, slot);
     engine.store(Arc::new(Engine::new(
-        built.ruleset,
+        ruleset,
         built.compiled,
         &built.rules,
         sender,

@@ -12,7 +12,7 @@
 //!   no rule wants costs nothing in userspace.
 
 use kestrel_engine::event::wire::{
-    FClause, FilterProgram, TFilter, FR_ANY, FR_FAILURE, FR_SUCCESS, TFF_COMM, TFF_PATH,
+    FClause, FilterProgram, TFilter, FR_ANY, FR_FAILURE, FR_SUCCESS, TFF_COMM, TFF_MARK, TFF_PATH,
     TFF_SOCKFD, TF_CLAUSES, TF_DROP,
 };
 use kestrel_engine::event::EventType;
@@ -57,13 +57,16 @@ pub fn program(kf: &KernelFilter) -> FilterProgram {
                 flags: if close { TFF_SOCKFD } else { 0 },
                 ..TFilter::default()
             },
-            TypeFilter::Clauses(cs) => {
+            TypeFilter::Clauses(cs) | TypeFilter::Mark(cs) => {
                 let mut f = TFilter {
                     mode: TF_CLAUSES,
                     nclauses: cs.len().min(kestrel_engine::kfilter::MAX_CLAUSES) as u8,
                     flags: if close { TFF_SOCKFD } else { 0 },
                     ..TFilter::default()
                 };
+                if matches!(t, TypeFilter::Mark(_)) {
+                    f.flags |= TFF_MARK;
+                }
                 for (slot, c) in f.c.iter_mut().zip(cs) {
                     if c.path_mask != 0 {
                         f.flags |= TFF_PATH;

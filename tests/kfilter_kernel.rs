@@ -6,8 +6,9 @@
 //! not its process's main thread and from a child's main thread. Each call
 //! must be emitted by the probe exactly when the engine's model of the
 //! filter (`KernelFilter::passes`, the predicate the conservativeness tests
-//! hold against the matcher) says it passes. Root and a BTF kernel are
-//! required.
+//! hold against the matcher) says it passes, and carry the mark the model
+//! gives it (`KernelFilter::selected`: whether a clause held, in which
+//! slot). Root and a BTF kernel are required.
 
 mod common;
 #[allow(dead_code)]
@@ -25,7 +26,7 @@ use kestrel_engine::event::EventType;
 use kestrel_engine::kfilter::{comm_key, KView, KernelFilter};
 use kestrel_engine::matcher::{MatchOptions, RuleSet};
 use kestrel_engine::rules::Loader;
-use kestrel_probe::wire::FilterProgram;
+use kestrel_probe::wire::{FilterProgram, HF_KEVAL, HF_KSEL, HF_KSLOT};
 use pcommon::{boottime_ns, gettid, harness, Rec};
 
 /// One openat of the test: path (as passed), flags (as passed).
@@ -121,8 +122,9 @@ fn thread_comm() -> [u8; 16] {
     comm_key(c.strip_suffix(b"\n").unwrap_or(&c))
 }
 
-/// The openat records of `tid` made after `since`, as (path, flags).
-fn emitted(tid: u32, since: u64) -> Vec<(Vec<u8>, u64)> {
+/// The openat records of `tid` made after `since`, as (path, flags,
+/// header flags).
+fn emitted(tid: u32, since: u64) -> Vec<(Vec<u8>, u64, u32)> {
     let openat = EventType::from_name("openat").expect("openat");
     let socket = EventType::from_name("socket").expect("socket");
     let mine = move |r: &Rec| r.tid() == tid && r.hdr().ts_ns > since;
@@ -134,7 +136,7 @@ fn emitted(tid: u32, since: u64) -> Vec<(Vec<u8>, u64)> {
             mine(r) && r.ev().ty() == openat
         })
         .iter()
-        .map(|r| (r.p("name").to_vec(), r.u("flags")))
+        .map(|r| (r.p("name").to_vec(), r.u("flags"), r.hdr().flags))
         .collect()
 }
 
@@ -142,29 +144,32 @@ fn emitted(tid: u32, since: u64) -> Vec<(Vec<u8>, u64)> {
 struct Run {
     who: &'static str,
     rets: Vec<i64>,
-    got: Vec<(Vec<u8>, u64)>,
+    got: Vec<(Vec<u8>, u64, u32)>,
     comm: [u8; 16],
     main_thread: bool,
+    /// The filter slot in force.
+    slot: u8,
 }
 
-/// Compares what the probe emitted with the model for one set of calls;
-/// returns (passed, filtered) counts.
-fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, usize) {
+/// Compares what the probe emitted, and how it marked it, with the model
+/// for one set of calls; returns (passed, filtered, marked off) counts.
+fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, usize, usize) {
     let Run {
         who,
         rets,
         got,
         comm,
         main_thread,
+        slot,
     } = run;
     let (comm, main_thread) = (*comm, *main_thread);
     let ty = EventType::from_name("openat").expect("openat");
     let mut wrong = Vec::new();
-    let (mut passed, mut filtered) = (0, 0);
+    let (mut passed, mut filtered, mut marked_off) = (0, 0, 0);
     for (c, &ret) in calls.iter().zip(rets) {
         let path = c.path.as_bytes();
         let flags = c.flags as u32;
-        let expect = kf.passes(&KView {
+        let view = KView {
             ty,
             ret,
             flags: Some(flags),
@@ -172,23 +177,39 @@ fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, 
             comm,
             leader_comm: comm,
             main_thread,
-        });
+        };
+        let expect = kf.passes(&view);
+        // The header flags the model says the probe sets.
+        let mark = match kf.selected(&view) {
+            None => 0,
+            Some(held) => {
+                HF_KEVAL | if held { HF_KSEL } else { 0 } | if *slot == 1 { HF_KSLOT } else { 0 }
+            }
+        };
         // A path longer than the record's room arrives cut.
         let same = |p: &[u8]| p == path || (p.len() >= 200 && path.starts_with(p));
-        let n = got
+        let mine: Vec<u32> = got
             .iter()
-            .filter(|(p, f)| same(p) && *f as u32 == flags)
-            .count();
+            .filter(|(p, f, _)| same(p) && *f as u32 == flags)
+            .map(|(_, _, h)| *h)
+            .collect();
         if expect {
             passed += 1;
         } else {
             filtered += 1;
         }
-        if n != usize::from(expect) {
+        if expect && mark & (HF_KEVAL | HF_KSEL) == HF_KEVAL {
+            marked_off += 1;
+        }
+        let marks = HF_KEVAL | HF_KSEL | HF_KSLOT;
+        if mine.len() != usize::from(expect) || mine.iter().any(|h| h & marks != mark) {
             wrong.push(format!(
-                "{} flags={flags:#o} ret={ret}: model says {}, probe emitted {n}",
+                "{} flags={flags:#o} ret={ret}: model says {} with marks {mark:#x}, probe \
+                 emitted {} with marks {:x?}",
                 String::from_utf8_lossy(path),
-                if expect { "pass" } else { "filter" }
+                if expect { "pass" } else { "filter" },
+                mine.len(),
+                mine.iter().map(|h| h & marks).collect::<Vec<_>>()
             ));
         }
     }
@@ -197,7 +218,7 @@ fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, 
         "{name} ({who}): the probe and the model disagree:\n{}",
         wrong.join("\n")
     );
-    (passed, filtered)
+    (passed, filtered, marked_off)
 }
 
 #[test]
@@ -223,14 +244,23 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
                 reference("falco-sandbox_rules.yaml"),
             ],
         ),
+        // A rule that needs every open: openat passes whole, and the
+        // default rules' clauses only mark.
+        (
+            "default rules + a rule needing every open",
+            vec![
+                common::repo().join("rules/kestrel_rules.yaml"),
+                common::repo().join("perf/zero-drop/adversarial_rules.yaml"),
+            ],
+        ),
     ];
     let me = std::process::id();
-    let mut total = (0, 0);
+    let mut total = (0, 0, 0);
     for (name, files) in sets {
         let rs = ruleset(&files);
         let kf = kfilter::derive(&rs, true);
         let prog = kfilter::program(&kf);
-        harness()
+        let slot = harness()
             .probe
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -256,9 +286,10 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
             got: emitted(tid, since),
             comm,
             main_thread: false,
+            slot,
         };
-        let (p, f) = compare(name, &kf, &calls, &run);
-        total = (total.0 + p, total.1 + f);
+        let (p, f, m) = compare(name, &kf, &calls, &run);
+        total = (total.0 + p, total.1 + f, total.2 + m);
 
         // A child's main thread (its comm is this thread's, inherited).
         let comm = thread_comm();
@@ -293,9 +324,10 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
             got: emitted(child, since),
             comm,
             main_thread: true,
+            slot,
         };
-        let (p, f) = compare(name, &kf, &calls, &run);
-        total = (total.0 + p, total.1 + f);
+        let (p, f, m) = compare(name, &kf, &calls, &run);
+        total = (total.0 + p, total.1 + f, total.2 + m);
         println!(
             "{name}: {} calls per process, filter installed and checked",
             n
@@ -308,14 +340,15 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
         .install_filter(&FilterProgram::default())
         .expect("remove the filter");
     println!(
-        "passed {} / filtered {} (model and probe agree)",
-        total.0, total.1
+        "passed {} (marked \"no clause held\" {}) / filtered {} (model and probe agree)",
+        total.0, total.2, total.1
     );
-    // Not vacuous: both outcomes occur.
+    // Not vacuous: every outcome occurs.
     assert!(
-        total.0 >= 10 && total.1 >= 10,
-        "passed {} filtered {}",
+        total.0 >= 10 && total.1 >= 10 && total.2 >= 10,
+        "passed {} filtered {} marked off {}",
         total.0,
-        total.1
+        total.1,
+        total.2
     );
 }

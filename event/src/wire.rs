@@ -27,6 +27,15 @@ pub const CGROUPS_MAX: usize = 2048;
 pub const HF_TRUNCATED: u32 = 0x1;
 /// Header flag: made by userspace (the /proc scan), not by the kernel.
 pub const HF_SYNTHETIC: u32 = 0x2;
+/// Header flag: the kernel interest filter evaluated its clauses for this
+/// event (filter slot in [`HF_KSLOT`]); [`HF_KSEL`] says whether one held.
+pub const HF_KEVAL: u32 = 0x4;
+/// Header flag: with [`HF_KEVAL`], a clause of the type's filter held.
+/// Without it, none did: only rules the filter could not constrain for
+/// this type (those that pass it whole) can match.
+pub const HF_KSEL: u32 = 0x8;
+/// Header flag: with [`HF_KEVAL`], the filter slot was 1 (else 0).
+pub const HF_KSLOT: u32 = 0x10;
 
 /// Counter categories, the index into [`Counters`] arrays.
 #[repr(u32)]
@@ -218,6 +227,9 @@ pub const TFF_COMM: u8 = 0x2;
 /// `kst_tfilter.flags`: close of a socket the probe saw connected or
 /// accepted is emitted whatever the clauses say.
 pub const TFF_SOCKFD: u8 = 0x4;
+/// `kst_tfilter.flags`: every event of the type is emitted; the clauses
+/// only mark it ([`HF_KSEL`]).
+pub const TFF_MARK: u8 = 0x8;
 /// `kst_fclause.ret`: any return value.
 pub const FR_ANY: u8 = 0;
 /// `kst_fclause.ret`: success (ret >= 0).

@@ -224,29 +224,42 @@ static __always_inline int kst_is_open_family(__u32 type)
 	       type == KST_EV_CREAT;
 }
 
+/* The header flags an emitted event carries (kst_fill_hdr reads them). */
+static __always_inline int kst_filter_pass(__u32 hflags)
+{
+	struct kst_scratch *s = kst_scratch_get();
+	if (s)
+		s->hflags = hflags;
+	return 1;
+}
+
 /*
  * Whether the event of `type` should be emitted. Counts it when it is
- * not. Not inlined: its locals would add to the deepest call chain's
- * stack, which the record builders already bring close to 512 bytes.
+ * not. An emitted event whose clauses were evaluated carries KST_HF_KEVAL,
+ * the slot, and KST_HF_KSEL when one held (in KST_TFF_MARK mode the event
+ * is emitted either way). Not inlined: its locals would add to the deepest
+ * call chain's stack, which the record builders already bring close to
+ * 512 bytes.
  */
 static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	__u32 zero = 0;
 	struct kst_fcfg *cfg = bpf_map_lookup_elem(&kst_fcfg, &zero);
 	if (!cfg)
-		return 1;
+		return kst_filter_pass(0);
 	__u32 slot = cfg->active & 1;
 	__u32 idx = slot * KST_EV_MAX + (type & (KST_EV_MAX - 1));
 	struct kst_tfilter *tf = bpf_map_lookup_elem(&kst_tfilter, &idx);
 	if (!tf || tf->mode == KST_TF_PASS)
-		return 1;
+		return kst_filter_pass(0);
 	if ((tf->flags & KST_TFF_SOCKFD) && type == KST_EV_CLOSE && ret == 0) {
 		__u64 key = ((__u64)t->tgid << 32) | (__u32)regs->di;
 		if (bpf_map_lookup_elem(&kst_sockfds, &key)) {
 			bpf_map_delete_elem(&kst_sockfds, &key);
-			return 1;
+			return kst_filter_pass(0);
 		}
 	}
+	__u32 keval = KST_HF_KEVAL | (slot ? KST_HF_KSLOT : 0);
 	if (tf->mode != KST_TF_CLAUSES)
 		goto filtered;
 
@@ -283,8 +296,10 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 			continue;
 		if (c->comm_mask && !(csets & c->comm_mask))
 			continue;
-		return 1;
+		return kst_filter_pass(keval | KST_HF_KSEL);
 	}
+	if (tf->flags & KST_TFF_MARK)
+		return kst_filter_pass(keval);
 filtered:
 	kst_count_filtered(t, type, cfg->tracking);
 	return 0;

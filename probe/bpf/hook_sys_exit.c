@@ -603,5 +603,10 @@ int BPF_PROG(kst_sys_exit, struct pt_regs *regs, long ret)
 	if (type == KST_EV_CONNECT || type == KST_EV_ACCEPT || type == KST_EV_ACCEPT4 ||
 	    type == KST_EV_SOCKET)
 		kst_note_sockfd(t, type, ret, regs->di);
-	return kst_sys_exit_dispatch(t, regs, ret, type);
+	kst_sys_exit_dispatch(t, regs, ret, type);
+	/* The filter's header flags belong to this event only. */
+	struct kst_scratch *s = kst_scratch_get();
+	if (s)
+		s->hflags = 0;
+	return 0;
 }

@@ -108,6 +108,9 @@ struct kst_scratch {
 	 * scanned in 8-byte loads that may reach 7 bytes beyond. */
 	struct kst_fpath_key fkey;
 	__u8 fkey_slack[16];
+	/* KST_HF_K* of the sys_exit event being recorded on this CPU (set by
+	 * kst_filter, cleared once the event is handled; 0 for sched events). */
+	__u32 hflags;
 };
 
 struct kst_evmask {
@@ -309,7 +312,8 @@ static __always_inline void kst_fill_hdr(struct kst_event_hdr *h, struct task_st
 		h->loginuid = 0xffffffff;
 	h->pidns_ino = kst_task_pidns_ino(t);
 	h->mntns_ino = t->nsproxy->mnt_ns->ns.inum;
-	h->flags = 0;
+	struct kst_scratch *s = kst_scratch_get();
+	h->flags = s ? s->hflags : 0;
 	/* comm is always NUL terminated within its 16 bytes. */
 	*(__u64 *)&h->comm[0] = *(__u64 *)&t->comm[0];
 	*(__u64 *)&h->comm[8] = *(__u64 *)&t->comm[8];

@@ -58,6 +58,9 @@
 /* Header flags. */
 #define KST_HF_TRUNCATED 0x1   /* a string parameter was cut at its cap */
 #define KST_HF_SYNTHETIC 0x2   /* made by userspace (e.g. /proc scan), not the kernel */
+#define KST_HF_KEVAL 0x4       /* the interest filter evaluated its clauses */
+#define KST_HF_KSEL 0x8        /* ... and one held */
+#define KST_HF_KSLOT 0x10      /* ... in filter slot 1 */
 
 /* Counter categories. */
 enum kst_category {
@@ -256,6 +259,9 @@ struct kst_counters {
 #define KST_TFF_COMM 0x2  /* some clause tests the comm */
 #define KST_TFF_SOCKFD 0x4 /* close: also emitted when the fd is a socket the
 			    * probe saw connect or accept (socket state) */
+#define KST_TFF_MARK 0x8  /* emitted whatever the clauses say; they only set
+			   * KST_HF_KSEL (some rules need every event of the
+			   * type, the others only what the clauses pass) */
 /* kst_fclause.ret */
 #define KST_FR_ANY 0
 #define KST_FR_SUCCESS 1

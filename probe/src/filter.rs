@@ -89,8 +89,8 @@ impl FilterMaps {
     }
 
     /// Installs `prog` in the slot not in force, then makes it the one in
-    /// force. Types `prog` does not list pass everything.
-    pub(crate) fn install(&mut self, prog: &FilterProgram) -> Result<(), ProbeError> {
+    /// force. Types `prog` does not list pass everything. Returns the slot.
+    pub(crate) fn install(&mut self, prog: &FilterProgram) -> Result<u8, ProbeError> {
         check(prog)?;
         let slot = 1 - self.active;
         // Clear what the slot held.
@@ -135,7 +135,8 @@ impl FilterMaps {
             self.comm_keys[slot as usize].push(k);
         }
         self.active = slot;
-        self.write_cfg()
+        self.write_cfg()?;
+        Ok(slot as u8)
     }
 
     /// Events the filter removed, per event type id, summed over CPUs.

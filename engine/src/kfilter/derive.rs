@@ -1414,15 +1414,16 @@ pub(super) fn derive<'r>(
         leaves: HashMap::new(),
         points: HashMap::new(),
     };
+    // Per type: the clauses of the rules the filter can constrain, and
+    // the rules it cannot (their abstraction is "any event"). The latter
+    // make the type pass whole; the former's clauses then still mark
+    // the events one of them may match.
     let mut per_type: Vec<Dnf> = vec![Vec::new(); EVENT_ID_LIMIT];
-    for r in rules {
+    let mut always: Vec<Vec<u32>> = vec![Vec::new(); EVENT_ID_LIMIT];
+    for (index, r) in rules.into_iter().enumerate() {
         // Keys are addresses inside this rule's condition.
         d.leaves.clear();
         for info in rule_types(r) {
-            let slot = &mut per_type[info.ty.0 as usize];
-            if slot.iter().any(AClause::is_top) {
-                continue;
-            }
             let dnf = d.expr(info, &r.condition, false);
             log::debug!(
                 "kernel filter: rule '{}' on {}: {} clause(s)",
@@ -1430,6 +1431,12 @@ pub(super) fn derive<'r>(
                 info.name,
                 dnf.len()
             );
+            let id = info.ty.0 as usize;
+            if dnf.iter().any(AClause::is_top) {
+                always[id].push(index as u32);
+                continue;
+            }
+            let slot = &mut per_type[id];
             slot.extend(dnf);
             *slot = simplify(std::mem::take(slot));
         }
@@ -1438,11 +1445,19 @@ pub(super) fn derive<'r>(
         .into_iter()
         .map(|v| bound(v, MAX_CLAUSES))
         .collect();
-    assemble(per_type)
+    assemble_with(per_type, always)
 }
 
-/// Gives sets their bits and builds the kernel's maps.
+/// Gives sets their bits and builds the kernel's maps (no rule passes
+/// any type whole).
+#[cfg(test)]
 pub(super) fn assemble(per_type: Vec<Dnf>) -> KernelFilter {
+    assemble_with(per_type, vec![Vec::new(); EVENT_ID_LIMIT])
+}
+
+/// Gives sets their bits and builds the kernel's maps. `always[ty]`: the
+/// rules (by position) whose abstraction on `ty` is "any event".
+pub(super) fn assemble_with(per_type: Vec<Dnf>, always: Vec<Vec<u32>>) -> KernelFilter {
     // Distinct sets in first-seen order.
     let mut path_ids: BTreeMap<PathSet, usize> = BTreeMap::new();
     let mut comm_ids: BTreeMap<CommSet, usize> = BTreeMap::new();
@@ -1480,9 +1495,14 @@ pub(super) fn assemble(per_type: Vec<Dnf>) -> KernelFilter {
 
     let types = per_type
         .iter()
-        .map(|v| {
+        .zip(&always)
+        .map(|(v, always)| {
             if v.is_empty() {
-                TypeFilter::Nothing
+                if always.is_empty() {
+                    TypeFilter::Nothing
+                } else {
+                    TypeFilter::PassAll
+                }
             } else if v.iter().any(AClause::is_top) {
                 TypeFilter::PassAll
             } else {
@@ -1511,7 +1531,11 @@ pub(super) fn assemble(per_type: Vec<Dnf>) -> KernelFilter {
                     .collect();
                 // Merged sets can make two clauses equal.
                 cs.dedup();
-                TypeFilter::Clauses(cs)
+                if always.is_empty() {
+                    TypeFilter::Clauses(cs)
+                } else {
+                    TypeFilter::Mark(cs)
+                }
             }
         })
         .collect();
@@ -1561,6 +1585,7 @@ pub(super) fn assemble(per_type: Vec<Dnf>) -> KernelFilter {
 
     KernelFilter {
         types,
+        always,
         paths,
         comms,
         path_sets: path_sets

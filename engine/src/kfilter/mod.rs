@@ -120,6 +120,12 @@ pub const CREAT_FLAGS: u32 = (kernel_o::CREAT | kernel_o::WRONLY | kernel_o::TRU
 pub struct KernelFilter {
     /// Indexed by event type id (`EventType.0 as usize`, `0..EVENT_ID_LIMIT`).
     pub types: Vec<TypeFilter>,
+    /// Per event type id: the rules (positions in the order the filter was
+    /// derived from, [`RuleSet::enabled_rules`] for [`KernelFilter::derive`])
+    /// that the filter cannot constrain on that type: every event of it
+    /// may match them. Every other rule of the type can match only events
+    /// that satisfy one of the type's clauses ([`KernelFilter::selected`]).
+    pub always: Vec<Vec<u32>>,
     /// Path patterns for the kernel's LPM trie. `mask` is already closed
     /// over shorter prefixes: it includes the own bits of every non-exact
     /// entry whose pattern is a prefix of this pattern (so the longest
@@ -145,6 +151,10 @@ pub enum TypeFilter {
     PassAll,
     /// An event reaches userspace if any clause holds (1..=MAX_CLAUSES).
     Clauses(Vec<Clause>),
+    /// Every event reaches userspace (some rule needs them all: see
+    /// [`KernelFilter::always`]), marked by whether a clause holds: the
+    /// other rules of the type can match only marked events.
+    Mark(Vec<Clause>),
 }
 
 /// One conjunction of kernel-testable conditions.
@@ -365,6 +375,7 @@ impl KernelFilter {
     pub fn pass_all() -> KernelFilter {
         KernelFilter {
             types: vec![TypeFilter::PassAll; EVENT_ID_LIMIT],
+            always: vec![Vec::new(); EVENT_ID_LIMIT],
             paths: Vec::new(),
             comms: Vec::new(),
             path_sets: Vec::new(),
@@ -376,44 +387,57 @@ impl KernelFilter {
     pub fn passes(&self, v: &KView<'_>) -> bool {
         match self.types.get(v.ty.0 as usize) {
             // An id outside the table: nothing known, keep it.
-            None | Some(TypeFilter::PassAll) => true,
+            None | Some(TypeFilter::PassAll | TypeFilter::Mark(_)) => true,
             Some(TypeFilter::Nothing) => false,
-            Some(TypeFilter::Clauses(cs)) => {
-                // Lookups at most once per event, as the probe would.
-                let mut path_mask: Option<u64> = None;
-                let mut comm_mask: Option<u64> = None;
-                cs.iter().any(|c| {
-                    let ret_ok = match c.ret {
-                        RetCond::Any => true,
-                        RetCond::Success => v.ret >= 0,
-                        RetCond::Failure => v.ret < 0,
-                    };
-                    let flags_ok = match v.flags {
-                        None => true,
-                        Some(f) => {
-                            c.acc_modes & (1 << (f & 3)) != 0
-                                && (c.flags_any == 0 || f & c.flags_any != 0)
-                                && f & c.flags_none == 0
-                        }
-                    };
-                    let path_ok = c.path_mask == 0
-                        || match v.path {
-                            Some(p) if kernel_testable_path(p) => {
-                                *path_mask.get_or_insert_with(|| self.lookup_path(p)) & c.path_mask
-                                    != 0
-                            }
-                            _ => true,
-                        };
-                    let comm_ok = c.comm_mask == 0
-                        || !v.main_thread
-                        || *comm_mask.get_or_insert_with(|| {
-                            self.lookup_comm(&v.comm) | self.lookup_comm(&v.leader_comm)
-                        }) & c.comm_mask
-                            != 0;
-                    ret_ok && flags_ok && path_ok && comm_ok
-                })
-            }
+            Some(TypeFilter::Clauses(cs)) => self.any_clause(cs, v),
         }
+    }
+
+    /// The mark the probe gives an event it emits: `Some(held)` when it
+    /// evaluated the type's clauses (`held`: one of them did), `None` when
+    /// the type passes whole or is not filtered. An event marked
+    /// `Some(false)` can match only the type's [`KernelFilter::always`]
+    /// rules.
+    pub fn selected(&self, v: &KView<'_>) -> Option<bool> {
+        match self.types.get(v.ty.0 as usize) {
+            Some(TypeFilter::Clauses(cs) | TypeFilter::Mark(cs)) => Some(self.any_clause(cs, v)),
+            _ => None,
+        }
+    }
+
+    fn any_clause(&self, cs: &[Clause], v: &KView<'_>) -> bool {
+        // Lookups at most once per event, as the probe would.
+        let mut path_mask: Option<u64> = None;
+        let mut comm_mask: Option<u64> = None;
+        cs.iter().any(|c| {
+            let ret_ok = match c.ret {
+                RetCond::Any => true,
+                RetCond::Success => v.ret >= 0,
+                RetCond::Failure => v.ret < 0,
+            };
+            let flags_ok = match v.flags {
+                None => true,
+                Some(f) => {
+                    c.acc_modes & (1 << (f & 3)) != 0
+                        && (c.flags_any == 0 || f & c.flags_any != 0)
+                        && f & c.flags_none == 0
+                }
+            };
+            let path_ok = c.path_mask == 0
+                || match v.path {
+                    Some(p) if kernel_testable_path(p) => {
+                        *path_mask.get_or_insert_with(|| self.lookup_path(p)) & c.path_mask != 0
+                    }
+                    _ => true,
+                };
+            let comm_ok = c.comm_mask == 0
+                || !v.main_thread
+                || *comm_mask.get_or_insert_with(|| {
+                    self.lookup_comm(&v.comm) | self.lookup_comm(&v.leader_comm)
+                }) & c.comm_mask
+                    != 0;
+            ret_ok && flags_ok && path_ok && comm_ok
+        })
     }
 
     /// The longest matching entry's mask: an exact entry matches only the
@@ -462,7 +486,7 @@ impl KernelFilter {
             match t {
                 TypeFilter::Nothing => n.0 += 1,
                 TypeFilter::PassAll => n.1 += 1,
-                TypeFilter::Clauses(_) => n.2 += 1,
+                TypeFilter::Clauses(_) | TypeFilter::Mark(_) => n.2 += 1,
             }
         }
         n
@@ -493,10 +517,20 @@ impl KernelFilter {
             lines.push(format!("  pass all: {}", all_names.join(", ")));
         }
         for (id, t) in self.types.iter().enumerate() {
-            let (TypeFilter::Clauses(cs), Some(info)) = (t, EventType(id as u16).info()) else {
+            let (TypeFilter::Clauses(cs) | TypeFilter::Mark(cs), Some(info)) =
+                (t, EventType(id as u16).info())
+            else {
                 continue;
             };
-            lines.push(format!("  {}: {} clause(s)", info.name, cs.len()));
+            let how = if matches!(t, TypeFilter::Mark(_)) {
+                format!(
+                    ", every event passes (marked; {} rule(s) need them all)",
+                    self.always.get(id).map_or(0, Vec::len)
+                )
+            } else {
+                String::new()
+            };
+            lines.push(format!("  {}: {} clause(s){how}", info.name, cs.len()));
             for c in cs {
                 lines.push(format!("    - {}", self.describe_clause(c)));
             }

@@ -281,6 +281,21 @@ impl World {
         rec: &[u8],
         leader_comm: [u8; 16],
     ) -> (Vec<String>, bool) {
+        let o = self.observe_marked(rs, filter, rec, leader_comm);
+        (o.matched, o.passes)
+    }
+
+    /// [`World::observe`] with the probe's mark: whether every matched
+    /// rule would still be evaluated in userspace (the event passes, and
+    /// an event marked "no clause held" is matched only against the
+    /// type's [`KernelFilter::always`] rules).
+    pub(super) fn observe_marked(
+        &mut self,
+        rs: &RuleSet,
+        filter: &KernelFilter,
+        rec: &[u8],
+        leader_comm: [u8; 16],
+    ) -> Observed {
         let raw = RawEvent::parse(rec).expect("record parses");
         self.table.apply(&raw);
         self.evt_num += 1;
@@ -291,11 +306,34 @@ impl World {
         if !kv.main_thread {
             kv.leader_comm = leader_comm;
         }
-        (
-            out.iter().map(|r| r.name.clone()).collect(),
-            filter.passes(&kv),
-        )
+        let passes = filter.passes(&kv);
+        let selected = filter.selected(&kv);
+        let always = filter.always.get(raw.ty().0 as usize);
+        let position = |r: &Rule| rs.enabled_rules().position(|e| std::ptr::eq(e, r));
+        let admitted = passes
+            && (selected != Some(false)
+                || out.iter().all(|r| {
+                    position(r).is_some_and(|i| always.is_some_and(|a| a.contains(&(i as u32))))
+                }));
+        Observed {
+            matched: out.iter().map(|r| r.name.clone()).collect(),
+            passes,
+            admitted,
+            marked_off: selected == Some(false),
+        }
     }
+}
+
+/// What [`World::observe_marked`] saw of one event.
+pub(super) struct Observed {
+    /// Names of the rules that matched.
+    pub(super) matched: Vec<String>,
+    /// The filter lets the event through.
+    pub(super) passes: bool,
+    /// Every matched rule is still evaluated (see `observe_marked`).
+    pub(super) admitted: bool,
+    /// Emitted with the mark "no clause held".
+    pub(super) marked_off: bool,
 }
 
 /// Random parameter bytes of kind `k` for events other than the open

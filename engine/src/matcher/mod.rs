@@ -65,6 +65,7 @@ use std::sync::Arc;
 use crate::event::table::EVENT_ID_LIMIT;
 use crate::event::EventType;
 use crate::fields::Extract;
+use crate::kfilter::{KernelFilter, TypeFilter};
 use crate::rules::{Priority, Rule};
 
 use compile::{eval_slots, Compiler, Ctx, Leaf, Node, Precheck, PrecheckMemo, PrecheckSlots};
@@ -188,6 +189,21 @@ pub struct RuleSet {
     mode: RuleMatching,
     prefilters: bool,
     evttypes: EventTypeSet,
+    /// What the lists were built from, kept for [`RuleSet::set_kernel_marks`].
+    compiled: Vec<Node>,
+    keys: Vec<Vec<Key>>,
+    marks: Option<KernelMarks>,
+}
+
+/// The kernel interest filter's marks as this ruleset reads them: an
+/// event the filter evaluated in `slot` and marked "no clause held" can
+/// match only the rules the filter cannot constrain on its type
+/// (`kfilter` proves the rest cannot match it), so it is matched against
+/// `unconstrained[type]` alone.
+#[derive(Debug)]
+struct KernelMarks {
+    slot: u8,
+    unconstrained: Vec<Option<Arc<CandList>>>,
 }
 
 /// Enabled rule indices (into the input slice), in enable order (§6.2,
@@ -397,6 +413,60 @@ impl RuleSet {
             mode: opts.rule_matching,
             prefilters: opts.prefilters,
             evttypes,
+            compiled,
+            keys,
+            marks: None,
+        })
+    }
+
+    /// Reads the marks of the kernel filter `kf`, derived from this
+    /// ruleset ([`KernelFilter::derive`]) and installed in `slot`: from
+    /// now on an event the probe marks "no clause held" in that slot is
+    /// matched against its type's unconstrained rules only. Events marked
+    /// in the other slot (an older or newer filter) are matched against
+    /// every candidate, as are unmarked ones.
+    pub fn set_kernel_marks(&mut self, kf: &KernelFilter, slot: u8) {
+        let mut unconstrained: Vec<Option<Arc<CandList>>> = vec![None; EVENT_ID_LIMIT];
+        let mut shared: HashMap<Vec<u32>, Arc<CandList>> = HashMap::new();
+        for (id, t) in kf.types.iter().enumerate() {
+            if !matches!(t, TypeFilter::Clauses(_) | TypeFilter::Mark(_)) {
+                continue;
+            }
+            let (Some(Some(list)), Some(info)) =
+                (self.by_type.get(id), EventType(id as u16).info())
+            else {
+                continue;
+            };
+            let always = kf.always.get(id).map_or(&[][..], Vec::as_slice);
+            let members: Vec<u32> = list
+                .cands
+                .iter()
+                .map(|c| c.rule)
+                .filter(|r| always.contains(r))
+                .collect();
+            let l = shared.entry(members.clone()).or_insert_with(|| {
+                Arc::new(build_list(
+                    &members,
+                    Some(info.name),
+                    &self.keys,
+                    &self.compiled,
+                    self.prefilters,
+                ))
+            });
+            unconstrained[id] = Some(l.clone());
+        }
+        self.marks = Some(KernelMarks {
+            slot,
+            unconstrained,
+        });
+    }
+
+    /// Whether header flags `flags` mark an event "no clause held" by the
+    /// filter [`RuleSet::set_kernel_marks`] was given.
+    pub fn marked_off(&self, flags: u32) -> bool {
+        use crate::event::wire::{HF_KEVAL, HF_KSEL, HF_KSLOT};
+        self.marks.as_ref().is_some_and(|m| {
+            flags & (HF_KEVAL | HF_KSEL) == HF_KEVAL && u8::from(flags & HF_KSLOT != 0) == m.slot
         })
     }
 
@@ -484,12 +554,30 @@ impl RuleSet {
         e: &E,
         out: &mut Vec<&'r Rule>,
     ) {
+        self.matches_marked(ty, evt_name, e, false, out);
+    }
+
+    /// [`RuleSet::matches`] for an event the kernel filter marked "no
+    /// clause held" (`marked_off`, see [`RuleSet::marked_off`]): only
+    /// the type's unconstrained rules are candidates.
+    pub fn matches_marked<'r, E: Extract + ?Sized>(
+        &'r self,
+        ty: EventType,
+        evt_name: &str,
+        e: &E,
+        marked_off: bool,
+        out: &mut Vec<&'r Rule>,
+    ) {
         let ctx = Ctx { evt_name };
         // Lists are folded for the event name their `evt.type` checks
         // see: the per-type table serves the type's own name.
         let list = match ty.info() {
             Some(i) if i.name == evt_name => {
-                self.by_type.get(ty.0 as usize).and_then(Option::as_deref)
+                let table = match &self.marks {
+                    Some(m) if marked_off => &m.unconstrained,
+                    _ => &self.by_type,
+                };
+                table.get(ty.0 as usize).and_then(Option::as_deref)
             }
             _ => self.by_name.get(evt_name).map(|l| &**l),
         };

@@ -92,6 +92,9 @@ pub struct WorkerStats {
     pub deferred_overflow: Counter,
     /// Events whose process was not in the table at all.
     pub unknown_process: Counter,
+    /// Events the kernel filter marked "no clause held", matched against
+    /// their type's unconstrained rules only.
+    pub marked_off: Counter,
     /// Alerts raised.
     pub alerts: Counter,
     /// Alerts lost because the output channel was full.
@@ -586,6 +589,12 @@ impl PipelineMetrics {
                 "Deferred events processed early because the deferral queue was full (never lost; attribution may be stale).",
                 &l,
                 s.deferred_overflow.get(),
+            );
+            w.counter(
+                "kestrel_worker_events_marked_off_total",
+                "Events the kernel filter passed with no clause held (a rule needs every event of their type): matched against those rules only.",
+                &l,
+                s.marked_off.get(),
             );
             w.counter(
                 "kestrel_worker_unknown_process_total",

@@ -571,7 +571,13 @@ impl State {
                 Some(&self.cache),
             );
             let mut out: Vec<&Rule> = Vec::new();
-            engine.ruleset.matches(ty, raw.info.name, &ev, &mut out);
+            let marked_off = engine.ruleset.marked_off(raw.hdr.flags);
+            if marked_off {
+                stats.marked_off.bump();
+            }
+            engine
+                .ruleset
+                .matches_marked(ty, raw.info.name, &ev, marked_off, &mut out);
             for rule in out {
                 let Some(id) = engine.rule_id(rule) else {
                     log::error!("matched rule '{}' has no compiled output", rule.name);
