@@ -138,12 +138,15 @@ static __always_inline __u64 kst_path_sets(__u64 uptr, __u32 slot)
 	struct kst_scratch *s = kst_scratch_get();
 	if (!s || !uptr)
 		return ~0ULL;
+	s->fpath_len = 0;
 	struct kst_fpath_key *k = &s->fkey;
 	/* Room for KST_FPATH_MAX bytes and the NUL; a longer path fills the
 	 * buffer (r == KST_FPATH_DATA) and is not judged. */
 	long r = bpf_probe_read_user_str(&k->data[1], KST_FPATH_DATA, (void *)uptr);
 	if (r < 2 || r > KST_FPATH_MAX + 1)
 		return ~0ULL;
+	/* Whole: the record may reuse it (same bytes the filter judged). */
+	s->fpath_len = r;
 	__u32 len = r - 1;
 	if (k->data[1] != '/')
 		return ~0ULL;
@@ -300,6 +303,12 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 	}
 	if (tf->flags & KST_TFF_MARK)
 		return kst_filter_pass(keval);
+	if (open && (tf->flags & KST_TFF_PATH)) {
+		/* The path read is this event's: no later event may reuse it. */
+		struct kst_scratch *s = kst_scratch_get();
+		if (s)
+			s->fpath_len = 0;
+	}
 filtered:
 	kst_count_filtered(t, type, cfg->tracking);
 	return 0;

@@ -49,7 +49,18 @@ static __always_inline int kst_openat_inline(struct task_struct *t, struct pt_re
 	__u8 *lens = (__u8 *)(h + 1);
 	__u8 *data = lens + 2 * n;
 	*(__u64 *)data = SX32(dirfd);
-	long r = bpf_probe_read_user_str(data + 8, KST_INLINE_PATH, (void *)regs->si);
+	/* The filter read this path already (same pointer) when it tested
+	 * it: copy those bytes rather than read user memory a second time. */
+	struct kst_scratch *s = kst_scratch_get();
+	__u32 flen = s ? s->fpath_len : 0;
+	long r;
+	if (flen > 0 && flen < KST_INLINE_PATH) {
+		KST_HIDE(flen);
+		flen &= KST_INLINE_PATH - 1;
+		r = bpf_probe_read_kernel(data + 8, flen, &s->fkey.data[1]) ? -1 : (long)flen;
+	} else {
+		r = bpf_probe_read_user_str(data + 8, KST_INLINE_PATH, (void *)regs->si);
+	}
 	__u32 plen = r > 0 ? r - 1 : 0;
 	if (r >= KST_INLINE_PATH || ((int)dirfd != AT_FDCWD && (plen == 0 || data[8] != '/'))) {
 		bpf_ringbuf_discard(h, BPF_RB_NO_WAKEUP);
@@ -604,9 +615,11 @@ int BPF_PROG(kst_sys_exit, struct pt_regs *regs, long ret)
 	    type == KST_EV_SOCKET)
 		kst_note_sockfd(t, type, ret, regs->di);
 	kst_sys_exit_dispatch(t, regs, ret, type);
-	/* The filter's header flags belong to this event only. */
+	/* The filter's header flags and path belong to this event only. */
 	struct kst_scratch *s = kst_scratch_get();
-	if (s)
+	if (s) {
 		s->hflags = 0;
+		s->fpath_len = 0;
+	}
 	return 0;
 }

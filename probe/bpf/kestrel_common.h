@@ -111,6 +111,10 @@ struct kst_scratch {
 	/* KST_HF_K* of the sys_exit event being recorded on this CPU (set by
 	 * kst_filter, cleared once the event is handled; 0 for sched events). */
 	__u32 hflags;
+	/* Bytes (with the NUL) of the path the filter read into fkey.data[1]
+	 * for this sys_exit event, 0 if none: the openat record copies it
+	 * instead of reading user memory again (cleared with hflags). */
+	__u32 fpath_len;
 };
 
 struct kst_evmask {
