@@ -203,12 +203,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         snaplen: settings.snaplen,
     })
     .context("loading the eBPF probe")?;
-    let slot = probe
+    let gen = probe
         .install_filter(&filter)
         .context("installing the kernel interest filter")?;
     log::info!("{filter_desc}");
     let mut ruleset = built.ruleset;
-    ruleset.set_kernel_marks(&kf, slot);
+    ruleset.set_kernel_marks(&kf, gen);
     let engine = Arc::new(ArcSwap::from_pointee(Engine::new(
         ruleset,
         built.compiled,
@@ -879,12 +879,12 @@ fn reload(
         *cur = types;
     }
     drop(cur);
-    let slot = probe
+    let gen = probe
         .install_filter(&filter)
         .context("installing the kernel interest filter")?;
     log::info!("{desc}");
     let mut ruleset = built.ruleset;
-    ruleset.set_kernel_marks(&kf, slot);
+    ruleset.set_kernel_marks(&kf, gen);
     engine.store(Arc::new(Engine::new(
         ruleset,
         built.compiled,

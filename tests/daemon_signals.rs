@@ -287,3 +287,64 @@ fn sighup_swaps_outputs_without_losing_alerts() {
     );
     assert!(!stderr.contains("lost by the outputs"), "{stderr}");
 }
+
+/// With a rule that needs every open beside the default rules, opens none
+/// of the defaults can match arrive marked "no clause held" by the kernel
+/// filter. After reloads (each installs a new filter generation) the new
+/// rules read the new filter's marks: plain opens keep being marked off,
+/// and a read of /etc/shadow still raises the default rule's alert.
+#[test]
+fn kernel_filter_marks_are_read_across_reloads() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let d = Daemon::start_with(DaemonOpts {
+        rules: vec![
+            common::default_rules(),
+            common::repo().join("perf/zero-drop/adversarial_rules.yaml"),
+        ],
+        ..Default::default()
+    });
+    let plain = tmp.path().join("plain.txt");
+    std::fs::write(&plain, b"x").unwrap();
+    for reload in 1..=3 {
+        d.signal(libc::SIGHUP);
+        d.wait_metrics(
+            |m| m.sum("kestrel_reloads_total", &[("result", "ok")]) >= f64::from(reload),
+            Duration::from_secs(5),
+        );
+        let before = d
+            .metrics()
+            .sum("kestrel_worker_events_marked_off_total", &[]);
+        for _ in 0..200 {
+            drop(std::fs::File::open(&plain).expect("open"));
+        }
+        let m = d.wait_metrics(
+            |m| m.sum("kestrel_worker_events_marked_off_total", &[]) >= before + 200.0,
+            Duration::from_secs(5),
+        );
+        assert!(
+            m.sum("kestrel_worker_events_marked_off_total", &[]) >= before + 200.0,
+            "after reload {reload}: {} events marked off, {before} before 200 plain opens",
+            m.sum("kestrel_worker_events_marked_off_total", &[])
+        );
+        let (n, end) = cat(
+            Path::new("/etc/shadow"),
+            tmp.path(),
+            &format!("shadow{reload}"),
+        );
+        assert!(
+            d.wait_alert_until(
+                |a: &Value| common::rule_of(a) == "Read Sensitive File"
+                    && common::output_has(a, &n),
+                end + Duration::from_secs(2)
+            )
+            .is_some(),
+            "after reload {reload}: no Read Sensitive File alert"
+        );
+    }
+    assert_eq!(
+        d.metrics()
+            .sum("kestrel_reloads_total", &[("result", "failed")]),
+        0.0
+    );
+}

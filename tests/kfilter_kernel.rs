@@ -7,8 +7,8 @@
 //! must be emitted by the probe exactly when the engine's model of the
 //! filter (`KernelFilter::passes`, the predicate the conservativeness tests
 //! hold against the matcher) says it passes, and carry the mark the model
-//! gives it (`KernelFilter::selected`: whether a clause held, in which
-//! slot). Root and a BTF kernel are required.
+//! gives it (`KernelFilter::selected`: whether a clause held, and the
+//! filter's generation). Root and a BTF kernel are required.
 
 mod common;
 #[allow(dead_code)]
@@ -26,7 +26,7 @@ use kestrel_engine::event::EventType;
 use kestrel_engine::kfilter::{comm_key, KView, KernelFilter};
 use kestrel_engine::matcher::{MatchOptions, RuleSet};
 use kestrel_engine::rules::Loader;
-use kestrel_probe::wire::{FilterProgram, HF_KEVAL, HF_KSEL, HF_KSLOT};
+use kestrel_probe::wire::{FilterProgram, HF_KEVAL, HF_KGEN_SHIFT, HF_KSEL};
 use pcommon::{boottime_ns, gettid, harness, Rec};
 
 /// One openat of the test: path (as passed), flags (as passed).
@@ -147,8 +147,8 @@ struct Run {
     got: Vec<(Vec<u8>, u64, u32)>,
     comm: [u8; 16],
     main_thread: bool,
-    /// The filter slot in force.
-    slot: u8,
+    /// The filter's generation (what `install_filter` returned).
+    gen: u8,
 }
 
 /// Compares what the probe emitted, and how it marked it, with the model
@@ -160,7 +160,7 @@ fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, 
         got,
         comm,
         main_thread,
-        slot,
+        gen,
     } = run;
     let (comm, main_thread) = (*comm, *main_thread);
     let ty = EventType::from_name("openat").expect("openat");
@@ -183,7 +183,7 @@ fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, 
         let mark = match kf.selected(&view) {
             None => 0,
             Some(held) => {
-                HF_KEVAL | if held { HF_KSEL } else { 0 } | if *slot == 1 { HF_KSLOT } else { 0 }
+                HF_KEVAL | if held { HF_KSEL } else { 0 } | u32::from(*gen) << HF_KGEN_SHIFT
             }
         };
         // A path longer than the record's room arrives cut.
@@ -201,7 +201,7 @@ fn compare(name: &str, kf: &KernelFilter, calls: &[Call], run: &Run) -> (usize, 
         if expect && mark & (HF_KEVAL | HF_KSEL) == HF_KEVAL {
             marked_off += 1;
         }
-        let marks = HF_KEVAL | HF_KSEL | HF_KSLOT;
+        let marks = HF_KEVAL | HF_KSEL | 0xff << HF_KGEN_SHIFT;
         if mine.len() != usize::from(expect) || mine.iter().any(|h| h & marks != mark) {
             wrong.push(format!(
                 "{} flags={flags:#o} ret={ret}: model says {} with marks {mark:#x}, probe \
@@ -260,7 +260,7 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
         let rs = ruleset(&files);
         let kf = kfilter::derive(&rs, true);
         let prog = kfilter::program(&kf);
-        let slot = harness()
+        let gen = harness()
             .probe
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -286,7 +286,7 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
             got: emitted(tid, since),
             comm,
             main_thread: false,
-            slot,
+            gen,
         };
         let (p, f, m) = compare(name, &kf, &calls, &run);
         total = (total.0 + p, total.1 + f, total.2 + m);
@@ -324,7 +324,7 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
             got: emitted(child, since),
             comm,
             main_thread: true,
-            slot,
+            gen,
         };
         let (p, f, m) = compare(name, &kf, &calls, &run);
         total = (total.0 + p, total.1 + f, total.2 + m);

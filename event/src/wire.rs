@@ -28,14 +28,18 @@ pub const HF_TRUNCATED: u32 = 0x1;
 /// Header flag: made by userspace (the /proc scan), not by the kernel.
 pub const HF_SYNTHETIC: u32 = 0x2;
 /// Header flag: the kernel interest filter evaluated its clauses for this
-/// event (filter slot in [`HF_KSLOT`]); [`HF_KSEL`] says whether one held.
+/// event (the filter's generation in bits 8..16, [`HF_KGEN_SHIFT`]);
+/// [`HF_KSEL`] says whether one held.
 pub const HF_KEVAL: u32 = 0x4;
 /// Header flag: with [`HF_KEVAL`], a clause of the type's filter held.
 /// Without it, none did: only rules the filter could not constrain for
 /// this type (those that pass it whole) can match.
 pub const HF_KSEL: u32 = 0x8;
-/// Header flag: with [`HF_KEVAL`], the filter slot was 1 (else 0).
-pub const HF_KSLOT: u32 = 0x10;
+/// Header flags, bits 8..16: with [`HF_KEVAL`], the generation of the
+/// filter that marked the event (the low byte of its install count,
+/// [`FCfg::active`]), so that marks are read only by the ruleset that
+/// filter was derived from, even across several quick reloads.
+pub const HF_KGEN_SHIFT: u32 = 8;
 
 /// Counter categories, the index into [`Counters`] arrays.
 #[repr(u32)]
@@ -297,7 +301,8 @@ pub struct FCommKey {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FCfg {
-    /// Slot in force.
+    /// Filters installed so far: its low bit is the slot in force, its low
+    /// byte the generation marks carry ([`HF_KGEN_SHIFT`]).
     pub active: u32,
     /// Whether any process is tracked.
     pub tracking: u32,

@@ -239,7 +239,7 @@ static __always_inline int kst_filter_pass(__u32 hflags)
 /*
  * Whether the event of `type` should be emitted. Counts it when it is
  * not. An emitted event whose clauses were evaluated carries KST_HF_KEVAL,
- * the slot, and KST_HF_KSEL when one held (in KST_TFF_MARK mode the event
+ * the filter's generation, and KST_HF_KSEL when one held (in KST_TFF_MARK mode the event
  * is emitted either way). Not inlined: its locals would add to the deepest
  * call chain's stack, which the record builders already bring close to
  * 512 bytes.
@@ -262,7 +262,7 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 			return kst_filter_pass(0);
 		}
 	}
-	__u32 keval = KST_HF_KEVAL | (slot ? KST_HF_KSLOT : 0);
+	__u32 keval = KST_HF_KEVAL | ((cfg->active & 0xff) << KST_HF_KGEN_SHIFT);
 	if (tf->mode != KST_TF_CLAUSES)
 		goto filtered;
 

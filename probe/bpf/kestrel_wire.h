@@ -60,7 +60,7 @@
 #define KST_HF_SYNTHETIC 0x2   /* made by userspace (e.g. /proc scan), not the kernel */
 #define KST_HF_KEVAL 0x4       /* the interest filter evaluated its clauses */
 #define KST_HF_KSEL 0x8        /* ... and one held */
-#define KST_HF_KSLOT 0x10      /* ... in filter slot 1 */
+#define KST_HF_KGEN_SHIFT 8    /* bits 8-15: low byte of kst_fcfg.active */
 
 /* Counter categories. */
 enum kst_category {
@@ -296,7 +296,8 @@ struct kst_fcomm_key {
 };
 
 struct kst_fcfg {
-	__u32 active;         /* slot in force */
+	__u32 active;         /* filters installed: low bit the slot in force,
+			       * low byte the generation marks carry */
 	__u32 tracking;       /* kst_track has entries */
 };
 

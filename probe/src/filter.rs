@@ -45,6 +45,7 @@ pub(crate) struct FilterMaps {
     track: HashMap<MapData, u32, u32>,
     track_filtered: PerCpuArray<MapData, u64>,
     /// The slot in force.
+    /// Filters installed so far; its low bit is the slot in force.
     active: u32,
     tracking: bool,
     /// Keys written into each slot, to delete them before the slot is
@@ -89,10 +90,13 @@ impl FilterMaps {
     }
 
     /// Installs `prog` in the slot not in force, then makes it the one in
-    /// force. Types `prog` does not list pass everything. Returns the slot.
+    /// force. Types `prog` does not list pass everything. Returns the
+    /// filter's generation, the low byte of the install count, which the
+    /// events it marks carry.
     pub(crate) fn install(&mut self, prog: &FilterProgram) -> Result<u8, ProbeError> {
         check(prog)?;
-        let slot = 1 - self.active;
+        let next = self.active.wrapping_add(1);
+        let slot = next & 1;
         // Clear what the slot held.
         for (prefixlen, data) in std::mem::take(&mut self.path_keys[slot as usize]) {
             let k = Key::new(prefixlen, data);
@@ -134,9 +138,9 @@ impl FilterMaps {
                 .map_err(|e| map_err("kst_fcomm", "write", e))?;
             self.comm_keys[slot as usize].push(k);
         }
-        self.active = slot;
+        self.active = next;
         self.write_cfg()?;
-        Ok(slot as u8)
+        Ok(next as u8)
     }
 
     /// Events the filter removed, per event type id, summed over CPUs.

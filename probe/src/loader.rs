@@ -300,8 +300,9 @@ impl Probe {
     /// the slot not in force, then made the one in force, so a program
     /// run sees either the old filter or the new one, whole. Event types
     /// the program does not list pass everything; the probe starts with
-    /// no filter. Returns the slot now in force (0 or 1): the events it
-    /// marks carry it ([`HF_KSLOT`](crate::wire::HF_KSLOT)).
+    /// no filter. Returns the filter's generation (the low byte of the
+    /// install count): the events it marks carry it
+    /// ([`HF_KGEN_SHIFT`](crate::wire::HF_KGEN_SHIFT)).
     pub fn install_filter(&mut self, prog: &FilterProgram) -> Result<u8, ProbeError> {
         self.filter.install(prog)
     }

@@ -70,7 +70,7 @@ fn expectations() -> Vec<(String, u64)> {
         ("KST_HF_SYNTHETIC", HF_SYNTHETIC as u64),
         ("KST_HF_KEVAL", HF_KEVAL as u64),
         ("KST_HF_KSEL", HF_KSEL as u64),
-        ("KST_HF_KSLOT", HF_KSLOT as u64),
+        ("KST_HF_KGEN_SHIFT", HF_KGEN_SHIFT as u64),
         ("KST_CAT_PROCESS", Category::Process as u64),
         ("KST_CAT_FILE", Category::File as u64),
         ("KST_CAT_NETWORK", Category::Network as u64),

@@ -196,13 +196,14 @@ pub struct RuleSet {
 }
 
 /// The kernel interest filter's marks as this ruleset reads them: an
-/// event the filter evaluated in `slot` and marked "no clause held" can
+/// event the filter of generation `gen` evaluated and marked "no clause
+/// held" can
 /// match only the rules the filter cannot constrain on its type
 /// (`kfilter` proves the rest cannot match it), so it is matched against
 /// `unconstrained[type]` alone.
 #[derive(Debug)]
 struct KernelMarks {
-    slot: u8,
+    gen: u8,
     unconstrained: Vec<Option<Arc<CandList>>>,
 }
 
@@ -420,12 +421,13 @@ impl RuleSet {
     }
 
     /// Reads the marks of the kernel filter `kf`, derived from this
-    /// ruleset ([`KernelFilter::derive`]) and installed in `slot`: from
-    /// now on an event the probe marks "no clause held" in that slot is
-    /// matched against its type's unconstrained rules only. Events marked
-    /// in the other slot (an older or newer filter) are matched against
-    /// every candidate, as are unmarked ones.
-    pub fn set_kernel_marks(&mut self, kf: &KernelFilter, slot: u8) {
+    /// ruleset ([`KernelFilter::derive`]) and installed as generation
+    /// `gen` (what the probe's `install_filter` returns): from now on an
+    /// event that filter marks "no clause held" is matched against its
+    /// type's unconstrained rules only. Events marked by another filter (an
+    /// older or newer one) are matched against every candidate, as are
+    /// unmarked ones.
+    pub fn set_kernel_marks(&mut self, kf: &KernelFilter, gen: u8) {
         let mut unconstrained: Vec<Option<Arc<CandList>>> = vec![None; EVENT_ID_LIMIT];
         let mut shared: HashMap<Vec<u32>, Arc<CandList>> = HashMap::new();
         for (id, t) in kf.types.iter().enumerate() {
@@ -455,18 +457,15 @@ impl RuleSet {
             });
             unconstrained[id] = Some(l.clone());
         }
-        self.marks = Some(KernelMarks {
-            slot,
-            unconstrained,
-        });
+        self.marks = Some(KernelMarks { gen, unconstrained });
     }
 
     /// Whether header flags `flags` mark an event "no clause held" by the
     /// filter [`RuleSet::set_kernel_marks`] was given.
     pub fn marked_off(&self, flags: u32) -> bool {
-        use crate::event::wire::{HF_KEVAL, HF_KSEL, HF_KSLOT};
+        use crate::event::wire::{HF_KEVAL, HF_KGEN_SHIFT, HF_KSEL};
         self.marks.as_ref().is_some_and(|m| {
-            flags & (HF_KEVAL | HF_KSEL) == HF_KEVAL && u8::from(flags & HF_KSLOT != 0) == m.slot
+            flags & (HF_KEVAL | HF_KSEL) == HF_KEVAL && (flags >> HF_KGEN_SHIFT) as u8 == m.gen
         })
     }
 
