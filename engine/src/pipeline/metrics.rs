@@ -630,7 +630,7 @@ impl PipelineMetrics {
         let ev = merge(self.event_latency.iter().map(|a| a.as_ref()));
         w.summary_ns(
             "kestrel_event_latency_seconds",
-            "Kernel timestamp to event processed.",
+            "Kernel timestamp to event processed (measured at the end of each batch; one event in eight sampled, weighted by eight, so the count is every event).",
             &[],
             &ev,
         );
