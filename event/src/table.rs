@@ -1114,6 +1114,18 @@ impl EventType {
         lookup(self)
     }
 
+    /// The open family (open, openat, openat2, creat): positions of the
+    /// path parameter and of the flags (creat has none); `None` for other
+    /// types. By id, so the per-event path compares no names.
+    pub fn open_params(self) -> Option<(usize, Option<usize>)> {
+        match self.0 {
+            64 => Some((0, Some(1))),
+            65 | 66 => Some((1, Some(2))),
+            67 => Some((0, None)),
+            _ => None,
+        }
+    }
+
     /// Falco name, or `"unknown"`.
     pub fn name(self) -> &'static str {
         self.info().map_or("unknown", |i| i.name)
@@ -1158,6 +1170,16 @@ pub fn is_known_event_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn open_params_agree_with_the_event_table() {
+        for info in EVENTS {
+            let family = matches!(info.name, "open" | "openat" | "openat2" | "creat");
+            let pos = |n: &str| info.params.iter().position(|p| p.name == n);
+            let want = family.then(|| (pos("name").expect("path"), pos("flags")));
+            assert_eq!(info.ty.open_params(), want, "{}", info.name);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -405,18 +405,6 @@ fn l4_char(proto: u8) -> Option<char> {
     }
 }
 
-/// The open family (open, openat, openat2, creat): positions of the path
-/// parameter and of the flags (creat has none). By id, so the hot path
-/// compares no names.
-fn open_params(ty: EventType) -> Option<(usize, Option<usize>)> {
-    match ty.0 {
-        64 => Some((0, Some(1))),
-        65 | 66 => Some((1, Some(2))),
-        67 => Some((0, None)),
-        _ => None,
-    }
-}
-
 fn type_name(c: u8) -> &'static str {
     match c {
         b'f' => "file",
@@ -985,7 +973,7 @@ impl<'a> LiveEvent<'a> {
         let raw = &self.raw;
         let name = raw.info.name;
         let ret = raw.hdr.ret;
-        let open = open_params(raw.ty());
+        let open = raw.ty().open_params();
         let is_open = open.is_some();
         let (path_raw, path_abs) = match open {
             Some((name_idx, _)) => self.open_path(name_idx),
@@ -1395,7 +1383,7 @@ impl<'a> LiveEvent<'a> {
 
     fn open_flags(&self) -> Option<u64> {
         *self.open_flags.get_or_init(|| {
-            let (_, flags) = open_params(self.raw.ty())?;
+            let (_, flags) = self.raw.ty().open_params()?;
             self.raw.param_u64(flags?)
         })
     }
@@ -1975,16 +1963,6 @@ impl super::Extract for LiveEvent<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn open_params_agree_with_the_event_table() {
-        for info in crate::event::table::EVENTS {
-            let family = matches!(info.name, "open" | "openat" | "openat2" | "creat");
-            let pos = |n: &str| info.params.iter().position(|p| p.name == n);
-            let want = family.then(|| (pos("name").expect("path"), pos("flags")));
-            assert_eq!(open_params(info.ty), want, "{}", info.name);
-        }
-    }
 
     #[test]
     fn every_catalogue_field_is_dispatched() {

@@ -564,7 +564,7 @@ enum Model {
 }
 
 fn is_open_family(info: &EventInfo) -> bool {
-    matches!(info.name, "open" | "openat" | "openat2" | "creat")
+    info.ty.open_params().is_some()
 }
 
 /// Which parameter an `evt.arg`/`evt.rawarg` reference names, following

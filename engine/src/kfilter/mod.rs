@@ -248,23 +248,15 @@ impl<'a> KView<'a> {
     /// for other threads it does not matter (their comm is unknown to the
     /// filter), so the thread's comm stands in for it.
     pub fn of_record(raw: &RawEvent<'a>) -> KView<'a> {
-        let info = raw.info;
-        let open = is_open_family(raw.ty());
-        let flags = match info.name {
-            "creat" => Some(CREAT_FLAGS),
-            _ if open => raw
-                .param_index("flags")
-                .and_then(|i| raw.param_u64(i))
-                .map(|f| f as u32),
-            _ => None,
-        };
-        let path = if open {
-            raw.param_index("name")
-                .map(|i| raw.param(i))
-                .filter(|p| !p.is_empty())
-        } else {
-            None
-        };
+        let open = raw.ty().open_params();
+        let flags = open.and_then(|(_, flags)| match flags {
+            Some(i) => raw.param_u64(i).map(|f| f as u32),
+            // creat has no flags parameter.
+            None => Some(CREAT_FLAGS),
+        });
+        let path = open
+            .map(|(name, _)| raw.param(name))
+            .filter(|p| !p.is_empty());
         KView {
             ty: raw.ty(),
             ret: raw.hdr.ret,
@@ -294,10 +286,7 @@ impl Default for DeriveOptions {
 /// Whether `ty` is one of open, openat, openat2, creat: the types whose
 /// flags and path the probe reads for the filter.
 pub fn is_open_family(ty: EventType) -> bool {
-    matches!(
-        ty.info().map(|i| i.name),
-        Some("open" | "openat" | "openat2" | "creat")
-    )
+    ty.open_params().is_some()
 }
 
 /// Whether the kernel may test this path against the trie: absolute, at
