@@ -197,8 +197,7 @@ pub struct RuleSet {
 
 /// The kernel interest filter's marks as this ruleset reads them: an
 /// event the filter of generation `gen` evaluated and marked "no clause
-/// held" can
-/// match only the rules the filter cannot constrain on its type
+/// held" can match only the rules the filter cannot constrain on its type
 /// (`kfilter` proves the rest cannot match it), so it is matched against
 /// `unconstrained[type]` alone.
 #[derive(Debug)]

@@ -621,6 +621,13 @@ impl ProcessTable {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// `old` was replaced in or removed from the map: workers stop using
+    /// their copies of it and revalidate their ancestor chains.
+    fn retire(&self, old: &Process) {
+        old.mark_superseded();
+        self.changed();
+    }
+
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -739,8 +746,7 @@ impl ProcessTable {
             // Only if it is still the same exited process (the pid may have
             // been reused by a new process in the meantime).
             if let Ok(Some((_, p))) = guard.remove_if(&tgid, |_, p| p.exited_ts == Some(ts)) {
-                p.mark_superseded();
-                self.changed();
+                self.retire(p);
                 self.counters.evicted_exited.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -757,8 +763,7 @@ impl ProcessTable {
             None => Operation::Abort(()),
         });
         if let Compute::Updated { old: (_, old), .. } = r {
-            old.mark_superseded();
-            self.changed();
+            self.retire(old);
             self.counters.updated.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -809,8 +814,7 @@ impl ProcessTable {
         }
         for (_, _, tgid) in cands {
             if let Some(p) = guard.remove(&tgid) {
-                p.mark_superseded();
-                self.changed();
+                self.retire(p);
                 self.counters
                     .evicted_capacity
                     .fetch_add(1, Ordering::Relaxed);
@@ -945,8 +949,7 @@ impl ProcessTable {
                 self.counters.inserted.fetch_add(1, Ordering::Relaxed);
             }
             Compute::Updated { old: (_, old), .. } => {
-                old.mark_superseded();
-                self.changed();
+                self.retire(old);
                 self.counters.updated.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
