@@ -57,7 +57,18 @@ static __always_inline int kst_openat_inline(struct task_struct *t, struct pt_re
 	if (flen > 0 && flen < KST_INLINE_PATH) {
 		KST_HIDE(flen);
 		flen &= KST_INLINE_PATH - 1;
-		r = bpf_probe_read_kernel(data + 8, flen, &s->fkey.data[1]) ? -1 : (long)flen;
+		/* Word copies between two maps' memory, no helper call (the
+		 * source has slack past KST_FPATH_DATA, the record room for
+		 * KST_INLINE_PATH bytes; bytes past flen are overwritten
+		 * below or lie past hdr.len). */
+		const __u8 *src = &s->fkey.data[1];
+#pragma unroll
+		for (__u32 i = 0; i < KST_INLINE_PATH / 8; i++) {
+			if (i * 8 >= flen)
+				break;
+			*(__u64 *)(data + 8 + 8 * i) = *(const __u64 *)(src + 8 * i);
+		}
+		r = flen;
 	} else {
 		r = bpf_probe_read_user_str(data + 8, KST_INLINE_PATH, (void *)regs->si);
 	}
@@ -609,7 +620,7 @@ int BPF_PROG(kst_sys_exit, struct pt_regs *regs, long ret)
 	 * other calls. */
 	if (t->thread_info.status & TS_COMPAT)
 		return 0;
-	if (!kst_filter(t, regs, ret, type))
+	if (!kst_filter_passes_whole(type) && !kst_filter(t, regs, ret, type))
 		return 0;
 	if (type == KST_EV_CONNECT || type == KST_EV_ACCEPT || type == KST_EV_ACCEPT4 ||
 	    type == KST_EV_SOCKET)
