@@ -30,6 +30,17 @@ if [ "$tests" = 1 ]; then
     command -v podman >/dev/null || need+=(podman)
     dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
     command -v script >/dev/null || need+=(bsdutils)
+    # The detection corpus (detection/corpus.yaml, tests/detection.rs):
+    # the tools its attacks and its benign admin and developer work use.
+    command -v strace >/dev/null || need+=(strace)
+    command -v ssh >/dev/null || need+=(openssh-client)
+    command -v perl >/dev/null || need+=(perl)
+    command -v cc >/dev/null || need+=(gcc)
+    command -v git >/dev/null || need+=(git)
+    command -v logrotate >/dev/null || need+=(logrotate)
+    command -v useradd >/dev/null || need+=(passwd)
+    command -v nsenter >/dev/null || need+=(util-linux)
+    python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

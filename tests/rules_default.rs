@@ -380,6 +380,89 @@ fn fires() -> Vec<Fire> {
             vec![("evt.type", json!("init_module"))],
         ),
         f(
+            "Binary Dir Changed by Rename, Link or Unlink",
+            "Error",
+            with(
+                host("renameat2", "mv"),
+                json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/var/tmp/x", "evt.arg.newpath": "/usr/bin/evil"}),
+            ),
+            vec![("evt.arg.newpath", json!("/usr/bin/evil"))],
+        ),
+        f(
+            "Binary Dir Changed by Rename, Link or Unlink",
+            "Error",
+            with(
+                host("unlinkat", "rm"),
+                json!({"evt.res": "SUCCESS", "evt.arg.name": "/usr/local/bin/tool"}),
+            ),
+            vec![("evt.arg.name", json!("/usr/local/bin/tool"))],
+        ),
+        f(
+            "Etc Changed by Rename, Link or Unlink",
+            "Error",
+            with(
+                host("symlinkat", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.target": "/var/tmp/x", "evt.arg.linkpath": "/etc/cron.d/job"}),
+            ),
+            vec![("evt.arg.linkpath", json!("/etc/cron.d/job"))],
+        ),
+        f(
+            "File Created with Setuid or Setgid Mode",
+            "Notice",
+            with(
+                open_write("python3", "/tmp/suid", "O_CREAT|O_WRONLY"),
+                json!({"evt.rawarg.mode": 2541, "evt.arg.mode": "04755"}),
+            ),
+            vec![("fd.name", json!("/tmp/suid"))],
+        ),
+        f(
+            "Unexpected Outbound Connection from System Utility",
+            "Warning",
+            with(
+                host("connect", "cat"),
+                json!({"evt.res": "SUCCESS", "fd.typechar": "4", "fd.type": "ipv4", "fd.name": "10.0.0.5:40000->203.0.113.9:80",
+                       "fd.snet": "203.0.113.0", "fd.sip": "203.0.113.9", "proc.exepath": "/tmp/cat"}),
+            ),
+            vec![("proc.name", json!("cat"))],
+        ),
+        f(
+            "Ptrace Attach or Inject",
+            "Warning",
+            with(
+                host("ptrace", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "evt.arg.request": "PTRACE_POKEDATA", "evt.arg.pid": 1234}),
+            ),
+            vec![("evt.arg.request", json!("PTRACE_POKEDATA"))],
+        ),
+        f(
+            "Fileless or Staged Execution",
+            "Critical",
+            with(
+                exec("kst", "python3", "host"),
+                json!({"proc.is_exe_from_memfd": true, "proc.exepath": "/memfd:kst"}),
+            ),
+            vec![("proc.exepath", json!("/memfd:kst"))],
+        ),
+        f(
+            "Fileless or Staged Execution",
+            "Critical",
+            with(
+                exec("sh", "bash", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/bin/dash", "proc.args": "/dev/shm/x.sh"}),
+            ),
+            vec![("proc.exepath", json!("/usr/bin/dash"))],
+        ),
+        f(
+            "Cgroup Release Agent Written",
+            "Critical",
+            open_write(
+                "sh",
+                "/sys/fs/cgroup/rdma/release_agent",
+                "O_TRUNC|O_CREAT|O_WRONLY",
+            ),
+            vec![("fd.name", json!("/sys/fs/cgroup/rdma/release_agent"))],
+        ),
+        f(
             "Shell Spawned by Server Process",
             "Critical",
             exec("sh", "nginx", "host"),
@@ -511,7 +594,7 @@ fn near_misses() -> Vec<(&'static str, Value)> {
         (
             "Coreutils Binary Tampering",
             with(
-                host("unlinkat", "rm"),
+                host("unlinkat", "dpkg"),
                 json!({"evt.res": "SUCCESS", "evt.arg.name": "/usr/bin/psql"}),
             ),
         ),
@@ -571,14 +654,14 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             "Permission Change on Sensitive File",
             with(
                 host("fchmodat", "chmod"),
-                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/etc/hostname", "evt.arg.mode": "S_IRUSR|S_IWUSR"}),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/home/k/notes", "evt.arg.mode": "S_IRUSR|S_IWUSR"}),
             ),
         ),
         (
             "Ownership Change on Sensitive File",
             with(
                 host("fchownat", "chown"),
-                json!({"evt.res": "SUCCESS", "evt.arg.pathname": "/etc/hosts", "evt.arg.uid": 0, "evt.arg.gid": 0}),
+                json!({"evt.res": "SUCCESS", "evt.arg.pathname": "/srv/data/hosts", "evt.arg.uid": 0, "evt.arg.gid": 0}),
             ),
         ),
         (
@@ -639,6 +722,53 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                 host("finit_module", "python3"),
                 json!({"evt.res": "ENOSYS", "evt.rawres": -38}),
             ),
+        ),
+        (
+            "Binary Dir Changed by Rename, Link or Unlink",
+            with(
+                host("linkat", "ln"),
+                json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/usr/bin/ls", "evt.arg.newpath": "/tmp/ls"}),
+            ),
+        ),
+        (
+            "Etc Changed by Rename, Link or Unlink",
+            with(
+                host("renameat2", "useradd"),
+                json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/etc/passwd+", "evt.arg.newpath": "/etc/passwd"}),
+            ),
+        ),
+        (
+            "File Created with Setuid or Setgid Mode",
+            with(
+                open_write("python3", "/tmp/plain", "O_CREAT|O_WRONLY"),
+                json!({"evt.rawarg.mode": 493, "evt.arg.mode": "0755"}),
+            ),
+        ),
+        (
+            "Unexpected Outbound Connection from System Utility",
+            with(
+                host("connect", "cat"),
+                json!({"evt.res": "SUCCESS", "fd.typechar": "4", "fd.type": "ipv4", "fd.name": "127.0.0.1:40000->127.0.0.1:80",
+                       "fd.snet": "127.0.0.0", "fd.sip": "127.0.0.1"}),
+            ),
+        ),
+        (
+            "Ptrace Attach or Inject",
+            with(
+                host("ptrace", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "evt.arg.request": "PTRACE_TRACEME", "evt.arg.pid": 0}),
+            ),
+        ),
+        (
+            "Fileless or Staged Execution",
+            with(
+                exec("true", "bash", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/bin/true", "proc.args": ""}),
+            ),
+        ),
+        (
+            "Cgroup Release Agent Written",
+            open_read("cat", "/sys/fs/cgroup/rdma/release_agent"),
         ),
         (
             "Shell Spawned by Server Process",
@@ -729,7 +859,7 @@ fn every_default_rule_fires_and_near_misses_stay_quiet() {
     let fires = fires();
     let misses = near_misses();
     let names = rule_names();
-    assert_eq!(names.len(), 27, "rules in the default file: {names:?}");
+    assert_eq!(names.len(), 34, "rules in the default file: {names:?}");
 
     // The table covers every rule, both ways, and names only real rules.
     let fired: BTreeSet<&str> = fires.iter().map(|f| f.rule).collect();
