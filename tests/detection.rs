@@ -263,18 +263,26 @@ fn rules_text(r: &Raised) -> String {
         .join("; ")
 }
 
-fn report(c: &Corpus, runs: &[(&str, &Run)]) -> String {
-    let mut s = String::new();
-    // Recall per check.
-    s.push_str("| check | attacks |");
-    for (name, _) in runs {
-        write!(s, " {name} |").expect("write to a String");
+/// A markdown table's head: the fixed columns, then one per run.
+fn table_head(s: &mut String, cols: &[&str], runs: &[(&str, &Run)], suffix: &str) {
+    s.push('|');
+    for c in cols {
+        write!(s, " {c} |").expect("write to a String");
     }
-    s.push_str("\n|---|---|");
-    for _ in runs {
+    for (name, _) in runs {
+        write!(s, " {name}{suffix} |").expect("write to a String");
+    }
+    s.push_str("\n|");
+    for _ in 0..cols.len() + runs.len() {
         s.push_str("---|");
     }
     s.push('\n');
+}
+
+fn report(c: &Corpus, runs: &[(&str, &Run)]) -> String {
+    let mut s = String::new();
+    // Recall per check.
+    table_head(&mut s, &["check", "attacks"], runs, "");
     let mut totals = vec![0usize; runs.len()];
     for ch in &c.checks {
         let idx: Vec<usize> = (0..c.attacks.len())
@@ -300,15 +308,7 @@ fn report(c: &Corpus, runs: &[(&str, &Run)]) -> String {
     }
     s.push_str("\n\n");
     // False alerts per benign workload.
-    s.push_str("| benign workload |");
-    for (name, _) in runs {
-        write!(s, " {name}: false alerts |").expect("write to a String");
-    }
-    s.push_str("\n|---|");
-    for _ in runs {
-        s.push_str("---|");
-    }
-    s.push('\n');
+    table_head(&mut s, &["benign workload"], runs, ": false alerts");
     for (i, b) in c.benign.iter().enumerate() {
         write!(s, "| {} ({}) |", b.desc, b.id).expect("write to a String");
         for (_, r) in runs {
@@ -328,15 +328,7 @@ fn report(c: &Corpus, runs: &[(&str, &Run)]) -> String {
     }
     s.push('\n');
     // Every attack.
-    s.push_str("| attack | check |");
-    for (name, _) in runs {
-        write!(s, " {name} |").expect("write to a String");
-    }
-    s.push_str("\n|---|---|");
-    for _ in runs {
-        s.push_str("---|");
-    }
-    s.push('\n');
+    table_head(&mut s, &["attack", "check"], runs, "");
     for (i, a) in c.attacks.iter().enumerate() {
         write!(s, "| {}: {} | {} |", a.id, a.desc, a.check).expect("write to a String");
         for (_, r) in runs {
