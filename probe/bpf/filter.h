@@ -237,6 +237,41 @@ static __always_inline int kst_filter_pass(__u32 hflags)
 }
 
 /*
+ * The per-type filter in force for `type` (NULL when none is installed)
+ * and the install counter it was found under (*active: its low bit is the
+ * slot, its low byte the generation marks carry). kst_fcfg.active is read
+ * once, so that the slot's tables and the generation an event is marked
+ * with come from the same install even when a reload flips it meanwhile.
+ */
+static __always_inline struct kst_tfilter *kst_tfilter_get(__u32 type, struct kst_fcfg **cfgp,
+							   __u32 *active)
+{
+	__u32 zero = 0;
+	struct kst_fcfg *cfg = bpf_map_lookup_elem(&kst_fcfg, &zero);
+	*cfgp = cfg;
+	if (!cfg)
+		return 0;
+	__u32 a = cfg->active;
+	*active = a;
+	__u32 idx = (a & 1) * KST_EV_MAX + (type & (KST_EV_MAX - 1));
+	return bpf_map_lookup_elem(&kst_tfilter, &idx);
+}
+
+/* Whether the filter in force passes every event of `type` (or none is
+ * installed): the common case for types the rules need whole, tested
+ * inline so that such an event skips the call into kst_filter (12 ns per
+ * close on the development VM, where every call pays the kernel's
+ * return-thunk mitigation). kst_filter_pass(0) has nothing to do for
+ * them: the header flags are already 0 between events. */
+static __always_inline int kst_filter_passes_whole(__u32 type)
+{
+	struct kst_fcfg *cfg;
+	__u32 active = 0;
+	struct kst_tfilter *tf = kst_tfilter_get(type, &cfg, &active);
+	return !tf || tf->mode == KST_TF_PASS;
+}
+
+/*
  * Whether the event of `type` should be emitted. Counts it when it is
  * not. An emitted event whose clauses were evaluated carries KST_HF_KEVAL,
  * the filter's generation, and KST_HF_KSEL when one held (in KST_TFF_MARK mode the event
@@ -246,14 +281,10 @@ static __always_inline int kst_filter_pass(__u32 hflags)
  */
 static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
-	__u32 zero = 0;
-	struct kst_fcfg *cfg = bpf_map_lookup_elem(&kst_fcfg, &zero);
-	if (!cfg)
-		return kst_filter_pass(0);
-	__u32 slot = cfg->active & 1;
-	__u32 idx = slot * KST_EV_MAX + (type & (KST_EV_MAX - 1));
-	struct kst_tfilter *tf = bpf_map_lookup_elem(&kst_tfilter, &idx);
-	if (!tf || tf->mode == KST_TF_PASS)
+	struct kst_fcfg *cfg;
+	__u32 active = 0;
+	struct kst_tfilter *tf = kst_tfilter_get(type, &cfg, &active);
+	if (!cfg || !tf || tf->mode == KST_TF_PASS)
 		return kst_filter_pass(0);
 	if ((tf->flags & KST_TFF_SOCKFD) && type == KST_EV_CLOSE && ret == 0) {
 		__u64 key = ((__u64)t->tgid << 32) | (__u32)regs->di;
@@ -262,7 +293,8 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 			return kst_filter_pass(0);
 		}
 	}
-	__u32 keval = KST_HF_KEVAL | ((cfg->active & 0xff) << KST_HF_KGEN_SHIFT);
+	__u32 slot = active & 1;
+	__u32 keval = KST_HF_KEVAL | ((active & 0xff) << KST_HF_KGEN_SHIFT);
 	if (tf->mode != KST_TF_CLAUSES)
 		goto filtered;
 
@@ -312,23 +344,6 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 filtered:
 	kst_count_filtered(t, type, cfg->tracking);
 	return 0;
-}
-
-/* Whether the filter in force passes every event of `type` (or none is
- * installed): the common case for types the rules need whole, tested
- * inline so that such an event skips the call into kst_filter (12 ns per
- * close on the development VM, where every call pays the kernel's
- * return-thunk mitigation). kst_filter_pass(0) has nothing to do for
- * them: the header flags are already 0 between events. */
-static __always_inline int kst_filter_passes_whole(__u32 type)
-{
-	__u32 zero = 0;
-	struct kst_fcfg *cfg = bpf_map_lookup_elem(&kst_fcfg, &zero);
-	if (!cfg)
-		return 1;
-	__u32 idx = (cfg->active & 1) * KST_EV_MAX + (type & (KST_EV_MAX - 1));
-	struct kst_tfilter *tf = bpf_map_lookup_elem(&kst_tfilter, &idx);
-	return !tf || tf->mode == KST_TF_PASS;
 }
 
 /* After an emitted connect or accept: its socket's close is state. */
