@@ -62,27 +62,21 @@ struct Env {
 }
 
 impl Env {
-    fn script(&self, body: &str, stage: &Path, work: &Path, what: &str) {
+    /// Runs one of an action's scripts; it must succeed (the failure shows
+    /// the script, its variables and its output).
+    fn script(&self, body: &str, stage: &Path, work: &Path) {
         if body.trim().is_empty() {
             return;
         }
-        let out = Command::new("bash")
-            .args(["-e", "-c", body])
-            .current_dir(work)
-            .env("S", stage)
-            .env("N", &self.nonce)
-            .env("IP", self.ip.to_string())
-            .env("PORT", self.port.to_string())
-            .env("PY", &self.py)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run bash");
-        assert!(
-            out.status.success(),
-            "{what} failed ({}):\n{body}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        common::run_ok(
+            Command::new("bash")
+                .args(["-e", "-c", body])
+                .current_dir(work)
+                .env("S", stage)
+                .env("N", &self.nonce)
+                .env("IP", self.ip.to_string())
+                .env("PORT", self.port.to_string())
+                .env("PY", &self.py),
         );
     }
 }
@@ -194,15 +188,15 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
         let work = base.path().join(&a.id);
         std::fs::create_dir_all(&stage).unwrap();
         std::fs::create_dir_all(&work).unwrap();
-        env.script(&a.setup, &stage, &work, &format!("{} setup", a.id));
+        env.script(&a.setup, &stage, &work);
         // Gaps well beyond the slack below keep setup and cleanup events
         // out of the run's window.
         std::thread::sleep(Duration::from_millis(30));
         let t0 = now_ns();
-        env.script(&a.run, &stage, &work, &format!("{} run", a.id));
+        env.script(&a.run, &stage, &work);
         let t1 = now_ns();
         std::thread::sleep(Duration::from_millis(30));
-        env.script(&a.cleanup, &stage, &work, &format!("{} cleanup", a.id));
+        env.script(&a.cleanup, &stage, &work);
         // The run alone: setup and cleanup are the harness's scaffolding.
         windows.push((attack, i, t0, t1));
         std::thread::sleep(Duration::from_millis(20));
