@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn default_rules_are_embedded() {
         let r = default_rules();
-        assert_eq!(r.len(), 27, "{r:?}");
+        assert_eq!(r.len(), 34, "{r:?}");
         assert_eq!(r[0], "Privilege Escalation Tool in Privileged Container");
         assert!(r.contains(&"Process Spawned in Container".to_string()));
     }
