@@ -311,21 +311,24 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "exec_from_dev_shm",
-        rules: &["Execution from /dev/shm"],
+        rules: &["Execution from /dev/shm", "Fileless or Staged Execution"],
         what: "run a copy of /bin/true placed in /dev/shm",
         needs: SHM,
         run: exec_from_dev_shm,
     },
     Action {
         name: "fileless_memfd_exec",
-        rules: &["Fileless execution via memfd_create"],
+        rules: &[
+            "Fileless execution via memfd_create",
+            "Fileless or Staged Execution",
+        ],
         what: "copy /bin/true into a memfd and execveat it",
         needs: NOTHING,
         run: fileless_memfd_exec,
     },
     Action {
         name: "ptrace_attach",
-        rules: &["PTRACE attached to process"],
+        rules: &["PTRACE attached to process", "Ptrace Attach or Inject"],
         what: "PTRACE_ATTACH to a paused child, then kill it",
         needs: NOTHING,
         run: ptrace_attach,
@@ -390,14 +393,22 @@ pub const ACTIONS: &[Action] = &[
     },
     Action {
         name: "write_below_etc",
-        rules: &["Write below etc", "Write Below Etc"],
+        rules: &[
+            "Write below etc",
+            "Write Below Etc",
+            "Etc Changed by Rename, Link or Unlink",
+        ],
         what: "create and remove /etc/.kestrel-loadgen-<pid>-*",
         needs: ROOT,
         run: write_below_etc,
     },
     Action {
         name: "write_below_binary_dir",
-        rules: &["Write below binary dir", "Write Below Binary Dir"],
+        rules: &[
+            "Write below binary dir",
+            "Write Below Binary Dir",
+            "Binary Dir Changed by Rename, Link or Unlink",
+        ],
         what: "create and remove .kestrel-loadgen-<pid>-* in the directory of /bin/true",
         needs: ROOT,
         run: write_below_binary_dir,
@@ -492,6 +503,31 @@ pub const ACTIONS: &[Action] = &[
         run: shell_udp_connect,
     },
     Action {
+        name: "utility_udp_connect",
+        rules: &["Unexpected Outbound Connection from System Utility"],
+        what: "bash run through a symlink named cat: exec 3<>/dev/udp/198.51.100.1/9 \
+               (UDP connect to TEST-NET-2: sends nothing)",
+        needs: Needs {
+            route: true,
+            ..tools(&["bash"])
+        },
+        run: utility_udp_connect,
+    },
+    Action {
+        name: "setuid_create",
+        rules: &["File Created with Setuid or Setgid Mode"],
+        what: "create tmp/suid-create-* with openat(O_CREAT, 04755), remove it",
+        needs: NOTHING,
+        run: setuid_create,
+    },
+    Action {
+        name: "release_agent_write",
+        rules: &["Cgroup Release Agent Written"],
+        what: "create and remove tmp/release_agent (a file of that name, no cgroup)",
+        needs: NOTHING,
+        run: release_agent_write,
+    },
+    Action {
         name: "suspicious_port_connect",
         rules: &["Outbound Connection to Suspicious Port"],
         what: "connect a UDP socket to 127.0.0.1:4444 (sends nothing), close",
@@ -553,6 +589,8 @@ pub const ACTIONS: &[Action] = &[
 /// Server process names the helper runs under (and `runc`, the container
 /// runtime's entry point).
 const SERVER_NAMES: [&str; 3] = ["nginx", "mysqld", "runc"];
+/// The system utility name bash runs under for utility_udp_connect.
+const UTILITY_NAME: &str = "cat";
 /// Programs looked up on PATH.
 const TOOLS: [&str; 8] = [
     "find", "shred", "ssh", "scp", "crontab", "bash", "nsenter", "modprobe",
@@ -568,6 +606,9 @@ pub struct TriggerEnv {
     root: bool,
     tools: BTreeMap<&'static str, PathBuf>,
     server_links: BTreeMap<&'static str, PathBuf>,
+    /// bash under a system utility's name ([`UTILITY_NAME`]), when bash is
+    /// on PATH.
+    utility_link: Option<PathBuf>,
     true_bytes: Vec<u8>,
     shm_true: Option<PathBuf>,
     bin_dir: Option<PathBuf>,
@@ -633,6 +674,14 @@ impl TriggerEnv {
                 server_links.insert(name, link);
             }
         }
+        let utility_link = match tools.get("bash") {
+            Some(bash) => {
+                let link = tmp.join(UTILITY_NAME);
+                std::os::unix::fs::symlink(bash, &link).map_err(fs_err("cannot create", &link))?;
+                Some(link)
+            }
+            None => None,
+        };
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let shm_true = {
@@ -683,6 +732,7 @@ impl TriggerEnv {
             root,
             tools,
             server_links,
+            utility_link,
             true_bytes,
             shm_true,
             bin_dir,
@@ -1465,6 +1515,41 @@ fn shell_udp_connect(c: &mut Ctx<'_>) -> ActResult {
             "bash could not open {SHELL_UDP_TARGET} ({st}): bash built without network redirections?"
         ))),
     }
+}
+
+fn utility_udp_connect(c: &mut Ctx<'_>) -> ActResult {
+    let link = c
+        .env
+        .utility_link
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .ok_or_else(|| ActError::Other("bash not found on PATH".into()))?
+        .to_string();
+    let script = format!("exec 3<>{SHELL_UDP_TARGET}");
+    match c.spawn_args(&link, &[UTILITY_NAME, "-c", &script])? {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!(
+            "bash as {UTILITY_NAME} could not open {SHELL_UDP_TARGET} ({st})"
+        ))),
+    }
+}
+
+fn setuid_create(c: &mut Ctx<'_>) -> ActResult {
+    let p = c.own(&c.unique("suid-create"));
+    let fd = sys::openat(
+        c.l,
+        &p,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+        0o4755,
+    )
+    .map_err(|e| ActError::Sys("openat", e))?;
+    sys::close(c.l, fd).map_err(|e| ActError::Sys("close", e))?;
+    c.remove(&p)
+}
+
+fn release_agent_write(c: &mut Ctx<'_>) -> ActResult {
+    let p = c.own("release_agent");
+    c.create_remove(&p, 0)
 }
 
 fn suspicious_port_connect(c: &mut Ctx<'_>) -> ActResult {
