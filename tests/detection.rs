@@ -180,11 +180,15 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
     });
     let base = common::tempdir();
     // The staging directory lives on the root filesystem, beside /etc and
-    // /usr, so that `mv` from it is a rename.
-    let stage_root = PathBuf::from(format!("/var/tmp/kst-det-{}", env.nonce));
+    // /usr, so that `mv` from it is a rename; removed on drop, a failed
+    // action's panic included.
+    let stage_root = tempfile::Builder::new()
+        .prefix("kst-det-")
+        .tempdir_in("/var/tmp")
+        .expect("a staging directory in /var/tmp");
     let mut windows: Vec<(bool, usize, u64, u64)> = Vec::new();
     let mut step = |attack: bool, i: usize, a: &Action| {
-        let stage = stage_root.join(&a.id);
+        let stage = stage_root.path().join(&a.id);
         let work = base.path().join(&a.id);
         std::fs::create_dir_all(&stage).unwrap();
         std::fs::create_dir_all(&work).unwrap();
@@ -207,10 +211,7 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
     for (i, a) in c.benign.iter().enumerate() {
         step(false, i, a);
     }
-    common::best_effort(
-        "remove the staging dir",
-        std::fs::remove_dir_all(&stage_root),
-    );
+    drop(stage_root);
     common::settled(&d, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     let mut run = Run {
