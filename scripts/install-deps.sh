@@ -34,6 +34,7 @@ if [ "$tests" = 1 ]; then
     # the tools its attacks and its benign admin and developer work use.
     command -v strace >/dev/null || need+=(strace)
     command -v ssh >/dev/null || need+=(openssh-client)
+    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
     command -v perl >/dev/null || need+=(perl)
     command -v cc >/dev/null || need+=(gcc)
     command -v git >/dev/null || need+=(git)

@@ -379,7 +379,7 @@ fn pod_alert_has_pod_name_and_namespace_from_the_sandbox_via_the_synchronous_loo
 fn cri_exec_with_a_tty_alerts_and_exec_sync_is_visible() {
     let _g = serial();
     let c = Containerd::start();
-    let d = kestrel(&c, true, Vec::new(), Vec::new());
+    let d = kestrel(&c, true, common::default_rules_with_audit(), Vec::new());
     let ns = nonce("ops");
     let pod = c.pod("api-0", &ns, "api");
     let id = c.container(&pod, "api", &["/bin/sleep", "600"]);

@@ -20,147 +20,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-use common::{
-    container_alert, field, nonce, require_root, rule_of, serial, short_id, Daemon, DaemonOpts,
-};
+use common::{container_alert, field, nonce, rule_of, serial, short_id, Daemon, DaemonOpts};
 use serde_json::Value;
 
-const IMAGE: &str = "kestrel-test/busybox:1.0";
-
-/// A dockerd of the test's own.
-struct Dockerd {
-    child: Child,
-    dir: tempfile::TempDir,
-    sock: PathBuf,
-}
-
-/// The docker client: Debian's (docker.io, the daemon's own version) when
-/// present, else whichever `docker` is on PATH.
-fn docker_cli() -> &'static str {
-    if Path::new("/usr/bin/docker").exists() {
-        "/usr/bin/docker"
-    } else {
-        "docker"
-    }
-}
-
-impl Dockerd {
-    fn start() -> Dockerd {
-        require_root();
-        let dir = tempfile::Builder::new()
-            .prefix("kestrel-dockerd")
-            .tempdir_in("/var/tmp")
-            .expect("tempdir");
-        let sock = dir.path().join("docker.sock");
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log file");
-        // No bridge or iptables: this VM's network is not the subject, and
-        // containers run with --network none.
-        let child = Command::new("dockerd")
-            .arg("--host")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn dockerd (apt-get install docker.io)");
-        let d = Dockerd { child, dir, sock };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if d.docker(&["version", "--format", "{{.Server.Version}}"])
-                .status
-                .success()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not answer within 60 s; its log:\n{}",
-                d.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        d.import_image();
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(docker_cli())
-            .arg("--host")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker")
-    }
-
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(docker_cli());
-        cmd.arg("--host")
-            .arg(format!("unix://{}", self.sock.display()))
-            .args(args);
-        common::cli_ok(cmd)
-    }
-
-    /// The test image: a root filesystem of busybox-static with a passwd
-    /// and a shadow file, imported with `docker import`.
-    fn import_image(&self) {
-        let tar = common::busybox_rootfs_tar(
-            self.dir.path(),
-            &["sh", "cat", "ls", "sleep", "id", "true", "mount"],
-        );
-        self.docker_ok(&["import", tar.to_str().unwrap(), IMAGE]);
-    }
-
-    /// A kestrel configuration that reads this dockerd (and no other
-    /// runtime), with the event stream on or off.
-    fn kestrel_config(&self, events: bool) -> PathBuf {
-        let path = self.dir.path().join(format!(
-            "kestrel-{}.yaml",
-            if events { "events" } else { "lookup" }
-        ));
-        std::fs::write(
-            &path,
-            format!(
-                "container_engines:\n  docker:\n    enabled: true\n    sockets: [{}]\n  podman:\n    enabled: false\n    sockets: []\n  cri:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: {events}\n",
-                self.sock.display()
-            ),
-        )
-        .expect("write config");
-        path
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // Containers first, then the daemon (which stops its containerd).
-        let ids = self.docker(&["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let o = self.docker(&["rm", "-f", id]);
-            if !o.status.success() {
-                eprintln!(
-                    "clean-up: docker rm -f {id}: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                );
-            }
-        }
-        common::stop_runtime("dockerd", &mut self.child);
-    }
-}
+use common::docker::{docker_cli, Dockerd, IMAGE};
 
 /// `docker create` + `docker start -a`: the id is known before the
 /// container runs, and the container is removed when it exits (--rm).
@@ -272,7 +138,7 @@ fn terminal_shell_alert(dk: &Dockerd, d: &Daemon, rule: &str) -> (String, String
 fn interactive_exec_shell_alerts_and_plain_exec_is_visible() {
     let _g = serial();
     let dk = Dockerd::start();
-    let d = kestrel(&dk, true, Vec::new(), Vec::new());
+    let d = kestrel(&dk, true, common::default_rules_with_audit(), Vec::new());
     let (name, id, a) = terminal_shell_alert(&dk, &d, "Terminal Shell in Container");
     assert_eq!(field(&a, "proc.name"), "sh", "{a}");
     assert_ne!(field(&a, "proc.tty"), &Value::from(0), "{a}");

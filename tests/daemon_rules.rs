@@ -293,7 +293,12 @@ fn suspicious_listener() -> TcpListener {
 #[test]
 fn default_rules_for_real() {
     let _g = common::serial();
-    check_default_rules(Daemon::start());
+    // The audit rules on: the container cases use the catch-all to show
+    // each event was seen.
+    check_default_rules(Daemon::start_with(common::DaemonOpts {
+        rules: common::default_rules_with_audit(),
+        ..Default::default()
+    }));
 }
 
 /// The same actions with a rule beside the defaults that the kernel
@@ -307,6 +312,7 @@ fn default_rules_for_real_beside_a_rule_needing_every_open() {
     let d = Daemon::start_with(common::DaemonOpts {
         rules: vec![
             common::default_rules(),
+            common::audit_rules(),
             common::repo().join("perf/zero-drop/adversarial_rules.yaml"),
         ],
         ..Default::default()

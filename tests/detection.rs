@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::docker::{docker_cli, Dockerd, IMAGE};
 use common::{Daemon, DaemonOpts};
 use serde::Deserialize;
 
@@ -49,6 +50,22 @@ struct Action {
     cleanup: String,
     #[serde(default)]
     known_miss: Option<String>,
+    /// The action runs in a real container ($DOCKER, $IMG): as an attack
+    /// it counts only alerts raised inside a container.
+    #[serde(default)]
+    container: bool,
+    /// Benign work that runs a tool one of the checks targets by design
+    /// (the ssh client of a login): those alerts, by rule and process,
+    /// are expected, not false, and must come.
+    #[serde(default)]
+    expect_alerts: Vec<Expected>,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    rule: String,
+    proc: String,
+    why: String,
 }
 
 /// What one action raised: rule names with counts.
@@ -59,6 +76,8 @@ struct Env {
     ip: Ipv4Addr,
     port: u16,
     py: PathBuf,
+    /// The docker client aimed at the test's own dockerd.
+    docker: String,
 }
 
 impl Env {
@@ -76,7 +95,9 @@ impl Env {
                 .env("N", &self.nonce)
                 .env("IP", self.ip.to_string())
                 .env("PORT", self.port.to_string())
-                .env("PY", &self.py),
+                .env("PY", &self.py)
+                .env("DOCKER", &self.docker)
+                .env("IMG", IMAGE),
         );
     }
 }
@@ -169,13 +190,16 @@ struct Run {
     benign: Vec<Raised>,
     /// The outputs of the alerts benign work raised.
     false_alerts: Vec<Vec<String>>,
+    /// Benign work's expected alerts (`expect_alerts`), by rule.
+    expected: Vec<Raised>,
 }
 
 /// Runs the whole corpus under one daemon with `rules` (empty: the
-/// embedded defaults).
-fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
+/// embedded defaults), reading the test's dockerd for container metadata.
+fn run_corpus(c: &Corpus, env: &Env, dk: &Dockerd, rules: Vec<PathBuf>) -> Run {
     let d = Daemon::start_with(DaemonOpts {
         rules,
+        config: Some(dk.kestrel_config(true)),
         ..DaemonOpts::default()
     });
     let base = common::tempdir();
@@ -186,7 +210,8 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
         .prefix("kst-det-")
         .tempdir_in("/var/tmp")
         .expect("a staging directory in /var/tmp");
-    let mut windows: Vec<(bool, usize, u64, u64)> = Vec::new();
+    // (attack, index, start, end, container alerts only)
+    let mut windows: Vec<(bool, usize, u64, u64, bool)> = Vec::new();
     let mut step = |attack: bool, i: usize, a: &Action| {
         let stage = stage_root.path().join(&a.id);
         let work = base.path().join(&a.id);
@@ -202,7 +227,7 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
         std::thread::sleep(Duration::from_millis(30));
         env.script(&a.cleanup, &stage, &work);
         // The run alone: setup and cleanup are the harness's scaffolding.
-        windows.push((attack, i, t0, t1));
+        windows.push((attack, i, t0, t1, attack && a.container));
         std::thread::sleep(Duration::from_millis(20));
     };
     for (i, a) in c.attacks.iter().enumerate() {
@@ -218,6 +243,7 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
         attacks: vec![Raised::new(); c.attacks.len()],
         benign: vec![Raised::new(); c.benign.len()],
         false_alerts: vec![Vec::new(); c.benign.len()],
+        expected: vec![Raised::new(); c.benign.len()],
     };
     // Event time and the harness's clock agree to well under this.
     let slack = 5_000_000;
@@ -226,10 +252,21 @@ fn run_corpus(c: &Corpus, env: &Env, rules: Vec<PathBuf>) -> Run {
             continue;
         };
         let rule = common::rule_of(&a).to_string();
-        for &(attack, i, t0, t1) in &windows {
-            if t + slack >= t0 && t <= t1 + slack {
+        let cid = a["output_fields"]["container.id"]
+            .as_str()
+            .unwrap_or("host");
+        let in_container = !cid.is_empty() && cid != "host";
+        for &(attack, i, t0, t1, container_only) in &windows {
+            if t + slack >= t0 && t <= t1 + slack && (in_container || !container_only) {
+                let proc = a["output_fields"]["proc.name"].as_str().unwrap_or("");
                 let m = if attack {
                     &mut run.attacks[i]
+                } else if c.benign[i]
+                    .expect_alerts
+                    .iter()
+                    .any(|e| e.rule == rule && e.proc == proc)
+                {
+                    &mut run.expected[i]
                 } else {
                     run.false_alerts[i].push(a["output"].as_str().unwrap_or("").to_string());
                     &mut run.benign[i]
@@ -308,9 +345,14 @@ fn report(c: &Corpus, runs: &[(&str, &Run)]) -> String {
         write!(s, "| {} ({}) |", b.desc, b.id).expect("write to a String");
         for (_, r) in runs {
             let n: usize = r.benign[i].values().sum();
+            let expected = if r.expected[i].is_empty() {
+                String::new()
+            } else {
+                format!(" (expected: {})", rules_text(&r.expected[i]))
+            };
             write!(
                 s,
-                " {n} {} |",
+                " {n} {}{expected} |",
                 if n > 0 {
                     rules_text(&r.benign[i])
                 } else {
@@ -356,18 +398,21 @@ fn detection_corpus() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let port = listeners(stop.clone());
+    let dk = Dockerd::start();
     let env = Env {
         nonce: common::nonce("det").replace(['-', '_'], ""),
         ip: local_ip(),
         port,
         py: common::python3(),
+        docker: format!("{} --host unix://{}", docker_cli(), dk.sock.display()),
     };
-    let defaults = run_corpus(&c, &env, Vec::new());
+    let defaults = run_corpus(&c, &env, &dk, Vec::new());
     let falco = std::env::var_os("KESTREL_DETECTION_FALCO").map(|_| {
         let r = common::repo().join("../shared/reference");
         run_corpus(
             &c,
             &env,
+            &dk,
             vec![
                 r.join("falco_rules.yaml"),
                 r.join("falco-incubating_rules.yaml"),
@@ -376,6 +421,7 @@ fn detection_corpus() {
         )
     });
     stop.store(true, Ordering::Relaxed);
+    drop(dk);
     let mut runs: Vec<(&str, &Run)> = vec![("kestrel defaults", &defaults)];
     if let Some(f) = &falco {
         runs.push(("Falco's three files (in kestrel)", f));
@@ -400,6 +446,14 @@ fn detection_corpus() {
         }
     }
     for (i, b) in c.benign.iter().enumerate() {
+        for e in &b.expect_alerts {
+            if !defaults.expected[i].contains_key(&e.rule) {
+                failures.push(format!(
+                    "benign {}: the expected '{}' from {} ({}) did not come",
+                    b.id, e.rule, e.proc, e.why
+                ));
+            }
+        }
         if !defaults.benign[i].is_empty() {
             failures.push(format!(
                 "benign {} ({}) raised {}:\n  {}",

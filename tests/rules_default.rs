@@ -154,6 +154,19 @@ fn fires() -> Vec<Fire> {
             open_read("python3", "/etc/sudoers.d/90-cloud"),
             vec![("fd.name", json!("/etc/sudoers.d/90-cloud"))],
         ),
+        // The ssh client's own-keys exception covers /root/.ssh only.
+        f(
+            "Read Sensitive File",
+            "Warning",
+            open_read("ssh", "/etc/shadow"),
+            vec![("proc.name", json!("ssh"))],
+        ),
+        f(
+            "Read Sensitive File",
+            "Warning",
+            open_read("cat", "/root/.ssh/id_ed25519"),
+            vec![("fd.name", json!("/root/.ssh/id_ed25519"))],
+        ),
         f(
             "Write to Root SSH Directory",
             "Error",
@@ -337,6 +350,18 @@ fn fires() -> Vec<Fire> {
             ),
             vec![("evt.rawres", json!(1)), ("proc.name", json!("bash"))],
         ),
+        // A program named sshd whose socket connected out (its local port
+        // is not the server port): not sshd's accepted connection.
+        f(
+            "Reverse Shell Redirect",
+            "Critical",
+            with(
+                host("dup2", "sshd"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "fd.type": "ipv4", "fd.typechar": "4",
+                       "fd.name": "10.0.0.5:40000->203.0.113.9:22", "fd.lport": 40000, "fd.sport": 22}),
+            ),
+            vec![("proc.name", json!("sshd"))],
+        ),
         f(
             "Shell Outbound Connection",
             "Warning",
@@ -415,6 +440,16 @@ fn fires() -> Vec<Fire> {
             ),
             vec![("fd.name", json!("/tmp/suid"))],
         ),
+        // The same with the regular-file type bits (0104755).
+        f(
+            "File Created with Setuid or Setgid Mode",
+            "Notice",
+            with(
+                open_write("cp", "/tmp/suid2", "O_WRONLY|O_CREAT|O_TRUNC"),
+                json!({"evt.rawarg.mode": 35309, "evt.arg.mode": "0104755"}),
+            ),
+            vec![("fd.name", json!("/tmp/suid2"))],
+        ),
         f(
             "Unexpected Outbound Connection from System Utility",
             "Warning",
@@ -468,6 +503,16 @@ fn fires() -> Vec<Fire> {
             exec("sh", "nginx", "host"),
             vec![("proc.name", json!("sh")), ("proc.pname", json!("nginx"))],
         ),
+        // A Java server (Tomcat), told by its main class.
+        f(
+            "Shell Spawned by Server Process",
+            "Critical",
+            with(
+                exec("sh", "java", "host"),
+                json!({"proc.pcmdline": "java -Dcatalina.base=/opt/tomcat org.apache.catalina.startup.Bootstrap start"}),
+            ),
+            vec![("proc.pname", json!("java"))],
+        ),
         f(
             "Terminal Shell in Container",
             "Notice",
@@ -501,6 +546,16 @@ fn fires() -> Vec<Fire> {
                 ("proc.name", json!("bash")),
                 ("container.id", json!(CONTAINER)),
             ],
+        ),
+        // busybox's standalone shell re-executes /proc/self/exe as "sh".
+        f(
+            "Shell Spawned in Container",
+            "Notice",
+            with(
+                exec("exe", "sh", CONTAINER),
+                json!({"proc.exe": "sh", "proc.exepath": "/bin/busybox"}),
+            ),
+            vec![("proc.name", json!("exe"))],
         ),
         f(
             "SSH or SCP Launched",
@@ -570,6 +625,20 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             ),
         ),
         ("Read Sensitive File", open_read("sshd", "/etc/shadow")),
+        // OpenSSH 9.8+: the per-session process reads PAM files and shadow.
+        (
+            "Read Sensitive File",
+            open_read("sshd-session", "/etc/shadow"),
+        ),
+        (
+            "Read Sensitive File",
+            open_read("sshd-session", "/etc/pam.d/sshd"),
+        ),
+        // root's ssh client reading root's own key.
+        (
+            "Read Sensitive File",
+            open_read("ssh", "/root/.ssh/id_ed25519"),
+        ),
         ("Read Sensitive File", open_read("cat", "/etc/hostname")),
         ("Read Sensitive File", open_read("cat", "/etc/shadow.bak")),
         (
@@ -690,6 +759,16 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                 json!({"evt.res": "SUCCESS", "evt.rawres": 5, "fd.type": "ipv4", "fd.typechar": "4"}),
             ),
         ),
+        // sshd puts the connection it accepted on its re-executed child's
+        // stdio: local port = server port.
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("dup2", "sshd"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "fd.type": "ipv4", "fd.typechar": "4",
+                       "fd.name": "10.0.0.9:51000->10.0.0.5:22", "fd.lport": 22, "fd.sport": 22}),
+            ),
+        ),
         (
             "Shell Outbound Connection",
             connect("bash", "127.0.0.1", 8080, "SUCCESS"),
@@ -744,6 +823,22 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                 json!({"evt.rawarg.mode": 493, "evt.arg.mode": "0755"}),
             ),
         ),
+        // busybox cp passes the source's st_mode: 0100755, no setuid.
+        (
+            "File Created with Setuid or Setgid Mode",
+            with(
+                open_write("cp", "/tmp/copy", "O_WRONLY|O_CREAT|O_TRUNC"),
+                json!({"evt.rawarg.mode": 33261, "evt.arg.mode": "0100755"}),
+            ),
+        ),
+        // Sticky only (01755).
+        (
+            "File Created with Setuid or Setgid Mode",
+            with(
+                open_write("python3", "/tmp/sticky", "O_CREAT|O_WRONLY"),
+                json!({"evt.rawarg.mode": 1005, "evt.arg.mode": "01755"}),
+            ),
+        ),
         (
             "Unexpected Outbound Connection from System Utility",
             with(
@@ -778,7 +873,31 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             "Shell Spawned by Server Process",
             exec("ls", "nginx", "host"),
         ),
+        // Build tools and npm scripts run by java and node are not servers.
+        (
+            "Shell Spawned by Server Process",
+            with(
+                exec("sh", "java", "host"),
+                json!({"proc.pcmdline": "java -classpath /usr/share/maven/boot/plexus-classworlds-2.x.jar org.codehaus.plexus.classworlds.launcher.Launcher package"}),
+            ),
+        ),
+        (
+            "Shell Spawned by Server Process",
+            with(
+                exec("sh", "node", "host"),
+                json!({"proc.pcmdline": "node /usr/bin/npm test"}),
+            ),
+        ),
         ("Shell Spawned in Container", exec("sh", "runc", CONTAINER)),
+        // A program re-executing itself (/proc/self/exe, named "exe")
+        // under an argv[0] that is no shell.
+        (
+            "Shell Spawned by Server Process",
+            with(
+                exec("exe", "nginx", "host"),
+                json!({"proc.exe": "runc", "proc.exepath": "/usr/bin/runc"}),
+            ),
+        ),
         // A terminal shell on the host, its parent named like a runtime.
         (
             "Terminal Shell in Container",
@@ -816,6 +935,14 @@ fn rule_names() -> Vec<String> {
 /// Writes the events (each with `proc.cmdline` = its tag), replays them,
 /// returns the alerts keyed by tag.
 fn replay(events: &[(String, Value)]) -> BTreeMap<String, Vec<Value>> {
+    replay_with(events, &[])
+}
+
+/// [`replay`] with more rules files loaded after the default rules.
+fn replay_with(
+    events: &[(String, Value)],
+    more_rules: &[&std::path::Path],
+) -> BTreeMap<String, Vec<Value>> {
     let dir = common::tempdir();
     let path = dir.path().join("events.jsonl");
     let mut text = String::new();
@@ -828,6 +955,11 @@ fn replay(events: &[(String, Value)]) -> BTreeMap<String, Vec<Value>> {
     let out = Command::new(common::KESTREL)
         .args(["replay", "--json", "-r"])
         .arg(common::default_rules())
+        .args(
+            more_rules
+                .iter()
+                .flat_map(|r| [std::ffi::OsStr::new("-r"), r.as_os_str()]),
+        )
         .arg(&path)
         .output()
         .expect("run kestrel replay");
@@ -879,7 +1011,19 @@ fn every_default_rule_fires_and_near_misses_stay_quiet() {
     for (i, m) in misses.iter().enumerate() {
         events.push((format!("miss-{i}"), m.1.clone()));
     }
-    let alerts = replay(&events);
+    // The audit rules the file leaves off are switched on by the overlay
+    // the rules file documents; without it their events raise nothing.
+    let alerts = replay_with(&events, &[&common::audit_rules()]);
+    let audit = ["Exec Session in Container", "Process Spawned in Container"];
+    let audit_events: Vec<(String, Value)> = fires
+        .iter()
+        .zip(&events)
+        .filter(|(f, _)| audit.contains(&f.rule))
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(audit_events.len(), 2, "one firing event per audit rule");
+    let off = replay(&audit_events);
+    assert!(off.is_empty(), "audit rules fired while off: {off:?}");
 
     let mut failures = Vec::new();
     for (i, f) in fires.iter().enumerate() {
@@ -960,4 +1104,150 @@ fn embedded_rules_are_the_file() {
             "embedded rules lack '{n}'"
         );
     }
+}
+
+/// The tuning the rules file's header documents, as a site would write it
+/// in a file of its own: appended exception values, a replaced
+/// `user_known_*` macro, appended list items. Each silences exactly what
+/// it names: the same action by another program, or by the named program
+/// elsewhere, still alerts.
+#[test]
+fn site_tuning_silences_only_what_it_names() {
+    let dir = common::tempdir();
+    let tuning = dir.path().join("site.yaml");
+    std::fs::write(
+        &tuning,
+        r#"
+- rule: Write Below Binary Dir
+  exceptions:
+    - name: known_program_files
+      values:
+        - [deploy-agent, /usr/local/bin/]
+  override:
+    exceptions: append
+
+- rule: Clear Log File
+  exceptions:
+    - name: known_programs
+      values: [app-rotator]
+  override:
+    exceptions: append
+
+- rule: SSH or SCP Launched
+  exceptions:
+    - name: known_program_parents
+      values:
+        - [ssh, backup-sync]
+  override:
+    exceptions: append
+
+- rule: Unexpected Outbound Connection from System Utility
+  exceptions:
+    - name: known_program_destinations
+      values:
+        - [tar, [10.20.0.0/16]]
+  override:
+    exceptions: append
+
+- macro: user_known_read_sensitive_file_activities
+  condition: (proc.name = backup-agent and fd.name = /etc/shadow)
+  override:
+    condition: replace
+
+- list: user_known_ptrace_binaries
+  items: [gdb]
+  override:
+    items: append
+
+- list: server_binaries
+  items: [node]
+  override:
+    items: append
+"#,
+    )
+    .expect("write tuning file");
+
+    let ptrace = |p: &str| {
+        with(
+            host("ptrace", p),
+            json!({"evt.res": "SUCCESS", "evt.rawres": 0, "evt.arg.request": "PTRACE_ATTACH", "evt.arg.pid": 1234}),
+        )
+    };
+    let utility_connect = |sip: &str| connect("tar", sip, 443, "SUCCESS");
+    let truncate_log = |p: &str| open_write(p, "/var/log/app.log", "O_WRONLY|O_TRUNC");
+    // (event, the rule it must raise with the tuning, or None)
+    let cases: Vec<(Value, Option<&str>)> = vec![
+        (
+            open_write("deploy-agent", "/usr/local/bin/tool", "O_WRONLY|O_CREAT"),
+            None,
+        ),
+        (
+            open_write("deploy-agent", "/usr/bin/tool", "O_WRONLY|O_CREAT"),
+            Some("Write Below Binary Dir"),
+        ),
+        (
+            open_write("other-agent", "/usr/local/bin/tool", "O_WRONLY|O_CREAT"),
+            Some("Write Below Binary Dir"),
+        ),
+        (truncate_log("app-rotator"), None),
+        (truncate_log("sh"), Some("Clear Log File")),
+        (exec("ssh", "backup-sync", "host"), None),
+        (exec("ssh", "bash", "host"), Some("SSH or SCP Launched")),
+        (
+            exec("scp", "backup-sync", "host"),
+            Some("SSH or SCP Launched"),
+        ),
+        (utility_connect("10.20.3.4"), None),
+        (
+            utility_connect("10.30.3.4"),
+            Some("Unexpected Outbound Connection from System Utility"),
+        ),
+        (open_read("backup-agent", "/etc/shadow"), None),
+        (
+            open_read("backup-agent", "/etc/sudoers"),
+            Some("Read Sensitive File"),
+        ),
+        (open_read("cat", "/etc/shadow"), Some("Read Sensitive File")),
+        (ptrace("gdb"), None),
+        (ptrace("python3"), Some("Ptrace Attach or Inject")),
+        (
+            exec("sh", "node", "host"),
+            Some("Shell Spawned by Server Process"),
+        ),
+    ];
+    let events: Vec<(String, Value)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (e, _))| (format!("tune-{i}"), e.clone()))
+        .collect();
+
+    // Without the tuning every case alerts: the tuning is what silences.
+    let untuned = replay(&events);
+    let tuned = replay_with(&events, &[&tuning]);
+    let mut failures = Vec::new();
+    for (i, (_, want)) in cases.iter().enumerate() {
+        let tag = format!("tune-{i}");
+        let node_case = matches!(want, Some("Shell Spawned by Server Process"));
+        // node is no server by default: only the appended list makes it one.
+        if node_case && untuned.contains_key(&tag) {
+            failures.push(format!(
+                "{tag}: node counted as a server without the tuning"
+            ));
+        }
+        if !node_case && !untuned.contains_key(&tag) {
+            failures.push(format!("{tag}: no alert even without the tuning"));
+        }
+        let got: Vec<&Value> = tuned
+            .get(&tag)
+            .map(|v| v.iter().map(|a| &a["rule"]).collect())
+            .unwrap_or_default();
+        match want {
+            None if !got.is_empty() => failures.push(format!("{tag}: tuned away, yet {got:?}")),
+            Some(r) if got != [&json!(r)] => {
+                failures.push(format!("{tag}: expected exactly '{r}', got {got:?}"))
+            }
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -84,6 +84,7 @@ pub struct RunArgs {
     pub quiet_gap: Duration,
     /// Trigger scenario with --daemon: after the run, read
     /// kestrel_alerts_total and report for each of kestrel's default rules
+    /// that is on (the audit rules the file leaves off are not expected)
     /// whether it fired; exit 4 if one whose action completed did not.
     #[arg(long)]
     pub expect_default_rules: bool,

@@ -47,6 +47,34 @@ pub fn default_rules() -> Vec<String> {
     rule_names(DEFAULT_RULES_YAML)
 }
 
+/// The rules a rules file defines but leaves off: a top-level `- rule:`
+/// item with an `enabled: false` line of its own.
+pub fn disabled_rule_names(yaml: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in yaml.lines() {
+        if line.starts_with("- ") {
+            current = rule_names(line).into_iter().next();
+        } else if line.trim_end() == "  enabled: false" {
+            if let Some(n) = current.take() {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// kestrel's default rules that are on (the ones a trigger run can expect
+/// to fire): [`default_rules`] without the audit rules the file leaves
+/// off.
+pub fn enabled_default_rules() -> Vec<String> {
+    let off = disabled_rule_names(DEFAULT_RULES_YAML);
+    default_rules()
+        .into_iter()
+        .filter(|r| !off.contains(r))
+        .collect()
+}
+
 /// The increase of `kestrel_alerts_total` per rule from `before` to
 /// `after` (a series that went backwards counts from zero).
 pub fn alert_increases(before: &Metrics, after: &Metrics) -> BTreeMap<String, u64> {
@@ -199,6 +227,16 @@ mod tests {
         assert_eq!(r.len(), 34, "{r:?}");
         assert_eq!(r[0], "Privilege Escalation Tool in Privileged Container");
         assert!(r.contains(&"Process Spawned in Container".to_string()));
+        let on = enabled_default_rules();
+        assert_eq!(on.len(), 32, "{on:?}");
+        assert!(!on.contains(&"Process Spawned in Container".to_string()));
+        assert!(!on.contains(&"Exec Session in Container".to_string()));
+    }
+
+    #[test]
+    fn disabled_rules_are_read() {
+        let y = "- rule: A\n  enabled: false\n- rule: B\n  condition: x\n- rule: C\n  priority: INFO\n  enabled: false\n- list: l\n  enabled: false\n";
+        assert_eq!(disabled_rule_names(y), ["A", "C"]);
     }
 
     #[test]

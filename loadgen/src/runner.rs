@@ -292,7 +292,7 @@ fn await_rules(
     actions: &[trigger::ActionReport],
     timeout: Duration,
 ) -> Result<Vec<RuleRow>, DaemonError> {
-    let names = rules::default_rules();
+    let names = rules::enabled_default_rules();
     let deadline = Instant::now() + timeout;
     let mut latest = end.metrics;
     loop {

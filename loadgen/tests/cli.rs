@@ -293,7 +293,7 @@ fn expect_default_rules_needs_trigger_and_a_daemon() {
 /// traces no event type (so reconciliation is trivially exact) and raises
 /// `added(rule)` alerts for each default rule during the run.
 fn rules_run(added: impl Fn(&str) -> u64) -> (Output, Value) {
-    let alerts = kestrel_loadgen::rules::default_rules()
+    let alerts = kestrel_loadgen::rules::enabled_default_rules()
         .into_iter()
         .map(|r| {
             let n = added(&r);
@@ -328,7 +328,10 @@ fn expect_default_rules_passes_when_every_rule_fired() {
     let (out, v) = rules_run(|_| 1);
     assert_eq!(out.status.code(), Some(0), "{v}");
     let rows = v["rules"].as_array().unwrap();
-    assert_eq!(rows.len(), kestrel_loadgen::rules::default_rules().len());
+    assert_eq!(
+        rows.len(),
+        kestrel_loadgen::rules::enabled_default_rules().len()
+    );
     for r in rows {
         assert_eq!(r["status"], "fired", "{r}");
         // Increase over the run, not the counter's value.
@@ -361,7 +364,7 @@ fn expect_default_rules_exits_4_when_an_expected_rule_is_silent() {
 }
 
 fn rules_human(silent: &str) -> String {
-    let alerts = kestrel_loadgen::rules::default_rules()
+    let alerts = kestrel_loadgen::rules::enabled_default_rules()
         .into_iter()
         .map(|r| {
             let n = u64::from(r != silent);

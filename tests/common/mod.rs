@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod docker;
+
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -38,6 +40,17 @@ pub fn falco_rules() -> PathBuf {
 /// kestrel's default rules file.
 pub fn default_rules() -> PathBuf {
     repo().join("rules/kestrel_rules.yaml")
+}
+
+/// The overlay that switches on the default file's two audit rules
+/// ("Exec Session in Container", "Process Spawned in Container").
+pub fn audit_rules() -> PathBuf {
+    repo().join("rules/kestrel_audit.yaml")
+}
+
+/// The default rules with their audit rules on.
+pub fn default_rules_with_audit() -> Vec<PathBuf> {
+    vec![default_rules(), audit_rules()]
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
