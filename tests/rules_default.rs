@@ -1251,3 +1251,59 @@ fn site_tuning_silences_only_what_it_names() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The default rules stay valid Falco rules: every field they name (in
+/// conditions, outputs and exceptions) is in kestrel's catalogue, which
+/// follows Falco's, and none is one of the few names kestrel has and
+/// Falco 0.44 does not.
+#[test]
+fn default_rules_use_only_falco_fields() {
+    use kestrel_engine::fields::{by_name, NOT_IN_FALCO};
+    let text = std::fs::read_to_string(common::default_rules()).expect("read default rules");
+    let classes = [
+        "evt.",
+        "proc.",
+        "thread.",
+        "fd.",
+        "user.",
+        "group.",
+        "container.",
+        "k8s.",
+        "fs.",
+    ];
+    let mut seen = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split('#').next().unwrap_or("");
+        let bytes = code.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.' || bytes[i - 1] == b'/');
+            if boundary {
+                if let Some(c) = classes.iter().find(|c| code[i..].starts_with(**c)) {
+                    let end = code[i..]
+                        .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '.'))
+                        .map_or(code.len(), |e| i + e);
+                    let tok = code[i..end].trim_end_matches('.');
+                    if tok.len() > c.len() {
+                        seen.insert(tok.to_string());
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+    assert!(seen.len() > 20, "too few fields found: {seen:?}");
+    let mut bad = Vec::new();
+    for f in &seen {
+        let generic = f.starts_with("evt.arg.") || f.starts_with("evt.rawarg.");
+        if !generic && by_name(f).is_none() {
+            bad.push(format!("{f}: not a field"));
+        }
+        if let Some((_, falco)) = NOT_IN_FALCO.iter().find(|(n, _)| n == f) {
+            bad.push(format!("{f}: not in Falco 0.44 (Falco names it {falco})"));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:?}");
+}

@@ -1269,6 +1269,17 @@ pub const CATALOG: &[FieldDef] = &[
     ),
 ];
 
+/// Catalogue names Falco 0.44 does not have (neither libs 0.25's
+/// filterchecks nor the container plugin 0.7), each with Falco's own name
+/// for the same value. Rules meant to load in Falco too, kestrel's
+/// default rules among them, must not use them.
+pub const NOT_IN_FALCO: &[(&str, &str)] = &[
+    ("fd.dip", "fd.rip"),
+    ("fd.dport", "fd.rport"),
+    ("proc.tid", "thread.tid"),
+    ("proc.start_ts", "proc.pid.ts"),
+];
+
 /// Looks a field up by exact name (no argument).
 pub fn by_name(name: &str) -> Option<FieldId> {
     CATALOG
@@ -1396,6 +1407,14 @@ mod tests {
         ));
         let r = resolve("container.mount.dest", Some("/proc*")).unwrap();
         assert_eq!(r.text(), "container.mount.dest[/proc*]");
+    }
+
+    #[test]
+    fn the_names_falco_lacks_are_in_the_catalogue() {
+        for (name, falco) in NOT_IN_FALCO {
+            assert!(by_name(name).is_some(), "{name} is not in the catalogue");
+            assert!(by_name(falco).is_none() || by_name(falco) != by_name(name));
+        }
     }
 
     #[test]
