@@ -1277,7 +1277,11 @@ fn default_rules_use_only_falco_fields() {
         let bytes = code.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.' || bytes[i - 1] == b'/');
+            let boundary = i == 0
+                || !(bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b'.'
+                    || bytes[i - 1] == b'/');
             if boundary {
                 if let Some(c) = classes.iter().find(|c| code[i..].starts_with(**c)) {
                     let end = code[i..]
