@@ -121,6 +121,29 @@ fn fires() -> Vec<Fire> {
             vec![("proc.name", json!("unshare"))],
         ),
         f(
+            "Container Started with Sensitive Host Mount",
+            "Warning",
+            with(
+                exec("sh", "containerd-shim", CONTAINER),
+                json!({"proc.vpid": 1, "container.mounts": "/etc:/host-etc:ro:false:rprivate",
+                       "container.mount.dest[^/(etc|root|proc|sys|boot|dev|lib/modules)(/|$)]": "/host-etc"}),
+            ),
+            vec![(
+                "container.mounts",
+                json!("/etc:/host-etc:ro:false:rprivate"),
+            )],
+        ),
+        f(
+            "Container Started with Sensitive Host Mount",
+            "Warning",
+            with(
+                exec("dockerd", "containerd-shim", CONTAINER),
+                json!({"proc.vpid": 1, "container.mounts": "/var/run/docker.sock:/var/run/docker.sock::true:rprivate",
+                       "container.mount.dest[^(/var)?/run/(docker|containerd/containerd|crio/crio|podman/podman)[.]sock$]": "/var/run/docker.sock"}),
+            ),
+            vec![("proc.name", json!("dockerd"))],
+        ),
+        f(
             "Namespace Change via setns",
             "Notice",
             with(
@@ -596,6 +619,23 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                 json!({"thread.cap_effective": "CAP_SYS_ADMIN"}),
             ),
         ),
+        // A container with only its runtime's own mounts (the hosts file
+        // from the runtime's state directory).
+        (
+            "Container Started with Sensitive Host Mount",
+            with(
+                exec("sh", "containerd-shim", CONTAINER),
+                json!({"proc.vpid": 1, "container.mounts": "/var/lib/docker/containers/0123/hosts:/etc/hosts::true:rprivate"}),
+            ),
+        ),
+        // A sensitive mount, but not the container's first process.
+        (
+            "Container Started with Sensitive Host Mount",
+            with(
+                exec("ls", "containerd-shim", CONTAINER),
+                json!({"proc.vpid": 7, "container.mount.dest[^/(etc|root|proc|sys|boot|dev|lib/modules)(/|$)]": "/host-etc"}),
+            ),
+        ),
         (
             "Namespace Change via setns",
             with(
@@ -991,7 +1031,7 @@ fn every_default_rule_fires_and_near_misses_stay_quiet() {
     let fires = fires();
     let misses = near_misses();
     let names = rule_names();
-    assert_eq!(names.len(), 34, "rules in the default file: {names:?}");
+    assert_eq!(names.len(), 35, "rules in the default file: {names:?}");
 
     // The table covers every rule, both ways, and names only real rules.
     let fired: BTreeSet<&str> = fires.iter().map(|f| f.rule).collect();

@@ -549,6 +549,18 @@ pub const ACTIONS: &[Action] = &[
         run: container_escalation_tool,
     },
     Action {
+        name: "container_host_mount",
+        rules: &["Container Started with Sensitive Host Mount"],
+        what: "docker run --rm --network none -v /etc:/kestrel-host-etc:ro $KESTREL_LOADGEN_IMAGE true \
+               (a real container; the image is a local one that has `true`)",
+        needs: Needs {
+            root: true,
+            tools: &["docker"],
+            ..NOTHING
+        },
+        run: container_host_mount,
+    },
+    Action {
         name: "container_shell",
         rules: &["Shell Spawned in Container"],
         what: "in the simulated container: /bin/sh -c 'exit 0'",
@@ -592,9 +604,12 @@ const SERVER_NAMES: [&str; 3] = ["nginx", "mysqld", "runc"];
 /// The system utility name bash runs under for utility_udp_connect.
 const UTILITY_NAME: &str = "cat";
 /// Programs looked up on PATH.
-const TOOLS: [&str; 8] = [
-    "find", "shred", "ssh", "scp", "crontab", "bash", "nsenter", "modprobe",
+const TOOLS: [&str; 9] = [
+    "find", "shred", "ssh", "scp", "crontab", "bash", "nsenter", "modprobe", "docker",
 ];
+/// The environment variable that names the image container_host_mount
+/// runs (a local image: no registry is asked).
+pub const IMAGE_ENV: &str = "KESTREL_LOADGEN_IMAGE";
 /// The program copied into /dev/shm and memfds.
 const TRUE: &str = "/bin/true";
 
@@ -786,6 +801,11 @@ impl TriggerEnv {
             if let Err(e) = &self.route {
                 return Some(e.clone());
             }
+        }
+        if a.name == "container_host_mount" && std::env::var_os(IMAGE_ENV).is_none() {
+            return Some(format!(
+                "set {IMAGE_ENV} to a local image that has `true` (docker run; no registry is asked)"
+            ));
         }
         if a.name == "write_below_binary_dir" && self.bin_dir.is_none() {
             return Some(format!("cannot resolve the directory of {TRUE}"));
@@ -1628,6 +1648,31 @@ fn container_terminal_shell(c: &mut Ctx<'_>) -> ActResult {
 
 fn container_exec_session(c: &mut Ctx<'_>) -> ActResult {
     runtime_exec(c, crate::cli::HELPER_NO_TTY, &[TRUE])
+}
+
+/// A real container with the host's /etc mounted read-only, through the
+/// docker CLI; the daemon needs the runtime's metadata to see the mount.
+fn container_host_mount(c: &mut Ctx<'_>) -> ActResult {
+    let docker = c.tool("docker")?.to_string();
+    let image =
+        std::env::var(IMAGE_ENV).map_err(|_| ActError::Other(format!("{IMAGE_ENV} is not set")))?;
+    let argv = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pull",
+        "never",
+        "-v",
+        "/etc:/kestrel-host-etc:ro",
+        image.as_str(),
+        "true",
+    ];
+    match c.spawn_args(&docker, &argv)? {
+        ExitStatus::Code(0) => Ok(()),
+        st => Err(ActError::Other(format!("docker run ended with {st}"))),
+    }
 }
 
 fn container_process(c: &mut Ctx<'_>) -> ActResult {

@@ -202,7 +202,12 @@ fn trigger_runs_every_action_safely() {
     if root {
         for a in actions {
             let name = a["action"].as_str().unwrap();
-            if name.starts_with("container_") && name != "container_escalation_tool" {
+            // container_host_mount needs a local image named by
+            // KESTREL_LOADGEN_IMAGE; it is skipped without one.
+            if name.starts_with("container_")
+                && name != "container_escalation_tool"
+                && name != "container_host_mount"
+            {
                 assert_eq!(a["done"], 1, "{a}");
             }
             if name.ends_with("_private_etc") || name == "root_ssh_key_write" {
