@@ -371,6 +371,13 @@ pub fn rules_list(a: RulesListArgs) -> Result<ExitCode> {
 /// `kestrel fields list`.
 pub fn fields_list(a: FieldsListArgs) -> Result<ExitCode> {
     let format = if a.json { "json" } else { a.format.as_str() };
+    print_fields(format, a.names)
+}
+
+/// The field catalogue in `format` (text, markdown or json), or only the
+/// names (`-N`): `kestrel fields list` and `kestrel --list`. kestrel has
+/// one event source, syscall, so every class belongs to it.
+pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
     let classes = [
         FieldClass::Evt,
         FieldClass::Process,
@@ -388,7 +395,7 @@ pub fn fields_list(a: FieldsListArgs) -> Result<ExitCode> {
         kestrel_engine::fields::ArgKind::Param => format!("{}.<name>", d.name),
         _ => format!("{}[...]", d.name),
     };
-    match (format, a.names) {
+    match (format, names) {
         ("json", true) => {
             let names: Vec<String> = CATALOG
                 .iter()

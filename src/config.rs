@@ -69,6 +69,12 @@ impl Config {
         &self.origin
     }
 
+    /// The merged document as JSON (`--support`). Keys that are not
+    /// strings are written as their YAML text; tags are dropped.
+    pub fn to_json(&self) -> serde_json::Value {
+        yaml_to_json(&self.tree)
+    }
+
     /// The raw value at a dotted path (`file_output.filename`).
     pub fn get(&self, path: &str) -> Option<&Value> {
         let mut cur = &self.tree;
@@ -176,6 +182,32 @@ impl Config {
                 describe(v)
             ),
         }
+    }
+}
+
+fn yaml_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n).unwrap_or(J::Null),
+        Value::String(s) => J::String(s.clone()),
+        Value::Sequence(items) => J::Array(items.iter().map(yaml_to_json).collect()),
+        Value::Mapping(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim_end()
+                            .to_string(),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Value::Tagged(t) => yaml_to_json(&t.value),
     }
 }
 

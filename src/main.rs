@@ -11,6 +11,7 @@ use mimalloc::MiMalloc;
 mod commands;
 mod config;
 mod daemon;
+mod falco;
 mod kfilter;
 mod rulesrc;
 mod settings;
@@ -21,14 +22,21 @@ static GLOBAL: MiMalloc = MiMalloc;
 /// Runtime security for Linux: eBPF syscall capture and Falco rules.
 ///
 /// With no subcommand, runs the daemon (as root) with the embedded default
-/// configuration and rules.
+/// configuration and rules. Falco's flags work as in Falco: `-V FILE`,
+/// `-L`, `-l RULE`, `--list`, `--list-events`, `--support`, `--version`.
 #[derive(Debug, Parser)]
-#[command(name = "kestrel", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "kestrel",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    falco: falco::FalcoFlags,
 }
 
 /// Options of the daemon.
@@ -73,7 +81,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // A usage error exits with 1, as Falco's do (clap's is 2).
+            // With stderr gone there is no one left to tell.
+            e.print().unwrap_or(());
+            return ExitCode::from(1);
+        }
+        // --help and friends.
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Capture(a)) => commands::capture(a),
@@ -81,7 +99,7 @@ fn main() -> ExitCode {
         Some(Command::Rules(commands::RulesCommand::List(a))) => commands::rules_list(a),
         Some(Command::Fields(commands::FieldsCommand::List(a))) => commands::fields_list(a),
         Some(Command::Replay(a)) => commands::replay(a),
-        None => run(cli.run),
+        None => falco::run(&cli.falco, cli.run),
     };
     match result {
         Ok(code) => code,

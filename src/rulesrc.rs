@@ -24,6 +24,29 @@ pub struct Loaded {
     pub rules: Vec<Rule>,
     /// Where they came from, for messages.
     pub origin: String,
+    /// The files loaded, in order (`--support` lists them with their
+    /// content).
+    pub files: Vec<RulesFile>,
+}
+
+/// One loaded rules file.
+pub struct RulesFile {
+    /// The name messages give it (the path as given, or the embedded
+    /// rules' name).
+    pub name: String,
+    /// The text, for the embedded rules; files are read again on demand.
+    pub embedded: Option<&'static str>,
+}
+
+impl RulesFile {
+    /// The file's content as it is now (empty if it cannot be read, as
+    /// upstream's `--support` does).
+    pub fn content(&self) -> String {
+        match self.embedded {
+            Some(text) => text.to_string(),
+            None => std::fs::read_to_string(&self.name).unwrap_or_default(),
+        }
+    }
 }
 
 /// Loads `files` in order (the embedded rules when empty). A failing file
@@ -45,6 +68,10 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded> {
             loader,
             rules,
             origin: format!("{EMBEDDED_NAME} (embedded)"),
+            files: vec![RulesFile {
+                name: EMBEDDED_NAME.to_string(),
+                embedded: Some(EMBEDDED_RULES),
+            }],
         });
     }
     let sources: Vec<RuleSource<'_>> = files
@@ -77,11 +104,21 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded> {
                     crate::daemon::describe_paths(files)
                 );
             }
+            let with_embedded = files.iter().any(|f| f.as_os_str() == EMBEDDED_ENTRY);
+            let files = l
+                .results
+                .iter()
+                .map(|r| RulesFile {
+                    name: r.name.clone(),
+                    embedded: (with_embedded && r.name == EMBEDDED_NAME).then_some(EMBEDDED_RULES),
+                })
+                .collect();
             let rules = l.loader.rules().to_vec();
             Ok(Loaded {
                 loader: l.loader,
                 rules,
                 origin,
+                files,
             })
         }
         Err(f) => {

@@ -648,7 +648,20 @@ fn validate_text_and_json() {
     ]);
     assert!(!rep.ok());
     let t = rep.render_text();
-    assert!(t.starts_with("good.yaml: Ok\n\nwarn.yaml: Ok, with warnings\n\nbad.yaml: Invalid\n1 Errors:\nIn rules content: (bad.yaml:0:0)\n    rule 'c': (bad.yaml:0:2)\n    rule condition: (bad.yaml:2:13)\n    condition expression: (\"evt.type = open a...\":2:33)\n------\n  condition: evt.type = open and proc.nme = x\n                                 ^\n------\nLOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called with nonexistent field proc.nme\n"), "{t}");
+    assert!(t.starts_with("good.yaml: Ok\nwarn.yaml: Ok, with warnings\nbad.yaml: Invalid\n1 Errors:\nIn rules content: (bad.yaml:0:0)\n    rule 'c': (bad.yaml:0:2)\n    rule condition: (bad.yaml:2:13)\n    condition expression: (\"evt.type = open a...\":2:33)\n------\n  condition: evt.type = open and proc.nme = x\n                                 ^\n------\nLOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called with nonexistent field proc.nme\n"), "{t}");
+    // Upstream prints the summary and one newline; the invalid file's
+    // verbose text (its warnings after a blank line) already ends with
+    // one, so the output ends with a blank line. The summary is also the
+    // fatal error text.
+    assert!(
+        t.contains("proc.nme\n\n1 Warnings:\n") && t.ends_with("penalty.\n\n"),
+        "{t:?}"
+    );
+    assert_eq!(t, format!("{}\n", rep.summary_text()));
+    // The warnings of a valid file are in its verbose text (upstream logs
+    // it), not in the summary.
+    assert!(report::file_result_text(&rep.results[1])
+        .starts_with("warn.yaml: Ok, with warnings\n1 Warnings:\n"));
     let j: serde_json::Value = serde_json::from_str(&rep.render_json()).unwrap();
     let r = &j["falco_load_results"];
     assert_eq!(r[0]["successful"], true);

@@ -54,26 +54,31 @@ fn blocks(title: &str, ds: &[Diagnostic]) -> String {
     s
 }
 
-/// The verbose text of one file's result: `<name>: Ok`, `<name>: Ok, with
-/// warnings`, or `<name>: Invalid` followed by the error blocks (and the
-/// warning blocks, if any).
+/// The verbose text of one file's result (upstream `as_verbose_string`,
+/// plus a final newline when it has no blocks): `<name>: Ok`, `<name>: Ok,
+/// with warnings` or `<name>: Invalid`, then the error blocks and the
+/// warning blocks, if any.
 pub fn file_result_text(r: &FileResult) -> String {
-    let mut s = format!("{}: ", r.name);
-    if r.successful() {
-        s.push_str("Ok");
-        if !r.warnings.is_empty() {
-            s.push_str(", with warnings");
-        }
-        s.push('\n');
-        return s;
+    let mut s = format!("{}: {}\n", r.name, status(r));
+    if !r.successful() {
+        s.push_str(&blocks("Errors", &r.errors));
     }
-    s.push_str("Invalid\n");
-    s.push_str(&blocks("Errors", &r.errors));
     if !r.warnings.is_empty() {
-        s.push('\n');
+        if !r.successful() {
+            s.push('\n');
+        }
         s.push_str(&blocks("Warnings", &r.warnings));
     }
     s
+}
+
+/// `Ok`, `Ok, with warnings` or `Invalid`.
+fn status(r: &FileResult) -> &'static str {
+    match (r.successful(), r.warnings.is_empty()) {
+        (true, true) => "Ok",
+        (true, false) => "Ok, with warnings",
+        (false, _) => "Invalid",
+    }
 }
 
 /// The warning blocks of a result (for the log), empty if none.
@@ -101,24 +106,40 @@ impl ValidateReport {
         self.results.iter().all(FileResult::successful) && self.plugin_errors.is_empty()
     }
 
-    /// Text mode: one block per file separated by a blank line, then one
-    /// `Error: ...` line per unsatisfied plugin requirement.
-    pub fn render_text(&self) -> String {
-        let mut s = self
-            .results
+    /// Falco's `-V` summary: per file `<name>: Ok` or `<name>: Ok, with
+    /// warnings` (the warnings themselves go to the log), or the verbose
+    /// text of an invalid file (which ends with a newline); joined by
+    /// newlines, with no final one. Upstream also returns this text as the
+    /// fatal error of a failed validation.
+    pub fn summary_text(&self) -> String {
+        self.results
             .iter()
-            .map(file_result_text)
+            .map(|r| {
+                if r.successful() {
+                    format!("{}: {}", r.name, status(r))
+                } else {
+                    file_result_text(r)
+                }
+            })
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+    }
+
+    /// Text mode, as `falco -V` prints it on stdout: the summary and a
+    /// newline; then one `Error: ...` line per unsatisfied plugin
+    /// requirement (upstream stops before the summary instead).
+    pub fn render_text(&self) -> String {
+        let mut s = self.summary_text();
+        s.push('\n');
         for e in &self.plugin_errors {
             s.push_str(&format!("Error: {}\n", e.message));
         }
         s
     }
 
-    /// JSON mode: `{"falco_load_results":[...]}` on one line (keys sorted).
+    /// JSON mode: `{"falco_load_results":[...]}` (keys sorted).
     /// Plugin requirement errors are added to the last file's errors.
-    pub fn render_json(&self) -> String {
+    pub fn to_json(&self) -> Json {
         let mut results: Vec<Json> = self.results.iter().map(file_result_json).collect();
         if !self.plugin_errors.is_empty() {
             if let Some(last) = results.last_mut() {
@@ -128,7 +149,12 @@ impl ValidateReport {
                 last["successful"] = json!(false);
             }
         }
-        json!({ "falco_load_results": results }).to_string()
+        json!({ "falco_load_results": results })
+    }
+
+    /// [`ValidateReport::to_json`] on one line.
+    pub fn render_json(&self) -> String {
+        self.to_json().to_string()
     }
 }
 
@@ -206,9 +232,16 @@ fn rule_json(l: &Loader, i: usize) -> Json {
     })
 }
 
-/// `-L` JSON mode: one line with lists, macros, required versions and
-/// rules.
-pub fn list_rules_json(l: &Loader) -> String {
+/// `-L` / `-l` JSON mode as a value (upstream `describe_rule`): for all
+/// rules, an object with lists, macros, required versions and rules; for
+/// one rule, `{"rules":[...]}`, or the error `Rule "<name>" is not loaded`.
+pub fn describe_rules_json(l: &Loader, rule: Option<&str>) -> Result<Json, String> {
+    if let Some(name) = rule {
+        let Some(i) = l.rules().iter().position(|r| r.name == name) else {
+            return Err(not_loaded(name));
+        };
+        return Ok(json!({ "rules": [rule_json(l, i)] }));
+    }
     let lists: Vec<Json> = l
         .lists()
         .iter()
@@ -249,30 +282,37 @@ pub fn list_rules_json(l: &Loader) -> String {
         })
         .collect();
     let rules: Vec<Json> = (0..l.rules().len()).map(|i| rule_json(l, i)).collect();
-    json!({
+    Ok(json!({
         "lists": lists,
         "macros": macros,
         "required_engine_version": l.required_engine_version().map(|v| v.to_string()).unwrap_or_else(|| "0.0.0".into()),
         "required_plugin_versions": plugins,
         "rules": rules,
-    })
-    .to_string()
+    }))
+}
+
+/// `-L` JSON mode: one line with lists, macros, required versions and
+/// rules.
+pub fn list_rules_json(l: &Loader) -> String {
+    describe_rules_json(l, None)
+        .map(|j| j.to_string())
+        .unwrap_or_default()
 }
 
 /// `-l <rule>`: that rule only, text or JSON (`{"rules":[...]}`); error
 /// `Rule "<name>" is not loaded` if unknown.
 pub fn describe_rule(l: &Loader, name: &str, json_output: bool) -> Result<String, String> {
-    let Some(i) = l.rules().iter().position(|r| r.name == name) else {
-        return Err(format!("Rule \"{name}\" is not loaded"));
-    };
     if json_output {
-        Ok(json!({ "rules": [rule_json(l, i)] }).to_string())
-    } else {
-        let mut s = format!("{:<50} {}\n", "Rule", "Description");
-        s.push_str(&format!("{:<50} {}\n", "----", "-----------"));
-        s.push_str(&rule_text(&l.rules()[i]));
-        Ok(s)
+        return describe_rules_json(l, Some(name)).map(|j| j.to_string());
     }
+    match l.rules().iter().find(|r| r.name == name) {
+        Some(r) => Ok(list_rules_text(std::slice::from_ref(r))),
+        None => Err(not_loaded(name)),
+    }
+}
+
+fn not_loaded(name: &str) -> String {
+    format!("Rule \"{name}\" is not loaded")
 }
 
 /// `N rules, M macros, K lists` for one file result.
