@@ -184,19 +184,7 @@ state = "{state}"
     /// A kestrel configuration that reads this containerd through the CRI
     /// (and no other runtime), with the event stream on or off.
     fn kestrel_config(&self, events: bool) -> PathBuf {
-        let path = self.dir.path().join(format!(
-            "kestrel-{}.yaml",
-            if events { "events" } else { "lookup" }
-        ));
-        std::fs::write(
-            &path,
-            format!(
-                "container_engines:\n  docker:\n    enabled: false\n    sockets: []\n  podman:\n    enabled: false\n    sockets: []\n  cri:\n    enabled: true\n    sockets: [{}]\n  lookup_timeout_ms: 2000\n  events: {events}\n",
-                self.sock.display()
-            ),
-        )
-        .expect("write config");
-        path
+        common::runtime_config(self.dir.path(), "cri", &self.sock, events)
     }
 
     /// A pod in namespace `ns` with label app=`app`, on the node's network,

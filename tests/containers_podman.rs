@@ -94,15 +94,7 @@ impl Podman {
     }
 
     fn kestrel(&self, options: Vec<String>) -> Daemon {
-        let path = self.dir.path().join("kestrel.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "container_engines:\n  docker:\n    enabled: false\n    sockets: []\n  podman:\n    enabled: true\n    sockets: [{}]\n  cri:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: true\n",
-                self.sock.display()
-            ),
-        )
-        .expect("write config");
+        let path = common::runtime_config(self.dir.path(), "podman", &self.sock, true);
         Daemon::start_with(DaemonOpts {
             options,
             config: Some(path),

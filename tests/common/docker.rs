@@ -120,19 +120,7 @@ impl Dockerd {
     /// A kestrel configuration that reads this dockerd (and no other
     /// runtime), with the event stream on or off.
     pub fn kestrel_config(&self, events: bool) -> PathBuf {
-        let path = self.dir.path().join(format!(
-            "kestrel-{}.yaml",
-            if events { "events" } else { "lookup" }
-        ));
-        std::fs::write(
-            &path,
-            format!(
-                "container_engines:\n  docker:\n    enabled: true\n    sockets: [{}]\n  podman:\n    enabled: false\n    sockets: []\n  cri:\n    enabled: false\n    sockets: []\n  lookup_timeout_ms: 2000\n  events: {events}\n",
-                self.sock.display()
-            ),
-        )
-        .expect("write config");
-        path
+        super::runtime_config(self.dir.path(), "docker", &self.sock, events)
     }
 }
 

@@ -990,6 +990,30 @@ pub fn stop_runtime(what: &str, child: &mut Child) {
     best_effort(&format!("reap {what}"), child.wait());
 }
 
+/// A kestrel configuration file in `dir` that reads one container runtime
+/// (`engine`: docker, podman or cri) on socket `sock` and no other, with
+/// its event stream on or off.
+pub fn runtime_config(dir: &Path, engine: &str, sock: &Path, events: bool) -> PathBuf {
+    let path = dir.join(format!(
+        "kestrel-{}.yaml",
+        if events { "events" } else { "lookup" }
+    ));
+    let mut text = String::from("container_engines:\n");
+    for e in ["docker", "podman", "cri"] {
+        if e == engine {
+            text.push_str(&format!(
+                "  {e}:\n    enabled: true\n    sockets: [{}]\n",
+                sock.display()
+            ));
+        } else {
+            text.push_str(&format!("  {e}:\n    enabled: false\n    sockets: []\n"));
+        }
+    }
+    text.push_str(&format!("  lookup_timeout_ms: 2000\n  events: {events}\n"));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 /// A container image's root filesystem under `dir/rootfs`, tarred into
 /// `dir/rootfs.tar`: busybox-static with its applets `applets`, a passwd
 /// and a shadow file. Returns the tar's path.

@@ -555,6 +555,11 @@ impl State {
         self.track
             .observe(&shared.metrics.tracker, tgid, raw.hdr.ptgid, raw.hdr.ty);
         shared.table.apply_with(raw, p.as_deref());
+        if crate::state::process::is_exec_success(raw) {
+            if let Some(p) = shared.table.get(tgid) {
+                shared.ctx.containers.prefetch(&p.container);
+            }
+        }
         self.seq += 1;
         let ty = raw.ty();
         if engine.wants(ty) {

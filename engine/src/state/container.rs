@@ -789,6 +789,20 @@ impl Containers {
         self.wait_for(c, since + self.lookup_timeout)
     }
 
+    /// Queues a lookup of `c` if it is a container whose metadata is not
+    /// known yet, without waiting for it. The workers call it on each
+    /// successful exec, so a container's lookup starts with its first
+    /// program whatever the rules read (a container no rule ever asks
+    /// about is still known, and evicted, like the others).
+    pub fn prefetch(&self, c: &ContainerRef) {
+        if c.is_host() || self.inner.infos.pin().contains_key(&c.id) {
+            return;
+        }
+        if let Some(tx) = self.tx.as_ref() {
+            self.request(tx, c);
+        }
+    }
+
     /// Waits until `c`'s lookup ends or `deadline`.
     fn wait_for(&self, c: &ContainerRef, deadline: Instant) -> Option<Arc<ContainerInfo>> {
         self.inner.lookup_waits.fetch_add(1, Ordering::Relaxed);
