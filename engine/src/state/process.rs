@@ -1025,13 +1025,11 @@ impl ProcessTable {
             superseded: AtomicBool::new(false),
         };
         self.insert(child);
-        self.sockets.inherit(ev.hdr.tgid, child_tgid);
     }
 
     fn apply_exit(&self, ev: &RawEvent<'_>) {
         let ts = ev.hdr.ts_ns;
         let tgid = ev.hdr.tgid;
-        self.sockets.forget_owner(tgid);
         let mut marked = false;
         self.modify(tgid, |p| {
             marked = p.exited_ts.is_none();

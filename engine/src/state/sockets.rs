@@ -66,10 +66,6 @@ pub fn has_peer(t: &SockTuple) -> bool {
 /// The per-socket cache.
 pub struct SocketCache {
     map: papaya::HashMap<(u32, i32), SockState, crate::util::IdBuild>,
-    /// Processes that have (or had, until the map was last cleared)
-    /// entries: a fork scans the map for the parent's sockets only when
-    /// the parent is one.
-    owners: papaya::HashSet<u32, crate::util::IdBuild>,
     cap: usize,
     evicted: AtomicU64,
 }
@@ -92,7 +88,6 @@ impl SocketCache {
     pub fn new(cap: usize) -> SocketCache {
         SocketCache {
             map: papaya::HashMap::with_hasher(crate::util::IdBuild::default()),
-            owners: papaya::HashSet::with_hasher(crate::util::IdBuild::default()),
             cap: cap.max(1),
             evicted: AtomicU64::new(0),
         }
@@ -113,43 +108,9 @@ impl SocketCache {
         if g.len() >= self.cap && g.get(&key).is_none() {
             let n = g.len() as u64;
             g.clear();
-            self.owners.pin().clear();
             self.evicted.fetch_add(n, Ordering::Relaxed);
         }
         g.update_or_insert_with(key, |old| f(*old), || f(SockState::default()));
-        self.owners.pin().insert(key.0);
-    }
-
-    /// A fork: the child `child` holds the same sockets under the same
-    /// numbers as `parent`, so it inherits what is known of them (a server
-    /// forking per connection hands the child the socket it accepted; the
-    /// child would otherwise have its direction guessed from the ports).
-    pub fn inherit(&self, parent: u32, child: u32) {
-        if parent == child || !self.owners.pin().contains(&parent) {
-            return;
-        }
-        let theirs: Vec<(i32, SockState)> = self
-            .map
-            .pin()
-            .iter()
-            .filter(|((t, _), _)| *t == parent)
-            .map(|((_, fd), s)| (*fd, *s))
-            .collect();
-        for (fd, s) in theirs {
-            self.put((child, fd), |_| SockState {
-                peer: None,
-                changed_ts: 0,
-                changed_tid: 0,
-                ..s
-            });
-        }
-    }
-
-    /// A process is gone: a later fork of it cannot happen, so it stops
-    /// being scanned for (its entries go with their closes or the next
-    /// clear).
-    pub fn forget_owner(&self, tgid: u32) {
-        self.owners.pin().remove(&tgid);
     }
 
     /// Updates the cache from one event (no-op for events that do not
@@ -225,38 +186,5 @@ impl SocketCache {
     pub fn name_changed(&self, tgid: u32, fd: i32, ts: u64, tid: u32) -> bool {
         self.get(tgid, fd)
             .is_some_and(|s| s.peer.is_some() && s.changed_ts == ts && s.changed_tid == tid)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fork_inherits_the_parents_socket_roles() {
-        let c = SocketCache::new(1024);
-        let server = |_| SockState {
-            role: Role::Server,
-            connected: true,
-            ..SockState::default()
-        };
-        c.put((100, 5), server);
-        c.put((100, 6), |s| SockState {
-            role: Role::Client,
-            ..s
-        });
-        c.put((300, 5), server);
-        c.inherit(100, 200);
-        assert_eq!(c.get(200, 5).map(|s| s.role), Some(Role::Server));
-        assert_eq!(c.get(200, 6).map(|s| s.role), Some(Role::Client));
-        // Only the parent's sockets, and the parent keeps its own.
-        assert_eq!(c.map.len(), 5);
-        assert_eq!(c.get(100, 5).map(|s| s.role), Some(Role::Server));
-        // A parent with no entries costs no scan and copies nothing.
-        c.inherit(400, 401);
-        assert!(c.get(401, 5).is_none());
-        c.forget_owner(100);
-        c.inherit(100, 500);
-        assert!(c.get(500, 5).is_none());
     }
 }
