@@ -16,12 +16,15 @@
 //! - a privileged container's escalation tool alerts, with
 //!   `container.privileged` from the runtime (falling back to
 //!   `--cap-add SYS_ADMIN`, said on stderr, where `--privileged` is refused);
-//! - destroyed containers' metadata is evicted.
+//! - destroyed containers' metadata is evicted;
+//! - a dockerd restart is survived: the lost event stream is counted as a
+//!   gap, followed again, and later containers alert with their metadata.
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{container_alert, field, nonce, rule_of, serial, short_id, Daemon, DaemonOpts};
 use serde_json::Value;
@@ -269,5 +272,66 @@ fn destroyed_containers_leave_the_metadata_cache() {
         run_rm(&dk, &nonce(&format!("churn{i}")), &["true"]);
     }
     common::wait_container_cache_empty(&d, n);
+    d.stop();
+}
+
+#[test]
+fn dockerd_restart_is_survived_and_counted() {
+    let _g = serial();
+    let mut dk = Dockerd::start();
+    let d = kestrel(&dk, true, Vec::new(), Vec::new());
+    let name = nonce("before");
+    let id = run_rm(&dk, &name, &["cat", "/etc/shadow"]);
+    container_alert(&d, "Read Sensitive File", &id, |a| {
+        field(a, "container.name") == name.as_str()
+    });
+    let m = d.metrics();
+    let gaps0 = m.sum("kestrel_container_stream_gaps_total", &[]);
+    let events0 = m.sum("kestrel_container_stream_events_total", &[]);
+
+    dk.restart();
+    // The stream's end is a gap; the stream is dialled again.
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
+        Duration::from_secs(10),
+    );
+    assert!(
+        m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
+        "the lost stream was not counted\n{}",
+        d.stderr()
+    );
+    // Redialled a second after it was lost; a container started before
+    // that is found by the synchronous lookup instead.
+    std::thread::sleep(Duration::from_millis(2500));
+    let events1 = d
+        .metrics()
+        .sum("kestrel_container_stream_events_total", &[]);
+    let name = nonce("after");
+    let id = run_rm(&dk, &name, &["cat", "/etc/shadow"]);
+    let a = container_alert(&d, "Read Sensitive File", &id, |_| true);
+    assert_eq!(field(&a, "container.name"), name.as_str(), "{a}");
+    assert_eq!(
+        field(&a, "container.image.repository"),
+        "kestrel-test/busybox",
+        "{a}"
+    );
+    let m = d.wait_metrics(
+        |m| m.sum("kestrel_container_stream_events_total", &[]) > events1,
+        Duration::from_secs(10),
+    );
+    assert!(
+        m.sum("kestrel_container_stream_events_total", &[]) > events1,
+        "no stream event after the restart: the stream was not followed again\n{}",
+        d.stderr()
+    );
+    eprintln!(
+        "gaps {} -> {}, stream events {} -> {} -> {}, lookup waits {}",
+        gaps0,
+        m.sum("kestrel_container_stream_gaps_total", &[]),
+        events0,
+        events1,
+        m.sum("kestrel_container_stream_events_total", &[]),
+        m.sum("kestrel_container_lookup_waits_total", &[]),
+    );
     d.stop();
 }

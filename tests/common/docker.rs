@@ -38,42 +38,40 @@ impl Dockerd {
             .tempdir_in("/var/tmp")
             .expect("tempdir");
         let sock = dir.path().join("docker.sock");
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log file");
-        // No bridge or iptables: this VM's network is not the subject, and
-        // containers run with --network none.
-        let child = Command::new("dockerd")
-            .arg("--host")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn dockerd (apt-get install docker.io)");
+        let child = spawn_dockerd(dir.path(), &sock);
         let d = Dockerd { child, dir, sock };
+        d.wait_ready();
+        d.import_image();
+        d
+    }
+
+    /// Stops dockerd (SIGTERM: it stops its containers and its containerd,
+    /// as on a node whose Docker is restarted) and starts it again on the
+    /// same data root and socket.
+    pub fn restart(&mut self) {
+        super::stop_runtime("dockerd", &mut self.child);
+        eprintln!("dockerd stopped; starting it again");
+        self.child = spawn_dockerd(self.dir.path(), &self.sock);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if d.docker(&["version", "--format", "{{.Server.Version}}"])
+            if self
+                .docker(&["version", "--format", "{{.Server.Version}}"])
                 .status
                 .success()
             {
-                break;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "dockerd did not answer within 60 s; its log:\n{}",
-                d.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        d.import_image();
-        d
     }
 
     pub fn log(&self) -> String {
@@ -124,6 +122,33 @@ impl Dockerd {
     }
 }
 
+/// dockerd on `sock` with its data, exec root, pid file and log in `dir`
+/// (the log is appended to, so a restart keeps the earlier run's lines).
+fn spawn_dockerd(dir: &Path, sock: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dockerd.log"))
+        .expect("log file");
+    // No bridge or iptables: this VM's network is not the subject, and
+    // containers run with --network none.
+    Command::new("dockerd")
+        .arg("--host")
+        .arg(format!("unix://{}", sock.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("dockerd.pid"))
+        .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn dockerd (apt-get install docker.io)")
+}
+
 impl Drop for Dockerd {
     fn drop(&mut self) {
         // Containers first, then the daemon (which stops its containerd).
@@ -138,5 +163,9 @@ impl Drop for Dockerd {
             }
         }
         super::stop_runtime("dockerd", &mut self.child);
+        // dockerd leaves its default network namespace (an nsfs mount)
+        // under the exec root; while it is mounted the directory cannot be
+        // removed.
+        super::unmount_below(self.dir.path());
     }
 }

@@ -990,6 +990,25 @@ pub fn stop_runtime(what: &str, child: &mut Child) {
     best_effort(&format!("reap {what}"), child.wait());
 }
 
+/// Detaches every mount below `dir` (deepest first), so that a runtime's
+/// leftover mounts (dockerd's nsfs at exec/netns/default) do not keep the
+/// test's temporary directory from being removed.
+pub fn unmount_below(dir: &Path) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        best_effort(
+            &format!("umount {p}"),
+            Command::new("umount").args(["-l", p]).status(),
+        );
+    }
+}
+
 /// A kestrel configuration file in `dir` that reads one container runtime
 /// (`engine`: docker, podman or cri) on socket `sock` and no other, with
 /// its event stream on or off.
