@@ -268,6 +268,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             min_idle_sleep: defaults.min_idle_sleep.min(settings.worker_max_idle_sleep),
             max_idle_sleep: settings.worker_max_idle_sleep,
             park_timeout: defaults.park_timeout.filter(|_| settings.worker_park),
+            housekeeping: Some(crate::heap::collect),
             ..defaults
         };
         log::debug!("worker {i}: rings of CPUs {}", cpus.join(","));
@@ -414,6 +415,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
             table.expire(kestrel_engine::state::boot_clock_ns());
+            crate::heap::collect();
             let totals = state
                 .probe
                 .lock()
@@ -800,6 +802,12 @@ impl DaemonState {
             "kestrel's resident memory.",
             &[],
             rss as f64,
+        );
+        w.gauge(
+            "kestrel_memory_heap_bytes",
+            "Bytes kestrel holds on its heap (allocated, not freed; the allocator's cached pages are in resident memory only).",
+            &[],
+            crate::heap_bytes() as f64,
         );
         w.gauge(
             "kestrel_uptime_seconds",

@@ -6,18 +6,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use mimalloc::MiMalloc;
 
 mod commands;
 mod config;
 mod daemon;
 mod falco;
+mod heap;
 mod kfilter;
 mod rulesrc;
 mod settings;
 
 #[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+static GLOBAL: heap::CountingMiMalloc = heap::CountingMiMalloc::new();
+
+/// Bytes the daemon holds on its heap (see [`heap`]).
+pub fn heap_bytes() -> u64 {
+    GLOBAL.live_bytes()
+}
 
 /// Runtime security for Linux: eBPF syscall capture and Falco rules.
 ///

@@ -8,7 +8,7 @@ use kestrel_engine::event::{EventBuilder, EventType, RawEvent};
 use kestrel_engine::fields::live::LiveEvent;
 use kestrel_engine::fields::{resolve, Extract, Value};
 use kestrel_engine::state::process::DEFAULT_EXIT_GRACE_NS;
-use kestrel_engine::state::{scan_proc, Context, ProcessTable};
+use kestrel_engine::state::{scan_proc, Context, ProcCache, ProcessTable};
 
 fn hdr(tgid: u32, ptgid: u32, gen: u64, ts: u64) -> EventHdr {
     EventHdr {
@@ -56,6 +56,44 @@ fn table_stays_within_capacity_and_counts_evictions() {
     // The most recent processes survive (LRU-ish).
     assert!(t.get(100 + 4999).is_some());
     assert!(t.get(100).is_none());
+}
+
+#[test]
+fn worker_cache_sweep_lets_go_of_exited_processes() {
+    use std::sync::Arc;
+    let t = ProcessTable::new(1000);
+    let cache = ProcCache::new();
+    apply(&t, &fork(1, 10, 1_000));
+    for i in 0..200u32 {
+        apply(&t, &fork(10, 100 + i, 2_000));
+        assert!(cache.get(&t, 100 + i).is_some());
+        // Chains hold the parent too.
+        assert_eq!(cache.chain(&t, 100 + i, 10).len(), 1);
+    }
+    // The 200 children and their parent.
+    assert_eq!(cache.len(), 201);
+    let weak = |pids: std::ops::Range<u32>| -> Vec<std::sync::Weak<_>> {
+        pids.map(|pid| Arc::downgrade(&cache.get(&t, pid).unwrap()))
+            .collect()
+    };
+    let (dead, live) = (weak(100..200), weak(200..300));
+    // Half of them exit and leave the table; the other half stay.
+    for i in 0..100u32 {
+        apply(&t, &exit(100 + i, 3_000));
+    }
+    t.expire(u64::MAX);
+    assert!(
+        dead.iter().all(|w| w.upgrade().is_some()),
+        "before the sweep the cache still holds them"
+    );
+    cache.sweep();
+    assert_eq!(cache.len(), 101);
+    assert!(
+        dead.iter().all(|w| w.upgrade().is_none()),
+        "an exited process is still held"
+    );
+    assert!(live.iter().all(|w| w.upgrade().is_some()));
+    assert!(cache.get(&t, 250).is_some());
 }
 
 #[test]

@@ -97,7 +97,7 @@ sleep 3
 metric() { # file name
     awk -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }' "$1"
 }
-printf 'containers\tphase\trss_kib\trss_anon_kib\trss_file_kib\tthreads\tfds\tunix_sockets\tentries\tuser_dbs\tprocesses\tlookups\twaits\ttimeouts\tstream_events\tstream_gaps\tevicted\n' > "$OUT/raw.tsv"
+printf 'containers\tphase\trss_kib\trss_anon_kib\trss_file_kib\theap_kib\tthreads\tfds\tunix_sockets\tentries\tuser_dbs\tprocesses\tlookups\twaits\ttimeouts\tstream_events\tstream_gaps\tevicted\n' > "$OUT/raw.tsv"
 sample() { # containers phase
     local f="$OUT/metrics.$1.$2.prom"
     scrape "$DAEMON_URL" "$f"
@@ -108,7 +108,8 @@ sample() { # containers phase
     threads=$(awk '/^Threads:/ { print $2 }' "/proc/$DAEMON_PID/status")
     fds=$(find "/proc/$DAEMON_PID/fd" -mindepth 1 | wc -l)
     socks=$(ss -xp 2>/dev/null | grep -c "pid=$DAEMON_PID," || true)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rss" "$anon" "$file" "$threads" "$fds" "$socks" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rss" "$anon" "$file" \
+        "$(metric "$f" kestrel_memory_heap_bytes | awk '{ printf "%d", $1 / 1024 }')" "$threads" "$fds" "$socks" \
         "$(metric "$f" kestrel_container_metadata_entries)" \
         "$(metric "$f" kestrel_container_user_databases)" \
         "$(metric "$f" kestrel_process_table_entries)" \

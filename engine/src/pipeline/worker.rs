@@ -181,6 +181,11 @@ pub struct WorkerConfig {
     /// still gives the CPU away for a moment every 20 ms (on top of the
     /// kernel's own real-time throttling).
     pub realtime: Option<i32>,
+    /// Called on the worker's thread about once a second, after its
+    /// process cache is swept: the daemon hands its allocator's per-thread
+    /// collection here, since only the owning thread can return its freed
+    /// pages.
+    pub housekeeping: Option<fn()>,
 }
 
 impl Default for WorkerConfig {
@@ -198,6 +203,7 @@ impl Default for WorkerConfig {
             pin_cpu: None,
             nice: 0,
             realtime: None,
+            housekeeping: None,
         }
     }
 }
@@ -349,6 +355,7 @@ impl<S: RecordSource> Worker<S> {
         let mut pause = st.cfg.min_batch_pause.min(st.cfg.batch_pause);
         let mut busy_since = boot_clock_ns();
         let mut last_fold = boot_clock_ns();
+        let mut last_sweep = last_fold;
         loop {
             let stopping = st.shared.stop.load(Ordering::Acquire);
             let engine = st.shared.engine.load_full();
@@ -362,6 +369,13 @@ impl<S: RecordSource> Worker<S> {
             if now.saturating_sub(last_fold) > 50_000_000 {
                 st.fold();
                 last_fold = now;
+            }
+            if now.saturating_sub(last_sweep) > 1_000_000_000 {
+                st.cache.sweep();
+                if let Some(f) = st.cfg.housekeeping {
+                    f();
+                }
+                last_sweep = now;
             }
             if n == 0 {
                 if stopping {

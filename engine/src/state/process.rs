@@ -571,6 +571,27 @@ impl ProcCache {
         procs
     }
 
+    /// Forgets entries the table has replaced or removed (exited
+    /// processes) and chains holding such an entry. Without it a worker
+    /// would keep up to [`PROC_CACHE_CAPACITY`] dead processes, and their
+    /// ancestors, alive until the cache filled and started over: under
+    /// process churn, megabytes held for nothing. The worker calls it
+    /// about once a second; it costs one flag load per entry.
+    pub fn sweep(&self) {
+        self.map.borrow_mut().retain(|_, e| {
+            if !e.p.is_current() {
+                return false;
+            }
+            if e.chain
+                .as_ref()
+                .is_some_and(|c| !c.procs.iter().all(|p| p.is_current()))
+            {
+                e.chain = None;
+            }
+            true
+        });
+    }
+
     /// Number of entries held (current or not).
     pub fn len(&self) -> usize {
         self.map.borrow().len()
