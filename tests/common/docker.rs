@@ -138,5 +138,48 @@ impl Drop for Dockerd {
             }
         }
         super::stop_runtime("dockerd", &mut self.child);
+        // dockerd leaves mounts under its exec root (the nsfs of
+        // exec/netns/default); detach them, deepest first, so that the
+        // TempDir can be removed.
+        for m in mounts_under(self.dir.path()).iter().rev() {
+            let o = Command::new("umount").arg("-l").arg(m).output();
+            if !o.as_ref().is_ok_and(|o| o.status.success()) {
+                eprintln!("clean-up: umount -l {}: {o:?}", m.display());
+            }
+        }
     }
+}
+
+/// Mount points at or below `dir`, in mount order (from
+/// /proc/self/mountinfo; its octal escapes decoded).
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+/// Decodes mountinfo's `\NNN` octal escapes (space, tab, newline, `\`).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) if b[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
