@@ -176,14 +176,14 @@ pub enum ProbeKind {
 
 /// A health probe that runs a command in the container: the command line
 /// the runtime execs, split as Falco's thread table holds it (`exe` is
-/// argv[0]).
+/// `argv[0]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthProbe {
     /// Which probe.
     pub kind: ProbeKind,
-    /// argv[0].
+    /// `argv[0]`.
     pub exe: String,
-    /// argv[1..].
+    /// `argv[1..]`.
     pub args: Vec<String>,
 }
 
@@ -229,7 +229,7 @@ impl HealthProbe {
         s
     }
 
-    /// Whether a process image (`exe` = argv[0], `args` = argv[1..]
+    /// Whether a process image (`exe` = `argv[0]`, `args` = `argv[1..]`
     /// joined by single spaces, as [`Image`](crate::state::process::Image)
     /// keeps them) runs this probe's command line. Falco compares the
     /// argument lists (empty arguments left out); kestrel keeps them
