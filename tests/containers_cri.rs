@@ -206,6 +206,14 @@ state = "{state}"
             ],
             cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
             host_network: true,
+            // As `kubectl apply` leaves it: the pod spec, with a liveness
+            // probe for a container named "reader".
+            annotations: vec![(
+                kestrel_cri::LAST_APPLIED_ANNOTATION.into(),
+                format!(
+                    r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"containers":[{{"name":"reader","image":"{IMAGE}","livenessProbe":{{"exec":{{"command":["cat","/tmp/healthy"]}},"periodSeconds":5}}}}]}}}}"#
+                ),
+            )],
         };
         let sb = self
             .kubelet
@@ -295,7 +303,7 @@ fn pod_fields_rule(dir: &Path) -> PathBuf {
     let p = dir.join("pod-fields.yaml");
     std::fs::write(
         &p,
-        "- rule: Shadow Read in Labelled Pod (test)\n  desc: t\n  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and k8s.pod.label[app] exists\n  output: >\n    shadow read in pod (pod=%k8s.pod.name ns=%k8s.ns.name uid=%k8s.pod.uid app=%k8s.pod.label[app]\n    labels=%k8s.pod.labels sandbox=%k8s.pod.sandbox_id full_sandbox=%k8s.pod.full_sandbox_id\n    type=%container.type image=%container.image image_id=%container.image.id)\n  priority: WARNING\n",
+        "- rule: Shadow Read in Labelled Pod (test)\n  desc: t\n  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and k8s.pod.label[app] exists\n  output: >\n    shadow read in pod (pod=%k8s.pod.name ns=%k8s.ns.name uid=%k8s.pod.uid app=%k8s.pod.label[app]\n    labels=%k8s.pod.labels sandbox=%k8s.pod.sandbox_id full_sandbox=%k8s.pod.full_sandbox_id\n    type=%container.type image=%container.image image_id=%container.image.id\n    host_network=%container.host_network host_pid=%container.host_pid host_ipc=%container.host_ipc\n    liveness=%container.liveness_probe readiness=%container.readiness_probe cni=%k8s.pod.cni.json)\n  priority: WARNING\n",
     )
     .unwrap();
     p
@@ -335,6 +343,18 @@ fn shadow_read_in_a_pod(events: bool) {
     assert_eq!(field(&b, "k8s.pod.sandbox_id"), short_id(&pod.1), "{b}");
     assert_eq!(field(&b, "k8s.pod.full_sandbox_id"), pod.1.as_str(), "{b}");
     assert_eq!(field(&b, "container.type"), "containerd", "{b}");
+    // The pod's namespace options: the node's network, its own PID and IPC.
+    assert_eq!(field(&b, "container.host_network"), true, "{b}");
+    assert_eq!(field(&b, "container.host_pid"), false, "{b}");
+    assert_eq!(field(&b, "container.host_ipc"), false, "{b}");
+    assert_eq!(
+        field(&b, "container.liveness_probe"),
+        "cat /tmp/healthy",
+        "{b}"
+    );
+    assert_eq!(field(&b, "container.readiness_probe"), "NONE", "{b}");
+    // On the node's network: no CNI result.
+    assert_eq!(field(&b, "k8s.pod.cni.json"), "", "{b}");
     assert_eq!(field(&b, "container.image"), IMAGE, "{b}");
     assert_eq!(
         field(&b, "container.image.id").as_str().map(str::len),

@@ -16,6 +16,9 @@
 //! - a privileged container's escalation tool alerts, with
 //!   `container.privileged` from the runtime (falling back to
 //!   `--cap-add SYS_ADMIN`, said on stderr, where `--privileged` is refused);
+//! - a container run with a health check, host network and IPC and a
+//!   read-only bind mount has these in its fields, and its health check
+//!   process is told from its own processes running the same command;
 //! - destroyed containers' metadata is evicted;
 //! - a dockerd restart is survived: the lost event stream is counted as a
 //!   gap, followed again, and later containers alert with their metadata.
@@ -274,6 +277,103 @@ fn destroyed_containers_leave_the_metadata_cache() {
     common::wait_container_cache_empty(&d, n);
     d.stop();
 }
+
+/// A rule that prints the container fields read from the inspect response
+/// (health check, namespaces, mounts) when a container process reads
+/// /etc/hostname.
+fn config_fields_rule(dir: &std::path::Path) -> PathBuf {
+    let p = dir.join("config-fields.yaml");
+    std::fs::write(
+        &p,
+        "- rule: Hostname Read in Container (test)\n  desc: t\n  condition: evt.type in (open, openat, openat2) and fd.name = /etc/hostname and container.id != host and container.mount.rdwr[kestrel-share] = false\n  output: >\n    hostname read (hc=%proc.is_container_healthcheck healthcheck=%container.healthcheck\n    liveness=%container.liveness_probe host_pid=%container.host_pid\n    host_network=%container.host_network host_ipc=%container.host_ipc mount=%container.mount[0]\n    mode=%container.mount.mode[kestrel-share] rdwr=%container.mount.rdwr[kestrel-share]\n    propagation=%container.mount.propagation[kestrel-share] dest=%container.mount.dest[0]\n    cni=%container.cni.json)\n  priority: WARNING\n",
+    )
+    .unwrap();
+    p
+}
+
+/// `docker run --health-cmd ... --network host --ipc host -v SRC:/share:ro`:
+/// the fields from the inspect response, and the health check's process
+/// told from the same command line run by the container's own init.
+#[test]
+fn health_check_namespaces_and_mounts_from_the_inspect_response() {
+    let _g = serial();
+    let dk = Dockerd::start();
+    let share = dk.dir.path().join("kestrel-share");
+    std::fs::create_dir_all(&share).unwrap();
+    let d = kestrel(
+        &dk,
+        true,
+        vec![config_fields_rule(dk.dir.path())],
+        Vec::new(),
+    );
+    let name = nonce("health");
+    let volume = format!("{}:/share:ro", share.display());
+    // The container's own loop runs the health check's command line too.
+    let id = dk.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "--ipc",
+        "host",
+        "--health-cmd",
+        "cat /etc/hostname",
+        "--health-interval",
+        "1s",
+        "-v",
+        &volume,
+        IMAGE,
+        "sh",
+        "-c",
+        "while :; do /bin/sh -c 'cat /etc/hostname' >/dev/null; sleep 1; done",
+    ]);
+    let rule = "Hostname Read in Container (test)";
+    let hc = container_alert(&d, rule, &id, |a| {
+        field(a, "proc.is_container_healthcheck") == true
+    });
+    assert_eq!(
+        field(&hc, "container.healthcheck"),
+        "/bin/sh -c cat /etc/hostname",
+        "{hc}"
+    );
+    assert_eq!(field(&hc, "container.liveness_probe"), "NONE", "{hc}");
+    assert_eq!(field(&hc, "container.host_network"), true, "{hc}");
+    assert_eq!(field(&hc, "container.host_ipc"), true, "{hc}");
+    assert_eq!(field(&hc, "container.host_pid"), false, "{hc}");
+    assert_eq!(
+        field(&hc, "container.mount[0]"),
+        format!("{}:/share:ro:false:rprivate", share.display()).as_str(),
+        "{hc}"
+    );
+    assert_eq!(
+        field(&hc, "container.mount.mode[kestrel-share]"),
+        "ro",
+        "{hc}"
+    );
+    assert_eq!(
+        field(&hc, "container.mount.rdwr[kestrel-share]"),
+        "false",
+        "{hc}"
+    );
+    assert_eq!(
+        field(&hc, "container.mount.propagation[kestrel-share]"),
+        "rprivate",
+        "{hc}"
+    );
+    assert_eq!(field(&hc, "container.mount.dest[0]"), "/share", "{hc}");
+    assert_eq!(field(&hc, "container.cni.json"), "", "{hc}");
+    // The same command line under the container's init is no health check.
+    let own = container_alert(&d, rule, &id, |a| {
+        field(a, "proc.is_container_healthcheck") == false
+    });
+    assert_eq!(
+        field(&own, "container.healthcheck"),
+        "/bin/sh -c cat /etc/hostname",
+        "{own}"
+    );
+    dk.docker_ok(&["rm", "-f", &id]);
 
 #[test]
 fn dockerd_restart_is_survived_and_counted() {

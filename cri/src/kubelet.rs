@@ -29,6 +29,9 @@ pub struct PodSpec {
     pub cgroup_parent: String,
     /// Share the node's network namespace (no CNI needed).
     pub host_network: bool,
+    /// Pod annotations (`kubectl.kubernetes.io/last-applied-configuration`,
+    /// ...), passed to the runtime as a kubelet does.
+    pub annotations: Vec<(String, String)>,
 }
 
 impl PodSpec {
@@ -56,6 +59,7 @@ impl PodSpec {
                 self.name.clone()
             },
             labels,
+            annotations: self.annotations.iter().cloned().collect(),
             linux: Some(runtime::LinuxPodSandboxConfig {
                 cgroup_parent: self.cgroup_parent.clone(),
                 security_context: Some(runtime::LinuxSandboxSecurityContext {

@@ -157,6 +157,18 @@ pub struct PodMeta {
     pub labels: BTreeMap<String, String>,
     /// Pod IP (empty with host networking).
     pub ip: String,
+    /// The pod shares the node's PID namespace.
+    pub host_pid: bool,
+    /// The pod shares the node's network namespace.
+    pub host_network: bool,
+    /// The pod shares the node's IPC namespace.
+    pub host_ipc: bool,
+    /// The pod's CNI result as Falco shows it (`k8s.pod.cni.json`), from
+    /// the verbose sandbox status; empty when the runtime reports none.
+    pub cni_result: String,
+    /// The pod's `kubectl.kubernetes.io/last-applied-configuration`
+    /// annotation (the pod spec as last applied), empty if absent.
+    pub last_applied: String,
 }
 
 /// One mount of a container.
@@ -168,7 +180,8 @@ pub struct MountMeta {
     pub dest: String,
     /// Read-write.
     pub rw: bool,
-    /// Propagation, as Linux names it (`rprivate`, `rslave`, `rshared`).
+    /// Propagation as Falco names the CRI values (`private`, `rslave`,
+    /// `rshared`), or as the OCI spec names it for plain containerd.
     pub propagation: String,
 }
 
@@ -196,6 +209,11 @@ pub struct ContainerMeta {
     pub created_ns: u64,
     /// The pod, for CRI containers and sandboxes.
     pub pod: Option<PodMeta>,
+    /// The exec command of the container's liveness probe, from its pod's
+    /// last-applied configuration.
+    pub liveness_probe: Option<Vec<String>>,
+    /// The exec command of the container's readiness probe, likewise.
+    pub readiness_probe: Option<Vec<String>>,
 }
 
 fn is_not_found(s: &Status) -> bool {
@@ -203,16 +221,110 @@ fn is_not_found(s: &Status) -> bool {
         || (s.code() == tonic::Code::Unknown && s.message().contains("not found"))
 }
 
+/// A CRI mount propagation by the names Falco gives it (the container
+/// plugin's CRI engine; libsinsp's before it).
 fn propagation(p: i32) -> &'static str {
     match runtime::MountPropagation::try_from(p) {
+        Ok(runtime::MountPropagation::PropagationPrivate) => "private",
         Ok(runtime::MountPropagation::PropagationHostToContainer) => "rslave",
         Ok(runtime::MountPropagation::PropagationBidirectional) => "rshared",
-        _ => "rprivate",
+        Err(_) => "unknown",
     }
 }
 
-/// The pod of a sandbox status.
-fn pod_meta(s: runtime::PodSandboxStatus) -> PodMeta {
+/// The pod annotation `kubectl apply` leaves: the pod as last applied.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Falco's cap on a CNI result's length.
+const MAX_CNI_RESULT: usize = 4096;
+
+/// `k8s.pod.cni.json` from a verbose sandbox status's `info` document, as
+/// libsinsp made it: containerd's `cniResult.Interfaces` without the
+/// loopback and `veth*` interfaces and without each interface's `Mac` and
+/// `Sandbox`, as compact JSON with sorted keys; else CRI-O's
+/// `io.kubernetes.cri-o.CNIResult` annotation; cut at 4096 bytes. Empty
+/// when neither is there (a pod on the node's network has no CNI result).
+pub fn cni_result(info: &std::collections::HashMap<String, String>) -> String {
+    let Some(v) = info
+        .get("info")
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+    else {
+        return String::new();
+    };
+    let mut out = match v["cniResult"]["Interfaces"].as_object() {
+        Some(ifaces) => {
+            let kept: serde_json::Map<String, serde_json::Value> = ifaces
+                .iter()
+                .filter(|(name, _)| *name != "lo" && !name.starts_with("veth"))
+                .map(|(name, cfg)| {
+                    let mut cfg = cfg.clone();
+                    if let Some(o) = cfg.as_object_mut() {
+                        o.remove("Mac");
+                        o.remove("Sandbox");
+                    }
+                    (name.clone(), cfg)
+                })
+                .collect();
+            serde_json::Value::Object(kept).to_string()
+        }
+        None => v["runtimeSpec"]["annotations"]["io.kubernetes.cri-o.CNIResult"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('\n')
+            .to_string(),
+    };
+    if out.len() > MAX_CNI_RESULT {
+        let mut end = MAX_CNI_RESULT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+/// The exec commands of container `name`'s liveness and readiness probes
+/// in a pod spec as `kubectl apply` recorded it (the
+/// [`LAST_APPLIED_ANNOTATION`] of its pod). Probes of other kinds (HTTP,
+/// TCP, gRPC) run no process and are left out.
+pub fn probes_from_last_applied(
+    doc: &str,
+    name: &str,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(doc) else {
+        return (None, None);
+    };
+    let Some(c) = v["spec"]["containers"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+    else {
+        return (None, None);
+    };
+    let exec = |probe: &serde_json::Value| {
+        let cmd: Vec<String> = probe["exec"]["command"]
+            .as_array()?
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect();
+        (!cmd.is_empty()).then_some(cmd)
+    };
+    (exec(&c["livenessProbe"]), exec(&c["readinessProbe"]))
+}
+
+/// The pod of a sandbox status and the `info` of its verbose form (empty
+/// when not asked for).
+fn pod_meta(
+    s: runtime::PodSandboxStatus,
+    info: &std::collections::HashMap<String, String>,
+) -> PodMeta {
+    let node = |m: i32| m == runtime::NamespaceMode::Node as i32;
+    let ns = s
+        .linux
+        .as_ref()
+        .and_then(|l| l.namespaces.as_ref())
+        .and_then(|n| n.options.as_ref())
+        .cloned()
+        .unwrap_or_default();
     let m = s.metadata.unwrap_or_default();
     let label = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
     let or = |a: String, b: String| if a.is_empty() { b } else { a };
@@ -228,6 +340,15 @@ fn pod_meta(s: runtime::PodSandboxStatus) -> PodMeta {
             .collect(),
         ip: s.network.map(|n| n.ip).unwrap_or_default(),
         sandbox_id: s.id,
+        host_pid: node(ns.pid),
+        host_network: node(ns.network),
+        host_ipc: node(ns.ipc),
+        cni_result: cni_result(info),
+        last_applied: s
+            .annotations
+            .get(LAST_APPLIED_ANNOTATION)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -287,17 +408,23 @@ pub async fn lookup(
             .and_then(|r| r.into_inner().containers.into_iter().next())
             .map(|c| c.pod_sandbox_id),
     };
+    // Verbose: the sandbox's info document carries its CNI result.
     let pod = match sandbox {
         Some(s) if !s.is_empty() => rt
             .pod_sandbox_status(runtime::PodSandboxStatusRequest {
                 pod_sandbox_id: s,
-                verbose: false,
+                verbose: true,
             })
             .await
             .ok()
-            .and_then(|r| r.into_inner().status)
-            .map(pod_meta),
+            .map(|r| r.into_inner())
+            .and_then(|r| Some(pod_meta(r.status?, &r.info))),
         _ => None,
+    };
+    let name = st.metadata.map(|m| m.name).unwrap_or_default();
+    let (liveness_probe, readiness_probe) = match &pod {
+        Some(p) if !p.last_applied.is_empty() => probes_from_last_applied(&p.last_applied, &name),
+        _ => (None, None),
     };
     let mut image = st.image.map(|i| i.image).unwrap_or_default();
     let (mut image_id, mut image_digest) = (st.image_id.clone(), String::new());
@@ -348,7 +475,7 @@ pub async fn lookup(
         .to_string();
     Ok(Some(ContainerMeta {
         id: st.id,
-        name: st.metadata.map(|m| m.name).unwrap_or_default(),
+        name,
         image,
         image_id,
         image_digest,
@@ -366,6 +493,8 @@ pub async fn lookup(
         labels: st.labels.into_iter().collect(),
         created_ns: u64::try_from(st.created_at).unwrap_or(0),
         pod,
+        liveness_probe,
+        readiness_probe,
     }))
 }
 
@@ -373,21 +502,22 @@ async fn sandbox_lookup(
     rt: &mut RuntimeServiceClient<tonic::transport::Channel>,
     id: &str,
 ) -> Result<Option<ContainerMeta>, Status> {
-    let st = match rt
+    let r = match rt
         .pod_sandbox_status(runtime::PodSandboxStatusRequest {
             pod_sandbox_id: id.to_string(),
-            verbose: false,
+            verbose: true,
         })
         .await
     {
-        Ok(r) => r.into_inner().status,
+        Ok(r) => r.into_inner(),
         Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(st.map(|s| {
+    let info = r.info;
+    Ok(r.status.map(|s| {
         let created_ns = u64::try_from(s.created_at).unwrap_or(0);
         let labels = s.labels.clone().into_iter().collect();
-        let pod = pod_meta(s);
+        let pod = pod_meta(s, &info);
         ContainerMeta {
             id: id.to_string(),
             name: pod.name.clone(),
@@ -611,21 +741,39 @@ mod tests {
         let mut labels = std::collections::HashMap::new();
         labels.insert("app".to_string(), "web".to_string());
         labels.insert("io.kubernetes.pod.name".to_string(), "ignored".to_string());
-        let p = pod_meta(runtime::PodSandboxStatus {
-            id: "s1".into(),
-            metadata: Some(runtime::PodSandboxMetadata {
-                name: "web-0".into(),
-                uid: "u-1".into(),
-                namespace: "prod".into(),
-                attempt: 0,
-            }),
-            labels,
-            network: Some(runtime::PodSandboxNetworkStatus {
-                ip: "10.1.2.3".into(),
-                additional_ips: vec![],
-            }),
-            ..Default::default()
-        });
+        let p = pod_meta(
+            runtime::PodSandboxStatus {
+                id: "s1".into(),
+                metadata: Some(runtime::PodSandboxMetadata {
+                    name: "web-0".into(),
+                    uid: "u-1".into(),
+                    namespace: "prod".into(),
+                    attempt: 0,
+                }),
+                labels,
+                network: Some(runtime::PodSandboxNetworkStatus {
+                    ip: "10.1.2.3".into(),
+                    additional_ips: vec![],
+                }),
+                linux: Some(runtime::LinuxPodSandboxStatus {
+                    namespaces: Some(runtime::Namespace {
+                        options: Some(runtime::NamespaceOption {
+                            network: runtime::NamespaceMode::Node as i32,
+                            pid: runtime::NamespaceMode::Container as i32,
+                            ipc: runtime::NamespaceMode::Node as i32,
+                            target_id: String::new(),
+                        }),
+                    }),
+                }),
+                ..Default::default()
+            },
+            &Default::default(),
+        );
+        assert_eq!(
+            (p.host_network, p.host_pid, p.host_ipc),
+            (true, false, true)
+        );
+        assert_eq!(p.cni_result, "");
         assert_eq!(p.name, "web-0");
         assert_eq!(p.namespace, "prod");
         assert_eq!(p.uid, "u-1");
@@ -635,11 +783,59 @@ mod tests {
         assert_eq!(p.labels["app"], "web");
     }
 
+    /// The `info` of containerd 1.6's verbose PodSandboxStatus for a pod
+    /// on a bridge network (trimmed: its runtimeSpec and config omitted).
+    const CONTAINERD_SANDBOX_INFO: &str = r#"{"pid":4242,"processStatus":"running","netNamespaceClosed":false,"image":"registry.k8s.io/pause:3.6","snapshotKey":"0e5c","snapshotter":"overlayfs","runtimeHandler":"","runtimeType":"io.containerd.runc.v2","runtimeOptions":{},"config":{"metadata":{"name":"web-0","uid":"u-1","namespace":"prod"}},"cniResult":{"Interfaces":{"cni0":{"IPConfigs":null,"Mac":"0a:58:0a:f4:00:01","Sandbox":""},"eth0":{"IPConfigs":[{"IP":"10.244.0.5","Gateway":"10.244.0.1"}],"Mac":"ca:2e:11:4b:8c:d0","Sandbox":"/var/run/netns/cni-1a2b"},"lo":{"IPConfigs":[{"IP":"127.0.0.1","Gateway":""}],"Mac":"00:00:00:00:00:00","Sandbox":"/var/run/netns/cni-1a2b"},"vethb3c5a1f2":{"IPConfigs":null,"Mac":"6e:1d:70:aa:10:02","Sandbox":""}},"DNS":[{},{}],"Routes":[{"dst":"0.0.0.0/0"}]}}"#;
+
+    #[test]
+    fn cni_result_of_containerd_and_crio() {
+        let mut info = std::collections::HashMap::new();
+        info.insert("info".to_string(), CONTAINERD_SANDBOX_INFO.to_string());
+        assert_eq!(
+            cni_result(&info),
+            r#"{"cni0":{"IPConfigs":null},"eth0":{"IPConfigs":[{"Gateway":"10.244.0.1","IP":"10.244.0.5"}]}}"#
+        );
+        // CRI-O: the plugin's result, as an annotation of the runtime spec.
+        info.insert(
+            "info".to_string(),
+            r#"{"runtimeSpec":{"annotations":{"io.kubernetes.cri-o.CNIResult":"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.85.0.7/16\"}]}\n"}}}"#
+                .to_string(),
+        );
+        assert_eq!(
+            cni_result(&info),
+            r#"{"cniVersion":"1.0.0","ips":[{"address":"10.85.0.7/16"}]}"#
+        );
+        // Host network: no CNI result.
+        info.insert("info".to_string(), r#"{"pid":1,"config":{}}"#.to_string());
+        assert_eq!(cni_result(&info), "");
+        assert_eq!(cni_result(&Default::default()), "");
+    }
+
+    #[test]
+    fn probes_from_the_last_applied_pod_spec() {
+        let doc = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"annotations":{},"name":"web-0","namespace":"prod"},"spec":{"containers":[{"image":"nginx:1.25","name":"proxy","readinessProbe":{"httpGet":{"path":"/","port":80}}},{"image":"app:2","livenessProbe":{"exec":{"command":["cat","/tmp/healthy"]},"initialDelaySeconds":5,"periodSeconds":5},"name":"app","readinessProbe":{"exec":{"command":["/bin/sh","-c","test -e /tmp/ready"]}}}]}}"#;
+        assert_eq!(
+            probes_from_last_applied(doc, "app"),
+            (
+                Some(vec!["cat".to_string(), "/tmp/healthy".to_string()]),
+                Some(vec![
+                    "/bin/sh".to_string(),
+                    "-c".to_string(),
+                    "test -e /tmp/ready".to_string()
+                ])
+            )
+        );
+        // An HTTP probe runs no process.
+        assert_eq!(probes_from_last_applied(doc, "proxy"), (None, None));
+        assert_eq!(probes_from_last_applied(doc, "nosuch"), (None, None));
+        assert_eq!(probes_from_last_applied("{", "app"), (None, None));
+    }
+
     #[test]
     fn propagation_names() {
-        assert_eq!(propagation(0), "rprivate");
+        assert_eq!(propagation(0), "private");
         assert_eq!(propagation(1), "rslave");
         assert_eq!(propagation(2), "rshared");
-        assert_eq!(propagation(99), "rprivate");
+        assert_eq!(propagation(99), "unknown");
     }
 }

@@ -6,7 +6,9 @@ use kestrel_engine::event::wire::{af, EventHdr, FdInfo, SockTuple, HF_SYNTHETIC}
 use kestrel_engine::event::{EventBuilder, EventType, RawEvent};
 use kestrel_engine::fields::live::LiveEvent;
 use kestrel_engine::fields::{render, resolve, Extract, FieldRef, Value, CATALOG};
-use kestrel_engine::state::container::{ContainerInfo, Containers, Mount};
+use kestrel_engine::state::container::{
+    ContainerInfo, Containers, HealthProbe, Mount, PodInfo, ProbeKind,
+};
 use kestrel_engine::state::users::{parse_id_file, NameDb};
 use kestrel_engine::state::{Context, ProcessTable, Users};
 
@@ -44,6 +46,23 @@ fn image(
     sid: u32,
     flags: u64,
 ) -> Vec<u8> {
+    let vpid = h.tgid;
+    image_v(ty, h, argv, exepath, cwd, cgroup, sid, flags, vpid)
+}
+
+/// [`image`] with the pid the process has in its own pid namespace.
+#[allow(clippy::too_many_arguments, reason = "one argument per wire parameter")]
+fn image_v(
+    ty: EventType,
+    h: EventHdr,
+    argv: &[&str],
+    exepath: &str,
+    cwd: &str,
+    cgroup: &str,
+    sid: u32,
+    flags: u64,
+    vpid: u32,
+) -> Vec<u8> {
     let mut a = Vec::new();
     for s in argv {
         a.extend_from_slice(s.as_bytes());
@@ -58,7 +77,7 @@ fn image(
         .bytes(format!("0::{cgroup}\0").as_bytes())
         .u64(34816)
         .u64(sid as u64)
-        .u64(h.tgid as u64)
+        .u64(vpid as u64)
         .u64(h.tgid as u64)
         .u64(h.tgid as u64)
         .u64(flags)
@@ -384,6 +403,189 @@ fn container_process_fields() {
         get(&e, "container.label[io.kubernetes.pod.namespace]").as_deref(),
         Some("prod")
     );
+}
+
+#[test]
+fn container_mount_fields_by_index_and_source() {
+    let w = world();
+    w.ctx.containers.insert(ContainerInfo {
+        id: CID.into(),
+        name: "web".into(),
+        mounts: vec![
+            Mount {
+                source: "/var/run/docker.sock".into(),
+                dest: "/var/run/docker.sock".into(),
+                mode: "".into(),
+                rw: true,
+                propagation: "rprivate".into(),
+            },
+            Mount {
+                source: "/srv/config".into(),
+                dest: "/etc/app".into(),
+                mode: "ro".into(),
+                rw: false,
+                propagation: "rslave".into(),
+            },
+        ],
+        host_network: true,
+        ..Default::default()
+    });
+    let rec = openat(40, 1, "nginx", 5, -100, "/etc/passwd", 0, 0, "");
+    let e = w.ev(&rec);
+    let g = |f: &str| get(&e, f);
+    assert_eq!(
+        g("container.mount[1]").as_deref(),
+        Some("/srv/config:/etc/app:ro:false:rslave")
+    );
+    assert_eq!(
+        g("container.mount[/srv/*]").as_deref(),
+        Some("/srv/config:/etc/app:ro:false:rslave")
+    );
+    assert_eq!(
+        g("container.mount.mode[/srv/config]").as_deref(),
+        Some("ro")
+    );
+    assert_eq!(g("container.mount.mode[0]").as_deref(), Some(""));
+    assert_eq!(g("container.mount.rdwr[0]").as_deref(), Some("true"));
+    assert_eq!(g("container.mount.rdwr[/srv]").as_deref(), Some("false"));
+    assert_eq!(
+        g("container.mount.propagation[docker.sock]").as_deref(),
+        Some("rprivate")
+    );
+    // mount.source is looked up by destination, the others by source.
+    assert_eq!(
+        g("container.mount.source[/etc/app]").as_deref(),
+        Some("/srv/config")
+    );
+    assert_eq!(g("container.mount.mode[/etc/app]"), None);
+    // No such mount: missing (Falco's code sets no value).
+    assert_eq!(g("container.mount[2]"), None);
+    assert_eq!(g("container.mount.rdwr[/nowhere]"), None);
+    assert_eq!(g("container.host_network").as_deref(), Some("true"));
+    assert_eq!(g("container.host_pid").as_deref(), Some("false"));
+    assert_eq!(g("container.host_ipc").as_deref(), Some("false"));
+    assert_eq!(g("container.healthcheck").as_deref(), Some("NONE"));
+    // Not a pod: the container's CNI result is empty, the pod's missing.
+    assert_eq!(g("container.cni.json").as_deref(), Some(""));
+    assert_eq!(g("k8s.pod.cni.json"), None);
+    // Host processes: the host entry.
+    let rec = openat(30, 20, "sh", 5, -100, "/etc/passwd", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "container.host_pid").as_deref(), Some("false"));
+    assert_eq!(get(&e, "container.mount[0]"), None);
+    assert_eq!(
+        get(&e, "proc.is_container_healthcheck").as_deref(),
+        Some("false")
+    );
+}
+
+/// A container whose health check and liveness probe run commands, its
+/// init, and processes the runtime execs into it or its init starts.
+#[test]
+fn health_probe_processes_are_told_from_the_containers_own() {
+    const PID: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b";
+    let w = world();
+    let cg = format!("/kubepods/besteffort/podu1/{PID}");
+    let sh = |s: &str| s.to_string();
+    w.ctx.containers.insert(ContainerInfo {
+        id: PID.into(),
+        name: "app".into(),
+        probes: vec![
+            HealthProbe::from_docker_test(&[sh("CMD-SHELL"), sh("curl -f http://localhost/")])
+                .unwrap(),
+            HealthProbe::from_command(ProbeKind::Liveness, &[sh("cat"), sh("/tmp/healthy")])
+                .unwrap(),
+        ],
+        pod: Some(PodInfo {
+            name: "web-0".into(),
+            cni_result: r#"{"eth0":{"IPConfigs":[{"Gateway":"10.244.0.1","IP":"10.244.0.5"}]}}"#
+                .into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let proc = |tgid: u32, ptgid: u32, argv: &[&str], cgroup: &str, vpid: u32| {
+        let mut h = hdr(tgid, ptgid, argv[0].rsplit('/').next().unwrap(), 0);
+        h.flags = HF_SYNTHETIC;
+        let r = image_v(
+            EventType::PROCINFO,
+            h,
+            argv,
+            argv[0],
+            "/",
+            cgroup,
+            tgid,
+            0,
+            vpid,
+        );
+        w.table.apply(&RawEvent::parse(&r).unwrap());
+    };
+    // The shim on the host; the container's init under it.
+    proc(
+        100,
+        1,
+        &["containerd-shim"],
+        "/system.slice/containerd.service",
+        100,
+    );
+    proc(101, 100, &["sleep", "600"], &cg, 1);
+    // The health check, exec'd by the runtime (its parent the shim), and
+    // its child.
+    proc(
+        102,
+        100,
+        &["/bin/sh", "-c", "curl -f http://localhost/"],
+        &cg,
+        7,
+    );
+    proc(103, 102, &["curl", "-f", "http://localhost/"], &cg, 8);
+    // The same command line, started by the container's init.
+    proc(
+        104,
+        101,
+        &["/bin/sh", "-c", "curl -f http://localhost/"],
+        &cg,
+        9,
+    );
+    // The liveness probe; and a command that is no probe.
+    proc(105, 100, &["cat", "/tmp/healthy"], &cg, 10);
+    proc(106, 100, &["cat", "/etc/hostname"], &cg, 11);
+    let is = |tgid: u32| {
+        let ptgid = w.table.get(tgid).unwrap().ptgid;
+        let rec = openat(tgid, ptgid, "x", 5, -100, "/etc/hosts", 0, 0, "");
+        let e = w.ev(&rec);
+        [
+            "proc.is_container_healthcheck",
+            "proc.is_container_liveness_probe",
+            "proc.is_container_readiness_probe",
+        ]
+        .map(|f| get(&e, f).unwrap() == "true")
+    };
+    assert_eq!(is(101), [false, false, false], "the container's init");
+    assert_eq!(is(102), [true, false, false], "the health check");
+    assert_eq!(is(103), [true, false, false], "the health check's child");
+    assert_eq!(is(104), [false, false, false], "started inside");
+    assert_eq!(is(105), [false, true, false], "the liveness probe");
+    assert_eq!(is(106), [false, false, false], "no probe");
+    let rec = openat(102, 100, "sh", 5, -100, "/etc/hosts", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(
+        get(&e, "container.healthcheck").as_deref(),
+        Some("/bin/sh -c curl -f http://localhost/")
+    );
+    assert_eq!(
+        get(&e, "container.liveness_probe").as_deref(),
+        Some("cat /tmp/healthy")
+    );
+    assert_eq!(
+        get(&e, "container.readiness_probe").as_deref(),
+        Some("NONE")
+    );
+    assert_eq!(
+        get(&e, "k8s.pod.cni.json").as_deref(),
+        get(&e, "container.cni.json").as_deref()
+    );
+    assert!(get(&e, "k8s.pod.cni.json").unwrap().contains("10.244.0.5"));
 }
 
 #[test]

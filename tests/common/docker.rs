@@ -169,3 +169,4 @@ impl Drop for Dockerd {
         super::unmount_below(self.dir.path());
     }
 }
+

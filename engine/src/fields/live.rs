@@ -28,7 +28,7 @@ use crate::event::flags;
 use crate::event::table::{exec, FdUse, ParamKind, RetKind};
 use crate::event::wire::{af, FdInfo, SockTuple};
 use crate::event::{EventType, RawEvent};
-use crate::state::container::{ContainerInfo, ContainerRef};
+use crate::state::container::{ContainerInfo, ContainerRef, Mount, ProbeKind};
 use crate::state::paths;
 use crate::state::process::{
     is_exec_success, split_list, Attribution, GenSel, Generation, Image, Lookup, ProcCache, Process,
@@ -101,7 +101,9 @@ enum F {
     ProcIsExeWritable,
     ProcIsExeUpperLayer,
     ProcIsExeFromMemfd,
-    ProcAlwaysFalse,
+    ProcIsHealthcheck,
+    ProcIsLivenessProbe,
+    ProcIsReadinessProbe,
     ThreadTid,
     ThreadVtid,
     ThreadCapEffective,
@@ -152,8 +154,20 @@ enum F {
     ContainerPrivileged,
     ContainerStartTs,
     ContainerMounts,
+    ContainerMount,
     ContainerMountDest,
     ContainerMountSource,
+    ContainerMountMode,
+    ContainerMountRdwr,
+    ContainerMountPropagation,
+    ContainerHealthcheck,
+    ContainerLivenessProbe,
+    ContainerReadinessProbe,
+    ContainerHostPid,
+    ContainerHostNetwork,
+    ContainerHostIpc,
+    ContainerCniJson,
+    K8sPodCniJson,
     ContainerLabel,
     K8sNsName,
     K8sPodName,
@@ -226,9 +240,9 @@ fn tag_of(name: &str) -> F {
         "proc.is_exe_writable" => F::ProcIsExeWritable,
         "proc.is_exe_upper_layer" => F::ProcIsExeUpperLayer,
         "proc.is_exe_from_memfd" => F::ProcIsExeFromMemfd,
-        "proc.is_container_healthcheck"
-        | "proc.is_container_liveness_probe"
-        | "proc.is_container_readiness_probe" => F::ProcAlwaysFalse,
+        "proc.is_container_healthcheck" => F::ProcIsHealthcheck,
+        "proc.is_container_liveness_probe" => F::ProcIsLivenessProbe,
+        "proc.is_container_readiness_probe" => F::ProcIsReadinessProbe,
         "thread.tid" | "proc.tid" => F::ThreadTid,
         "thread.vtid" => F::ThreadVtid,
         "thread.cap_effective" => F::ThreadCapEffective,
@@ -279,8 +293,20 @@ fn tag_of(name: &str) -> F {
         "container.privileged" => F::ContainerPrivileged,
         "container.start_ts" => F::ContainerStartTs,
         "container.mounts" => F::ContainerMounts,
+        "container.mount" => F::ContainerMount,
         "container.mount.dest" => F::ContainerMountDest,
         "container.mount.source" => F::ContainerMountSource,
+        "container.mount.mode" => F::ContainerMountMode,
+        "container.mount.rdwr" => F::ContainerMountRdwr,
+        "container.mount.propagation" => F::ContainerMountPropagation,
+        "container.healthcheck" => F::ContainerHealthcheck,
+        "container.liveness_probe" => F::ContainerLivenessProbe,
+        "container.readiness_probe" => F::ContainerReadinessProbe,
+        "container.host_pid" => F::ContainerHostPid,
+        "container.host_network" => F::ContainerHostNetwork,
+        "container.host_ipc" => F::ContainerHostIpc,
+        "container.cni.json" => F::ContainerCniJson,
+        "k8s.pod.cni.json" => F::K8sPodCniJson,
         "container.label" => F::ContainerLabel,
         "k8s.ns.name" => F::K8sNsName,
         "k8s.pod.name" => F::K8sPodName,
@@ -1355,25 +1381,91 @@ impl<'a> LiveEvent<'a> {
         self.container().cloned().unwrap_or_else(ContainerRef::host)
     }
 
-    fn mount_by(&self, key: &str, by_source: bool) -> Option<Value<'_>> {
+    /// The mount a `container.mount*[K]` field names: the one at index
+    /// `K`, else the first whose source (destination, for
+    /// `container.mount.source`) matches `K` as an unanchored regex.
+    fn mount_at(&self, arg: &FieldArg, by_dest: bool) -> Option<&Mount> {
         let info = self.container_info()?;
-        let m = if let Ok(idx) = key.parse::<usize>() {
-            info.mounts.get(idx)?
-        } else {
-            let re = cached_regex(key)?;
-            info.mounts.iter().find(|m| {
-                re.is_match(if by_source {
-                    m.source.as_bytes()
-                } else {
-                    m.dest.as_bytes()
-                })
-            })?
+        let key = match arg {
+            FieldArg::Index(i) => return info.mounts.get(*i as usize),
+            FieldArg::Key(k) => k,
+            FieldArg::None => return None,
         };
-        Some(Value::string(if by_source {
-            m.dest.as_bytes()
-        } else {
-            m.source.as_bytes()
-        }))
+        if let Ok(idx) = key.parse::<usize>() {
+            return info.mounts.get(idx);
+        }
+        let re = cached_regex(key)?;
+        info.mounts.iter().find(|m| {
+            re.is_match(if by_dest {
+                m.dest.as_bytes()
+            } else {
+                m.source.as_bytes()
+            })
+        })
+    }
+
+    /// One part of the mount a `container.mount*[K]` field names; missing
+    /// when no mount is named (Falco's field text says `none`, its code
+    /// sets no value).
+    fn mount_field(&self, t: F, arg: &FieldArg) -> Option<Value<'_>> {
+        self.container()?;
+        let m = self.mount_at(arg, t == F::ContainerMountSource)?;
+        Some(match t {
+            F::ContainerMount => Value::string(m.text()),
+            F::ContainerMountSource => Value::str(m.source.as_bytes()),
+            F::ContainerMountDest => Value::str(m.dest.as_bytes()),
+            F::ContainerMountMode => Value::str(m.mode.as_bytes()),
+            F::ContainerMountRdwr => Value::str(if m.rw { b"true" } else { b"false" }),
+            _ => Value::str(m.propagation.as_bytes()),
+        })
+    }
+
+    /// The health probe the event's process runs (Falco's thread
+    /// category): walking from the topmost of its ancestors still in its
+    /// container down to it, the first that is the container's init
+    /// (vpid 1) makes it an ordinary container process, and the first
+    /// whose command line (now or before an exec) is one of the
+    /// container's probes makes it that probe. So a probe's children are
+    /// probes too, and a command run by the container's own processes
+    /// never is: only commands the runtime execs into the container from
+    /// outside. Computed when asked, from
+    /// the metadata at hand then (Falco decides at exec, and only if the
+    /// metadata was known by then).
+    fn probe_category(&self) -> Option<ProbeKind> {
+        let p = self.process.as_ref()?;
+        if p.container.is_host() {
+            return None;
+        }
+        let info = self.container_info()?;
+        if info.probes.is_empty() {
+            return None;
+        }
+        // None: undecided; Some(None): under the container's init. A
+        // process's older images count too: a probe's shell that execs its
+        // command stays the probe, as Falco keeps a thread's category
+        // across exec.
+        let decide = |x: &Process, now: Option<Option<ProbeKind>>| {
+            if x.vpid == 1 {
+                return Some(None);
+            }
+            let hit = x
+                .gens
+                .iter()
+                .filter_map(|g| g.image.as_deref())
+                .find_map(|i| info.probe_of(&i.exe, &i.args));
+            match hit {
+                Some(k) => Some(Some(k)),
+                None => now,
+            }
+        };
+        let mut cat = decide(p, None);
+        for a in self.chain() {
+            if a.container.id != p.container.id {
+                break;
+            }
+            cat = decide(a, cat);
+        }
+        cat.flatten()
     }
 
     fn label(&self, key: &str) -> Option<Value<'_>> {
@@ -1574,6 +1666,18 @@ impl<'a> LiveEvent<'a> {
             F::K8sPodFullSandboxId => s(&info.pod.as_ref()?.sandbox_id),
             F::K8sPodLabels => Some(Value::string(info.pod.as_ref()?.labels_text())),
             F::K8sPodIp => s(&info.pod.as_ref()?.ip),
+            F::ContainerHealthcheck => Some(Value::string(info.probe_text(ProbeKind::Healthcheck))),
+            F::ContainerLivenessProbe => Some(Value::string(info.probe_text(ProbeKind::Liveness))),
+            F::ContainerReadinessProbe => {
+                Some(Value::string(info.probe_text(ProbeKind::Readiness)))
+            }
+            F::ContainerHostPid => Some(Value::Bool(info.host_pid)),
+            F::ContainerHostNetwork => Some(Value::Bool(info.host_network)),
+            F::ContainerHostIpc => Some(Value::Bool(info.host_ipc)),
+            // Present and empty without a pod (Docker, podman), as the
+            // container plugin; k8s.pod.cni.json is missing then.
+            F::ContainerCniJson => s(info.pod.as_ref().map_or("", |p| &p.cni_result)),
+            F::K8sPodCniJson => s(&info.pod.as_ref()?.cni_result),
             _ => None,
         }
     }
@@ -1791,7 +1895,15 @@ impl super::Extract for LiveEvent<'_> {
                 FieldArg::Key(k) => self.env_value(Some(k)),
                 _ => self.env_value(None),
             },
-            F::ProcAlwaysFalse => self.process.as_ref().map(|_| Value::Bool(false)),
+            F::ProcIsHealthcheck | F::ProcIsLivenessProbe | F::ProcIsReadinessProbe => {
+                self.process.as_ref()?;
+                let want = match t {
+                    F::ProcIsHealthcheck => ProbeKind::Healthcheck,
+                    F::ProcIsLivenessProbe => ProbeKind::Liveness,
+                    _ => ProbeKind::Readiness,
+                };
+                Some(Value::Bool(self.probe_category() == Some(want)))
+            }
             F::ProcVpid
             | F::ProcTty
             | F::ProcSid
@@ -1881,17 +1993,12 @@ impl super::Extract for LiveEvent<'_> {
                 Some(Value::string(name_or_na(name.as_deref(), id).as_bytes()))
             }
 
-            F::ContainerMountDest | F::ContainerMountSource => match &f.arg {
-                FieldArg::Key(k) => {
-                    self.container()?;
-                    self.mount_by(k, t == F::ContainerMountDest)
-                }
-                FieldArg::Index(i) => {
-                    self.container()?;
-                    self.mount_by(&i.to_string(), t == F::ContainerMountDest)
-                }
-                FieldArg::None => None,
-            },
+            F::ContainerMount
+            | F::ContainerMountDest
+            | F::ContainerMountSource
+            | F::ContainerMountMode
+            | F::ContainerMountRdwr
+            | F::ContainerMountPropagation => self.mount_field(t, &f.arg),
             F::ContainerLabel => match &f.arg {
                 FieldArg::Key(k) => {
                     self.container()?;
@@ -1926,7 +2033,15 @@ impl super::Extract for LiveEvent<'_> {
             | F::K8sPodLabels
             | F::K8sPodIp
             | F::ContainerImageDigest
-            | F::ContainerIp => self.container_field(t),
+            | F::ContainerIp
+            | F::ContainerHealthcheck
+            | F::ContainerLivenessProbe
+            | F::ContainerReadinessProbe
+            | F::ContainerHostPid
+            | F::ContainerHostNetwork
+            | F::ContainerHostIpc
+            | F::ContainerCniJson
+            | F::K8sPodCniJson => self.container_field(t),
             F::Unknown => None,
         }
     }

@@ -154,12 +154,91 @@ pub struct Mount {
     pub source: String,
     /// Path in the container.
     pub dest: String,
-    /// Mode string (`ro`, `z`, ...).
+    /// Mode string as Docker reports it (`ro`, `z`, ...; empty for CRI
+    /// mounts, which have none).
     pub mode: String,
     /// Read-write.
     pub rw: bool,
     /// Propagation (`rprivate`, ...).
     pub propagation: String,
+}
+
+/// Which health probe a command is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// Docker's (or podman's) `HEALTHCHECK`.
+    Healthcheck,
+    /// A Kubernetes liveness probe.
+    Liveness,
+    /// A Kubernetes readiness probe.
+    Readiness,
+}
+
+/// A health probe that runs a command in the container: the command line
+/// the runtime execs, split as Falco's thread table holds it (`exe` is
+/// `argv[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthProbe {
+    /// Which probe.
+    pub kind: ProbeKind,
+    /// `argv[0]`.
+    pub exe: String,
+    /// `argv[1..]`.
+    pub args: Vec<String>,
+}
+
+/// The space-separated words of `b`, empty ones left out.
+fn words(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    b.split(|&c| c == b' ').filter(|w| !w.is_empty())
+}
+
+impl HealthProbe {
+    /// A probe from an exec command line; `None` if it is empty.
+    pub fn from_command(kind: ProbeKind, cmd: &[String]) -> Option<HealthProbe> {
+        let (exe, args) = cmd.split_first()?;
+        Some(HealthProbe {
+            kind,
+            exe: exe.clone(),
+            args: args.to_vec(),
+        })
+    }
+
+    /// Docker's `Config.Healthcheck.Test`: `["CMD", exe, args...]` runs the
+    /// command, `["CMD-SHELL", line]` runs `/bin/sh -c line`; `["NONE"]`
+    /// (a disabled inherited check) and anything else is no probe.
+    pub fn from_docker_test(test: &[String]) -> Option<HealthProbe> {
+        let kind = ProbeKind::Healthcheck;
+        match test.split_first()? {
+            (first, rest) if first == "CMD" => HealthProbe::from_command(kind, rest),
+            (first, [line, ..]) if first == "CMD-SHELL" => Some(HealthProbe {
+                kind,
+                exe: "/bin/sh".into(),
+                args: vec!["-c".into(), line.clone()],
+            }),
+            _ => None,
+        }
+    }
+
+    /// The command line Falco shows: exe and args joined by spaces.
+    pub fn text(&self) -> String {
+        let mut s = self.exe.clone();
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+
+    /// Whether a process image (`exe` = `argv[0]`, `args` = `argv[1..]`
+    /// joined by single spaces, as [`Image`](crate::state::process::Image)
+    /// keeps them) runs this probe's command line. Falco compares the
+    /// argument lists (empty arguments left out); kestrel keeps them
+    /// joined and compares words, so arguments that differ only in where
+    /// their spaces fall compare equal.
+    pub fn matches(&self, exe: &[u8], args: &[u8]) -> bool {
+        let want = self.args.iter().flat_map(|a| words(a.as_bytes()));
+        exe == self.exe.as_bytes() && want.eq(words(args))
+    }
 }
 
 impl Mount {
@@ -199,6 +278,15 @@ pub struct ContainerInfo {
     pub ip: String,
     /// The Kubernetes pod, for containers a CRI runtime runs.
     pub pod: Option<PodInfo>,
+    /// Runs in the host's PID namespace (Docker `--pid host`, a pod with
+    /// `hostPID`).
+    pub host_pid: bool,
+    /// Runs in the host's network namespace.
+    pub host_network: bool,
+    /// Runs in the host's IPC namespace.
+    pub host_ipc: bool,
+    /// Health probes that run a command in the container.
+    pub probes: Vec<HealthProbe>,
 }
 
 /// A container's Kubernetes pod, from its CRI sandbox.
@@ -216,6 +304,8 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     /// Pod IP (empty with host networking).
     pub ip: String,
+    /// The pod's CNI result (`k8s.pod.cni.json`), empty if none.
+    pub cni_result: String,
 }
 
 impl PodInfo {
@@ -246,6 +336,23 @@ impl ContainerInfo {
     pub fn mounts_text(&self) -> String {
         let v: Vec<String> = self.mounts.iter().map(Mount::text).collect();
         v.join(",")
+    }
+
+    /// The command line of the container's probe of `kind`, or `NONE`, as
+    /// Falco's container plugin showed it before 0.7.
+    pub fn probe_text(&self, kind: ProbeKind) -> String {
+        self.probes
+            .iter()
+            .find(|p| p.kind == kind)
+            .map_or_else(|| "NONE".to_string(), HealthProbe::text)
+    }
+
+    /// The probe whose command line a process image runs, if any.
+    pub fn probe_of(&self, exe: &[u8], args: &[u8]) -> Option<ProbeKind> {
+        self.probes
+            .iter()
+            .find(|p| p.matches(exe, args))
+            .map(|p| p.kind)
     }
 }
 
@@ -329,6 +436,11 @@ pub fn parse_docker_inspect(body: &[u8]) -> Result<ContainerInfo, ContainerError
         })
         .unwrap_or_default();
     let name = s(&v["Name"]);
+    let host = |mode: &str| v["HostConfig"][mode].as_str() == Some("host");
+    let test: Vec<String> = v["Config"]["Healthcheck"]["Test"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
     Ok(ContainerInfo {
         id: s(&v["Id"]),
         name: name.strip_prefix('/').unwrap_or(&name).to_string(),
@@ -340,6 +452,10 @@ pub fn parse_docker_inspect(body: &[u8]) -> Result<ContainerInfo, ContainerError
         mounts,
         labels,
         ip: s(&v["NetworkSettings"]["IPAddress"]),
+        host_pid: host("PidMode"),
+        host_network: host("NetworkMode"),
+        host_ipc: host("IpcMode"),
+        probes: HealthProbe::from_docker_test(&test).into_iter().collect(),
         ..Default::default()
     })
 }
@@ -351,6 +467,9 @@ pub fn info_from_cri(m: kestrel_cri::ContainerMeta) -> ContainerInfo {
     } else {
         split_image(&m.image)
     };
+    let (host_pid, host_network, host_ipc) = m.pod.as_ref().map_or((false, false, false), |p| {
+        (p.host_pid, p.host_network, p.host_ipc)
+    });
     let pod = m.pod.map(|p| PodInfo {
         name: p.name,
         namespace: p.namespace,
@@ -358,7 +477,15 @@ pub fn info_from_cri(m: kestrel_cri::ContainerMeta) -> ContainerInfo {
         sandbox_id: p.sandbox_id,
         labels: p.labels,
         ip: p.ip,
+        cni_result: p.cni_result,
     });
+    let probes = [
+        (ProbeKind::Liveness, m.liveness_probe),
+        (ProbeKind::Readiness, m.readiness_probe),
+    ]
+    .into_iter()
+    .filter_map(|(kind, cmd)| HealthProbe::from_command(kind, &cmd?))
+    .collect();
     ContainerInfo {
         id: m.id,
         name: m.name,
@@ -371,7 +498,8 @@ pub fn info_from_cri(m: kestrel_cri::ContainerMeta) -> ContainerInfo {
             .mounts
             .into_iter()
             .map(|x| Mount {
-                mode: if x.rw { "rw".into() } else { "ro".into() },
+                // CRI has no mode string; Falco leaves it empty.
+                mode: String::new(),
                 source: x.source,
                 dest: x.dest,
                 rw: x.rw,
@@ -382,6 +510,10 @@ pub fn info_from_cri(m: kestrel_cri::ContainerMeta) -> ContainerInfo {
         image_digest: m.image_digest,
         ip: pod.as_ref().map(|p| p.ip.clone()).unwrap_or_default(),
         pod,
+        host_pid,
+        host_network,
+        host_ipc,
+        probes,
     }
 }
 
@@ -1363,10 +1495,10 @@ mod tests {
             r#"{{"Id":"{ID}","Created":"2025-01-01T00:00:00Z","Path":"nginx","Args":["-g","daemon off;"],
 "State":{{"Status":"running","Running":true,"Pid":4242,"StartedAt":"2025-01-01T00:00:01.5Z"}},
 "Image":"sha256:0123456789abcdef","Name":"/web-1",
-"HostConfig":{{"Privileged":true,"NetworkMode":"bridge"}},
+"HostConfig":{{"Privileged":true,"NetworkMode":"host","PidMode":"host","IpcMode":"private","Memory":67108864,"CpuShares":512}},
 "Mounts":[{{"Type":"bind","Source":"/var/run/docker.sock","Destination":"/var/run/docker.sock","Mode":"","RW":true,"Propagation":"rprivate"}},
 {{"Type":"volume","Name":"data","Source":"/var/lib/docker/volumes/data/_data","Destination":"/data","Driver":"local","Mode":"z","RW":false,"Propagation":""}}],
-"Config":{{"Hostname":"web","Image":"docker.io/library/nginx:1.25","Labels":{{"io.kubernetes.pod.namespace":"prod","io.kubernetes.pod.name":"web-7d9f","maintainer":"x"}}}}}}"#
+"Config":{{"Hostname":"web","Image":"docker.io/library/nginx:1.25","Healthcheck":{{"Test":["CMD-SHELL","curl -f http://localhost/ || exit 1"],"Interval":30000000000}},"Labels":{{"io.kubernetes.pod.namespace":"prod","io.kubernetes.pod.name":"web-7d9f","maintainer":"x"}}}}}}"#
         );
         let (a, b) = body.as_bytes().split_at(100);
         let mut raw = b"HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -1397,6 +1529,102 @@ mod tests {
             "/var/run/docker.sock:/var/run/docker.sock::true:rprivate,/var/lib/docker/volumes/data/_data:/data:z:false:"
         );
         assert_eq!(info.labels["io.kubernetes.pod.namespace"], "prod");
+        assert_eq!(
+            (info.host_pid, info.host_network, info.host_ipc),
+            (true, true, false)
+        );
+        assert_eq!(
+            info.probe_text(ProbeKind::Healthcheck),
+            "/bin/sh -c curl -f http://localhost/ || exit 1"
+        );
+        assert_eq!(info.probe_text(ProbeKind::Liveness), "NONE");
+    }
+
+    #[test]
+    fn docker_healthcheck_tests() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = HealthProbe::from_docker_test(&v(&["CMD", "curl", "-f", "http://x/"])).unwrap();
+        assert_eq!(
+            (p.exe.as_str(), p.text().as_str()),
+            ("curl", "curl -f http://x/")
+        );
+        let p = HealthProbe::from_docker_test(&v(&["CMD-SHELL", "pg_isready -U app"])).unwrap();
+        assert_eq!(p.args, v(&["-c", "pg_isready -U app"]));
+        // Disabled (an image's check turned off), empty, or unknown.
+        assert_eq!(HealthProbe::from_docker_test(&v(&["NONE"])), None);
+        assert_eq!(HealthProbe::from_docker_test(&v(&["CMD"])), None);
+        assert_eq!(HealthProbe::from_docker_test(&v(&[])), None);
+        assert_eq!(HealthProbe::from_docker_test(&v(&["EXEC", "x"])), None);
+    }
+
+    #[test]
+    fn probe_command_lines_match_process_images() {
+        let sh = HealthProbe::from_docker_test(&[
+            "CMD-SHELL".to_string(),
+            "curl -f http://localhost/".to_string(),
+        ])
+        .unwrap();
+        assert!(sh.matches(b"/bin/sh", b"-c curl -f http://localhost/"));
+        assert!(!sh.matches(b"sh", b"-c curl -f http://localhost/"));
+        assert!(!sh.matches(b"/bin/sh", b"-c curl -f http://localhost/x"));
+        assert!(!sh.matches(b"/bin/sh", b"-c curl -f"));
+        let cat = HealthProbe::from_command(
+            ProbeKind::Liveness,
+            &["cat".to_string(), "/tmp/healthy".to_string()],
+        )
+        .unwrap();
+        assert!(cat.matches(b"cat", b"/tmp/healthy"));
+        assert!(!cat.matches(b"cat", b""));
+        let info = ContainerInfo {
+            probes: vec![sh, cat],
+            ..Default::default()
+        };
+        assert_eq!(
+            info.probe_of(b"cat", b"/tmp/healthy"),
+            Some(ProbeKind::Liveness)
+        );
+        assert_eq!(info.probe_of(b"cat", b"/etc/shadow"), None);
+        assert_eq!(info.probe_text(ProbeKind::Readiness), "NONE");
+        assert_eq!(info.probe_text(ProbeKind::Liveness), "cat /tmp/healthy");
+    }
+
+    #[test]
+    fn cri_record_with_pod_namespaces_probes_and_cni() {
+        let m = kestrel_cri::ContainerMeta {
+            id: ID.into(),
+            name: "app".into(),
+            image: "registry.local/app:2".into(),
+            mounts: vec![kestrel_cri::MountMeta {
+                source: "/var/lib/kubelet/pods/u-1/volumes/cfg".into(),
+                dest: "/etc/app".into(),
+                rw: false,
+                propagation: "private".into(),
+            }],
+            pod: Some(kestrel_cri::PodMeta {
+                sandbox_id: "s1".into(),
+                name: "web-0".into(),
+                host_network: true,
+                host_ipc: true,
+                cni_result:
+                    r#"{"eth0":{"IPConfigs":[{"Gateway":"10.244.0.1","IP":"10.244.0.5"}]}}"#.into(),
+                ..Default::default()
+            }),
+            liveness_probe: Some(vec!["cat".into(), "/tmp/healthy".into()]),
+            readiness_probe: None,
+            ..Default::default()
+        };
+        let info = info_from_cri(m);
+        assert_eq!(
+            (info.host_pid, info.host_network, info.host_ipc),
+            (false, true, true)
+        );
+        assert_eq!(info.probe_text(ProbeKind::Liveness), "cat /tmp/healthy");
+        assert_eq!(info.probe_text(ProbeKind::Readiness), "NONE");
+        assert_eq!(
+            info.mounts_text(),
+            "/var/lib/kubelet/pods/u-1/volumes/cfg:/etc/app::false:private"
+        );
+        assert!(info.pod.unwrap().cni_result.contains("10.244.0.5"));
     }
 
     #[test]
