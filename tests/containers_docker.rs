@@ -374,6 +374,8 @@ fn health_check_namespaces_and_mounts_from_the_inspect_response() {
         "{own}"
     );
     dk.docker_ok(&["rm", "-f", &id]);
+    d.stop();
+}
 
 #[test]
 fn dockerd_restart_is_survived_and_counted() {

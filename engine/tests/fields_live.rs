@@ -403,6 +403,18 @@ fn container_process_fields() {
         get(&e, "container.label[io.kubernetes.pod.namespace]").as_deref(),
         Some("prod")
     );
+    assert_eq!(
+        get(&e, "container.labels").as_deref(),
+        Some("io.kubernetes.pod.namespace:prod")
+    );
+    // No pod and no uid label: the older name is as missing as the new.
+    assert_eq!(get(&e, "k8s.pod.id"), get(&e, "k8s.pod.uid"));
+    // The event's time (epoch 1700000002 s) since the init's start.
+    assert_eq!(
+        get(&e, "container.start_ts").as_deref(),
+        Some("1700000000500000000")
+    );
+    assert_eq!(get(&e, "container.duration").as_deref(), Some("1500000000"));
 }
 
 #[test]

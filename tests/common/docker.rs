@@ -169,4 +169,3 @@ impl Drop for Dockerd {
         super::unmount_below(self.dir.path());
     }
 }
-

@@ -167,6 +167,9 @@ enum F {
     ContainerHostNetwork,
     ContainerHostIpc,
     ContainerCniJson,
+    ContainerLabels,
+    ContainerDuration,
+    K8sPodId,
     K8sPodCniJson,
     ContainerLabel,
     K8sNsName,
@@ -306,6 +309,9 @@ fn tag_of(name: &str) -> F {
         "container.host_network" => F::ContainerHostNetwork,
         "container.host_ipc" => F::ContainerHostIpc,
         "container.cni.json" => F::ContainerCniJson,
+        "container.labels" => F::ContainerLabels,
+        "container.duration" => F::ContainerDuration,
+        "k8s.pod.id" => F::K8sPodId,
         "k8s.pod.cni.json" => F::K8sPodCniJson,
         "container.label" => F::ContainerLabel,
         "k8s.ns.name" => F::K8sNsName,
@@ -1631,6 +1637,12 @@ impl<'a> LiveEvent<'a> {
                 let ts = self.process.as_ref()?.pidns_init_start_ts;
                 return (ts != 0).then(|| Value::U64(self.ctx.epoch_ns(ts)));
             }
+            F::ContainerDuration => {
+                // Both on the boot clock: the event's time since the
+                // container's init started.
+                let ts = self.process.as_ref()?.pidns_init_start_ts;
+                return (ts != 0).then(|| Value::U64(self.raw.hdr.ts_ns.saturating_sub(ts)));
+            }
             _ => {}
         }
         let info = self.container_info()?;
@@ -1655,7 +1667,15 @@ impl<'a> LiveEvent<'a> {
                 Some(p) => s(&p.name),
                 None => self.label("io.kubernetes.pod.name"),
             },
-            F::K8sPodUid => match &info.pod {
+            F::ContainerLabels => {
+                let v: Vec<String> = info
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect();
+                Some(Value::string(v.join(", ").into_bytes()))
+            }
+            F::K8sPodUid | F::K8sPodId => match &info.pod {
                 Some(p) => s(&p.uid),
                 None => self.label("io.kubernetes.pod.uid"),
             },
@@ -2041,6 +2061,9 @@ impl super::Extract for LiveEvent<'_> {
             | F::ContainerHostNetwork
             | F::ContainerHostIpc
             | F::ContainerCniJson
+            | F::ContainerLabels
+            | F::ContainerDuration
+            | F::K8sPodId
             | F::K8sPodCniJson => self.container_field(t),
             F::Unknown => None,
         }

@@ -1186,6 +1186,22 @@ pub const CATALOG: &[FieldDef] = &[
         "start of the pid namespace's init, epoch ns",
     ),
     fd(
+        "container.duration",
+        T::RelTime,
+        A::None,
+        0,
+        C::Container,
+        "ns since the container's init started, at the event's time",
+    ),
+    fd(
+        "container.labels",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Container,
+        "all container labels as key:value, comma separated",
+    ),
+    fd(
         "container.mounts",
         T::CharBuf,
         A::None,
@@ -1315,6 +1331,14 @@ pub const CATALOG: &[FieldDef] = &[
     ),
     fd("k8s.pod.name", T::CharBuf, A::None, 0, C::K8s, "pod name"),
     fd("k8s.pod.uid", T::CharBuf, A::None, 0, C::K8s, "pod uid"),
+    fd(
+        "k8s.pod.id",
+        T::CharBuf,
+        A::None,
+        flag::DEPRECATED,
+        C::K8s,
+        "pod uid (the older name of k8s.pod.uid)",
+    ),
     fd(
         "k8s.pod.sandbox_id",
         T::CharBuf,
