@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/runtime.proto",
         "proto/containerd.proto",
         "proto/containers.proto",
+        "proto/namespaces.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

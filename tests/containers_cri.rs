@@ -126,7 +126,12 @@ state = "{state}"
     /// built from a busybox-static root filesystem and imported with
     /// `ctr images import` into the Kubernetes namespace.
     fn import_images(&self) {
-        let img = self.dir.path().join("img");
+        self.import_images_into("k8s.io");
+    }
+
+    /// The test images imported into containerd namespace `ns`.
+    fn import_images_into(&self, ns: &str) {
+        let img = self.dir.path().join(format!("img-{ns}"));
         std::fs::create_dir_all(&img).expect("mkdir");
         let rootfs = common::busybox_rootfs_tar(&img, &["sh", "cat", "ls", "sleep", "id", "true"]);
         std::fs::rename(&rootfs, img.join("layer.tar")).expect("rename");
@@ -169,7 +174,7 @@ state = "{state}"
             let o = Command::new("ctr")
                 .arg("-a")
                 .arg(&self.sock)
-                .args(["-n", "k8s.io", "images", "import"])
+                .args(["-n", ns, "images", "import"])
                 .arg(&tar)
                 .output()
                 .expect("run ctr");
@@ -516,4 +521,72 @@ fn containerd_restart_is_survived_and_counted() {
         m.sum("kestrel_container_lookup_waits_total", &[]),
     );
     d.stop();
+}
+
+/// `ctr run` of a container with a nerdctl-style name label in namespace
+/// `ns` of this containerd, removed when it exits; `id` is its full id.
+fn ctr_run(c: &Containerd, ns: &str, id: &str, name: &str, cmd: &[&str]) {
+    let o = Command::new("ctr")
+        .arg("-a")
+        .arg(&c.sock)
+        .args(["-n", ns, "run", "--rm", "--label"])
+        .arg(format!("nerdctl/name={name}"))
+        .args([IMAGE, id])
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ctr");
+    assert!(
+        o.status.success(),
+        "ctr run: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log()
+    );
+}
+
+#[test]
+fn ctr_run_container_outside_kubernetes_alerts_with_name_and_image() {
+    let _g = serial();
+    let c = Containerd::start();
+    let ns = "kestrel-test";
+    c.import_images_into(ns);
+    for events in [true, false] {
+        let d = kestrel(&c, events, Vec::new(), Vec::new());
+        // containerd's own ids are free-form; kestrel knows a container in
+        // a containerd namespace's cgroup (/<ns>/<id>) by a 64-hex id, as
+        // nerdctl makes them.
+        let id = format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            nonce_n(),
+            nonce_n(),
+            nonce_n(),
+            nonce_n()
+        );
+        let name = nonce("ctr");
+        ctr_run(&c, ns, &id, &name, &["/bin/cat", "/etc/shadow"]);
+        let a = container_alert(&d, "Read Sensitive File", &id, |_| true);
+        assert_eq!(field(&a, "container.id"), short_id(&id), "{a}");
+        assert_eq!(
+            field(&a, "container.name"),
+            name.as_str(),
+            "{a}\n{}",
+            d.stderr()
+        );
+        assert_eq!(
+            field(&a, "container.image.repository"),
+            "kestrel.local/busybox",
+            "{a}"
+        );
+        assert_eq!(field(&a, "container.image.tag"), "1.0", "{a}");
+        // No pod: the Kubernetes fields are missing, not guessed.
+        assert!(field(&a, "k8s.pod.name").is_null(), "{a}");
+        let m = d.metrics();
+        eprintln!(
+            "events {events}: stream events {}, lookups {}, waits {}",
+            m.sum("kestrel_container_stream_events_total", &[]),
+            m.sum("kestrel_container_lookups_total", &[]),
+            m.sum("kestrel_container_lookup_waits_total", &[]),
+        );
+        d.stop();
+    }
 }

@@ -32,6 +32,12 @@ pub mod containers {
     tonic::include_proto!("containerd.services.containers.v1");
 }
 
+/// containerd's namespaces service (list).
+#[allow(missing_docs, clippy::all)]
+pub mod namespaces {
+    tonic::include_proto!("containerd.services.namespaces.v1");
+}
+
 use runtime::image_service_client::ImageServiceClient;
 use runtime::runtime_service_client::RuntimeServiceClient;
 
@@ -117,6 +123,19 @@ impl Client {
     /// [`lookup`], blocking.
     pub fn lookup(&self, id: &str) -> Result<Option<ContainerMeta>, Status> {
         self.rt.block_on(lookup(&self.calls, id))
+    }
+
+    /// [`lookup`], and for a container the CRI does not know, containerd's
+    /// own record in whichever namespace holds it ([`containerd_find`]),
+    /// blocking: for containers started with `ctr` or nerdctl whose
+    /// namespace no event has named.
+    pub fn lookup_any(&self, id: &str) -> Result<Option<ContainerMeta>, Status> {
+        self.rt.block_on(async {
+            match lookup(&self.calls, id).await? {
+                Some(m) => Ok(Some(m)),
+                None => containerd_find(&self.calls, id).await,
+            }
+        })
     }
 
     /// [`containerd_lookup`], blocking.
@@ -527,6 +546,31 @@ async fn sandbox_lookup(
             ..Default::default()
         }
     }))
+}
+
+/// `id` in any containerd namespace but Kubernetes' (the CRI's) and
+/// Docker's (`moby`, read through Docker's API): `Ok(None)` when none
+/// holds it or the socket is not containerd's (CRI-O has no namespaces
+/// service).
+pub async fn containerd_find(
+    ch: &tonic::transport::Channel,
+    id: &str,
+) -> Result<Option<ContainerMeta>, Status> {
+    let mut c = namespaces::namespaces_client::NamespacesClient::new(ch.clone());
+    let list = match c.list(namespaces::ListNamespacesRequest::default()).await {
+        Ok(r) => r.into_inner().namespaces,
+        Err(e) if e.code() == tonic::Code::Unimplemented || is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for ns in list {
+        if ns.name == K8S_NAMESPACE || ns.name == "moby" {
+            continue;
+        }
+        if let Some(m) = containerd_lookup(ch, &ns.name, id).await? {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
 }
 
 /// A plain containerd container (started outside Kubernetes, e.g. by

@@ -1085,7 +1085,7 @@ impl Backends {
                 let ns = self.namespaces.pin().get(id).cloned();
                 let r = match ns {
                     Some(ns) => cl.containerd_lookup(&ns, id),
-                    None => cl.lookup(id),
+                    None => cl.lookup_any(id),
                 };
                 r.map(|m| m.map(info_from_cri))
                     .map_err(|e| format!("{}: {}", cl.socket().display(), e.message()))
