@@ -746,6 +746,7 @@ impl ProcessTable {
             // Only if it is still the same exited process (the pid may have
             // been reused by a new process in the meantime).
             if let Ok(Some((_, p))) = guard.remove_if(&tgid, |_, p| p.exited_ts == Some(ts)) {
+                self.sockets.forget(tgid);
                 self.retire(p);
                 self.counters.evicted_exited.fetch_add(1, Ordering::Relaxed);
             }
@@ -1025,6 +1026,7 @@ impl ProcessTable {
             superseded: AtomicBool::new(false),
         };
         self.insert(child);
+        self.sockets.inherit(ev.hdr.tgid, child_tgid);
     }
 
     fn apply_exit(&self, ev: &RawEvent<'_>) {
