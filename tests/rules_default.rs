@@ -982,6 +982,15 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                        "evt.arg.filename": "/proc/self/exe", "proc.args": "init"}),
             ),
         ),
+        // runc running dockerd's network hook as /proc/<dockerd>/exe.
+        (
+            "Fileless or Staged Execution",
+            with(
+                exec("exe", "runc", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/sbin/dockerd",
+                       "evt.arg.filename": "/proc/812/exe", "proc.args": "libnetwork-setkey -exec-root=/var/run/docker"}),
+            ),
+        ),
         // A program reading (not running) another process's /proc entry
         // by its path: cat /proc/4242/exe is an exec of cat.
         (
