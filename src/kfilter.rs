@@ -162,8 +162,15 @@ mod tests {
 
     #[test]
     fn the_default_rules_read_socket_roles() {
-        let loaded = crate::rulesrc::load(&[]).expect("default rules load");
-        let rs = RuleSet::build(&loaded.rules, &MatchOptions::default()).expect("builds");
+        // (This file is also compiled into tests/kfilter_kernel.rs: no
+        // other module of the daemon is at hand.)
+        let mut l = kestrel_engine::rules::Loader::new();
+        let r = l.load_str(
+            "kestrel_rules.yaml",
+            include_str!("../rules/kestrel_rules.yaml"),
+        );
+        assert!(r.successful(), "{:?}", r.errors);
+        let rs = RuleSet::build(l.rules(), &MatchOptions::default()).expect("builds");
         let set = rs.event_types();
         let types: Vec<EventType> = EVENTS
             .iter()
