@@ -1025,8 +1025,11 @@ impl ProcessTable {
             last_seen: AtomicU64::new(ev.hdr.ts_ns),
             superseded: AtomicBool::new(false),
         };
-        self.insert(child);
+        // Sockets first: once the child is in the table, a worker holding
+        // its first events (deferred until its fork is applied) may read
+        // them.
         self.sockets.inherit(ev.hdr.tgid, child_tgid);
+        self.insert(child);
     }
 
     fn apply_exit(&self, ev: &RawEvent<'_>) {
