@@ -105,11 +105,22 @@ pub fn probe_event_types(ruleset: &RuleSet, s: &Settings) -> Result<Vec<EventTyp
             out.push(ty);
         }
     }
+    // Rules reading which end of a connection a socket is (fd.sip,
+    // fd.sport, ... of a dup, a send, ...) need the accepts that make
+    // sockets server ends, and the closes that end them.
+    let mut extra: Vec<&str> = Vec::new();
+    if crate::kfilter::needs_socket_roles(&out) {
+        extra.extend(crate::kfilter::SOCKET_ROLE_STATE);
+    }
     // A rule on an fd-creating call needs close to keep its picture honest.
-    if let Some(close) = EventType::from_name("close") {
-        let has_files = out.iter().any(|t| matches!(t.0, 64..=67));
-        if has_files && !out.contains(&close) {
-            out.push(close);
+    if out.iter().any(|t| matches!(t.0, 64..=67)) {
+        extra.push("close");
+    }
+    for name in extra {
+        if let Some(ty) = EventType::from_name(name) {
+            if !out.contains(&ty) {
+                out.push(ty);
+            }
         }
     }
     out.sort();

@@ -478,12 +478,13 @@ struct Param {
 /// The parameters `evt.arg.*` knows for an event: the return value first
 /// (upstream's exit events start with it), then the visible parameters.
 fn params(e: &EventInfo) -> Vec<Param> {
-    let ret = match e.ret {
+    let ty = match e.ret {
         RetKind::None => None,
-        RetKind::Errno | RetKind::Count => Some(("ERRNO", "res")),
-        RetKind::Fd => Some(("FD", "fd")),
-        RetKind::Pid => Some(("PID", "res")),
+        RetKind::Errno | RetKind::Count => Some("ERRNO"),
+        RetKind::Fd => Some("FD"),
+        RetKind::Pid => Some("PID"),
     };
+    let ret = ty.zip(e.ret_name());
     let names = |s: FlagSet| -> Option<Vec<&'static str>> {
         Some(flags::table(s).iter().map(|(_, n)| *n).collect())
     };

@@ -5,7 +5,9 @@
 //!
 //! - process state (fork, exec, exit, cwd, credentials, sessions:
 //!   `kestrel_probe::events::PROCESS_STATE`) always passes;
-//! - socket state (`socket`, `connect`, `accept`, `accept4`) always passes,
+//! - socket state (`socket`, `connect`, `accept`, `accept4`) always passes
+//!   (and the daemon captures `accept`, `accept4` and `close` whenever a
+//!   rule reads socket roles: [`needs_socket_roles`]),
 //!   so the process table's socket cache sees every socket it would see
 //!   without a filter, and the `close` of a socket whose `connect` or
 //!   `accept` was emitted passes too (`TFF_SOCKFD`): a close of a file that
@@ -21,6 +23,25 @@ use kestrel_engine::matcher::RuleSet;
 
 /// Event types whose every event kestrel's state needs.
 const SOCKET_STATE: &[&str] = &["socket", "connect", "accept", "accept4"];
+
+/// What the probe captures, beyond the rules' own types, when a rule reads
+/// socket roles ([`needs_socket_roles`]): the accepts that make a socket a
+/// server end (a dup of it in a forked child would otherwise have its
+/// direction guessed from the ports), and the closes that end it (only
+/// those of sockets pass the filter when no rule wants close:
+/// `TFF_SOCKFD`). Cost: two events per accepted connection.
+pub const SOCKET_ROLE_STATE: &[&str] = &["accept", "accept4", "close"];
+
+/// Whether events of `types` can read which end of a connection a socket
+/// is: a network event about an existing descriptor (connect, bind,
+/// listen, sends and receives, the descriptor copies), whose `fd.*` client
+/// and server fields come from the socket cache.
+pub fn needs_socket_roles(types: &[EventType]) -> bool {
+    types.iter().filter_map(|t| t.info()).any(|i| {
+        i.category == kestrel_engine::event::wire::Category::Network
+            && matches!(i.fd, kestrel_engine::event::table::FdUse::Param(_))
+    })
+}
 
 /// Whether process or socket state needs every event of this type.
 pub fn is_state_type(ty: EventType) -> bool {
@@ -131,4 +152,41 @@ pub fn describe(kf: &KernelFilter, prog: &FilterProgram, captured: &[EventType])
         s.push_str(&kf.describe());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kestrel_engine::event::EVENTS;
+    use kestrel_engine::matcher::MatchOptions;
+
+    #[test]
+    fn the_default_rules_read_socket_roles() {
+        // (This file is also compiled into tests/kfilter_kernel.rs: no
+        // other module of the daemon is at hand.)
+        let mut l = kestrel_engine::rules::Loader::new();
+        let r = l.load_str(
+            "kestrel_rules.yaml",
+            include_str!("../rules/kestrel_rules.yaml"),
+        );
+        assert!(r.successful(), "{:?}", r.errors);
+        let rs = RuleSet::build(l.rules(), &MatchOptions::default()).expect("builds");
+        let set = rs.event_types();
+        let types: Vec<EventType> = EVENTS
+            .iter()
+            .map(|e| e.ty)
+            .filter(|t| set.contains(*t))
+            .collect();
+        // Reverse Shell Redirect reads fd.sport of dups and fcntls.
+        assert!(needs_socket_roles(&types));
+        // File rules alone do not.
+        let files: Vec<EventType> = ["openat", "close", "unlinkat", "execve"]
+            .iter()
+            .filter_map(|n| EventType::from_name(n))
+            .collect();
+        assert!(!needs_socket_roles(&files));
+        for n in SOCKET_ROLE_STATE {
+            assert!(EventType::from_name(n).is_some(), "{n}");
+        }
+    }
 }

@@ -352,3 +352,83 @@ fn kernel_filter_emits_exactly_what_the_model_passes() {
         total.2
     );
 }
+
+/// fcntl under the default rules: the probe tests the command class in
+/// the kernel, so only the copies (`F_DUPFD`, `F_DUPFD_CLOEXEC`) that
+/// succeed reach userspace, exactly as the model says.
+#[test]
+fn kernel_filter_sends_only_descriptor_copying_fcntls() {
+    use kestrel_engine::event::table::fcntl_cmd;
+    common::require_root();
+    let _serial = pcommon::serial();
+    let rs = ruleset(&[common::repo().join("rules/kestrel_rules.yaml")]);
+    let kf = kfilter::derive(&rs, true);
+    harness()
+        .probe
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .install_filter(&kfilter::program(&kf))
+        .expect("install the filter");
+    let fcntl = EventType::from_name("fcntl").expect("fcntl");
+    let since = boottime_ns();
+    // (fd, cmd, arg) from a thread of its own; the results come back.
+    let (tid, done) = std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: plain syscalls on our own descriptors.
+            unsafe {
+                let sock = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                let fl = libc::fcntl(sock, libc::F_GETFL);
+                let mut done = vec![(libc::F_GETFL, fl as i64)];
+                let r = libc::fcntl(sock, libc::F_SETFL, fl | libc::O_NONBLOCK);
+                done.push((libc::F_SETFL, r as i64));
+                for cmd in [libc::F_DUPFD, libc::F_DUPFD_CLOEXEC] {
+                    let d = libc::fcntl(sock, cmd, 0);
+                    done.push((cmd, d as i64));
+                    libc::close(d);
+                }
+                let bad = libc::fcntl(-1, libc::F_DUPFD, 0);
+                assert_eq!(bad, -1);
+                done.push((libc::F_DUPFD, -(libc::EBADF as i64)));
+                libc::close(sock);
+                marker();
+                (gettid(), done)
+            }
+        })
+        .join()
+        .expect("caller thread")
+    });
+    let mine = move |r: &Rec| r.tid() == tid && r.hdr().ts_ns > since;
+    let socket = EventType::from_name("socket").expect("socket");
+    harness().wait("the marker socket", move |r: &Rec| {
+        mine(r) && r.ev().ty() == socket
+    });
+    let got: Vec<(u64, i64)> = harness()
+        .settle(Duration::from_millis(200), move |r: &Rec| {
+            mine(r) && r.ev().ty() == fcntl
+        })
+        .iter()
+        .map(|r| (r.u("cmd"), r.ret()))
+        .collect();
+    let comm = comm_key(b"x");
+    let want: Vec<(u64, i64)> = done
+        .iter()
+        .map(|&(cmd, ret)| (cmd as u64, ret))
+        .filter(|&(cmd, ret)| {
+            kf.passes(&KView {
+                ty: fcntl,
+                ret,
+                flags: Some(fcntl_cmd::class(cmd)),
+                path: None,
+                comm,
+                leader_comm: comm,
+                main_thread: false,
+            })
+        })
+        .collect();
+    // The model keeps exactly the two successful copies.
+    assert_eq!(
+        want.iter().map(|w| w.0).collect::<Vec<_>>(),
+        vec![libc::F_DUPFD as u64, libc::F_DUPFD_CLOEXEC as u64]
+    );
+    assert_eq!(got, want, "emitted fcntls (cmd, ret)");
+}

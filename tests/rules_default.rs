@@ -373,6 +373,27 @@ fn fires() -> Vec<Fire> {
             ),
             vec![("evt.rawres", json!(1)), ("proc.name", json!("bash"))],
         ),
+        // dup() or fcntl(F_DUPFD*) onto a closed stdin (python's os.dup).
+        f(
+            "Reverse Shell Redirect",
+            "Critical",
+            with(
+                host("fcntl", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "evt.arg.cmd": "F_DUPFD_CLOEXEC",
+                       "fd.type": "ipv4", "fd.typechar": "4", "fd.name": "10.0.0.5:40000->203.0.113.9:4444"}),
+            ),
+            vec![("evt.rawres", json!(0)), ("proc.name", json!("python3"))],
+        ),
+        f(
+            "Reverse Shell Redirect",
+            "Critical",
+            with(
+                host("fcntl", "perl"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 2, "evt.arg.cmd": "F_DUPFD",
+                       "fd.type": "ipv6", "fd.typechar": "6", "fd.name": "::1:40000->::1:4444"}),
+            ),
+            vec![("evt.rawres", json!(2))],
+        ),
         // A program named sshd whose socket connected out (its local port
         // is not the server port): not sshd's accepted connection.
         f(
@@ -500,6 +521,28 @@ fn fires() -> Vec<Fire> {
                 json!({"proc.is_exe_from_memfd": true, "proc.exepath": "/memfd:kst"}),
             ),
             vec![("proc.exepath", json!("/memfd:kst"))],
+        ),
+        // A program whose file was deleted, run again through its
+        // process's /proc entry.
+        f(
+            "Fileless or Staged Execution",
+            "Critical",
+            with(
+                exec("exe", "bash", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/tmp/x/sl",
+                       "evt.arg.filename": "/proc/4242/exe", "proc.args": "0"}),
+            ),
+            vec![("proc.exepath", json!("/tmp/x/sl"))],
+        ),
+        f(
+            "Fileless or Staged Execution",
+            "Critical",
+            with(
+                exec("7", "bash", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/tmp/x/sl",
+                       "evt.arg.filename": "/proc/4242/fd/7", "proc.args": ""}),
+            ),
+            vec![("proc.exepath", json!("/tmp/x/sl"))],
         ),
         f(
             "Fileless or Staged Execution",
@@ -799,6 +842,35 @@ fn near_misses() -> Vec<(&'static str, Value)> {
                 json!({"evt.res": "SUCCESS", "evt.rawres": 5, "fd.type": "ipv4", "fd.typechar": "4"}),
             ),
         ),
+        // fcntl on a socket that copies nothing (F_SETFL returns 0).
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("fcntl", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "evt.arg.cmd": "F_SETFL",
+                       "fd.type": "ipv4", "fd.typechar": "4", "fd.name": "10.0.0.5:40000->203.0.113.9:4444"}),
+            ),
+        ),
+        // A socket copied by fcntl above the standard descriptors.
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("fcntl", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 7, "evt.arg.cmd": "F_DUPFD_CLOEXEC",
+                       "fd.type": "ipv4", "fd.typechar": "4", "fd.name": "10.0.0.5:40000->203.0.113.9:4444"}),
+            ),
+        ),
+        // sshd on a port above the ephemeral range (61022), its accepted
+        // connection put on the forked child's stdio: the socket cache
+        // knows the server end, so the server port is the local one.
+        (
+            "Reverse Shell Redirect",
+            with(
+                host("dup2", "sshd"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 0, "fd.type": "ipv4", "fd.typechar": "4",
+                       "fd.name": "127.0.0.1:40000->127.0.0.1:61022", "fd.lport": 61022, "fd.sport": 61022}),
+            ),
+        ),
         // sshd puts the connection it accepted on its re-executed child's
         // stdio: local port = server port.
         (
@@ -899,6 +971,34 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             with(
                 exec("true", "bash", "host"),
                 json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/bin/true", "proc.args": ""}),
+            ),
+        ),
+        // runc re-executing itself through /proc/self/exe.
+        (
+            "Fileless or Staged Execution",
+            with(
+                exec("exe", "runc", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/bin/runc",
+                       "evt.arg.filename": "/proc/self/exe", "proc.args": "init"}),
+            ),
+        ),
+        // runc running dockerd's network hook as /proc/<dockerd>/exe.
+        (
+            "Fileless or Staged Execution",
+            with(
+                exec("exe", "runc", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/sbin/dockerd",
+                       "evt.arg.filename": "/proc/812/exe", "proc.args": "libnetwork-setkey -exec-root=/var/run/docker"}),
+            ),
+        ),
+        // A program reading (not running) another process's /proc entry
+        // by its path: cat /proc/4242/exe is an exec of cat.
+        (
+            "Fileless or Staged Execution",
+            with(
+                exec("cat", "bash", "host"),
+                json!({"proc.is_exe_from_memfd": false, "proc.exepath": "/usr/bin/cat",
+                       "evt.arg.filename": "/usr/bin/cat", "proc.args": "/proc/4242/exe"}),
             ),
         ),
         (

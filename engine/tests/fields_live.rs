@@ -790,6 +790,66 @@ fn sockets_connect_accept_and_datagrams() {
     assert_eq!(get(&w.ev(&r3), "fd.name_changed").as_deref(), Some("true"));
 }
 
+/// A server that accepts, forks, and puts the connection on the child's
+/// stdio (sshd, inetd): the child's copies keep the server end, whatever
+/// the ports say (61022 is above the client's ephemeral port).
+#[test]
+fn a_forked_server_keeps_the_role_of_the_socket_it_accepted() {
+    let w = world();
+    let t = tuple(6, [127, 0, 0, 1], 61022, [127, 0, 0, 1], 40000);
+    let rec = EventBuilder::new(EventType(131), hdr(40, 1, "sshd", 5))
+        .fdinfo(&fdinfo(5, b'4', t), b"")
+        .u64(0)
+        .finish();
+    w.ev(&rec);
+    let rec = EventBuilder::new(EventType::PROCFORK, hdr(40, 1, "sshd", 0))
+        .u64(41)
+        .u64(41)
+        .u64(40)
+        .u64(41)
+        .u64(2_000_000_000)
+        .finish();
+    w.ev(&rec);
+    let copy = |ty: u16, ret: i64, args: &[i64]| {
+        let mut b = EventBuilder::new(EventType(ty), hdr(41, 40, "sshd", ret));
+        for &a in args {
+            b.i64(a);
+        }
+        b.fdinfo(&fdinfo(args[0] as i32, b'4', t), b"").finish()
+    };
+    // dup2(5, 0), then dup2(0, 1): the second reads fd 0's entry.
+    for (rec, fd) in [(copy(139, 0, &[5, 0]), "0"), (copy(139, 1, &[0, 1]), "1")] {
+        let e = w.ev(&rec);
+        assert_eq!(get(&e, "evt.rawres").as_deref(), Some(fd));
+        assert_eq!(get(&e, "fd.sport").as_deref(), Some("61022"));
+        assert_eq!(get(&e, "fd.lport").as_deref(), Some("61022"));
+        assert_eq!(
+            get(&e, "fd.name").as_deref(),
+            Some("127.0.0.1:40000->127.0.0.1:61022")
+        );
+    }
+    // fcntl(1, F_DUPFD_CLOEXEC) -> 2: Falco's names, and the role again.
+    let rec = copy(141, 2, &[1, 1030]);
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "evt.arg.cmd").as_deref(), Some("F_DUPFD_CLOEXEC"));
+    assert_eq!(get(&e, "evt.rawarg.cmd").as_deref(), Some("1030"));
+    assert_eq!(get(&e, "evt.arg.res").as_deref(), Some("2"));
+    assert_eq!(
+        get(&e, "evt.arg.fd").as_deref(),
+        Some("<4t>127.0.0.1:40000->127.0.0.1:61022")
+    );
+    assert_eq!(get(&e, "fd.num").as_deref(), Some("1"));
+    assert_eq!(get(&e, "fd.sport").as_deref(), Some("61022"));
+    // Without the accept (a process kestrel saw no accept of), the ends
+    // are guessed from the ports: the lower one is the server's.
+    let rec = EventBuilder::new(EventType(139), hdr(30, 20, "sh", 0))
+        .i64(9)
+        .i64(0)
+        .fdinfo(&fdinfo(9, b'4', t), b"")
+        .finish();
+    assert_eq!(get(&w.ev(&rec), "fd.sport").as_deref(), Some("40000"));
+}
+
 #[test]
 fn enumerations_uids_and_args() {
     let w = world();

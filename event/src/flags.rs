@@ -435,6 +435,38 @@ const FINIT_MODULE: &[(u64, &str)] = &[
     (4, "MODULE_INIT_COMPRESSED_FILE"),
 ];
 
+/// fcntl(2) commands: Falco's names (`fcntl_commands`), x86-64 kernel
+/// values (Falco's driver converts them to its own `PPM_FCNTL_*` numbers;
+/// kestrel keeps the kernel's, as for ptrace requests). Commands Falco
+/// does not name (file seals, read/write hints) render `UNKNOWN`, as
+/// Falco's `PPM_FCNTL_UNKNOWN` does.
+const FCNTL: &[(u64, &str)] = &[
+    (1032, "F_GETPIPE_SZ"),
+    (1031, "F_SETPIPE_SZ"),
+    (1026, "F_NOTIFY"),
+    (1030, "F_DUPFD_CLOEXEC"),
+    (1029, "F_CANCELLK"),
+    (1025, "F_GETLEASE"),
+    (1024, "F_SETLEASE"),
+    (16, "F_GETOWN_EX"),
+    (15, "F_SETOWN_EX"),
+    (11, "F_GETSIG"),
+    (10, "F_SETSIG"),
+    (9, "F_GETOWN"),
+    (8, "F_SETOWN"),
+    (7, "F_SETLKW"),
+    (6, "F_SETLK"),
+    (5, "F_GETLK"),
+    (4, "F_SETFL"),
+    (3, "F_GETFL"),
+    (2, "F_SETFD"),
+    (1, "F_GETFD"),
+    (0, "F_DUPFD"),
+    (36, "F_OFD_GETLK"),
+    (37, "F_OFD_SETLK"),
+    (38, "F_OFD_SETLKW"),
+];
+
 /// `(value, name)` pairs of a flag set or enumeration, in Falco's order.
 /// Values are in the rendering domain (see the module documentation): for
 /// [`FlagSet::Open`] and [`FlagSet::FdFlags`] that is Falco's `PPM_O_*`
@@ -460,6 +492,7 @@ pub fn table(set: FlagSet) -> &'static [(u64, &'static str)] {
         FlagSet::Memfd => MEMFD,
         FlagSet::Exe => EXE,
         FlagSet::FinitModule => FINIT_MODULE,
+        FlagSet::FcntlCmd => FCNTL,
     }
 }
 
@@ -467,7 +500,11 @@ pub fn table(set: FlagSet) -> &'static [(u64, &'static str)] {
 pub fn is_enum(set: FlagSet) -> bool {
     matches!(
         set,
-        FlagSet::PtraceRequest | FlagSet::SocketFamily | FlagSet::BpfCmd | FlagSet::PrctlOption
+        FlagSet::PtraceRequest
+            | FlagSet::SocketFamily
+            | FlagSet::BpfCmd
+            | FlagSet::PrctlOption
+            | FlagSet::FcntlCmd
     )
 }
 
@@ -509,6 +546,7 @@ pub fn render(set: FlagSet, raw: u64) -> Option<String> {
             // PPM_PTRACE_UNKNOWN, which renders by name.
             Some("PTRACE_UNKNOWN".to_string())
         }),
+        FlagSet::FcntlCmd => render_enum(FCNTL, raw).or_else(|| Some("UNKNOWN".to_string())),
         s if is_enum(s) => render_enum(table(s), raw),
         s => render_flags(table(s), raw),
     }
@@ -787,6 +825,20 @@ pub fn caps_text(set: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fcntl_commands_render_falco_names() {
+        assert_eq!(render(FlagSet::FcntlCmd, 0).as_deref(), Some("F_DUPFD"));
+        assert_eq!(
+            render(FlagSet::FcntlCmd, 1030).as_deref(),
+            Some("F_DUPFD_CLOEXEC")
+        );
+        assert_eq!(render(FlagSet::FcntlCmd, 4).as_deref(), Some("F_SETFL"));
+        // F_ADD_SEALS: no Falco name.
+        assert_eq!(render(FlagSet::FcntlCmd, 1033).as_deref(), Some("UNKNOWN"));
+        assert!(crate::table::fcntl_cmd::is_dup(0) && crate::table::fcntl_cmd::is_dup(1030));
+        assert!(!crate::table::fcntl_cmd::is_dup(4));
+    }
 
     #[test]
     fn open_flags_follow_falco_order() {

@@ -62,6 +62,8 @@ pub enum FlagSet {
     Exe,
     /// finit_module flags (`MODULE_INIT_*`).
     FinitModule,
+    /// fcntl(2) command (`F_DUPFD`, `F_SETFL`, ...), an enumeration.
+    FcntlCmd,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -1049,6 +1051,21 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo),
         ]
     ),
+    // fcntl: only F_DUPFD and F_DUPFD_CLOEXEC return a descriptor, but
+    // Falco types the result as an fd whatever the command.
+    ev!(
+        141,
+        "fcntl",
+        Network,
+        Fd,
+        fdp(0),
+        Some(72),
+        &[
+            p("fd", K::Fd),
+            p("cmd", K::Enum(F::FcntlCmd)),
+            hidden("fdinfo", K::FdInfo),
+        ]
+    ),
     // ---- other (192-255)
     ev!(
         192,
@@ -1093,6 +1110,46 @@ pub const EVENTS: &[EventInfo] = &[
     ),
 ];
 
+impl EventInfo {
+    /// Falco's name for the return value (`evt.arg.<name>`): `fd` for the
+    /// calls that create the descriptor they return, `res` for the others
+    /// (the dups and fcntl return one too, under the name `res`); `None`
+    /// for events without a return value.
+    pub fn ret_name(&self) -> Option<&'static str> {
+        match self.ret {
+            RetKind::None => None,
+            RetKind::Fd if !is_fd_copy(self.name) && self.name != "userfaultfd" => Some("fd"),
+            _ => Some("res"),
+        }
+    }
+}
+
+/// The calls that copy a descriptor onto a new number (dup, dup2, dup3,
+/// and fcntl with `F_DUPFD` or `F_DUPFD_CLOEXEC`).
+pub fn is_fd_copy(name: &str) -> bool {
+    matches!(name, "dup" | "dup2" | "dup3" | "fcntl")
+}
+
+/// fcntl(2) commands (x86-64 values) that duplicate the descriptor.
+pub mod fcntl_cmd {
+    /// `F_DUPFD`.
+    pub const DUPFD: u64 = 0;
+    /// `F_DUPFD_CLOEXEC`.
+    pub const DUPFD_CLOEXEC: u64 = 1030;
+
+    /// Whether `cmd` duplicates the descriptor (its result is a new fd).
+    pub fn is_dup(cmd: u64) -> bool {
+        cmd as u32 == DUPFD as u32 || cmd as u32 == DUPFD_CLOEXEC as u32
+    }
+
+    /// The command class the kernel interest filter tests (as the
+    /// "access mode" of the flag test, see `probe/bpf/filter.h`): 1 for
+    /// the duplicating commands, 0 for every other.
+    pub fn class(cmd: u64) -> u32 {
+        u32::from(is_dup(cmd))
+    }
+}
+
 impl EventType {
     /// Successful exec (any flavour) and failed execve.
     pub const EXECVE: EventType = EventType(1);
@@ -1106,6 +1163,8 @@ impl EventType {
     pub const PROCINFO: EventType = EventType(9);
     /// chdir.
     pub const CHDIR: EventType = EventType(20);
+    /// fcntl.
+    pub const FCNTL: EventType = EventType(141);
     /// fchdir.
     pub const FCHDIR: EventType = EventType(21);
 

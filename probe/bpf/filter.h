@@ -8,7 +8,8 @@
  *
  * Per type (kst_tfilter, struct kst_tfilter in kestrel_wire.h): pass all,
  * drop all, or up to KST_FILTER_CLAUSES clauses, any of which must hold.
- * A clause tests the return value, the open flags (open family), the
+ * A clause tests the return value, the open flags (open family) or the
+ * command class (fcntl: whether it copies the descriptor), the
  * path's membership in path sets (an LPM trie of prefixes and exact paths)
  * and the comm's membership in comm sets (a hash map). A path the filter
  * cannot judge exactly as userspace will (relative, too long, or not
@@ -227,6 +228,16 @@ static __always_inline int kst_is_open_family(__u32 type)
 	       type == KST_EV_CREAT;
 }
 
+#define KST_F_DUPFD 0
+#define KST_F_DUPFD_CLOEXEC 1030
+
+/* 1 for the fcntl commands that copy the descriptor, else 0
+ * (kestrel_event::table::fcntl_cmd::class). */
+static __always_inline __u32 kst_fcntl_class(__u32 cmd)
+{
+	return cmd == KST_F_DUPFD || cmd == KST_F_DUPFD_CLOEXEC;
+}
+
 /* The header flags an emitted event carries (kst_fill_hdr reads them). */
 static __always_inline int kst_filter_pass(__u32 hflags)
 {
@@ -299,10 +310,16 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 		goto filtered;
 
 	int open = kst_is_open_family(type);
+	/* fcntl's command class takes the place of the access mode (bit 1:
+	 * F_DUPFD or F_DUPFD_CLOEXEC, bit 0: any other command), so that rules
+	 * on descriptor copies do not bring every F_SETFL into the ring. */
+	int fcntl = type == KST_EV_FCNTL;
 	__u64 upath = 0;
 	__u32 flags = 0;
 	if (open)
 		kst_open_args(regs, type, &upath, &flags);
+	else if (fcntl)
+		flags = kst_fcntl_class((__u32)regs->si);
 	__u64 psets = ~0ULL, csets = ~0ULL;
 	if (open && (tf->flags & KST_TFF_PATH))
 		psets = kst_path_sets(upath, slot);
@@ -319,7 +336,7 @@ static __noinline int kst_filter(struct task_struct *t, struct pt_regs *regs, lo
 			continue;
 		if (c->ret == KST_FR_FAILURE && ret >= 0)
 			continue;
-		if (open) {
+		if (open || fcntl) {
 			if (!(c->acc_modes & (1 << (flags & 3))))
 				continue;
 			if (c->flags_any && !(flags & c->flags_any))

@@ -235,16 +235,19 @@ static __noinline int kst_sc_fd(struct task_struct *t, struct pt_regs *regs, lon
 	return kst_w_submit(&w);
 }
 
-/* dup: oldfd, fdinfo; dup2: oldfd, newfd, fdinfo; dup3: + flags */
+/* dup: oldfd, fdinfo; dup2: oldfd, newfd, fdinfo; dup3: + flags;
+ * fcntl: fd, cmd, fdinfo */
 static __noinline int kst_sc_dup(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	struct kst_w w;
 	long fd = (int)regs->di;
-	__u32 n = type == KST_EV_DUP ? 2 : type == KST_EV_DUP2 ? 3 : 4;
+	__u32 n = type == KST_EV_DUP ? 2 : type == KST_EV_DUP3 ? 4 : 3;
 	if (kst_w_begin(&w, t, type, n, ret))
 		return 0;
 	kst_put_int(&w, fd);
-	if (type != KST_EV_DUP)
+	if (type == KST_EV_FCNTL)
+		kst_put_u64(&w, ZX32(regs->si));
+	else if (type != KST_EV_DUP)
 		kst_put_int(&w, regs->si);
 	if (type == KST_EV_DUP3)
 		kst_put_u64(&w, ZX32(regs->dx));
@@ -595,6 +598,7 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_DUP:
 	case KST_EV_DUP2:
 	case KST_EV_DUP3:
+	case KST_EV_FCNTL:
 		return kst_sc_dup(t, regs, ret, type);
 	}
 	return 0;

@@ -145,6 +145,7 @@ enum kst_event_type {
 	KST_EV_DUP = 138,
 	KST_EV_DUP2 = 139,
 	KST_EV_DUP3 = 140,
+	KST_EV_FCNTL = 141,
 	/* other */
 	KST_EV_INIT_MODULE = 192,
 	KST_EV_FINIT_MODULE = 193,
@@ -272,7 +273,8 @@ struct kst_fclause {
 	__u64 comm_mask;      /* 0: no comm test; else (main thread only) the comm's sets must meet it */
 	__u32 flags_any;      /* open family: flags & flags_any != 0 (if nonzero) */
 	__u32 flags_none;     /* open family: flags & flags_none == 0 */
-	__u8 acc_modes;       /* open family: bit (flags & 3) must be set */
+	__u8 acc_modes;       /* open family: bit (flags & 3) must be set; fcntl: bit
+			       * 1 passes F_DUPFD/F_DUPFD_CLOEXEC, bit 0 the others */
 	__u8 ret;             /* KST_FR_* */
 	__u8 pad[6];
 };                            /* 32 bytes */

@@ -226,7 +226,31 @@ fn tcp_over_ipv4() {
         (b'4', cport, port)
     );
 
-    for fd in [d, a, c, l] {
+    // fcntl(F_DUPFD_CLOEXEC) of a socket (python's os.dup): the command,
+    // the new fd and the old fd's tuple; F_GETFL too (the filter, not the
+    // probe, decides what reaches userspace).
+    // SAFETY: our socket.
+    let d2 = unsafe { libc::fcntl(c, libc::F_DUPFD_CLOEXEC, 0) };
+    assert!(d2 >= 0);
+    let r = h.wait("fcntl", |r| by(tid, "fcntl")(r) && r.ret() == d2 as i64);
+    assert_eq!(
+        (r.i("fd"), r.u("cmd")),
+        (c as i64, libc::F_DUPFD_CLOEXEC as u64)
+    );
+    let (fi, _) = r.fdinfo("fdinfo");
+    assert_eq!(
+        (fi.kind, fi.tuple.sport, fi.tuple.dport),
+        (b'4', cport, port)
+    );
+    // SAFETY: our socket.
+    let fl = unsafe { libc::fcntl(c, libc::F_GETFL) };
+    assert!(fl >= 0);
+    let r = h.wait("fcntl F_GETFL", |r| {
+        by(tid, "fcntl")(r) && r.u("cmd") == libc::F_GETFL as u64
+    });
+    assert_eq!(r.ret(), fl as i64);
+
+    for fd in [d2, d, a, c, l] {
         close(fd);
     }
 }

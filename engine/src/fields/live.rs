@@ -482,11 +482,7 @@ enum P {
 
 /// Falco's name for the return value of an event.
 fn ret_name(info: &crate::event::EventInfo) -> Option<&'static str> {
-    match info.ret {
-        RetKind::None => None,
-        RetKind::Fd if !matches!(info.name, "dup" | "dup2" | "dup3" | "userfaultfd") => Some("fd"),
-        _ => Some("res"),
-    }
+    info.ret_name()
 }
 
 /// A kernel event with the state needed to extract every field.

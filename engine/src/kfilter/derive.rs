@@ -559,6 +559,8 @@ enum Model {
     Comm,
     /// `evt.rawarg.flags` of open/openat/openat2.
     RawFlags,
+    /// `evt.arg.cmd` of fcntl.
+    FcntlCmd,
     /// Nothing the kernel sees decides it.
     Unknown,
 }
@@ -657,8 +659,26 @@ fn model(info: &EventInfo, f: &FieldRef, opts: &DeriveOptions) -> Model {
             open_flags,
         )),
         "fd.type" if open => Model::Point(PointField::FdType(open_flags)),
+        "evt.arg" if info.ty == EventType::FCNTL && is_fcntl_cmd(info, &f.arg) => Model::FcntlCmd,
         "proc.name" if opts.comm_sets => Model::Comm,
         _ => Model::Unknown,
+    }
+}
+
+/// Whether an `evt.arg` reference of fcntl names its `cmd` (by name or
+/// by position: the return value is `evt.arg[0]`, as in
+/// `LiveEvent::visible_params`).
+fn is_fcntl_cmd(info: &EventInfo, arg: &FieldArg) -> bool {
+    let cmd = info.params.iter().position(|p| p.name == "cmd");
+    match arg {
+        FieldArg::Key(k) => &**k == "cmd",
+        FieldArg::Index(n) if *n > 0 => {
+            (0..info.params.len())
+                .filter(|&i| !info.params[i].hidden)
+                .nth(*n as usize - 1)
+                == cmd
+        }
+        _ => false,
     }
 }
 
@@ -1148,6 +1168,7 @@ impl Deriver<'_> {
             },
             Model::Comm if plain && !neg => comm_leaf(c),
             Model::RawFlags if plain && !neg => raw_flags_leaf(c),
+            Model::FcntlCmd => fcntl_cmd_leaf(f, c, neg),
             _ => dnf_true(),
         }
     }
@@ -1304,6 +1325,40 @@ fn raw_flags_leaf(c: &crate::rules::ir::Check) -> Dnf {
         });
     }
     bound(out, MAX_DNF)
+}
+
+/// A command Falco has no name for (`F_ADD_SEALS`): every such command
+/// renders `UNKNOWN`, so one stands for all.
+const UNNAMED_FCNTL_CMD: u64 = 1033;
+
+/// `evt.arg.cmd` of fcntl, whose value is the command's name: the check is
+/// evaluated on every named command and on an unnamed one (exact, since
+/// the field takes no other values), and the satisfying commands give the
+/// classes the clause allows ([`crate::event::table::fcntl_cmd::class`],
+/// tested in the access-mode bits).
+fn fcntl_cmd_leaf(f: &FieldRef, c: &crate::rules::ir::Check, neg: bool) -> Dnf {
+    use crate::event::table::fcntl_cmd;
+    let mut e = MapEvent::new("fcntl");
+    let x = Expr::Check(Box::new(c.clone()));
+    let mut acc = 0u8;
+    let named = flags::table(FlagSet::FcntlCmd).iter().map(|(v, _)| *v);
+    for cmd in named.chain([UNNAMED_FCNTL_CMD]) {
+        match flags::render(FlagSet::FcntlCmd, cmd) {
+            Some(name) => e.set(f.clone(), Value::string(name)),
+            None => e.unset(f),
+        };
+        if interp::eval(&x, &e) != neg {
+            acc |= 1 << fcntl_cmd::class(cmd);
+        }
+    }
+    match acc {
+        0 => Vec::new(),
+        0b11 => dnf_true(),
+        _ => one(AClause {
+            acc,
+            ..AClause::top()
+        }),
+    }
 }
 
 // --------------------------------------------------------------- assembly

@@ -93,10 +93,14 @@ mod tests;
 mod testutil;
 
 use crate::event::flags::kernel_o;
+use crate::event::table::fcntl_cmd;
 use crate::event::table::EVENT_ID_LIMIT;
 use crate::event::{EventType, RawEvent};
 use crate::matcher::RuleSet;
 use crate::rules::Rule;
+
+/// Position of fcntl's `cmd` parameter.
+const FCNTL_CMD: usize = 1;
 
 /// Clauses per event type the kernel evaluates.
 pub const MAX_CLAUSES: usize = 8;
@@ -162,8 +166,10 @@ pub enum TypeFilter {
 pub struct Clause {
     /// Return value condition.
     pub ret: RetCond,
-    /// Open family only: bit `i` set = access mode `i`
-    /// (`flags & O_ACCMODE == i`) allowed; `0b1111` = any.
+    /// Open family: bit `i` set = access mode `i`
+    /// (`flags & O_ACCMODE == i`) allowed; `0b1111` = any. fcntl: bit 1
+    /// allows `F_DUPFD` and `F_DUPFD_CLOEXEC`, bit 0 every other command
+    /// (see [`KView::flags`]).
     pub acc_modes: u8,
     /// Open family only: if nonzero, `(flags & flags_any) != 0` required
     /// (Linux x86-64 `O_*` values).
@@ -227,7 +233,9 @@ pub struct KView<'a> {
     /// Return value (as in the record header).
     pub ret: i64,
     /// Open family: open flags, the low 32 bits of what the record carries
-    /// (creat: [`CREAT_FLAGS`]; openat2: `how.flags`).
+    /// (creat: [`CREAT_FLAGS`]; openat2: `how.flags`). fcntl: the command
+    /// class in the access-mode bits ([`fcntl_cmd::class`]: 1 for the
+    /// commands that copy the descriptor, else 0).
     pub flags: Option<u32>,
     /// Open family: the raw user path string as passed to the syscall, the
     /// same bytes the record carries; `None` if not read.
@@ -249,11 +257,18 @@ impl<'a> KView<'a> {
     /// filter), so the thread's comm stands in for it.
     pub fn of_record(raw: &RawEvent<'a>) -> KView<'a> {
         let open = raw.ty().open_params();
-        let flags = open.and_then(|(_, flags)| match flags {
-            Some(i) => raw.param_u64(i).map(|f| f as u32),
+        let flags = match open {
+            Some((_, Some(i))) => raw.param_u64(i).map(|f| f as u32),
             // creat has no flags parameter.
-            None => Some(CREAT_FLAGS),
-        });
+            Some((_, None)) => Some(CREAT_FLAGS),
+            None if raw.ty() == EventType::FCNTL => raw
+                .param_u64(FCNTL_CMD)
+                .map(fcntl_cmd::class)
+                // A record without its command: not a copy (userspace
+                // sees no command either).
+                .or(Some(0)),
+            None => None,
+        };
         let path = open
             .map(|(name, _)| raw.param(name))
             .filter(|p| !p.is_empty());

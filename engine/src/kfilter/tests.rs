@@ -501,6 +501,38 @@ fn kfilter_return_values() {
     }
 }
 
+/// fcntl's command class takes the access-mode bits: rules on descriptor
+/// copies let only `F_DUPFD` and `F_DUPFD_CLOEXEC` through.
+#[test]
+fn kfilter_fcntl_commands() {
+    use crate::event::table::fcntl_cmd;
+    let fc = |ret: i64, cmd: u64| kv("fcntl", ret, Some(fcntl_cmd::class(cmd)), None, "python3");
+    let f = derive(&[
+        "evt.type = fcntl and evt.arg.cmd in (F_DUPFD, F_DUPFD_CLOEXEC) and evt.rawres in (0, 1, 2)",
+    ]);
+    let cs = clauses(&f, "fcntl");
+    assert_eq!(
+        (cs.len(), cs[0].acc_modes, cs[0].ret),
+        (1, 0b10, RetCond::Success)
+    );
+    assert!(f.passes(&fc(0, 1030)) && f.passes(&fc(1, 0)));
+    assert!(!f.passes(&fc(0, 4)) && !f.passes(&fc(0, 2)) && !f.passes(&fc(-9, 1030)));
+    // Negated, by position, one command, none, every command.
+    let f = derive(&["evt.type = fcntl and not evt.arg.cmd = F_DUPFD"]);
+    assert_eq!(*filter_of(&f, "fcntl"), TypeFilter::PassAll);
+    let f = derive(&["evt.type = fcntl and evt.arg[2] = F_SETFL"]);
+    assert_eq!(clauses(&f, "fcntl")[0].acc_modes, 0b01);
+    assert!(!f.passes(&fc(3, 1030)) && f.passes(&fc(0, 4)));
+    let f = derive(&["evt.type = fcntl and evt.arg.cmd = F_DUPFD"]);
+    assert_eq!(clauses(&f, "fcntl")[0].acc_modes, 0b10);
+    let f = derive(&["evt.type = fcntl and evt.arg.cmd = NOSUCH"]);
+    assert_eq!(*filter_of(&f, "fcntl"), TypeFilter::Nothing);
+    let f = derive(&["evt.type = fcntl and evt.arg.cmd = UNKNOWN"]);
+    assert_eq!(clauses(&f, "fcntl")[0].acc_modes, 0b01);
+    let f = derive(&["evt.type = fcntl and evt.arg.cmd startswith F_"]);
+    assert_eq!(*filter_of(&f, "fcntl"), TypeFilter::PassAll);
+}
+
 // ----------------------------------------------------------- comm leaves
 
 #[test]

@@ -360,6 +360,9 @@ pub(super) fn generic_param(
                 FlagSet::Namespaces => *rng.pick(&[0u64, 0x2000_0000, 0x1000_0000, 0x0002_0000]),
                 FlagSet::PtraceRequest => *rng.pick(&[0u64, 16, 4, 5, 0x4206]),
                 FlagSet::SocketFamily => *rng.pick(&[1u64, 2, 10, 16, 17]),
+                // F_DUPFD, F_GETFD, F_SETFL, F_DUPFD_CLOEXEC, F_SETPIPE_SZ,
+                // an unnamed one.
+                FlagSet::FcntlCmd => *rng.pick(&[0u64, 1, 4, 1030, 1031, 1033]),
                 _ => rng.next() & 0xffff,
             };
             b.u64(v);

@@ -767,6 +767,7 @@ impl ProcessTable {
             // Only if it is still the same exited process (the pid may have
             // been reused by a new process in the meantime).
             if let Ok(Some((_, p))) = guard.remove_if(&tgid, |_, p| p.exited_ts == Some(ts)) {
+                self.sockets.forget(tgid);
                 self.retire(p);
                 self.counters.evicted_exited.fetch_add(1, Ordering::Relaxed);
             }
@@ -1045,6 +1046,10 @@ impl ProcessTable {
             last_seen: AtomicU64::new(ev.hdr.ts_ns),
             superseded: AtomicBool::new(false),
         };
+        // Sockets first: once the child is in the table, a worker holding
+        // its first events (deferred until its fork is applied) may read
+        // them.
+        self.sockets.inherit(ev.hdr.tgid, child_tgid);
         self.insert(child);
     }
 
