@@ -573,7 +573,7 @@ impl ProcCache {
 
     /// Forgets entries the table has replaced or removed (exited
     /// processes) and chains holding such an entry. Without it a worker
-    /// would keep up to [`PROC_CACHE_CAPACITY`] dead processes, and their
+    /// would keep up to 4,096 dead processes, and their
     /// ancestors, alive until the cache filled and started over: under
     /// process churn, megabytes held for nothing. The worker calls it
     /// about once a second; it costs one flag load per entry.
