@@ -487,13 +487,11 @@ fn containerd_restart_is_survived_and_counted() {
 
     c.restart();
     // The stream's end is a gap; the stream is followed again.
-    let m = d.wait_metrics(
-        |m| m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
-        Duration::from_secs(10),
-    );
-    assert!(
-        m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
-        "the lost stream was not counted"
+    let gaps = common::wait_metric_above(
+        &d,
+        "kestrel_container_stream_gaps_total",
+        gaps0,
+        "the lost stream was not counted",
     );
     // The stream is dialled again a second after it was lost; what the
     // runtime reports before that is the gap (the lookup covers it).
@@ -503,22 +501,15 @@ fn containerd_restart_is_survived_and_counted() {
     let a = container_alert(&d, "Read Sensitive File", &id, |_| true);
     assert_eq!(field(&a, "k8s.pod.name"), "after-0", "{a}");
     assert_eq!(field(&a, "container.name"), "main", "{a}");
-    let m = d.wait_metrics(
-        |m| m.sum("kestrel_container_stream_events_total", &[]) > events0,
-        Duration::from_secs(10),
-    );
-    assert!(
-        m.sum("kestrel_container_stream_events_total", &[]) > events0,
-        "no stream event after the restart: the stream was not followed again\n{}",
-        d.stderr()
+    let events = common::wait_metric_above(
+        &d,
+        "kestrel_container_stream_events_total",
+        events0,
+        "no stream event after the restart: the stream was not followed again",
     );
     eprintln!(
-        "gaps {} -> {}, stream events {} -> {}, lookup waits {}",
-        gaps0,
-        m.sum("kestrel_container_stream_gaps_total", &[]),
-        events0,
-        m.sum("kestrel_container_stream_events_total", &[]),
-        m.sum("kestrel_container_lookup_waits_total", &[]),
+        "gaps {gaps0} -> {gaps}, stream events {events0} -> {events}, lookup waits {}",
+        d.metrics().sum("kestrel_container_lookup_waits_total", &[]),
     );
     d.stop();
 }

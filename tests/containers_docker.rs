@@ -393,14 +393,11 @@ fn dockerd_restart_is_survived_and_counted() {
 
     dk.restart();
     // The stream's end is a gap; the stream is dialled again.
-    let m = d.wait_metrics(
-        |m| m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
-        Duration::from_secs(10),
-    );
-    assert!(
-        m.sum("kestrel_container_stream_gaps_total", &[]) > gaps0,
-        "the lost stream was not counted\n{}",
-        d.stderr()
+    let gaps = common::wait_metric_above(
+        &d,
+        "kestrel_container_stream_gaps_total",
+        gaps0,
+        "the lost stream was not counted",
     );
     // Redialled a second after it was lost; a container started before
     // that is found by the synchronous lookup instead.
@@ -417,23 +414,15 @@ fn dockerd_restart_is_survived_and_counted() {
         "kestrel-test/busybox",
         "{a}"
     );
-    let m = d.wait_metrics(
-        |m| m.sum("kestrel_container_stream_events_total", &[]) > events1,
-        Duration::from_secs(10),
-    );
-    assert!(
-        m.sum("kestrel_container_stream_events_total", &[]) > events1,
-        "no stream event after the restart: the stream was not followed again\n{}",
-        d.stderr()
+    let events = common::wait_metric_above(
+        &d,
+        "kestrel_container_stream_events_total",
+        events1,
+        "no stream event after the restart: the stream was not followed again",
     );
     eprintln!(
-        "gaps {} -> {}, stream events {} -> {} -> {}, lookup waits {}",
-        gaps0,
-        m.sum("kestrel_container_stream_gaps_total", &[]),
-        events0,
-        events1,
-        m.sum("kestrel_container_stream_events_total", &[]),
-        m.sum("kestrel_container_lookup_waits_total", &[]),
+        "gaps {gaps0} -> {gaps}, stream events {events0} -> {events1} -> {events}, lookup waits {}",
+        d.metrics().sum("kestrel_container_lookup_waits_total", &[]),
     );
     d.stop();
 }

@@ -990,6 +990,16 @@ pub fn stop_runtime(what: &str, child: &mut Child) {
     best_effort(&format!("reap {what}"), child.wait());
 }
 
+/// Waits up to 10 s for metric `name` (summed over its labels) to rise
+/// above `floor` and returns its value; fails saying `what` did not
+/// happen, with the daemon's stderr, if it does not.
+pub fn wait_metric_above(d: &Daemon, name: &str, floor: f64, what: &str) -> f64 {
+    let m = d.wait_metrics(|m| m.sum(name, &[]) > floor, Duration::from_secs(10));
+    let v = m.sum(name, &[]);
+    assert!(v > floor, "{what} ({name} stayed at {v})\n{}", d.stderr());
+    v
+}
+
 /// Detaches every mount below `dir` (deepest first), so that a runtime's
 /// leftover mounts (dockerd's nsfs at exec/netns/default) do not keep the
 /// test's temporary directory from being removed.
