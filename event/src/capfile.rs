@@ -12,7 +12,7 @@
 //! bytes that actually arrive (a frame may claim up to [`MAX_RECORD`]);
 //! and resynchronisation is linear in the bytes it skips. It checks a
 //! candidate frame's cheap fields first and computes its checksum from
-//! prefix CRCs of the window ([`crc32_of_range`]), in O(log length)
+//! prefix CRC registers (`crc32_of_range`), in O(log length)
 //! instead of O(length): the first version CRC'd up to 1.5 MB at every
 //! candidate offset, so a file of fake frame headers took quadratic time
 //! (issue 14).

@@ -21,7 +21,7 @@
 //! counted as a late attribution. Nothing is dropped: when the queue is
 //! full, its oldest entry is processed early.
 //!
-//! The queue ([`DeferQueue`]) is a FIFO per process plus an index of the
+//! The queue (`DeferQueue`) is a FIFO per process plus an index of the
 //! processes by their oldest record, so a retry looks at the head of each
 //! waiting process only (a later record of a process waits behind its
 //! head anyway) and overflow finds the oldest record in O(log n). Each
