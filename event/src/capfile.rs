@@ -6,6 +6,16 @@
 //! reader can tell a torn write (truncation) from damage (corruption),
 //! report either with its byte offset, and resynchronise on the next valid
 //! frame instead of giving up. Nothing here panics on bad input.
+//!
+//! Nothing the file says is trusted for sizes: the header's length is
+//! skipped by reading, not allocated; the record buffer grows with the
+//! bytes that actually arrive (a frame may claim up to [`MAX_RECORD`]);
+//! and resynchronisation is linear in the bytes it skips. It checks a
+//! candidate frame's cheap fields first and computes its checksum from
+//! prefix CRC registers (`crc32_of_range`), in O(log length)
+//! instead of O(length): the first version CRC'd up to 1.5 MB at every
+//! candidate offset, so a file of fake frame headers took quadratic time
+//! (issue 14).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -25,6 +35,8 @@ pub const FRAME_LEN: usize = 8;
 /// Largest record a frame may announce: a header, the length table and
 /// every parameter at its 16-bit maximum.
 pub const MAX_RECORD: usize = HDR_LEN + 2 * MAX_PARAMS + MAX_PARAMS * u16::MAX as usize;
+/// Initial (and smallest) size of a reader's buffer.
+const MIN_BUF: usize = 64 << 10;
 
 const fn crc_table() -> [u32; 256] {
     let mut t = [0u32; 256];
@@ -49,11 +61,77 @@ static CRC_TABLE: [u32; 256] = crc_table();
 
 /// CRC-32 (IEEE 802.3, as zlib's `crc32`).
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
+    !crc_update(!0u32, data)
+}
+
+/// The CRC register after `data`, from register `c` (no pre- or
+/// post-inversion).
+fn crc_update(mut c: u32, data: &[u8]) -> u32 {
     for &b in data {
         c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
     }
-    !c
+    c
+}
+
+/// A linear map on the CRC register over GF(2): column `i` is the image
+/// of bit `i`.
+type Gf2Matrix = [u32; 32];
+
+fn gf2_apply(m: &Gf2Matrix, mut v: u32) -> u32 {
+    let mut out = 0;
+    let mut i = 0;
+    while v != 0 {
+        if v & 1 != 0 {
+            out ^= m[i];
+        }
+        v >>= 1;
+        i += 1;
+    }
+    out
+}
+
+/// `ZERO_POWERS[k]`: the register update by 2^k zero bytes. The update by
+/// one byte is linear in the register and the byte together, so a
+/// substring's CRC follows from the registers before and after it and
+/// the update by its length in zero bytes.
+fn zero_powers() -> &'static [Gf2Matrix; 32] {
+    static POWERS: std::sync::OnceLock<[Gf2Matrix; 32]> = std::sync::OnceLock::new();
+    POWERS.get_or_init(|| {
+        let mut p = [[0u32; 32]; 32];
+        for (i, col) in p[0].iter_mut().enumerate() {
+            *col = crc_update(1 << i, &[0]);
+        }
+        for k in 1..32 {
+            let prev = p[k - 1];
+            for i in 0..32 {
+                p[k][i] = gf2_apply(&prev, prev[i]);
+            }
+        }
+        p
+    })
+}
+
+/// Register `c` updated by `n` zero bytes, in O(log n).
+fn crc_shift(mut c: u32, n: u32) -> u32 {
+    let powers = zero_powers();
+    let mut k = 0;
+    let mut n = n;
+    while n != 0 {
+        if n & 1 != 0 {
+            c = gf2_apply(&powers[k], c);
+        }
+        n >>= 1;
+        k += 1;
+    }
+    c
+}
+
+/// [`crc32`] of `data[i..j]`, where `prefix[k]` is the register after
+/// `data[..k]` from some fixed starting register (only the difference of
+/// two entries matters).
+fn crc32_of_range(prefix: &[u32], i: usize, j: usize) -> u32 {
+    let n = (j - i) as u32;
+    !(crc_shift(!0u32, n) ^ prefix[j] ^ crc_shift(prefix[i], n))
 }
 
 /// The file header.
@@ -119,6 +197,14 @@ pub enum CapError {
     /// The file header is shorter than it must be.
     #[error("capture file header truncated")]
     ShortHeader,
+    /// The header's length field claims more bytes than the file holds.
+    #[error("capture file header claims {declared} bytes, the file ends after {available}")]
+    HeaderLength {
+        /// The header's length field.
+        declared: u32,
+        /// Bytes the file holds.
+        available: u64,
+    },
     /// A format version this build cannot read.
     #[error("capture format version {0} is not supported (this build reads {VERSION})")]
     UnsupportedVersion(u32),
@@ -257,6 +343,11 @@ pub struct Reader<R: Read> {
     r: R,
     header: CapHeader,
     buf: Vec<u8>,
+    /// CRC registers after each byte from file offset `prefix_base - 1`
+    /// on, for resynchronising (see [`crc32_of_range`]); at most about
+    /// four bytes per buffered byte.
+    prefix: Vec<u32>,
+    prefix_base: u64,
     start: usize,
     end: usize,
     /// File offset of `buf[start]`.
@@ -318,7 +409,8 @@ impl<R: Read> Reader<R> {
         if version != VERSION {
             return Err(CapError::UnsupportedVersion(version));
         }
-        let total = u32_at(12) as usize;
+        let declared = u32_at(12);
+        let total = declared as usize;
         let wire_version = u32_at(16);
         if wire_version != WIRE_VERSION {
             return Err(CapError::WireVersion {
@@ -332,11 +424,24 @@ impl<R: Read> Reader<R> {
         if total < FIXED_HDR + host_len {
             return Err(CapError::ShortHeader);
         }
-        let mut rest = vec![0u8; total - FIXED_HDR];
-        if read_full(&mut r, &mut rest)? < rest.len() {
-            return Err(CapError::ShortHeader);
+        // The host name is at most 64 KiB; header fields of later versions
+        // after it are skipped by reading, never allocated: the length is
+        // the file's word, up to 4 GiB.
+        let mut host = vec![0u8; host_len];
+        let got = read_full(&mut r, &mut host)?;
+        let skip = (total - FIXED_HDR - host_len) as u64;
+        let skipped = if got < host_len {
+            0
+        } else {
+            io::copy(&mut (&mut r).take(skip), &mut io::sink())?
+        };
+        if got < host_len || skipped < skip {
+            return Err(CapError::HeaderLength {
+                declared,
+                available: (FIXED_HDR + got) as u64 + skipped,
+            });
         }
-        let hostname = String::from_utf8_lossy(&rest[..host_len]).into_owned();
+        let hostname = String::from_utf8_lossy(&host).into_owned();
         Ok(Reader {
             r,
             header: CapHeader {
@@ -346,7 +451,9 @@ impl<R: Read> Reader<R> {
                 created_epoch_ns,
                 hostname,
             },
-            buf: vec![0u8; 1 << 20],
+            buf: vec![0u8; MIN_BUF],
+            prefix: Vec::new(),
+            prefix_base: 0,
             start: 0,
             end: 0,
             offset: total as u64,
@@ -382,10 +489,20 @@ impl<R: Read> Reader<R> {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
-        }
-        while self.end < n {
+        // Read ahead up to twice what is asked (if the file has it), so a
+        // scan that moves one byte at a time (resynchronising) refills and
+        // moves the buffer once per `n` bytes, not at every step.
+        let want = n.saturating_mul(2);
+        while self.end < want {
+            if self.end >= n && self.end == self.buf.len() {
+                break;
+            }
+            if self.end == self.buf.len() {
+                // Grow with the bytes that arrive, not with what a frame
+                // claims: a lying length costs at most twice the data.
+                let to = (self.buf.len() * 2).clamp(MIN_BUF, want.max(MIN_BUF));
+                self.buf.resize(to, 0);
+            }
             match self.r.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -421,7 +538,44 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Extends the prefix CRC registers to the file offset `to` (whose
+    /// bytes from `offset` on must be buffered). Each byte of the file is
+    /// folded in once however many candidates cover it; the registers of
+    /// bytes already passed are dropped when they are most of the vector.
+    fn prefix_to(&mut self, to: u64) {
+        let mut end = self.prefix_base + self.prefix.len() as u64;
+        if self.prefix.is_empty() || end <= self.offset {
+            // Nothing computed at or after the current offset: restart
+            // here, from any register (only differences matter).
+            self.prefix.clear();
+            self.prefix.push(0);
+            self.prefix_base = self.offset;
+            end = self.offset + 1;
+        } else {
+            let passed = (self.offset - self.prefix_base) as usize;
+            if passed > MIN_BUF && passed > self.prefix.len() / 2 {
+                self.prefix.drain(..passed);
+                self.prefix_base = self.offset;
+            }
+        }
+        // prefix[k] is the register after the byte before file offset
+        // prefix_base + k, so bytes from end - 1 on are still to fold in.
+        let from = self.start + (end - 1 - self.offset) as usize;
+        let upto = self.start + (to - self.offset) as usize;
+        let mut c = *self.prefix.last().expect("not empty");
+        for &b in &self.buf[from..upto] {
+            c = crc_update(c, &[b]);
+            self.prefix.push(c);
+        }
+    }
+
     /// Skips forward to the next position holding a valid frame.
+    ///
+    /// Checks each candidate offset's cheap fields first (length in range,
+    /// the whole frame in the file, the record header's own length), and
+    /// only then its checksum, from prefix registers ([`Self::prefix_to`],
+    /// [`crc32_of_range`]) in O(log length): the bytes under overlapping
+    /// candidates are CRC'd once, not once per candidate.
     fn resynchronise(&mut self) -> io::Result<bool> {
         loop {
             if self.fill(FRAME_LEN)? < FRAME_LEN {
@@ -430,16 +584,22 @@ impl<R: Read> Reader<R> {
                 self.advance(rest);
                 return Ok(false);
             }
-            let len = u32::from_le_bytes(
-                self.buf[self.start..self.start + 4]
-                    .try_into()
-                    .expect("4 bytes"),
-            ) as usize;
+            let u32_at = |buf: &[u8], o: usize| {
+                u32::from_le_bytes(buf[o..o + 4].try_into().expect("4 bytes"))
+            };
+            let len = u32_at(&self.buf, self.start) as usize;
             if (HDR_LEN..=MAX_RECORD).contains(&len)
                 && self.fill(FRAME_LEN + len)? >= FRAME_LEN + len
-                && self.frame_ok(len).is_ok()
+                && matches!(
+                    read_header(&self.buf[self.start + FRAME_LEN..]),
+                    Ok(h) if h.len as usize == len
+                )
             {
-                return Ok(true);
+                self.prefix_to(self.offset + (FRAME_LEN + len) as u64);
+                let i = (self.offset + FRAME_LEN as u64 - self.prefix_base) as usize;
+                if crc32_of_range(&self.prefix, i, i + len) == u32_at(&self.buf, self.start + 4) {
+                    return Ok(true);
+                }
             }
             self.stats.skipped_bytes += 1;
             self.advance(1);
@@ -684,6 +844,112 @@ mod tests {
             let (ts, _, st) = read_all(&c[..cut]);
             assert!(ts.len() as u64 == st.records && ts.len() <= 20);
         }
+    }
+
+    #[test]
+    fn crc_of_range_matches_crc32() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut prefix = vec![0x1234_5678u32];
+        for &b in &data {
+            prefix.push(crc_update(*prefix.last().unwrap(), &[b]));
+        }
+        for (i, j) in [(0, 0), (0, 1), (3, 9), (0, 5000), (17, 4321), (4999, 5000)] {
+            assert_eq!(
+                crc32_of_range(&prefix, i, j),
+                crc32(&data[i..j]),
+                "{i}..{j}"
+            );
+        }
+    }
+
+    /// Issue 14: the reader allocated the header's length (up to 4 GiB)
+    /// straight from the file.
+    #[test]
+    fn capfile_header_total_is_not_trusted() {
+        let (mut b, _) = file(1);
+        b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        let len = b.len() as u64;
+        match Reader::new(&b[..]) {
+            Err(e @ CapError::HeaderLength { .. }) => {
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "capture file header claims {} bytes, the file ends after {len}",
+                        u32::MAX
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A longer header that the file does hold (fields of a later
+        // version) is skipped.
+        let (b, _) = file(2);
+        let host_end = FIXED_HDR + "host-a".len();
+        let mut c = b[..host_end].to_vec();
+        c[12..16].copy_from_slice(&(host_end as u32 + 100).to_le_bytes());
+        c.extend_from_slice(&[0xAB; 100]);
+        c.extend_from_slice(&b[host_end..]);
+        let (ts, errs, _) = read_all(&c);
+        assert_eq!(ts, vec![0, 1]);
+        assert!(errs.is_empty());
+        // A frame claiming the largest record in a tiny file: a
+        // truncation, with the buffer sized by the data, not the claim.
+        let (mut b, offs) = file(1);
+        let o = offs[0] as usize;
+        b[o..o + 4].copy_from_slice(&(MAX_RECORD as u32).to_le_bytes());
+        let mut r = Reader::new(&b[..]).unwrap();
+        assert!(matches!(
+            r.next_record(),
+            Some(Err(CapError::Truncated { .. }))
+        ));
+        assert!(r.next_record().is_none());
+        assert!(r.buf.len() <= MIN_BUF, "{}", r.buf.len());
+    }
+
+    /// Issue 14: resynchronising CRC'd up to 1.5 MB at every candidate
+    /// offset. 4 MiB of fake frames, each claiming a near-maximal record
+    /// with a consistent record header at every 4th byte, followed by one
+    /// valid record: the old reader needed ~10^12 CRC steps here.
+    #[test]
+    fn capfile_resync_is_linear() {
+        let (b, offs) = file(1);
+        let good = b[offs[0] as usize..].to_vec();
+        let mut c = b[..offs[0] as usize].to_vec();
+        let claim = (MAX_RECORD - 64) as u32;
+        // A fake record header: the real one's bytes with its length field
+        // set to the claim.
+        let mut fake = good[FRAME_LEN..FRAME_LEN + HDR_LEN].to_vec();
+        let at = std::mem::offset_of!(EventHdr, len);
+        fake[at..at + 4].copy_from_slice(&claim.to_le_bytes());
+        let mut unit = Vec::new();
+        unit.extend_from_slice(&claim.to_le_bytes());
+        unit.extend_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+        unit.extend_from_slice(&fake);
+        assert_eq!(unit.len() % 4, 0);
+        let garbage = 4 << 20;
+        while c.len() < offs[0] as usize + garbage {
+            c.extend_from_slice(&unit);
+        }
+        c.extend_from_slice(&good);
+        let start = std::time::Instant::now();
+        let (ts, errs, st) = read_all(&c);
+        let took = start.elapsed();
+        assert_eq!(ts, vec![0]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].ends_with("corrupt: checksum mismatch"),
+            "{}",
+            errs[0]
+        );
+        assert_eq!(
+            st.skipped_bytes as usize,
+            c.len() - offs[0] as usize - good.len()
+        );
+        // Linear: a few CRC passes over 4 MiB take milliseconds in a
+        // release build; quadratic took hours.
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
     }
 
     #[test]

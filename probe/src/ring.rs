@@ -9,8 +9,12 @@
 //!   producer reads that cache line on every reserve);
 //! - the fill level (producer - consumer) for free.
 //!
-//! The probe commits records with BPF_RB_NO_WAKEUP, so epoll would never
-//! fire: readers poll and pause between polls ([`Backoff`]).
+//! The probe commits records with BPF_RB_NO_WAKEUP while their reader is
+//! busy (a wake-up per record is an irq_work each), so a busy reader polls
+//! and pauses between polls ([`Backoff`]). A reader that finds its ring
+//! idle parks ([`RingReader::park`]): it sets its CPU's `kst_park` slot and
+//! sleeps in poll(2), and the probe commits the next record with
+//! BPF_RB_FORCE_WAKEUP, which wakes it once.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

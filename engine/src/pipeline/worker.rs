@@ -20,8 +20,18 @@
 //! kernel timestamp) expires; then the event is processed anyway and
 //! counted as a late attribution. Nothing is dropped: when the queue is
 //! full, its oldest entry is processed early.
+//!
+//! The queue (`DeferQueue`) is a FIFO per process plus an index of the
+//! processes by their oldest record, so a retry looks at the head of each
+//! waiting process only (a later record of a process waits behind its
+//! head anyway) and overflow finds the oldest record in O(log n). Each
+//! record keeps the few header fields its readiness depends on
+//! ([`AttributionKey`]), so a retry does not re-parse it. The first
+//! version kept one `VecDeque` of records and re-parsed every one of them
+//! after every batch, removing from the middle: quadratic exactly when
+//! the queue filled (issue 14).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +47,7 @@ use crate::matcher::RuleSet;
 use crate::output::alert::CompiledOutputs;
 use crate::output::OutputSender;
 use crate::rules::Rule;
-use crate::state::process::{attribution_of, lookup_in};
+use crate::state::process::{attribution_of, lookup_in, AttributionKey};
 use crate::state::{boot_clock_ns, Attribution, Context, ProcCache, Process, ProcessTable};
 use crate::util::IdBuild;
 
@@ -226,10 +236,92 @@ pub struct Shared {
     pub stop: Arc<AtomicBool>,
 }
 
+/// A record waiting in a deferral queue.
 struct Deferred {
-    tgid: u32,
+    /// Order of arrival in the queue (unique, increasing).
+    seq: u64,
     ts_ns: u64,
+    /// Its [`wait_key`].
+    key: Option<AttributionKey>,
     bytes: Vec<u8>,
+}
+
+/// A worker's deferral queue: records in arrival order per process, and
+/// the processes ordered by their oldest record.
+#[derive(Default)]
+struct DeferQueue {
+    per_tgid: HashMap<u32, VecDeque<Deferred>, IdBuild>,
+    /// Arrival number of each waiting process's head record → the process.
+    /// The first entry is the oldest record of the whole queue.
+    heads: BTreeMap<u64, u32>,
+    len: usize,
+    next_seq: u64,
+}
+
+impl DeferQueue {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether a record of process `tgid` is waiting.
+    fn holds(&self, tgid: u32) -> bool {
+        self.per_tgid.contains_key(&tgid)
+    }
+
+    /// Appends a record of `tgid`.
+    fn push(&mut self, tgid: u32, ts_ns: u64, key: Option<AttributionKey>, bytes: Vec<u8>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let q = self.per_tgid.entry(tgid).or_default();
+        if q.is_empty() {
+            self.heads.insert(seq, tgid);
+        }
+        q.push_back(Deferred {
+            seq,
+            ts_ns,
+            key,
+            bytes,
+        });
+        self.len += 1;
+    }
+
+    /// The oldest waiting record of `tgid`.
+    fn head(&self, tgid: u32) -> Option<&Deferred> {
+        self.per_tgid.get(&tgid)?.front()
+    }
+
+    /// Removes the oldest waiting record of `tgid`.
+    fn pop_head(&mut self, tgid: u32) -> Option<Deferred> {
+        let q = self.per_tgid.get_mut(&tgid)?;
+        let d = q.pop_front()?;
+        self.heads.remove(&d.seq);
+        match q.front() {
+            Some(next) => {
+                self.heads.insert(next.seq, tgid);
+            }
+            None => {
+                self.per_tgid.remove(&tgid);
+            }
+        }
+        self.len -= 1;
+        Some(d)
+    }
+
+    /// Removes the oldest record of the queue.
+    fn pop_oldest(&mut self) -> Option<Deferred> {
+        let (_, &tgid) = self.heads.first_key_value()?;
+        self.pop_head(tgid)
+    }
+
+    /// The waiting processes, oldest head first, into `out`.
+    fn waiting(&self, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(self.heads.values().copied());
+    }
 }
 
 /// One worker; [`Worker::run`] consumes it on its own thread.
@@ -251,7 +343,12 @@ struct State {
     nworkers: u64,
     shared: Shared,
     cfg: WorkerConfig,
-    deferred: VecDeque<Deferred>,
+    deferred: DeferQueue,
+    /// Scratch list of the waiting processes for a retry pass.
+    retry_tgids: Vec<u32>,
+    /// Deferred records looked at by retry passes (tests check that a
+    /// pass costs the waiting processes, not the queue's length).
+    retry_visits: u64,
     local_events: Histogram<u64>,
     /// Kernel timestamps of the events handled since the last clock read:
     /// latency is taken once per batch (one clock read instead of one per
@@ -270,9 +367,6 @@ struct State {
     cache: ProcCache,
     /// This worker's view of the load-generator tracker.
     track: TrackerView,
-    /// Deferred records per process, for the "an earlier event of this
-    /// process is waiting" check without scanning the queue.
-    deferred_per_tgid: HashMap<u32, u32, IdBuild>,
 }
 
 impl<S: RecordSource> Worker<S> {
@@ -286,7 +380,9 @@ impl<S: RecordSource> Worker<S> {
                 nworkers: nworkers.max(1) as u64,
                 shared,
                 cfg,
-                deferred: VecDeque::new(),
+                deferred: DeferQueue::default(),
+                retry_tgids: Vec::new(),
+                retry_visits: 0,
                 local_events: new_histogram(),
                 batch_ts: Vec::with_capacity(4096),
                 lat_pending: 0,
@@ -295,7 +391,6 @@ impl<S: RecordSource> Worker<S> {
                 seq: 0,
                 cache: ProcCache::new(),
                 track: TrackerView::new(id),
-                deferred_per_tgid: HashMap::default(),
             },
         }
     }
@@ -456,7 +551,7 @@ impl State {
         // Keep per-process order: if an earlier event of this process is
         // waiting, this one waits behind it.
         let tgid = raw.hdr.tgid;
-        if !self.deferred.is_empty() && self.deferred_per_tgid.contains_key(&tgid) {
+        if !self.deferred.is_empty() && self.deferred.holds(tgid) {
             self.defer(&raw);
             return;
         }
@@ -473,66 +568,47 @@ impl State {
         stats.deferred.bump();
         if self.deferred.len() >= self.cfg.max_deferred {
             // Full: process the oldest now rather than lose anything.
-            if let Some(old) = self.pop_deferred(0) {
+            if let Some(old) = self.deferred.pop_oldest() {
                 stats.deferred_overflow.bump();
                 let engine = self.shared.engine.load_full();
                 self.process_bytes(&old.bytes, &engine, true);
             }
         }
-        *self.deferred_per_tgid.entry(raw.hdr.tgid).or_insert(0) += 1;
-        self.deferred.push_back(Deferred {
-            tgid: raw.hdr.tgid,
-            ts_ns: raw.hdr.ts_ns,
-            bytes: raw.bytes().to_vec(),
-        });
-    }
-
-    /// Removes entry `i` of the deferral queue.
-    fn pop_deferred(&mut self, i: usize) -> Option<Deferred> {
-        let d = self.deferred.remove(i)?;
-        if let std::collections::hash_map::Entry::Occupied(mut e) =
-            self.deferred_per_tgid.entry(d.tgid)
-        {
-            *e.get_mut() -= 1;
-            if *e.get() == 0 {
-                e.remove();
-            }
-        }
-        Some(d)
+        self.deferred.push(
+            raw.hdr.tgid,
+            raw.hdr.ts_ns,
+            wait_key(raw),
+            raw.bytes().to_vec(),
+        );
     }
 
     /// Processes deferred records whose process caught up or whose wait
     /// expired, in order per process. `force` processes everything.
+    /// Looks at the head of each waiting process and at the records it
+    /// releases, never at the records still blocked behind a head.
     fn retry_deferred(&mut self, force: bool) {
         if self.deferred.is_empty() {
             return;
         }
         let engine = self.shared.engine.load_full();
         let now = boot_clock_ns();
-        let mut blocked: HashSet<u32> = HashSet::new();
-        let mut i = 0;
-        while i < self.deferred.len() {
-            let d = &self.deferred[i];
-            if blocked.contains(&d.tgid) {
-                i += 1;
-                continue;
-            }
-            let expired = force || now.saturating_sub(d.ts_ns) >= self.cfg.attribution_wait_ns;
-            let ready = match RawEvent::parse(&d.bytes) {
-                Ok(raw) => {
-                    let p = self.cache.get(&self.shared.table, raw.hdr.tgid);
-                    !must_wait(&raw, p.as_deref())
+        let mut tgids = std::mem::take(&mut self.retry_tgids);
+        self.deferred.waiting(&mut tgids);
+        for &tgid in &tgids {
+            while let Some(d) = self.deferred.head(tgid) {
+                self.retry_visits += 1;
+                let (ts_ns, key) = (d.ts_ns, d.key);
+                let expired = force || now.saturating_sub(ts_ns) >= self.cfg.attribution_wait_ns;
+                let p = self.cache.get(&self.shared.table, tgid);
+                let ready = !key.is_some_and(|k| must_wait_key(k, p.as_deref()));
+                if !ready && !expired {
+                    break;
                 }
-                Err(_) => true,
-            };
-            if ready || expired {
-                let d = self.pop_deferred(i).expect("index in range");
+                let d = self.deferred.pop_head(tgid).expect("head exists");
                 self.process_bytes(&d.bytes, &engine, !ready);
-            } else {
-                blocked.insert(d.tgid);
-                i += 1;
             }
         }
+        self.retry_tgids = tgids;
     }
 
     fn process_bytes(&mut self, bytes: &[u8], engine: &Engine, late: bool) {
@@ -630,16 +706,28 @@ impl State {
 
 /// Whether the table is not ready for this event yet; `p` is its entry.
 fn must_wait(raw: &RawEvent<'_>, p: Option<&Process>) -> bool {
+    wait_key(raw).is_some_and(|k| must_wait_key(k, p))
+}
+
+/// What [`must_wait`] needs of an event, kept with a deferred record so
+/// that it is not re-parsed at every retry; `None` for the events that
+/// never wait (`procinfo`, `procexit`).
+fn wait_key(raw: &RawEvent<'_>) -> Option<AttributionKey> {
     let ty = raw.ty();
     if ty == EventType::PROCINFO || ty == EventType::PROCEXIT {
-        return false;
+        return None;
     }
-    match attribution_of(raw, p) {
+    Some(AttributionKey::of(raw))
+}
+
+/// [`must_wait`] on an event's [`wait_key`].
+fn must_wait_key(key: AttributionKey, p: Option<&Process>) -> bool {
+    match key.attribution(p) {
         Attribution::Ready | Attribution::Ahead => false,
         Attribution::Behind => true,
         // An exec brings its own image; anything else from an unknown
         // process waits a little for its fork to be applied.
-        Attribution::Unknown => !crate::state::process::is_exec_success(raw),
+        Attribution::Unknown => !key.exec_success,
     }
 }
 
@@ -742,6 +830,123 @@ mod tests {
         assert_eq!(w.deferred.get(), 2);
         assert_eq!(w.late_attribution.get(), 2);
         assert_eq!(w.unknown_process.get(), 2);
+        outputs.shutdown(Duration::from_secs(1));
+    }
+
+    /// A worker on an empty source, for driving its state by hand.
+    fn idle_worker(cfg: WorkerConfig) -> (Worker<Vector>, Arc<PipelineMetrics>, Outputs) {
+        let (shared, metrics, outputs) = setup(Arc::new(AtomicBool::new(false)));
+        let w = Worker::new(0, 1, Vector(VecDeque::new()), shared, cfg);
+        (w, metrics, outputs)
+    }
+
+    /// Issue 14: a retry pass re-parsed every deferred record and removed
+    /// from the middle of the queue, so with the queue full (65,536
+    /// records) every batch cost the whole queue. Now a pass looks at one
+    /// record per waiting process.
+    #[test]
+    fn deferral_queue_retry_is_linear() {
+        let cfg = WorkerConfig {
+            attribution_wait_ns: 3_600_000_000_000,
+            ..WorkerConfig::default()
+        };
+        let max = cfg.max_deferred;
+        let (mut w, metrics, outputs) = idle_worker(cfg);
+        let engine = w.st.shared.engine.load_full();
+        let procs = 256u32;
+        let now = boot_clock_ns();
+        let start = std::time::Instant::now();
+        for i in 0..max as u32 {
+            let rec = openat_at(10_000 + i % procs, "ghost", now);
+            w.st.handle(&rec, &engine);
+            if i % 4096 == 4095 {
+                w.st.retry_deferred(false);
+            }
+        }
+        assert_eq!(w.st.deferred.len(), max);
+        let before = w.st.retry_visits;
+        for _ in 0..100 {
+            w.st.retry_deferred(false);
+        }
+        assert_eq!(w.st.retry_visits - before, 100 * procs as u64);
+        // 16 batches while filling and 100 full-queue passes: the old
+        // queue parsed ~6.5 M records here, this looks at ~30 k heads.
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let st = &metrics.workers[0];
+        assert_eq!(st.deferred.get(), max as u64);
+        assert_eq!(st.processed.get(), 0);
+        assert_eq!(st.deferred_overflow.get(), 0);
+        w.st.retry_deferred(true);
+        assert!(w.st.deferred.is_empty());
+        assert_eq!(st.processed.get(), max as u64);
+        assert_eq!(st.late_attribution.get(), max as u64);
+        outputs.shutdown(Duration::from_secs(1));
+    }
+
+    /// An expired record is processed; a record whose wait expired but
+    /// whose process has an earlier record still waiting stays behind it.
+    #[test]
+    fn deferral_keeps_process_order_and_expires() {
+        let cfg = WorkerConfig {
+            attribution_wait_ns: 1_000_000_000,
+            ..WorkerConfig::default()
+        };
+        let (mut w, metrics, outputs) = idle_worker(cfg);
+        let engine = w.st.shared.engine.load_full();
+        let now = boot_clock_ns();
+        let old = now.saturating_sub(5_000_000_000);
+        // Process 1: a fresh record, then an expired one behind it.
+        w.st.handle(&openat_at(1001, "a", now), &engine);
+        w.st.handle(&openat_at(1001, "a", old), &engine);
+        // Process 2: an expired record, then a fresh one.
+        w.st.handle(&openat_at(1002, "b", old), &engine);
+        w.st.handle(&openat_at(1002, "b", now + 1), &engine);
+        assert_eq!(w.st.deferred.len(), 4);
+        w.st.retry_deferred(false);
+        let st = &metrics.workers[0];
+        assert_eq!(st.processed.get(), 1);
+        assert_eq!(st.late_attribution.get(), 1);
+        assert_eq!(w.st.deferred.head(1001).map(|d| d.ts_ns), Some(now));
+        assert_eq!(w.st.deferred.head(1002).map(|d| d.ts_ns), Some(now + 1));
+        // A later event of a waiting process queues behind it even if it
+        // would not wait by itself.
+        w.st.handle(&openat_at(1002, "b", old), &engine);
+        assert_eq!(w.st.deferred.len(), 4);
+        w.st.retry_deferred(true);
+        assert!(w.st.deferred.is_empty());
+        assert_eq!(st.processed.get(), 5);
+        outputs.shutdown(Duration::from_secs(1));
+    }
+
+    /// A full queue processes its globally oldest record, whichever
+    /// process it belongs to, and counts the overflow.
+    #[test]
+    fn deferral_overflow_processes_oldest() {
+        let cfg = WorkerConfig {
+            attribution_wait_ns: 3_600_000_000_000,
+            max_deferred: 3,
+            ..WorkerConfig::default()
+        };
+        let (mut w, metrics, outputs) = idle_worker(cfg);
+        let engine = w.st.shared.engine.load_full();
+        let now = boot_clock_ns();
+        // Arrival order: A(1) B(2) A(3) C(4) D(5).
+        for (tgid, ts) in [(1u32, 1u64), (2, 2), (1, 3), (3, 4), (4, 5)] {
+            w.st.handle(&openat_at(tgid, "x", now + ts), &engine);
+        }
+        let st = &metrics.workers[0];
+        assert_eq!(st.deferred_overflow.get(), 2);
+        assert_eq!(st.processed.get(), 2);
+        assert_eq!(w.st.deferred.len(), 3);
+        // A(1) then B(2) went first; A(3) is now A's head.
+        assert_eq!(w.st.deferred.head(1).map(|d| d.ts_ns), Some(now + 3));
+        assert!(!w.st.deferred.holds(2));
+        let oldest = w.st.deferred.pop_oldest().map(|d| d.ts_ns);
+        assert_eq!(oldest, Some(now + 3));
         outputs.shutdown(Duration::from_secs(1));
     }
 

@@ -366,20 +366,48 @@ pub fn is_exec_success(ev: &RawEvent<'_>) -> bool {
 /// How `ev` relates to `p`, the table's entry for its process (`None`: no
 /// entry); see [`Attribution`].
 pub fn attribution_of(ev: &RawEvent<'_>, p: Option<&Process>) -> Attribution {
-    if ev.ty() == EventType::PROCINFO {
-        return Attribution::Ready;
+    AttributionKey::of(ev).attribution(p)
+}
+
+/// What [`attribution_of`] needs of an event, a few bytes kept instead of
+/// the record so that a waiting event is not re-parsed to be re-checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttributionKey {
+    /// The event is a `procinfo` record (always in sync).
+    pub procinfo: bool,
+    /// The event is a successful exec ([`is_exec_success`]).
+    pub exec_success: bool,
+    /// The event's exec generation.
+    pub exec_gen: u64,
+}
+
+impl AttributionKey {
+    /// The key of `ev`.
+    pub fn of(ev: &RawEvent<'_>) -> AttributionKey {
+        AttributionKey {
+            procinfo: ev.ty() == EventType::PROCINFO,
+            exec_success: is_exec_success(ev),
+            exec_gen: ev.hdr.exec_gen,
+        }
     }
-    let Some(p) = p else {
-        return Attribution::Unknown;
-    };
-    if is_exec_success(ev) {
-        // The exec event itself brings the table in sync.
-        return match p.gens[0].exec_gen {
-            Some(g) if ev.hdr.exec_gen < g => Attribution::Ahead,
-            _ => Attribution::Ready,
+
+    /// How the event relates to `p`, the table's entry for its process.
+    pub fn attribution(self, p: Option<&Process>) -> Attribution {
+        if self.procinfo {
+            return Attribution::Ready;
+        }
+        let Some(p) = p else {
+            return Attribution::Unknown;
         };
+        if self.exec_success {
+            // The exec event itself brings the table in sync.
+            return match p.gens[0].exec_gen {
+                Some(g) if self.exec_gen < g => Attribution::Ahead,
+                _ => Attribution::Ready,
+            };
+        }
+        p.generation_for(self.exec_gen).0
     }
-    p.generation_for(ev.hdr.exec_gen).0
 }
 
 /// Which generation of an entry an event is extracted against.
