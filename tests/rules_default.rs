@@ -312,6 +312,27 @@ fn fires() -> Vec<Fire> {
             ),
             vec![("fd.name", json!("/tmp/y"))],
         ),
+        // fchmodat2 called directly (no libc wrapper routes chmod(1) there).
+        f(
+            "Set Setuid or Setgid Bit",
+            "Notice",
+            with(
+                host("fchmodat2", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/tmp/z", "evt.arg.mode": "S_ISUID|S_IRWXU",
+                       "evt.arg.flags": "AT_SYMLINK_NOFOLLOW"}),
+            ),
+            vec![("evt.arg.filename", json!("/tmp/z"))],
+        ),
+        f(
+            "Permission Change on Sensitive File",
+            "Warning",
+            with(
+                host("fchmodat2", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/usr/local/bin/tool", "evt.arg.mode": "S_IRWXU|S_IRWXG|S_IRWXO",
+                       "evt.arg.flags": ""}),
+            ),
+            vec![("evt.arg.filename", json!("/usr/local/bin/tool"))],
+        ),
         f(
             "Permission Change on Sensitive File",
             "Warning",
@@ -807,6 +828,23 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             with(
                 host("fchmodat", "chmod"),
                 json!({"evt.res": "SUCCESS", "evt.arg.filename": "/home/k/notes", "evt.arg.mode": "S_IRUSR|S_IWUSR"}),
+            ),
+        ),
+        // fchmodat2 that failed, and one without a setuid/setgid bit.
+        (
+            "Set Setuid or Setgid Bit",
+            with(
+                host("fchmodat2", "python3"),
+                json!({"evt.res": "EPERM", "evt.arg.filename": "/tmp/z", "evt.arg.mode": "S_ISUID|S_IRWXU",
+                       "evt.arg.flags": ""}),
+            ),
+        ),
+        (
+            "Permission Change on Sensitive File",
+            with(
+                host("fchmodat2", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.filename": "/srv/app/tool", "evt.arg.mode": "S_IRWXU",
+                       "evt.arg.flags": ""}),
             ),
         ),
         (

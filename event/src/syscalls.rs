@@ -365,4 +365,6 @@ pub const SYSCALLS_X86_64: &[(&str, u32)] = &[
     ("process_mrelease", 448),
     ("futex_waitv", 449),
     ("set_mempolicy_home_node", 450),
+    ("cachestat", 451),
+    ("fchmodat2", 452),
 ];

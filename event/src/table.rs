@@ -888,6 +888,32 @@ pub const EVENTS: &[EventInfo] = &[
         Some(319),
         &[p("name", K::Str), p("flags", K::Flags(F::Memfd))]
     ),
+    // fchmodat2 (Linux 6.6): fchmodat with the flags argument the older
+    // call lacks. Falco's event table has no such event; kestrel mirrors
+    // fchmodat's parameters (the path resolved against dirfd as for the
+    // other *at calls) and adds the flags, which take the same
+    // AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH values as fchownat's.
+    ev!(
+        91,
+        "fchmodat2",
+        File,
+        Errno,
+        NOFD,
+        Some(452),
+        &[
+            p("dirfd", K::Fd),
+            p(
+                "filename",
+                K::RelPath {
+                    dirfd: 0,
+                    dirpath: 4
+                }
+            ),
+            p("mode", K::Mode),
+            p("flags", K::Flags(F::Fchownat)),
+            hidden("dirpath", K::Path),
+        ]
+    ),
     // ---- network (128-191)
     ev!(
         128,

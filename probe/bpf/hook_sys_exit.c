@@ -156,14 +156,15 @@ static __noinline int kst_sc_path_ints(struct task_struct *t, struct pt_regs *re
 }
 
 /* dirfd, path, [ints...], dirpath: unlinkat (flags), mkdirat (mode),
- * fchmodat (mode), fchownat (uid, gid, flags). */
+ * fchmodat (mode), fchmodat2 (mode, flags), fchownat (uid, gid, flags). */
 static __noinline int kst_sc_at1(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	struct kst_w w;
 	__u32 at, len;
 	long dirfd = (int)regs->di;
 	int chown = type == KST_EV_FCHOWNAT;
-	if (kst_w_begin(&w, t, type, chown ? 6 : 4, ret))
+	int chmod2 = type == KST_EV_FCHMODAT2;
+	if (kst_w_begin(&w, t, type, chown ? 6 : chmod2 ? 5 : 4, ret))
 		return 0;
 	kst_put_int(&w, dirfd);
 	kst_put_upath(&w, regs->si, &at, &len);
@@ -171,6 +172,8 @@ static __noinline int kst_sc_at1(struct task_struct *t, struct pt_regs *regs, lo
 	if (chown) {
 		kst_put_u64(&w, ZX32(regs->r10));
 		kst_put_u64(&w, ZX32(regs->r8));
+	} else if (chmod2) {
+		kst_put_u64(&w, ZX32(regs->r10));
 	}
 	kst_put_dirpath(&w, t, dirfd, at, len);
 	return kst_w_submit(&w);
@@ -567,6 +570,7 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_UNLINKAT:
 	case KST_EV_MKDIRAT:
 	case KST_EV_FCHMODAT:
+	case KST_EV_FCHMODAT2:
 	case KST_EV_FCHOWNAT:
 		return kst_sc_at1(t, regs, ret, type);
 	case KST_EV_MKDIR:

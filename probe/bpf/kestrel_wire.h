@@ -131,6 +131,7 @@ enum kst_event_type {
 	KST_EV_MOUNT = 88,
 	KST_EV_UMOUNT2 = 89,
 	KST_EV_MEMFD_CREATE = 90,
+	KST_EV_FCHMODAT2 = 91,
 	/* network */
 	KST_EV_SOCKET = 128,
 	KST_EV_CONNECT = 129,

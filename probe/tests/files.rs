@@ -507,6 +507,29 @@ fn permission_changes() {
     assert_eq!(r.u("mode"), 0o640);
     assert_eq!(r.s("dirpath"), d.s());
 
+    // fchmodat2 (no libc wrapper): the flags come after the mode.
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            libc::syscall(
+                452,
+                d.fd,
+                cstr(&name).as_ptr(),
+                0o4750,
+                libc::AT_SYMLINK_NOFOLLOW
+            ),
+            0
+        )
+    };
+    let r = h.wait("fchmodat2", |r| {
+        by(tid, "fchmodat2")(r) && r.s("filename") == name
+    });
+    assert_eq!(
+        (r.u("mode"), r.u("flags")),
+        (0o4750, libc::AT_SYMLINK_NOFOLLOW as u64)
+    );
+    assert_eq!(r.s("dirpath"), d.s());
+
     // SAFETY: as above.
     unsafe { assert_eq!(libc::syscall(libc::SYS_chown, cf.as_ptr(), 1234, 5678), 0) };
     let r = h.wait("chown", |r| by(tid, "chown")(r) && r.s("path") == fs);

@@ -768,7 +768,8 @@ impl<'a> LiveEvent<'a> {
                         };
                         // Falco gives symbolic names to chmod-family modes
                         // (PT_MODE); open/mkdir modes are plain octal.
-                        let named = matches!(raw.info.name, "chmod" | "fchmod" | "fchmodat");
+                        let named =
+                            matches!(raw.info.name, "chmod" | "fchmod" | "fchmodat" | "fchmodat2");
                         let resolved = if named { flags::render_mode(v) } else { None };
                         (
                             Cow::Owned(txt.into_bytes()),
