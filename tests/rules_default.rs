@@ -496,6 +496,25 @@ fn fires() -> Vec<Fire> {
             ),
             vec![("evt.arg.linkpath", json!("/etc/cron.d/job"))],
         ),
+        // truncate(2) by path: no open for writing to catch.
+        f(
+            "Binary Dir Changed by Rename, Link or Unlink",
+            "Error",
+            with(
+                host("truncate", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.path": "/usr/local/bin/tool", "evt.arg.length": 0}),
+            ),
+            vec![("evt.arg.path", json!("/usr/local/bin/tool"))],
+        ),
+        f(
+            "Etc Changed by Rename, Link or Unlink",
+            "Error",
+            with(
+                host("truncate", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.path": "/etc/sudoers.d/ops", "evt.arg.length": 0}),
+            ),
+            vec![("evt.arg.path", json!("/etc/sudoers.d/ops"))],
+        ),
         f(
             "File Created with Setuid or Setgid Mode",
             "Notice",
@@ -964,6 +983,29 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             with(
                 host("renameat2", "useradd"),
                 json!({"evt.res": "SUCCESS", "evt.arg.oldpath": "/etc/passwd+", "evt.arg.newpath": "/etc/passwd"}),
+            ),
+        ),
+        // A truncate that failed, one elsewhere, and an ftruncate (its fd
+        // was opened for writing, which Write Below * reports).
+        (
+            "Binary Dir Changed by Rename, Link or Unlink",
+            with(
+                host("truncate", "python3"),
+                json!({"evt.res": "EACCES", "evt.arg.path": "/usr/local/bin/tool", "evt.arg.length": 0}),
+            ),
+        ),
+        (
+            "Etc Changed by Rename, Link or Unlink",
+            with(
+                host("truncate", "python3"),
+                json!({"evt.res": "SUCCESS", "evt.arg.path": "/var/lib/app/etc/x", "evt.arg.length": 0}),
+            ),
+        ),
+        (
+            "Etc Changed by Rename, Link or Unlink",
+            with(
+                host("ftruncate", "python3"),
+                json!({"evt.res": "SUCCESS", "fd.name": "/etc/hosts", "evt.arg.length": 0}),
             ),
         ),
         (

@@ -914,6 +914,31 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("dirpath", K::Path),
         ]
     ),
+    // truncate, ftruncate: the syscall's own parameters (the path as
+    // passed, resolved against the cwd like the other path calls; the fd
+    // with its file), the length in full 64 bits.
+    ev!(
+        92,
+        "truncate",
+        File,
+        Errno,
+        NOFD,
+        Some(76),
+        &[p("path", K::Path), p("length", K::Uint)]
+    ),
+    ev!(
+        93,
+        "ftruncate",
+        File,
+        Errno,
+        fdp(0),
+        Some(77),
+        &[
+            p("fd", K::Fd),
+            p("length", K::Uint),
+            hidden("fdinfo", K::FdInfo)
+        ]
+    ),
     // ---- network (128-191)
     ev!(
         128,

@@ -140,8 +140,8 @@ static __noinline int kst_sc_path2(struct task_struct *t, struct pt_regs *regs, 
 	return kst_w_submit(&w);
 }
 
-/* A user path and integers: mkdir, chmod, umount2 (path, x);
- * chown, lchown (path, uid, gid). */
+/* A user path and integers: mkdir, chmod, umount2 (path, x), truncate
+ * (path, 64-bit length); chown, lchown (path, uid, gid). */
 static __noinline int kst_sc_path_ints(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	struct kst_w w;
@@ -149,7 +149,7 @@ static __noinline int kst_sc_path_ints(struct task_struct *t, struct pt_regs *re
 	if (kst_w_begin(&w, t, type, three ? 3 : 2, ret))
 		return 0;
 	kst_put_ustr(&w, regs->di, KST_PATH_MAX);
-	kst_put_u64(&w, ZX32(regs->si));
+	kst_put_u64(&w, type == KST_EV_TRUNCATE ? regs->si : ZX32(regs->si));
 	if (three)
 		kst_put_u64(&w, ZX32(regs->dx));
 	return kst_w_submit(&w);
@@ -216,12 +216,15 @@ static __noinline int kst_sc_at2(struct task_struct *t, struct pt_regs *regs, lo
 }
 
 /* fd, [ints...], fdinfo: fchmod (mode), fchown (uid, gid), fchdir,
- * setns (nstype), finit_module (uargs string, flags). */
+ * setns (nstype), ftruncate (64-bit length), finit_module (uargs string,
+ * flags). */
 static __noinline int kst_sc_fd(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	struct kst_w w;
 	long fd = (int)regs->di;
-	__u32 n = type == KST_EV_FCHDIR ? 2 : type == KST_EV_FCHMOD || type == KST_EV_SETNS ? 3 : 4;
+	__u32 n = type == KST_EV_FCHDIR ? 2
+		: type == KST_EV_FCHMOD || type == KST_EV_SETNS || type == KST_EV_FTRUNCATE ? 3
+		: 4;
 	if (kst_w_begin(&w, t, type, n, ret))
 		return 0;
 	kst_put_int(&w, fd);
@@ -231,6 +234,8 @@ static __noinline int kst_sc_fd(struct task_struct *t, struct pt_regs *regs, lon
 	} else if (type == KST_EV_FCHOWN) {
 		kst_put_u64(&w, ZX32(regs->si));
 		kst_put_u64(&w, ZX32(regs->dx));
+	} else if (type == KST_EV_FTRUNCATE) {
+		kst_put_u64(&w, regs->si);
 	} else if (type != KST_EV_FCHDIR) {
 		kst_put_u64(&w, ZX32(regs->si));
 	}
@@ -545,6 +550,7 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_SETNS:
 	case KST_EV_FCHMOD:
 	case KST_EV_FCHOWN:
+	case KST_EV_FTRUNCATE:
 	case KST_EV_FINIT_MODULE:
 		return kst_sc_fd(t, regs, ret, type);
 	/* file */
@@ -578,6 +584,7 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_CHOWN:
 	case KST_EV_LCHOWN:
 	case KST_EV_UMOUNT2:
+	case KST_EV_TRUNCATE:
 		return kst_sc_path_ints(t, regs, ret, type);
 	case KST_EV_MOUNT:
 		return kst_sc_mount(t, regs, ret, type);

@@ -569,6 +569,40 @@ fn permission_changes() {
     unsafe { libc::close(fd) };
 }
 
+/// truncate by path and ftruncate by fd, with lengths beyond 32 bits.
+#[test]
+fn truncations() {
+    let _g = serial();
+    let h = harness();
+    let tid = gettid();
+    let d = Dir::new();
+    let f = d.join(&unique("trunc"));
+    std::fs::write(&f, b"t").expect("write");
+    let fs = ps(&f);
+    let cf = cstr(&fs);
+    let big: i64 = (5 << 32) + 7;
+
+    // SAFETY: raw syscalls with a valid C string and our own fd.
+    unsafe { assert_eq!(libc::syscall(libc::SYS_truncate, cf.as_ptr(), big), 0) };
+    let r = h.wait("truncate", |r| by(tid, "truncate")(r) && r.s("path") == fs);
+    assert_eq!((r.u("length"), r.ret()), (big as u64, 0));
+
+    // SAFETY: as above.
+    let fd = unsafe { libc::open(cf.as_ptr(), libc::O_WRONLY) };
+    assert!(fd >= 0);
+    // SAFETY: as above.
+    unsafe { assert_eq!(libc::syscall(libc::SYS_ftruncate, fd, 3i64), 0) };
+    let r = h.wait("ftruncate", |r| {
+        by(tid, "ftruncate")(r) && r.i("fd") == fd as i64
+    });
+    assert_eq!(r.u("length"), 3);
+    let (fi, path) = r.fdinfo("fdinfo");
+    assert_eq!((fi.fd, fi.kind), (fd, b'f'));
+    assert_eq!(path, fs);
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+}
+
 #[test]
 fn mount_memfd_and_modules() {
     let _g = serial();
