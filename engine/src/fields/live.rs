@@ -1664,14 +1664,7 @@ impl<'a> LiveEvent<'a> {
                 Some(p) => s(&p.name),
                 None => self.label("io.kubernetes.pod.name"),
             },
-            F::ContainerLabels => {
-                let v: Vec<String> = info
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}:{v}"))
-                    .collect();
-                Some(Value::string(v.join(", ").into_bytes()))
-            }
+            F::ContainerLabels => Some(Value::string(info.labels_text())),
             F::K8sPodUid | F::K8sPodId => match &info.pod {
                 Some(p) => s(&p.uid),
                 None => self.label("io.kubernetes.pod.uid"),

@@ -308,16 +308,16 @@ pub struct PodInfo {
     pub cni_result: String,
 }
 
+/// Labels as `key:value` pairs joined with `, `, as Falco prints them.
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    let v: Vec<String> = labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    v.join(", ")
+}
+
 impl PodInfo {
-    /// `k8s.pod.labels`: `key:value` pairs joined with `, `, as Falco
-    /// prints them.
+    /// `k8s.pod.labels`.
     pub fn labels_text(&self) -> String {
-        let v: Vec<String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}:{v}"))
-            .collect();
-        v.join(", ")
+        labels_text(&self.labels)
     }
 }
 
@@ -330,6 +330,11 @@ impl ContainerInfo {
             name: "host".into(),
             ..Default::default()
         }
+    }
+
+    /// `container.labels`.
+    pub fn labels_text(&self) -> String {
+        labels_text(&self.labels)
     }
 
     /// All mounts joined with `,` (Falco's code joins with commas).
