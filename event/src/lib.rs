@@ -13,6 +13,7 @@
 
 pub mod capfile;
 pub mod flags;
+pub mod iouring;
 pub mod raw;
 pub mod syscalls;
 pub mod table;

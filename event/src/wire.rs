@@ -40,6 +40,17 @@ pub const HF_KSEL: u32 = 0x8;
 /// [`FCfg::active`]), so that marks are read only by the ruleset that
 /// filter was derived from, even across several quick reloads.
 pub const HF_KGEN_SHIFT: u32 = 8;
+/// Header flag: the event is an io_uring request (the syscall it stands
+/// for was not made); its `IORING_OP_*` opcode is in bits 16..24
+/// ([`HF_IOOP_SHIFT`]).
+pub const HF_IOURING: u32 = 0x10;
+/// Header flag: the io_uring request completed in one of the ring's kernel
+/// threads (an io-wq worker `iou-wrk-*` or the SQPOLL thread `iou-sqp-*`),
+/// threads of the ring owner's process: `tid` is that thread, the other
+/// process fields describe the owner (its thread group leader).
+pub const HF_IOWORKER: u32 = 0x20;
+/// Shift of the io_uring opcode in the header flags (8 bits).
+pub const HF_IOOP_SHIFT: u32 = 16;
 
 /// Counter categories, the index into [`Counters`] arrays.
 #[repr(u32)]

@@ -31,6 +31,19 @@ pub enum Command {
     Run(RunArgs),
     /// List the trigger scenario's actions and the rules they target.
     Triggers,
+    /// Perform one io_uring request (or a linked chain) and print its
+    /// results as JSON (see `kestrel_loadgen::uring::uring_command`).
+    Uring {
+        /// Set the ring up with IORING_SETUP_SQPOLL.
+        #[arg(long)]
+        sqpoll: bool,
+        /// Flag every request IOSQE_ASYNC (punted to an io-wq worker).
+        #[arg(long = "async")]
+        punt: bool,
+        /// The op and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// (internal) Run a program and exit with its status.
     #[command(name = SPAWN_HELPER, hide = true)]
     SpawnHelper {
@@ -276,6 +289,23 @@ fn list_triggers() -> String {
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
         Command::SpawnHelper { argv } => spawn_helper(&argv),
+        Command::Uring { sqpoll, punt, args } => {
+            let opts = crate::uring::RingOpts {
+                sqpoll,
+                punt,
+                link: false,
+            };
+            match crate::uring::uring_command(opts, &args) {
+                Ok(j) => {
+                    println!("{j}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kestrel-loadgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Triggers => {
             print!("{}", list_triggers());
             ExitCode::SUCCESS

@@ -41,3 +41,4 @@ pub mod scenario;
 pub mod sim;
 pub mod sys;
 pub mod trigger;
+pub mod uring;

@@ -482,6 +482,20 @@ static __always_inline int kst_sys_exit_ints(struct task_struct *t, struct pt_re
 		a2 = regs->dx;
 		a3 = regs->r10;
 		break;
+	case KST_EV_IO_URING_ENTER: /* fd, to_submit, min_complete, flags */
+		n = 4;
+		a0 = SX32(regs->di);
+		a1 = ZX32(regs->si);
+		a2 = ZX32(regs->dx);
+		a3 = ZX32(regs->r10);
+		break;
+	case KST_EV_IO_URING_REGISTER: /* fd, opcode, arg, nr_args */
+		n = 4;
+		a0 = SX32(regs->di);
+		a1 = ZX32(regs->si);
+		a2 = regs->dx;
+		a3 = ZX32(regs->r10);
+		break;
 	default: /* fork, vfork, setsid */
 		n = 0;
 		break;
@@ -498,6 +512,23 @@ static __always_inline int kst_sys_exit_ints(struct task_struct *t, struct pt_re
 	default:
 		return kst_emit_ints(t, type, ret, 4, a0, a1, a2, a3, 0);
 	}
+}
+
+/* io_uring_setup: entries, then the io_uring_params the kernel filled in
+ * (sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle,
+ * features: the first six u32 of the uapi struct). */
+static __noinline int kst_sc_uring_setup(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
+{
+	struct kst_w w;
+	__u32 p[6] = {};
+	if (kst_w_begin(&w, t, type, 7, ret))
+		return 0;
+	bpf_probe_read_user(p, sizeof(p), (void *)regs->si);
+	kst_put_u64(&w, ZX32(regs->di));
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		kst_put_u64(&w, i == 3 ? SX32(p[i]) : ZX32(p[i]));
+	return kst_w_submit(&w);
 }
 
 static __noinline int kst_sc_ints(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
@@ -535,7 +566,11 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_SOCKET:
 	case KST_EV_BPF:
 	case KST_EV_USERFAULTFD:
+	case KST_EV_IO_URING_ENTER:
+	case KST_EV_IO_URING_REGISTER:
 		return kst_sc_ints(t, regs, ret, type);
+	case KST_EV_IO_URING_SETUP:
+		return kst_sc_uring_setup(t, regs, ret, type);
 	case KST_EV_CLOSE:
 		/* On the hot path of every open/close loop: inline, no call. */
 		return kst_emit_ints(t, type, ret, 1, SX32(regs->di), 0, 0, 0, 0);

@@ -11,5 +11,6 @@
 #include "hook_sys_exit.c"
 #include "hook_sched.c"
 #include "hook_exec.c"
+#include "hook_io_uring.c"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -363,6 +363,10 @@ struct kst_w {
 	__u32 n;   /* parameters written */
 	__u32 flags;
 	__u32 type;
+	/* The struct file kst_put_fdinfo describes instead of looking its fd
+	 * up (io_uring requests: the request's file, fixed files too); 0:
+	 * look the fd up in the task's table. */
+	__u64 file;
 };
 
 static __always_inline int kst_w_begin(struct kst_w *w, struct task_struct *t, __u32 type,
@@ -372,6 +376,7 @@ static __always_inline int kst_w_begin(struct kst_w *w, struct task_struct *t, _
 	w->type = type;
 	w->n = 0;
 	w->flags = 0;
+	w->file = 0;
 	w->off = KST_HDR_LEN + 2 * nparams;
 	if (!w->s) {
 		kst_count(type, 0);
@@ -906,7 +911,7 @@ static __noinline void kst_put_fdinfo(struct kst_w *w, struct task_struct *t, lo
 	fi->fd = (int)fd;
 	__u32 len = KST_FDINFO_LEN;
 	__u32 poff = off + KST_FDINFO_LEN;
-	struct file *f = kst_fd_file(t, (int)fd);
+	struct file *f = w->file ? (struct file *)w->file : kst_fd_file(t, (int)fd);
 	if (!f)
 		goto out;
 	struct inode *ino = BPF_CORE_READ(f, f_inode);

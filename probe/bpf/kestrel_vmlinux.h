@@ -239,6 +239,7 @@ struct thread_info {
 
 struct task_struct {
 	struct thread_info thread_info;
+	unsigned int flags;
 	int pid;
 	int tgid;
 	int exit_code;
@@ -309,6 +310,110 @@ struct unix_sock {
 struct ovl_inode {
 	struct inode vfs_inode;
 	struct dentry *__upperdentry;
+};
+
+/* io_uring (hook_io_uring.c): the request and the command structs its
+ * prep step fills, one per op family; only the members read. */
+struct filename {
+	const char *name;
+};
+
+struct open_how {
+	__u64 flags;
+	__u64 mode;
+	__u64 resolve;
+};
+
+struct io_cqe {
+	__u64 user_data;
+	__s32 res;
+	union {
+		__u32 flags;
+		int fd;
+	};
+};
+
+struct io_cmd_data {
+	struct file *file;
+	__u8 data[56];
+};
+
+struct io_ring_ctx {
+	unsigned int flags;
+};
+
+struct io_kiocb {
+	union {
+		struct file *file;
+		struct io_cmd_data cmd;
+	};
+	u8 opcode;
+	__u64 flags;
+	struct io_cqe cqe;
+	struct io_ring_ctx *ctx;
+};
+
+struct io_uring_cqe {
+	__u64 user_data;
+	__s32 res;
+	__u32 flags;
+};
+
+struct io_open {
+	int dfd;
+	struct filename *filename;
+	struct open_how how;
+};
+
+struct io_close {
+	int fd;
+};
+
+struct io_rename {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+};
+
+struct io_unlink {
+	int dfd;
+	int flags;
+	struct filename *filename;
+};
+
+struct io_mkdir {
+	int dfd;
+	unsigned short mode;
+	struct filename *filename;
+};
+
+struct io_link {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+};
+
+struct io_accept {
+	int flags;
+};
+
+struct io_connect {
+	void *addr;
+	int addr_len;
+};
+
+struct io_sr_msg {
+	void *buf;
+	int len;
+};
+
+struct io_rw {
+	__u64 addr;
+	__u32 len;
 };
 
 #pragma clang attribute pop

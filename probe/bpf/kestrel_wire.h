@@ -61,6 +61,9 @@
 #define KST_HF_KEVAL 0x4       /* the interest filter evaluated its clauses */
 #define KST_HF_KSEL 0x8        /* ... and one held */
 #define KST_HF_KGEN_SHIFT 8    /* bits 8-15: low byte of kst_fcfg.active */
+#define KST_HF_IOURING 0x10    /* an io_uring request, not a system call */
+#define KST_HF_IOWORKER 0x20   /* ... completed in an io_uring kernel thread (iou-wrk, iou-sqp) */
+#define KST_HF_IOOP_SHIFT 16   /* bits 16-23: its IORING_OP_* opcode */
 
 /* Counter categories. */
 enum kst_category {
@@ -154,6 +157,11 @@ enum kst_event_type {
 	KST_EV_FINIT_MODULE = 193,
 	KST_EV_BPF = 194,
 	KST_EV_USERFAULTFD = 195,
+	/* io_uring (224-239) */
+	KST_EV_IO_URING_SETUP = 224,
+	KST_EV_IO_URING_ENTER = 225,
+	KST_EV_IO_URING_REGISTER = 226,
+	KST_EV_IO_URING_OP = 227,   /* an io_uring request without a decoded syscall equivalent */
 	KST_EV_MAX = 256,
 };
 

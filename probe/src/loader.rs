@@ -35,6 +35,14 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("kst_sys_exit", "sys_exit"),
 ];
 
+/// Programs attached when the kernel has their tracepoint (io_uring's are
+/// absent on kernels built without CONFIG_IO_URING); without them io_uring
+/// requests are not reported, which the daemon logs once.
+const OPTIONAL_PROGRAMS: &[(&str, &str)] = &[
+    ("kst_uring_submit", "io_uring_submit_req"),
+    ("kst_uring_complete", "io_uring_complete"),
+];
+
 /// How to load the probe.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -99,6 +107,7 @@ pub struct Probe {
     mappings: Vec<Arc<RingMapping>>,
     readers_taken: bool,
     ring_size: usize,
+    optional_attached: Vec<&'static str>,
     filter: FilterMaps,
     /// Kept so the rings outlive the outer map's references in any case.
     _rings: Vec<MapData>,
@@ -200,6 +209,7 @@ impl Probe {
             mappings,
             readers_taken: false,
             ring_size: cfg.ring_size,
+            optional_attached: Vec::new(),
             filter,
             _rings: rings,
         };
@@ -214,11 +224,22 @@ impl Probe {
                 .load(tp, &btf)
                 .map_err(|e| program_error(name, e))?;
         }
-        for (name, tp) in PROGRAMS {
+        let mut optional = Vec::new();
+        for (name, tp) in OPTIONAL_PROGRAMS {
+            match tracepoint(&mut probe.ebpf, name)?.load(tp, &btf) {
+                Ok(()) => optional.push((*name, *tp)),
+                Err(e) => log::warn!(
+                    "io_uring requests will not be reported: {}",
+                    program_error(name, e)
+                ),
+            }
+        }
+        for (name, tp) in PROGRAMS.iter().chain(optional.iter()) {
             tracepoint(&mut probe.ebpf, name)?
                 .attach()
                 .map_err(|e| attach_error(name, tp, e))?;
         }
+        probe.optional_attached = optional.iter().map(|(n, _)| *n).collect();
         Ok(probe)
     }
 
@@ -348,7 +369,11 @@ impl Probe {
     /// Per-program run counts and times (zero unless BPF stats are on).
     pub fn program_stats(&self) -> Result<Vec<ProgramStats>, ProbeError> {
         let mut out = Vec::new();
-        for (name, _) in PROGRAMS {
+        let names = PROGRAMS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.optional_attached.iter().copied());
+        for name in names {
             let prog = self
                 .ebpf
                 .program(name)

@@ -62,6 +62,8 @@ enum F {
     EvtIsOpenRead,
     EvtIsOpenWrite,
     EvtIsOpenExec,
+    EvtIsIoUring,
+    EvtIoUringOp,
     EvtArg,
     EvtRawarg,
     EvtArgs,
@@ -204,6 +206,8 @@ fn tag_of(name: &str) -> F {
         "evt.is_open_read" => F::EvtIsOpenRead,
         "evt.is_open_write" => F::EvtIsOpenWrite,
         "evt.is_open_exec" => F::EvtIsOpenExec,
+        "evt.is_io_uring" => F::EvtIsIoUring,
+        "evt.io_uring.op" => F::EvtIoUringOp,
         "evt.arg" => F::EvtArg,
         "evt.rawarg" => F::EvtRawarg,
         "evt.args" => F::EvtArgs,
@@ -1841,6 +1845,13 @@ impl super::Extract for LiveEvent<'_> {
                 })))
             }
             F::EvtIsOpenExec => Some(Value::Bool(self.is_open_exec())),
+            F::EvtIsIoUring => Some(Value::Bool(crate::event::iouring::op_of(h).is_some())),
+            F::EvtIoUringOp => {
+                crate::event::iouring::op_of(h).map(|op| match crate::event::iouring::op_name(op) {
+                    Some(n) => Value::str(n.as_bytes()),
+                    None => Value::string(op.to_string()),
+                })
+            }
             F::EvtArg => self.param_by_arg(f).map(|p| self.arg_value(p)),
             F::EvtRawarg => self.param_by_arg(f).and_then(|p| self.rawarg_value(p)),
             F::EvtArgs => Some(Value::string(self.args_text())),

@@ -473,6 +473,22 @@ pub const CATALOG: &[FieldDef] = &[
         "open family call creating a file with an execute bit",
     ),
     fd(
+        "evt.is_io_uring",
+        T::Bool,
+        A::None,
+        0,
+        C::Evt,
+        "true if an io_uring request made the call (the process did not make the system call itself); kestrel only",
+    ),
+    fd(
+        "evt.io_uring.op",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "the io_uring request's opcode without IORING_OP_ (OPENAT, CONNECT, ...); missing for system calls; kestrel only",
+    ),
+    fd(
         "evt.arg",
         T::CharBuf,
         A::Param,
@@ -1398,6 +1414,10 @@ pub const NOT_IN_FALCO: &[(&str, &str)] = &[
     ("fd.dport", "fd.rport"),
     ("proc.tid", "thread.tid"),
     ("proc.start_ts", "proc.pid.ts"),
+    // io_uring requests: Falco (without its KRSI plugin) does not see them
+    // at all, so nothing of its own names them.
+    ("evt.is_io_uring", ""),
+    ("evt.io_uring.op", ""),
 ];
 
 /// Looks a field up by exact name (no argument).
