@@ -40,6 +40,10 @@ pub enum Command {
         /// Flag every request IOSQE_ASYNC (punted to an io-wq worker).
         #[arg(long = "async")]
         punt: bool,
+        /// A word that only shows in the command line (tests tie alerts
+        /// to one run with it).
+        #[arg(long)]
+        tag: Option<String>,
         /// The op and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -289,7 +293,9 @@ fn list_triggers() -> String {
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
         Command::SpawnHelper { argv } => spawn_helper(&argv),
-        Command::Uring { sqpoll, punt, args } => {
+        Command::Uring {
+            sqpoll, punt, args, ..
+        } => {
             let opts = crate::uring::RingOpts {
                 sqpoll,
                 punt,
