@@ -940,6 +940,30 @@ fn check_default_rules(d: Daemon) -> f64 {
         l.miss("AF_INET socket", Key::Text(n3));
     }
 
+    // ---- io_uring Ring Set Up by Unexpected Program: io_uring_setup(2)
+    // (425) from python; the same from a program named like fio is quiet.
+    {
+        let script = "import ctypes,os,sys; l=ctypes.CDLL(None, use_errno=True); p=ctypes.create_string_buffer(120); fd=l.syscall(425, 4, p); sys.exit(1) if fd < 0 else os.close(fd)";
+        let n = common::nonce("uring");
+        let end = l.act(common::quiet(&py).args(["-c", script, &n]));
+        l.expect(
+            "io_uring_setup",
+            end,
+            &Key::Text(n),
+            "io_uring Ring Set Up by Unexpected Program",
+            "Notice",
+            &[
+                ("proc.name", json!("python3")),
+                ("evt.arg.entries", json!("4")),
+                ("container.id", json!("host")),
+            ],
+        );
+        let fio = common::symlink_as(&tmp, "fio", &py);
+        let n2 = common::nonce("uring-fio");
+        l.act(common::quiet(&fio).args(["-c", script, &n2]));
+        l.miss("io_uring_setup by fio", Key::Text(n2));
+    }
+
     // ---- Kernel Module Loaded: no module support here (see the header);
     // a real, failing finit_module must stay quiet.
     {

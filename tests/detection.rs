@@ -96,6 +96,7 @@ impl Env {
                 .env("IP", self.ip.to_string())
                 .env("PORT", self.port.to_string())
                 .env("PY", &self.py)
+                .env("LOADGEN", common::loadgen_bin())
                 .env("DOCKER", &self.docker)
                 .env("IMG", IMAGE),
         );

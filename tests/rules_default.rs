@@ -449,6 +449,18 @@ fn fires() -> Vec<Fire> {
             vec![("proc.name", json!("python3"))],
         ),
         f(
+            "io_uring Ring Set Up by Unexpected Program",
+            "Notice",
+            with(
+                host("io_uring_setup", "curing"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.entries": "8", "evt.arg.flags": "2"}),
+            ),
+            vec![
+                ("proc.name", json!("curing")),
+                ("evt.arg.entries", json!("8")),
+            ],
+        ),
+        f(
             "Kernel Module Loaded",
             "Warning",
             with(
@@ -965,6 +977,20 @@ fn near_misses() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "io_uring Ring Set Up by Unexpected Program",
+            with(
+                host("io_uring_setup", "fio"),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.entries": "8"}),
+            ),
+        ),
+        (
+            "io_uring Ring Set Up by Unexpected Program",
+            with(
+                host("io_uring_setup", "curing"),
+                json!({"evt.res": "EPERM", "evt.rawres": -1, "evt.arg.entries": "8"}),
+            ),
+        ),
+        (
             "Kernel Module Loaded",
             with(
                 host("finit_module", "python3"),
@@ -1211,7 +1237,7 @@ fn every_default_rule_fires_and_near_misses_stay_quiet() {
     let fires = fires();
     let misses = near_misses();
     let names = rule_names();
-    assert_eq!(names.len(), 35, "rules in the default file: {names:?}");
+    assert_eq!(names.len(), 36, "rules in the default file: {names:?}");
 
     // The table covers every rule, both ways, and names only real rules.
     let fired: BTreeSet<&str> = fires.iter().map(|f| f.rule).collect();

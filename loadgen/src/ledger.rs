@@ -49,11 +49,13 @@ pub enum Sys {
     Write,
     /// read(2).
     Read,
+    /// io_uring_setup(2).
+    IoUringSetup,
 }
 
 impl Sys {
     /// Number of variants.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
     /// Every variant, in index order.
     pub const ALL: [Sys; Sys::COUNT] = [
         Sys::Openat,
@@ -73,6 +75,7 @@ impl Sys {
         Sys::Userfaultfd,
         Sys::Write,
         Sys::Read,
+        Sys::IoUringSetup,
     ];
 
     /// The event type name.
@@ -95,6 +98,7 @@ impl Sys {
             Sys::Userfaultfd => "userfaultfd",
             Sys::Write => "write",
             Sys::Read => "read",
+            Sys::IoUringSetup => "io_uring_setup",
         }
     }
 

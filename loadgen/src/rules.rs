@@ -224,11 +224,11 @@ mod tests {
     #[test]
     fn default_rules_are_embedded() {
         let r = default_rules();
-        assert_eq!(r.len(), 35, "{r:?}");
+        assert_eq!(r.len(), 36, "{r:?}");
         assert_eq!(r[0], "Privilege Escalation Tool in Privileged Container");
         assert!(r.contains(&"Process Spawned in Container".to_string()));
         let on = enabled_default_rules();
-        assert_eq!(on.len(), 33, "{on:?}");
+        assert_eq!(on.len(), 34, "{on:?}");
         assert!(!on.contains(&"Process Spawned in Container".to_string()));
         assert!(!on.contains(&"Exec Session in Container".to_string()));
     }

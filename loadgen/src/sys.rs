@@ -307,6 +307,21 @@ pub fn memfd_create(l: &mut Ledger, name: &CStr, flags: u32) -> Result<RawFd, Er
     finish(l, Sys::MemfdCreate, r).map(|fd| fd as RawFd)
 }
 
+/// `io_uring_setup(entries, params)` with default parameters: a ring fd.
+pub fn io_uring_setup(l: &mut Ledger, entries: u32) -> Result<RawFd, Errno> {
+    // struct io_uring_params: 120 bytes, all zero asks for the defaults.
+    let mut params = [0u64; 15];
+    // SAFETY: params is writable and as large as struct io_uring_params.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_setup,
+            entries as c_long,
+            params.as_mut_ptr(),
+        )
+    };
+    finish(l, Sys::IoUringSetup, r).map(|fd| fd as RawFd)
+}
+
 /// `userfaultfd(flags)`.
 pub fn userfaultfd(l: &mut Ledger, flags: c_int) -> Result<RawFd, Errno> {
     // SAFETY: no pointers.

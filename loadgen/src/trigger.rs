@@ -432,6 +432,13 @@ pub const ACTIONS: &[Action] = &[
     },
     // ---- kestrel's default rules that no upstream action fires
     Action {
+        name: "io_uring_setup",
+        rules: &["io_uring Ring Set Up by Unexpected Program"],
+        what: "io_uring_setup(4, defaults), close",
+        needs: NOTHING,
+        run: io_uring_ring,
+    },
+    Action {
         name: "root_ssh_key_write",
         rules: &["Write to Root SSH Directory"],
         what: "private mount ns, tmpfs over /root: create /root/.ssh/authorized_keys",
@@ -1385,6 +1392,11 @@ fn packet_socket(c: &mut Ctx<'_>) -> ActResult {
 }
 
 // ---- kestrel's default rules
+
+fn io_uring_ring(c: &mut Ctx<'_>) -> ActResult {
+    let fd = sys::io_uring_setup(c.l, 4).map_err(|e| ActError::Sys("io_uring_setup", e))?;
+    sys::close(c.l, fd).map_err(|e| ActError::Sys("close", e))
+}
 
 /// Runs `steps` in a sandbox child with a tmpfs over `dir`.
 fn in_sandbox(
