@@ -25,7 +25,10 @@
 #                       probe-1t; <rules>-<load> with rules default, stable
 #                       (Falco's stable file), adv (default rules plus
 #                       perf/zero-drop/adversarial_rules.yaml) and load 1t,
-#                       2t, 2t-hup (SIGHUP every 0.5 s). Default: all 12
+#                       2t, 2t-hup (SIGHUP every 0.5 s), 1t-uring, 2t-uring
+#                       (the iouring scenario: opens, closes and connects
+#                       through io_uring). Default: the 12 open loads and
+#                       default-2t-uring
 #   --no-build          use the binaries already built (target/suite for a
 #                       clean export, with the export in target/suite/src-HEAD;
 #                       $CARGO_TARGET_DIR with --worktree)
@@ -52,7 +55,7 @@ KF_DURATION=5
 KF_SCENARIOS=open,exec,connect,getppid,mixed
 SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
-ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup
+ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup,default-2t-uring
 BUILD=1
 WORKTREE=0
 WAIT_QUIET=90
@@ -357,12 +360,12 @@ fi
 # bare-1t, bare-2t (nothing attached), probe-1t (kestrel's probe alone with
 # a bare drain thread on CPU 1: overhead_hold, as perf/probe-overhead uses
 # it).
-zd_parse() { # config -> "cond threads hup" (empty cond: a reference)
-    local cfg=$1 rules load cond threads hup=0
+zd_parse() { # config -> "cond threads hup scenario" (empty cond: a reference)
+    local cfg=$1 rules load cond threads hup=0 scenario=open
     case $cfg in
-    bare-1t) echo "bare 1 0"; return ;;
-    bare-2t) echo "bare 2 0"; return ;;
-    probe-1t) echo "kestrel-probe 1 0"; return ;;
+    bare-1t) echo "bare 1 0 open"; return ;;
+    bare-2t) echo "bare 2 0 open"; return ;;
+    probe-1t) echo "kestrel-probe 1 0 open"; return ;;
     esac
     rules=${cfg%%-*}
     load=${cfg#*-}
@@ -376,16 +379,18 @@ zd_parse() { # config -> "cond threads hup" (empty cond: a reference)
     1t) threads=1 ;;
     2t) threads=2 ;;
     2t-hup) threads=2 hup=1 ;;
-    *) die "unknown zero-drop configuration $cfg (load: 1t, 2t, 2t-hup)" ;;
+    1t-uring) threads=1 scenario=iouring ;;
+    2t-uring) threads=2 scenario=iouring ;;
+    *) die "unknown zero-drop configuration $cfg (load: 1t, 2t, 2t-hup, 1t-uring, 2t-uring)" ;;
     esac
-    echo "$cond $threads $hup"
+    echo "$cond $threads $hup $scenario"
 }
 
 # One run of a reference: the load flat out for ZD_DURATION seconds with
 # nothing (bare) or the probe alone attached.
 zd_reference() { # config run
-    local cfg=$1 k=$2 cond threads _hup dir tag
-    read -r cond threads _hup <<< "$(zd_parse "$cfg")"
+    local cfg=$1 k=$2 cond threads _hup _scenario dir tag
+    read -r cond threads _hup _scenario <<< "$(zd_parse "$cfg")"
     dir="$OUT/zero-drop/$cfg"
     tag="rep$k-max-${ZD_DURATION}s"
     mkdir -p "$dir"
@@ -404,8 +409,8 @@ zd_reference() { # config run
 # (and SIGHUPs for -hup loads); writes "pass|fail <achieved rate>" to
 # $PERF_TMP/verdict.
 zd_attempt() { # config rate secs attempt
-    local cfg=$1 rate=$2 secs=$3 n=$4 cond threads hup
-    read -r cond threads hup <<< "$(zd_parse "$cfg")"
+    local cfg=$1 rate=$2 secs=$3 n=$4 cond threads hup scenario
+    read -r cond threads hup scenario <<< "$(zd_parse "$cfg")"
     local dir="$OUT/zero-drop/$cfg" tag
     tag=$(printf 'a%d-%s-%ss' "$n" "$rate" "$secs")
     sample_note zero-drop "$cfg/$tag"
@@ -422,7 +427,7 @@ zd_attempt() { # config rate secs attempt
         : > "$dir/$tag.hups.tsv"
         hup_start "$DAEMON_PID" "$dir/$tag.hups.tsv"
     fi
-    loadgen "$dir/$tag.json" --scenario open --threads "$threads" --pin --rate "$rate" \
+    loadgen "$dir/$tag.json" --scenario "$scenario" --threads "$threads" --pin --rate "$rate" \
         --duration "$secs" --daemon "$url" --settle-timeout 10 || true
     hup_stop
     wait "$apid" || log "warning: alert_load exited $?"

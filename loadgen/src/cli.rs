@@ -61,7 +61,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario: open, exec, connect, getppid, mixed (70% open, 20%
-    /// connect, 10% exec) or trigger.
+    /// connect, 10% exec), trigger, or iouring (opens, closes and
+    /// connects through io_uring).
     #[arg(long, short = 's', value_enum)]
     pub scenario: Scenario,
     /// Worker threads.

@@ -238,6 +238,7 @@ fn worker(spec: WorkerSpec, shared: Arc<Shared>) -> ThreadResult {
             first_error.get_or_insert(e.0);
         }
     }
+    workload.finish(&mut ledger);
     shared.done.fetch_add(1, Ordering::Release);
     ThreadResult {
         thread,

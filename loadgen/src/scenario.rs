@@ -8,6 +8,7 @@
 //! | `getppid` | getppid | getppid (kestrel filters it in the kernel) |
 //! | `mixed` | a fixed cycle of 10: 7 open, 2 connect, 1 exec | as above |
 //! | `trigger` | the next action of the trigger table ([`crate::trigger`]) | per action |
+//! | `iouring` | a fixed cycle of 3 through one io_uring per thread: 2 × (openat + close of a prepared file), 1 × (socket(2), then connect + close to the loopback listener) | openat, close, connect as io_uring requests (kestrel reports them as those types); socket; io_uring_setup once per thread; the listener thread: accept4, close |
 //!
 //! Everything an operation needs (files, the listener, argv strings) is
 //! created before the measurement starts, so an operation issues only the
@@ -44,6 +45,8 @@ pub enum Scenario {
     Mixed,
     /// One action per default kestrel rule, in turn.
     Trigger,
+    /// Opens, closes and connects made through io_uring, not syscalls.
+    Iouring,
 }
 
 impl Scenario {
@@ -56,11 +59,19 @@ impl Scenario {
             Scenario::Getppid => "getppid",
             Scenario::Mixed => "mixed",
             Scenario::Trigger => "trigger",
+            Scenario::Iouring => "iouring",
         }
     }
 
     fn needs_listener(self) -> bool {
-        matches!(self, Scenario::Connect | Scenario::Mixed)
+        matches!(
+            self,
+            Scenario::Connect | Scenario::Mixed | Scenario::Iouring
+        )
+    }
+
+    fn needs_files(self) -> bool {
+        matches!(self, Scenario::Open | Scenario::Mixed | Scenario::Iouring)
     }
 }
 
@@ -88,6 +99,9 @@ pub trait Workload: Send {
     fn trigger_stats(&mut self) -> Option<TriggerStats> {
         None
     }
+    /// Releases what the operations kept open, recording its syscalls in
+    /// `l` (called once, on the worker thread, after the last operation).
+    fn finish(&mut self, _l: &mut Ledger) {}
 }
 
 /// Why a scenario could not be set up.
@@ -310,6 +324,114 @@ impl Workload for MixedWorkload {
             'O' => self.open.op(l),
             'C' => self.connect.op(l),
             _ => self.exec.op(l),
+        }
+    }
+}
+
+/// The iouring cycle: 2 opens (O: openat + close), 1 connect (C: socket,
+/// then connect + close through the ring).
+pub const IOURING_CYCLE: [char; 3] = ['O', 'C', 'O'];
+
+/// `iouring`: [`IOURING_CYCLE`] through this thread's own ring (created on
+/// the first operation, so that its io_uring_setup is ledgered). Each
+/// request is submitted and waited for on its own, inline (no SQPOLL, no
+/// IOSQE_ASYNC): the daemon must see it as the syscall it stands for.
+pub struct IouringWorkload {
+    ring: Option<crate::uring::Ring>,
+    paths: Arc<Vec<CString>>,
+    next: usize,
+    addr: SockAddr,
+    pos: usize,
+}
+
+impl std::fmt::Debug for IouringWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IouringWorkload")
+            .field("next", &self.next)
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+impl IouringWorkload {
+    /// Cycles through `paths` from `start`, connects to `addr`.
+    pub fn new(paths: Arc<Vec<CString>>, start: usize, addr: SockAddr) -> IouringWorkload {
+        let next = start % paths.len().max(1);
+        IouringWorkload {
+            ring: None,
+            paths,
+            next,
+            addr,
+            pos: start % IOURING_CYCLE.len(),
+        }
+    }
+
+    /// A request's result as the ledger's outcome.
+    fn ring_result(
+        l: &mut Ledger,
+        sys: crate::ledger::Sys,
+        what: &str,
+        r: std::io::Result<i32>,
+    ) -> Result<i32, OpError> {
+        let r = r.map_err(|e| OpError(format!("io_uring_enter ({what}): {e}")))?;
+        l.record(crate::ledger::Rel::Own, sys, r >= 0);
+        if r < 0 {
+            return Err(OpError::sys(&format!("io_uring {what}"), Errno(-r)));
+        }
+        Ok(r)
+    }
+}
+
+impl Workload for IouringWorkload {
+    fn op(&mut self, l: &mut Ledger) -> Result<(), OpError> {
+        use crate::ledger::{Rel, Sys};
+        if self.ring.is_none() {
+            let r = crate::uring::Ring::new(8, crate::uring::RingOpts::default());
+            l.record(Rel::Own, Sys::IoUringSetup, r.is_ok());
+            self.ring = Some(r.map_err(|e| OpError(format!("io_uring_setup: {e}")))?);
+        }
+        let Some(ring) = self.ring.as_mut() else {
+            return Err(OpError("no ring".into()));
+        };
+        let which = IOURING_CYCLE[self.pos];
+        self.pos = (self.pos + 1) % IOURING_CYCLE.len();
+        if which == 'O' {
+            let p = &self.paths[self.next];
+            self.next = (self.next + 1) % self.paths.len();
+            let fd = Self::ring_result(
+                l,
+                Sys::Openat,
+                "openat",
+                ring.openat(libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC, 0),
+            )?;
+            Self::ring_result(l, Sys::Close, "close", ring.close(fd)).map(|_| ())
+        } else {
+            let fd = sys::socket(
+                l,
+                self.addr.family(),
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+            )
+            .map_err(|e| OpError::sys("socket", e))?;
+            let c = sys::set_linger_zero(fd)
+                .map_err(|e| OpError::sys("setsockopt SO_LINGER", e))
+                .and_then(|()| {
+                    Self::ring_result(
+                        l,
+                        Sys::Connect,
+                        "connect",
+                        ring.connect(fd, self.addr.to_std()),
+                    )
+                });
+            let x = Self::ring_result(l, Sys::Close, "close", ring.close(fd));
+            c.and(x).map(|_| ())
+        }
+    }
+
+    fn finish(&mut self, l: &mut Ledger) {
+        // Dropping the ring closes its fd (close(2)).
+        if self.ring.take().is_some() {
+            l.record(crate::ledger::Rel::Own, crate::ledger::Sys::Close, true);
         }
     }
 }
@@ -550,13 +672,10 @@ impl Prepared {
             exec_prog: None,
             trigger: None,
         };
-        if matches!(
-            scenario,
-            Scenario::Open | Scenario::Mixed | Scenario::Trigger
-        ) {
+        if scenario.needs_files() || scenario == Scenario::Trigger {
             p.tmp = Some(TempDir::new()?);
         }
-        if matches!(scenario, Scenario::Open | Scenario::Mixed) {
+        if scenario.needs_files() {
             let dir = p
                 .tmp
                 .as_ref()
@@ -635,6 +754,11 @@ impl Prepared {
             Scenario::Trigger => Box::new(TriggerWorkload::new(
                 Arc::clone(self.trigger.as_ref().expect("trigger env")),
                 thread,
+            )),
+            Scenario::Iouring => Box::new(IouringWorkload::new(
+                Arc::clone(&self.open_paths),
+                thread * OPEN_FILES / 7 + thread,
+                self.listener.as_ref().expect("listener").addr(),
             )),
         }
     }

@@ -148,6 +148,7 @@ fn every_scenario_reconciles_with_the_kernel() {
         &["-s", "getppid", "-t", "2", "--ops", "50000"],
         &["-s", "mixed", "-t", "2", "--pin", "--ops", "2000"],
         &["-s", "trigger", "-t", "2"],
+        &["-s", "iouring", "-t", "2", "--ops", "6000"],
     ];
     let mut failures = Vec::new();
     for args in runs {
