@@ -383,6 +383,7 @@ pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
         FieldClass::Process,
         FieldClass::Thread,
         FieldClass::Fd,
+        FieldClass::FsPath,
         FieldClass::User,
         FieldClass::Group,
         FieldClass::Container,
