@@ -383,6 +383,7 @@ pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
         FieldClass::Process,
         FieldClass::Thread,
         FieldClass::Fd,
+        FieldClass::FsPath,
         FieldClass::User,
         FieldClass::Group,
         FieldClass::Container,
@@ -436,7 +437,14 @@ pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
                     serde_json::json!({ "name": name, "desc": desc, "event_sources": ["syscall"], "fields": fields })
                 })
                 .collect();
-            println!("{}", serde_json::json!({ "fieldclasses": cls }));
+            let unavailable: Vec<serde_json::Value> = kestrel_engine::fields::UNAVAILABLE
+                .iter()
+                .map(|(n, r)| serde_json::json!({ "name": n, "reason": r }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({ "fieldclasses": cls, "unavailable": unavailable })
+            );
         }
         ("markdown", false) => {
             for c in classes {
@@ -448,6 +456,12 @@ pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
                 }
                 println!();
             }
+            println!("## Unavailable\n\nFalco 0.44 fields kestrel does not provide; a rule that uses one fails to load with the reason.\n");
+            println!("Name | Reason\n:----|:-----");
+            for (n, r) in kestrel_engine::fields::UNAVAILABLE {
+                println!("`{n}` | {r}");
+            }
+            println!();
         }
         ("text", false) => {
             for c in classes {
@@ -467,6 +481,18 @@ pub fn print_fields(format: &str, names: bool) -> Result<ExitCode> {
                 }
                 println!();
             }
+            println!("{}", "-".repeat(31));
+            println!("{:<30}unavailable", "Field Class:");
+            println!(
+                "{:<30}Falco 0.44 fields kestrel does not provide; a rule that uses one fails to load with the reason.",
+                "Description:"
+            );
+            println!();
+            for (n, r) in kestrel_engine::fields::UNAVAILABLE {
+                let text = format!("UNAVAILABLE {r}");
+                println!("{n:<30}{}", report::wrap_text(&text, 30, 110).trim_end());
+            }
+            println!();
         }
         (other, _) => bail!("unknown format '{other}' (text, markdown, json)"),
     }

@@ -284,6 +284,22 @@ fn list_fields() {
     );
     assert!(out.contains(&format!("\n{:<30}syscall\n", "Event Sources:")));
     assert!(out.contains("\nproc.name "), "{out}");
+    // Falco 0.44's fields: filled ones in their class, the others in the
+    // unavailable class with the reason.
+    assert!(
+        out.contains(&format!("{:<30}fs.path", "Field Class:")),
+        "{out}"
+    );
+    assert!(out.contains("\nfs.path.name "), "{out}");
+    assert!(out.contains("\nuser.homedir "), "{out}");
+    assert!(
+        out.contains(&format!("{:<30}unavailable", "Field Class:")),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nfd.ino                        UNAVAILABLE not captured: the probe's fd description carries no inode number"),
+        "{out}"
+    );
 
     // falco --list=syscall -N: one name per line.
     let o = kestrel(&["--list=syscall", "-N"]);
@@ -292,12 +308,20 @@ fn list_fields() {
     let names: Vec<&str> = out.lines().collect();
     assert!(names.contains(&"proc.name"));
     assert!(names.contains(&"fd.name"));
+    assert!(names.contains(&"proc.exeline"));
+    // Unavailable fields are not listed as usable names.
+    assert!(!names.contains(&"fd.ino"));
     assert!(names.iter().all(|n| !n.is_empty() && !n.contains(' ')));
 
     let o = kestrel(&["--list", "--format", "json"]);
     expect_code(&o, 0);
     let j: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(!j["fieldclasses"].as_array().unwrap().is_empty());
+    assert!(j["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["name"] == "proc.vmrss" && u["reason"].as_str().unwrap().contains("memory")));
 
     let o = kestrel(&["--list=syscall", "-N", "--format=json"]);
     expect_code(&o, 0);

@@ -108,6 +108,7 @@ fn world() -> World {
             "root:x:0:0::/:/bin/sh\nalice:x:1000:100::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n",
         ),
         groups: parse_id_file("root:x:0:\nusers:x:100:\n"),
+        ..Default::default()
     };
     let containers = Containers::disabled();
     containers.insert(ContainerInfo {

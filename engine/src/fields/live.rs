@@ -184,6 +184,65 @@ enum F {
     K8sPodIp,
     ContainerImageDigest,
     ContainerIp,
+    EvtDatetimeS,
+    EvtRawtimeS,
+    EvtRawtimeNs,
+    EvtSource,
+    EvtIsAsync,
+    EvtAsynctype,
+    EvtOutputtime,
+    EvtTypeIs,
+    EvtInfo,
+    EvtCount,
+    EvtCountError,
+    EvtCountErrorFile,
+    EvtCountErrorNet,
+    EvtCountErrorMemory,
+    EvtCountErrorOther,
+    EvtCountExit,
+    EvtAbspath,
+    EvtAbspathSrc,
+    EvtAbspathDst,
+    EvtLatencyHuman,
+    ProcAargs,
+    ProcCmdnargs,
+    ProcCmdlenargs,
+    ProcExeline,
+    ProcLoginshellid,
+    ProcPvpid,
+    ProcSidExe,
+    ProcSidExepath,
+    ProcPgidName,
+    ProcPgidExe,
+    ProcPgidExepath,
+    ProcPgid,
+    ProcPpidDuration,
+    ProcPidTs,
+    ProcPpidTs,
+    ProcIsSidLeader,
+    ProcIsPgidLeader,
+    ProcIsExeLowerLayer,
+    ProcExeInoCtimeDurPidns,
+    ProcPidnsInitStartTs,
+    ThreadIsmain,
+    UserHomedir,
+    UserShell,
+    FdIsServer,
+    FdUid,
+    FdContainername,
+    FdContainerdirectory,
+    FdCproto,
+    FdSproto,
+    FdLproto,
+    FdRproto,
+    FdTypes,
+    FsPathName,
+    FsPathNameraw,
+    FsPathSource,
+    FsPathSourceraw,
+    FsPathTarget,
+    FsPathTargetraw,
+    K8sDeprecated,
     Unknown,
 }
 
@@ -328,6 +387,73 @@ fn tag_of(name: &str) -> F {
         "k8s.pod.ip" => F::K8sPodIp,
         "container.image.digest" => F::ContainerImageDigest,
         "container.ip" => F::ContainerIp,
+        "evt.datetime.s" => F::EvtDatetimeS,
+        "evt.rawtime.s" => F::EvtRawtimeS,
+        "evt.rawtime.ns" => F::EvtRawtimeNs,
+        "evt.source" => F::EvtSource,
+        "evt.is_async" => F::EvtIsAsync,
+        "evt.asynctype" => F::EvtAsynctype,
+        "evt.outputtime" => F::EvtOutputtime,
+        "evt.type.is" => F::EvtTypeIs,
+        "evt.info" => F::EvtInfo,
+        "evt.count" => F::EvtCount,
+        "evt.count.error" => F::EvtCountError,
+        "evt.count.error.file" => F::EvtCountErrorFile,
+        "evt.count.error.net" => F::EvtCountErrorNet,
+        "evt.count.error.memory" => F::EvtCountErrorMemory,
+        "evt.count.error.other" => F::EvtCountErrorOther,
+        "evt.count.exit" => F::EvtCountExit,
+        "evt.abspath" => F::EvtAbspath,
+        "evt.abspath.src" => F::EvtAbspathSrc,
+        "evt.abspath.dst" => F::EvtAbspathDst,
+        "evt.latency.s" | "evt.latency.ns" => F::EvtLatency,
+        "evt.latency.human" => F::EvtLatencyHuman,
+        "proc.aargs" => F::ProcAargs,
+        "proc.cmdnargs" => F::ProcCmdnargs,
+        "proc.cmdlenargs" => F::ProcCmdlenargs,
+        "proc.exeline" => F::ProcExeline,
+        "proc.loginshellid" => F::ProcLoginshellid,
+        "proc.pvpid" => F::ProcPvpid,
+        "proc.sid.exe" => F::ProcSidExe,
+        "proc.sid.exepath" => F::ProcSidExepath,
+        "proc.vpgid.name" | "proc.pgid.name" => F::ProcPgidName,
+        "proc.vpgid.exe" | "proc.pgid.exe" => F::ProcPgidExe,
+        "proc.vpgid.exepath" | "proc.pgid.exepath" => F::ProcPgidExepath,
+        "proc.pgid" => F::ProcPgid,
+        "proc.ppid.duration" => F::ProcPpidDuration,
+        "proc.pid.ts" => F::ProcPidTs,
+        "proc.ppid.ts" => F::ProcPpidTs,
+        "proc.is_sid_leader" => F::ProcIsSidLeader,
+        "proc.is_pgid_leader" => F::ProcIsPgidLeader,
+        "proc.is_exe_lower_layer" => F::ProcIsExeLowerLayer,
+        "proc.exe_ino.ctime_duration_pidns_start" => F::ProcExeInoCtimeDurPidns,
+        "proc.pidns_init_start_ts" => F::ProcPidnsInitStartTs,
+        "thread.ismain" => F::ThreadIsmain,
+        "user.homedir" => F::UserHomedir,
+        "user.shell" => F::UserShell,
+        "fd.is_server" => F::FdIsServer,
+        "fd.uid" => F::FdUid,
+        "fd.containername" => F::FdContainername,
+        "fd.containerdirectory" => F::FdContainerdirectory,
+        "fd.cproto" => F::FdCproto,
+        "fd.sproto" => F::FdSproto,
+        "fd.lproto" => F::FdLproto,
+        "fd.rproto" => F::FdRproto,
+        "fd.types" => F::FdTypes,
+        "fs.path.name" => F::FsPathName,
+        "fs.path.nameraw" => F::FsPathNameraw,
+        "fs.path.source" => F::FsPathSource,
+        "fs.path.sourceraw" => F::FsPathSourceraw,
+        "fs.path.target" => F::FsPathTarget,
+        "fs.path.targetraw" => F::FsPathTargetraw,
+        n if n.starts_with("k8s.")
+            && ["rc", "svc", "rs", "deployment"]
+                .iter()
+                .any(|k| n[4..].starts_with(&format!("{k}.")))
+            || matches!(n, "k8s.ns.id" | "k8s.ns.label" | "k8s.ns.labels") =>
+        {
+            F::K8sDeprecated
+        }
         _ => F::Unknown,
     }
 }
@@ -1628,6 +1754,195 @@ impl<'a> LiveEvent<'a> {
         true
     }
 
+    /// `argv[0]` or the executable path of the leader of a session or
+    /// process group (`id` is its pid).
+    fn leader_image_field(&self, id: u32, exe: bool) -> Option<Value<'_>> {
+        if id == 0 {
+            return None;
+        }
+        let pick = |i: &Image| Value::string(if exe { &i.exe } else { &i.exepath }.to_vec());
+        if id == self.raw.hdr.tgid {
+            return self.image().map(pick);
+        }
+        let l = self.get_process(id)?;
+        let v = l.image().map(|i| pick(i));
+        v
+    }
+
+    /// `evt.abspath` (`dst`: `evt.abspath.dst`): the path parameter of the
+    /// `*at` call made absolute against its directory fd, as Falco's
+    /// table of (dirfd, path) pairs says; missing when that directory is
+    /// unknown.
+    fn abspath(&self, dst: bool) -> Option<Vec<u8>> {
+        let raw = &self.raw;
+        let path = match (raw.info.name, dst) {
+            ("renameat" | "renameat2" | "linkat", false) => "oldpath",
+            ("renameat" | "renameat2" | "linkat", true) => "newpath",
+            ("symlinkat", _) => "linkpath",
+            ("openat" | "openat2" | "unlinkat", _) => "name",
+            ("mkdirat", _) => "path",
+            ("fchmodat" | "fchmodat2", _) => "filename",
+            ("fchownat", _) => "pathname",
+            _ => return None,
+        };
+        let i = raw.param_index(path)?;
+        let p = raw.param(i);
+        if p.is_empty() {
+            return None;
+        }
+        if p.first() == Some(&b'/') {
+            return Some(paths::normalize(p));
+        }
+        let ParamKind::RelPath { dirfd, dirpath } = raw.info.params[i].kind else {
+            return None;
+        };
+        self.rel_base(dirfd as usize, dirpath as usize)
+            .and_then(|b| paths::resolve(&b, p))
+    }
+
+    /// `fs.path.*`: the path parameters of a successful filesystem call
+    /// (Falco's fspath tables): as passed (`*raw`) or made absolute
+    /// against the directory fd or the working directory.
+    fn fs_path(&self, t: F) -> Option<Cow<'a, [u8]>> {
+        let raw = &self.raw;
+        let name = raw.info.name;
+        let ok = match name {
+            "open" | "openat" | "openat2" => raw.hdr.ret >= 0,
+            _ => raw.hdr.ret == 0,
+        };
+        if !ok {
+            return None;
+        }
+        let want_source = matches!(t, F::FsPathSource | F::FsPathSourceraw);
+        let want_target = matches!(t, F::FsPathTarget | F::FsPathTargetraw);
+        let is_raw = matches!(
+            t,
+            F::FsPathNameraw | F::FsPathSourceraw | F::FsPathTargetraw
+        );
+        let param = match name {
+            "mkdir" | "mkdirat" | "rmdir" | "unlink" | "chown" | "lchown" => "path",
+            "unlinkat" | "open" | "openat" | "openat2" | "umount" | "umount2" => "name",
+            "chmod" | "fchmodat" | "fchmodat2" => "filename",
+            "fchownat" => "pathname",
+            "quotactl" => "special",
+            "fchmod" | "fchown" => "fd",
+            "rename" | "renameat" | "renameat2" if want_source => "oldpath",
+            "rename" | "renameat" | "renameat2" if want_target => "newpath",
+            "link" | "linkat" if want_source => "newpath",
+            "link" | "linkat" if want_target => "oldpath",
+            "symlink" | "symlinkat" if want_source => "linkpath",
+            "symlink" | "symlinkat" if want_target => "target",
+            "mount" if want_source => "dev",
+            "mount" if want_target => "dir",
+            _ => return None,
+        };
+        let two_paths = matches!(
+            name,
+            "rename"
+                | "renameat"
+                | "renameat2"
+                | "link"
+                | "linkat"
+                | "symlink"
+                | "symlinkat"
+                | "mount"
+        );
+        if two_paths != (want_source || want_target) {
+            return None;
+        }
+        if param == "fd" {
+            // fchmod/fchown act on an open fd: its name.
+            let fd = self.fd_view()?;
+            return (!fd.name.is_empty()).then(|| fd.name.clone());
+        }
+        let i = raw.param_index(param)?;
+        let p = raw.param(i);
+        if is_raw {
+            return Some(Cow::Borrowed(p));
+        }
+        if p.first() == Some(&b'/') {
+            return Some(if paths::is_normal_absolute(p) {
+                Cow::Borrowed(p)
+            } else {
+                Cow::Owned(paths::normalize(p))
+            });
+        }
+        let abs = match raw.info.params[i].kind {
+            ParamKind::RelPath { dirfd, dirpath } => self
+                .rel_base(dirfd as usize, dirpath as usize)
+                .and_then(|b| paths::resolve(&b, p)),
+            // symlinkat's target is relative to the link's directory,
+            // which Falco does not resolve either.
+            _ if name == "symlinkat" => None,
+            _ => self.cwd().and_then(|c| paths::resolve(c, p)),
+        };
+        abs.map(Cow::Owned)
+    }
+
+    /// `fd.types` of this event: the type of its fd (kestrel events use
+    /// one), if the index, when given, is that fd's number.
+    fn fd_type_of(&self, arg: &FieldArg) -> Option<&'static str> {
+        let fd = self.fd_view()?;
+        if !fd.entry {
+            return None;
+        }
+        if let FieldArg::Index(n) = arg {
+            if i64::from(*n) != fd.num {
+                return None;
+            }
+        }
+        fd.type_name
+    }
+
+    /// The fd fields added for Falco 0.44's catalogue.
+    fn fd_extra(&self, t: F, arg: &FieldArg) -> Option<Value<'_>> {
+        if t == F::FdTypes {
+            return self
+                .fd_type_of(arg)
+                .map(|n| Value::string(format!("({n})")));
+        }
+        let fd = self.fd_view()?;
+        let ends = fd.ip.as_ref();
+        let proto = |e: Option<(IpAddr, u16)>, l4: u8| {
+            let (_, port) = e?;
+            self.ctx
+                .services
+                .name(port, l4)
+                .map(|n| Value::string(n.as_bytes()))
+        };
+        match t {
+            F::FdUid => {
+                (fd.num >= 0).then(|| Value::string(format!("{}{}", self.raw.hdr.tid, fd.num)))
+            }
+            F::FdContainername | F::FdContainerdirectory => {
+                let id = self.container()?.short_id().to_string();
+                let part: &[u8] = if t == F::FdContainername {
+                    &fd.name
+                } else {
+                    if !fd.file_like || fd.name.is_empty() {
+                        return None;
+                    }
+                    if fd.typechar == b'd' {
+                        &fd.name
+                    } else {
+                        paths::dirname(&fd.name)
+                    }
+                };
+                let mut v = id.into_bytes();
+                v.push(b':');
+                v.extend_from_slice(part);
+                Some(Value::string(v))
+            }
+            _ if !fd.entry => None,
+            F::FdIsServer => Some(Value::Bool(ends.is_some_and(|e| !e.local_is_client))),
+            F::FdCproto => proto(ends?.client, ends?.l4proto),
+            F::FdSproto => proto(ends?.server, ends?.l4proto),
+            F::FdLproto => proto(ends?.local(), ends?.l4proto),
+            F::FdRproto => proto(ends?.remote(), ends?.l4proto),
+            _ => None,
+        }
+    }
+
     fn container_field(&self, t: F) -> Option<Value<'_>> {
         let c = self.container()?;
         match t {
@@ -1987,9 +2302,22 @@ impl super::Extract for LiveEvent<'_> {
             | F::FdRnet
             | F::FdConnected
             | F::FdNameChanged => self.fd_field(t),
-            // No DNS names are captured: always missing (the matcher
-            // resolves literals instead, RULES.md §3.15).
-            F::FdDnsName => None,
+            // The name a rule's host name resolved to this address, as
+            // Falco's DNS manager gives it; missing otherwise (the
+            // matcher then compares addresses, RULES.md §3.15).
+            F::FdDnsName => {
+                let addr = match d.name {
+                    "fd.cip.name" => F::FdCip,
+                    "fd.sip.name" => F::FdSip,
+                    "fd.lip.name" => F::FdLip,
+                    _ => F::FdRip,
+                };
+                let Some(Value::Ip(ip)) = self.fd_field(addr) else {
+                    return None;
+                };
+                let n = crate::matcher::DnsCache::global().name_of(ip)?;
+                Some(Value::string(n.as_bytes()))
+            }
             F::FdIp | F::FdPort | F::FdProto | F::FdNet => None,
 
             F::UserUid => Some(Value::U64(h.euid as u64)),
@@ -2066,6 +2394,201 @@ impl super::Extract for LiveEvent<'_> {
             | F::ContainerDuration
             | F::K8sPodId
             | F::K8sPodCniJson => self.container_field(t),
+            F::EvtDatetimeS => {
+                let mut d = local_datetime(self.epoch_ns());
+                d.truncate(19);
+                Some(Value::string(d))
+            }
+            F::EvtRawtimeS => Some(Value::U64(self.epoch_ns() / 1_000_000_000)),
+            F::EvtRawtimeNs => Some(Value::U64(self.epoch_ns() % 1_000_000_000)),
+            F::EvtSource => Some(Value::str(b"syscall")),
+            F::EvtIsAsync => Some(Value::Bool(false)),
+            F::EvtAsynctype => None,
+            F::EvtOutputtime => {
+                let mut s = String::new();
+                crate::output::time::push_local_hms(&mut s, self.epoch_ns());
+                Some(Value::string(s))
+            }
+            F::EvtTypeIs => match &f.arg {
+                FieldArg::Key(k) => Some(Value::U64(u64::from(raw.info.name == &**k))),
+                _ => None,
+            },
+            F::EvtInfo => Some(Value::string(self.args_text())),
+            F::EvtCount | F::EvtCountExit => Some(Value::U64(1)),
+            F::EvtCountError
+            | F::EvtCountErrorFile
+            | F::EvtCountErrorNet
+            | F::EvtCountErrorMemory
+            | F::EvtCountErrorOther => {
+                let failed = self.has_ret() && h.ret < 0;
+                let cat = raw.info.category.name();
+                let hit = match t {
+                    F::EvtCountError => true,
+                    F::EvtCountErrorFile => cat == "file",
+                    F::EvtCountErrorNet => cat == "network",
+                    // No memory-category event is captured yet.
+                    F::EvtCountErrorMemory => cat == "memory",
+                    _ => !matches!(cat, "file" | "network" | "memory"),
+                };
+                Some(Value::U64(u64::from(failed && hit)))
+            }
+            F::EvtAbspath | F::EvtAbspathSrc | F::EvtAbspathDst => {
+                self.abspath(t == F::EvtAbspathDst).map(Value::string)
+            }
+            F::EvtLatencyHuman => Some(Value::str(b"0ns")),
+            F::ProcAargs => match f.arg {
+                FieldArg::Index(0) => self.image().map(|i| Value::str(&i.args)),
+                FieldArg::Index(n) => {
+                    let a = self.ancestor(n)?;
+                    a.image().map(|i| Value::str(&i.args))
+                }
+                _ => {
+                    let mut out = Vec::new();
+                    let mut any = false;
+                    for a in self.chain() {
+                        let Some(i) = a.image() else { break };
+                        if any {
+                            out.push(b' ');
+                        }
+                        any = true;
+                        out.extend_from_slice(&i.args);
+                    }
+                    any.then(|| Value::string(out))
+                }
+            },
+            F::ProcCmdnargs | F::ProcCmdlenargs => {
+                self.image()?;
+                // The arguments as the exec event passed them (argv[1..]),
+                // when this event is the exec; else the image's argument
+                // text, whose words are the arguments.
+                let args: Vec<Vec<u8>> = if is_exec_success(raw) {
+                    self.argv().skip(1).map(<[u8]>::to_vec).collect()
+                } else {
+                    let img = self.image()?;
+                    img.args
+                        .split(|&b| b == b' ')
+                        .filter(|a| !a.is_empty())
+                        .map(<[u8]>::to_vec)
+                        .collect()
+                };
+                Some(Value::U64(if t == F::ProcCmdnargs {
+                    args.len() as u64
+                } else {
+                    args.iter().map(|a| a.len() as u64).sum()
+                }))
+            }
+            F::ProcExeline => {
+                let img = self.image()?;
+                let mut v = img.exe.to_vec();
+                if !img.args.is_empty() {
+                    v.push(b' ');
+                    v.extend_from_slice(&img.args);
+                }
+                Some(Value::string(v))
+            }
+            F::ProcLoginshellid => {
+                self.process.as_ref()?;
+                // The oldest process, from this one up, whose name ends
+                // in "sh" (Falco's test).
+                let is_shell = |c: &[u8]| c.ends_with(b"sh");
+                let mut found = is_shell(self.self_comm()).then_some(h.tgid);
+                for a in self.chain() {
+                    if is_shell(&a.comm) {
+                        found = Some(a.tgid);
+                    }
+                }
+                found.map(|p| Value::I64(p as i64))
+            }
+            F::ProcPvpid => {
+                let p = self.ancestor(1)?;
+                (p.vpid != 0).then_some(Value::I64(p.vpid as i64))
+            }
+            F::ProcSidExe | F::ProcSidExepath => {
+                let sid = self.process.as_ref()?.sid;
+                self.leader_image_field(sid, t == F::ProcSidExe)
+            }
+            F::ProcPgidExe | F::ProcPgidExepath => {
+                let pgid = self.process.as_ref()?.pgid;
+                self.leader_image_field(pgid, t == F::ProcPgidExe)
+            }
+            F::ProcPgidName => {
+                let pgid = self.process.as_ref()?.pgid;
+                if pgid == h.tgid {
+                    return Some(Value::str(self.self_comm()));
+                }
+                let l = self.get_process(pgid)?;
+                Some(Value::string(l.comm.to_vec()))
+            }
+            F::ProcPgid => {
+                let p = self.process.as_ref()?;
+                (p.pgid != 0).then_some(Value::I64(p.pgid as i64))
+            }
+            F::ProcIsSidLeader => {
+                let p = self.process.as_ref()?;
+                Some(Value::Bool(p.sid != 0 && p.sid == p.tgid))
+            }
+            F::ProcIsPgidLeader => {
+                let p = self.process.as_ref()?;
+                Some(Value::Bool(p.pgid != 0 && p.pgid == p.tgid))
+            }
+            F::ProcPidTs => {
+                let p = self.process.as_ref()?;
+                (p.start_ts != 0).then(|| Value::U64(self.ctx.epoch_ns(p.start_ts)))
+            }
+            F::ProcPpidTs | F::ProcPpidDuration => {
+                let p = self.ancestor(1)?;
+                if p.start_ts == 0 {
+                    return None;
+                }
+                if t == F::ProcPpidTs {
+                    Some(Value::U64(self.ctx.epoch_ns(p.start_ts)))
+                } else {
+                    (h.ts_ns >= p.start_ts).then(|| Value::U64(h.ts_ns - p.start_ts))
+                }
+            }
+            F::ProcIsExeLowerLayer => {
+                let img = self.image()?;
+                Some(Value::Bool(
+                    img.exe_flags & crate::event::table::exe_flags::LOWER_LAYER != 0,
+                ))
+            }
+            F::ProcPidnsInitStartTs => {
+                let ts = self.process.as_ref()?.pidns_init_start_ts;
+                (ts != 0).then(|| Value::U64(self.ctx.epoch_ns(ts)))
+            }
+            F::ProcExeInoCtimeDurPidns => {
+                // Only when the executable changed after the namespace's
+                // init started (Falco's rule).
+                let ts = self.process.as_ref()?.pidns_init_start_ts;
+                let ctime = self.image()?.exe_ino_ctime;
+                let start = self.ctx.epoch_ns(ts);
+                (ts != 0 && ctime > start).then(|| Value::U64(ctime - start))
+            }
+            F::ThreadIsmain => Some(Value::Bool(h.tid == h.tgid)),
+            F::UserHomedir | F::UserShell => {
+                let c = self.user_container();
+                let a = self.ctx.users.account(&c, h.tgid, h.euid)?;
+                Some(Value::string(
+                    if t == F::UserHomedir { a.home } else { a.shell }.as_bytes(),
+                ))
+            }
+            F::FdIsServer
+            | F::FdUid
+            | F::FdContainername
+            | F::FdContainerdirectory
+            | F::FdCproto
+            | F::FdSproto
+            | F::FdLproto
+            | F::FdRproto
+            | F::FdTypes => self.fd_extra(t, &f.arg),
+            F::FsPathName
+            | F::FsPathNameraw
+            | F::FsPathSource
+            | F::FsPathSourceraw
+            | F::FsPathTarget
+            | F::FsPathTargetraw => self.fs_path(t).map(Value::Str),
+            // Deprecated in the container plugin 0.7, which sets nothing.
+            F::K8sDeprecated => None,
             F::Unknown => None,
         }
     }
@@ -2075,6 +2598,15 @@ impl super::Extract for LiveEvent<'_> {
         let d = f.def();
         if d.has(flag::EITHER_ENDPOINT) {
             return self.fd_each(t, visit);
+        }
+        if t == F::FdTypes {
+            return match self.fd_type_of(&f.arg) {
+                Some(n) => {
+                    visit(Value::str(n.as_bytes()));
+                    true
+                }
+                None => false,
+            };
         }
         if d.has(flag::ANY_ANCESTOR) && f.arg == FieldArg::None {
             let mut any = false;

@@ -775,7 +775,7 @@ pub(crate) fn field_cost(f: &FieldRef) -> u32 {
             "proc.sname" => 8,
             _ => 2,
         },
-        FieldClass::Fd => 2,
+        FieldClass::Fd | FieldClass::FsPath => 2,
         FieldClass::User | FieldClass::Group => 4,
         FieldClass::Container | FieldClass::K8s => 5,
     }

@@ -63,6 +63,10 @@ impl HostEntry {
 /// A cache of resolved host names, refreshed in the background.
 pub struct DnsCache {
     entries: Mutex<HashMap<String, Arc<HostEntry>>>,
+    /// Address → the host name it was resolved from (the smallest name
+    /// when several resolve to it), rebuilt whenever an entry is added or
+    /// refreshed; read lock-free by [`DnsCache::name_of`].
+    by_addr: ArcSwap<HashMap<IpAddr, Arc<str>>>,
     resolver: Box<Resolver>,
     refresh: Duration,
     refresher: OnceLock<()>,
@@ -96,6 +100,7 @@ impl DnsCache {
     pub fn with_resolver(refresh: Duration, resolver: Box<Resolver>) -> Arc<DnsCache> {
         Arc::new(DnsCache {
             entries: Mutex::new(HashMap::new()),
+            by_addr: ArcSwap::from_pointee(HashMap::new()),
             resolver,
             refresh,
             refresher: OnceLock::new(),
@@ -147,6 +152,7 @@ impl DnsCache {
                 })
                 .clone()
         };
+        self.reindex();
         self.start_refresher();
         entry
     }
@@ -158,6 +164,35 @@ impl DnsCache {
             let addrs = self.resolve_now(&e.name);
             e.addrs.store(Arc::new(addrs));
         }
+        self.reindex();
+    }
+
+    /// The host name `ip` was resolved from, among the names rules compare
+    /// DNS-name fields with (`fd.sip.name = example.com`): the value of
+    /// `fd.sip.name` and friends, as Falco's DNS manager gives it. `None`
+    /// when no such name resolves to `ip`. Never resolves: a lock-free
+    /// read of the index the resolver thread keeps.
+    pub fn name_of(&self, ip: IpAddr) -> Option<Arc<str>> {
+        self.by_addr.load().get(&ip).cloned()
+    }
+
+    /// Rebuilds the address → name index from the current entries.
+    fn reindex(&self) {
+        let entries: Vec<Arc<HostEntry>> = self.lock().values().cloned().collect();
+        let mut idx: HashMap<IpAddr, Arc<str>> = HashMap::new();
+        for e in entries {
+            let name: Arc<str> = e.name.as_str().into();
+            for a in e.addrs.load().iter() {
+                idx.entry(*a)
+                    .and_modify(|n| {
+                        if name < *n {
+                            *n = name.clone();
+                        }
+                    })
+                    .or_insert_with(|| name.clone());
+            }
+        }
+        self.by_addr.store(Arc::new(idx));
     }
 
     fn start_refresher(self: &Arc<Self>) {
@@ -193,6 +228,38 @@ mod tests {
         let e = c.entry("example.invalid");
         assert!(e.addrs().is_empty());
         assert!(!e.contains("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn addresses_map_back_to_the_names_rules_use() {
+        let c = DnsCache::with_resolver(
+            Duration::from_secs(3600),
+            Box::new(|h| {
+                Ok(match h {
+                    "b.example" | "a.example" => vec![IpAddr::from([192, 0, 2, 7])],
+                    "c.example" => vec![IpAddr::from([192, 0, 2, 8])],
+                    _ => vec![],
+                })
+            }),
+        );
+        assert_eq!(c.name_of(IpAddr::from([192, 0, 2, 7])), None);
+        c.entry("b.example");
+        assert_eq!(
+            c.name_of(IpAddr::from([192, 0, 2, 7])).as_deref(),
+            Some("b.example")
+        );
+        // Two names for one address: the smallest, whatever the order.
+        c.entry("a.example");
+        c.entry("c.example");
+        assert_eq!(
+            c.name_of(IpAddr::from([192, 0, 2, 7])).as_deref(),
+            Some("a.example")
+        );
+        assert_eq!(
+            c.name_of(IpAddr::from([192, 0, 2, 8])).as_deref(),
+            Some("c.example")
+        );
+        assert_eq!(c.name_of(IpAddr::from([192, 0, 2, 9])), None);
     }
 
     #[test]

@@ -143,6 +143,13 @@ impl Compiler<'_> {
                     pos,
                     unknown: true,
                 },
+                ResolveError::Unavailable { reason, .. } => CompileError {
+                    message: format!(
+                        "filter_check called with field {full}, which kestrel does not provide: {reason}"
+                    ),
+                    pos,
+                    unknown: true,
+                },
                 other => err(other.to_string(), pos),
             }
         })?;

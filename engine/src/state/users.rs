@@ -25,6 +25,43 @@ pub struct NameDb {
     pub users: HashMap<u32, Box<str>>,
     /// gid → group name.
     pub groups: HashMap<u32, Box<str>>,
+    /// uid → home directory and login shell (`user.homedir`,
+    /// `user.shell`), from the same passwd file as `users`.
+    pub accounts: HashMap<u32, Account>,
+}
+
+/// The passwd fields beyond the name: what `user.homedir` and
+/// `user.shell` show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Home directory (6th passwd field).
+    pub home: Box<str>,
+    /// Login shell (7th passwd field).
+    pub shell: Box<str>,
+}
+
+/// Parses the home directory and shell of each `name:x:uid:gid:gecos:home:shell`
+/// line; the first entry for a uid wins (as in [`parse_id_file`]). Lines
+/// with fewer than seven fields are skipped.
+pub fn parse_accounts(text: &str) -> HashMap<u32, Account> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 || f[0].is_empty() {
+            continue;
+        }
+        if let Ok(uid) = f[2].parse::<u32>() {
+            out.entry(uid).or_insert_with(|| Account {
+                home: f[5].into(),
+                shell: f[6].into(),
+            });
+        }
+    }
+    out
 }
 
 /// Parses `name:x:id:...` lines (passwd and group share the first three
@@ -57,13 +94,13 @@ impl NameDb {
     pub fn load(root: &Path) -> NameDb {
         let read =
             |p: &str| std::fs::read(root.join(p)).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let passwd = read("etc/passwd").unwrap_or_default();
         NameDb {
-            users: read("etc/passwd")
-                .map(|t| parse_id_file(&t))
-                .unwrap_or_default(),
+            users: parse_id_file(&passwd),
             groups: read("etc/group")
                 .map(|t| parse_id_file(&t))
                 .unwrap_or_default(),
+            accounts: parse_accounts(&passwd),
         }
     }
 }
@@ -262,6 +299,12 @@ impl Users {
         self.db_for(container, tgid).users.get(&uid).cloned()
     }
 
+    /// Home directory and shell of `uid` for a process of `container`, or
+    /// `None` if unknown.
+    pub fn account(&self, container: &ContainerRef, tgid: u32, uid: u32) -> Option<Account> {
+        self.db_for(container, tgid).accounts.get(&uid).cloned()
+    }
+
     /// Name of `gid`, or `None`.
     pub fn group_name(&self, container: &ContainerRef, tgid: u32, gid: u32) -> Option<Box<str>> {
         self.db_for(container, tgid).groups.get(&gid).cloned()
@@ -286,6 +329,11 @@ mod tests {
         assert_eq!(name_or_na(None, 0), "root");
         assert_eq!(name_or_na(None, 7), "<NA>");
         assert_eq!(name_or_na(Some("x"), 7), "x");
+        let a = parse_accounts("root:x:0:0:root:/root:/bin/bash\nshort:x:9:9\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\nroot:x:0:0::/other:/bin/sh\n");
+        assert_eq!(a.len(), 2);
+        assert_eq!(&*a[&0].home, "/root");
+        assert_eq!(&*a[&0].shell, "/bin/bash");
+        assert_eq!(&*a[&65534].shell, "/usr/sbin/nologin");
     }
 
     #[test]

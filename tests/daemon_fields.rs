@@ -1,0 +1,175 @@
+//! Falco 0.44 fields added to the catalogue, filled for real: the daemon
+//! captures real syscalls (mkdirat, renameat through a directory fd, a TCP
+//! connect to a name from /etc/hosts) and the alerts show the fields in
+//! the text output line and in the JSON `output_fields`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Daemon, DaemonOpts};
+use serde_json::Value;
+
+/// `field=value` out of an alert's text output (values have no spaces).
+fn field<'a>(a: &'a Value, key: &str) -> &'a str {
+    let out = a["output"].as_str().expect("output text");
+    let pat = format!(" {key}=");
+    let start = out
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{key} not in {out}"))
+        + pat.len();
+    out[start..].split(' ').next().unwrap_or("")
+}
+
+/// The passwd home directory and shell of uid 0, as the test reads them.
+fn root_account() -> (String, String) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    let line = passwd
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some("0"))
+        .expect("uid 0 in /etc/passwd");
+    let f: Vec<&str> = line.split(':').collect();
+    (f[5].to_string(), f[6].to_string())
+}
+
+#[test]
+fn new_fields_are_filled_from_real_syscalls() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let dir = tmp.path().to_str().expect("utf-8 temp path").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let port = listener.local_addr().unwrap().port();
+    let rules = tmp.path().join("fields.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"- rule: H3 mkdirat fields
+  desc: t
+  condition: evt.type = mkdirat and fs.path.name startswith "{dir}/"
+  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s exeline=%proc.exeline"
+  priority: WARNING
+- rule: H3 rename fields
+  desc: t
+  condition: evt.type in (rename, renameat, renameat2) and fs.path.source startswith "{dir}/"
+  output: "rename src=%fs.path.source srcraw=%fs.path.sourceraw dst=%fs.path.target dstraw=%fs.path.targetraw asrc=%evt.abspath.src adst=%evt.abspath.dst"
+  priority: WARNING
+- rule: H3 connect fields
+  desc: t
+  condition: evt.type = connect and fd.sip.name = localhost and fd.sport = {port}
+  output: "connect sipname=%fd.sip.name ripname=%fd.rip.name cipname=%fd.cip.name types=%fd.types server=%fd.is_server uid=%fd.uid cname=%fd.containername"
+  priority: WARNING
+"#
+        ),
+    )
+    .unwrap();
+    let script = tmp.path().join("act.py");
+    std::fs::write(
+        &script,
+        "import os, socket, sys\n\
+         d = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
+         os.mkdir('made', dir_fd=d)\n\
+         os.rename('made', 'moved', src_dir_fd=d, dst_dir_fd=d)\n\
+         s = socket.socket()\n\
+         s.connect(('127.0.0.1', int(sys.argv[2])))\n\
+         s.close()\n",
+    )
+    .unwrap();
+    let d = Daemon::start_with(DaemonOpts {
+        rules: vec![rules],
+        ..Default::default()
+    });
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    // Run from / so that only the directory fd can make the paths absolute.
+    common::run_ok(
+        common::quiet(common::python3())
+            .current_dir("/")
+            .arg(&script)
+            .arg(&dir)
+            .arg(port.to_string()),
+    );
+    let wait = |rule: &str| {
+        d.wait_alert(|a| a["rule"] == rule, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no '{rule}' alert; stderr:\n{}", d.stderr()))
+    };
+
+    let a = wait("H3 mkdirat fields");
+    let (home, shell) = root_account();
+    assert_eq!(field(&a, "name"), format!("{dir}/made"));
+    assert_eq!(field(&a, "raw"), "made");
+    assert_eq!(field(&a, "abs"), format!("{dir}/made"));
+    assert_eq!(field(&a, "home"), home);
+    assert_eq!(field(&a, "shell"), shell);
+    let ppdur: u64 = field(&a, "ppdur").parse().expect("proc.ppid.duration");
+    assert!(ppdur > 0);
+    // Run by the test process: neither a session nor a group leader.
+    assert_eq!(field(&a, "sidl"), "false");
+    assert_eq!(field(&a, "pgl"), "false");
+    let pidts: u64 = field(&a, "pidts").parse().expect("proc.pid.ts");
+    assert!(
+        pidts >= before - 1_000_000_000 && pidts <= before + 30_000_000_000,
+        "proc.pid.ts {pidts} vs start {before}"
+    );
+    assert_eq!(field(&a, "main"), "true");
+    assert_eq!(field(&a, "src"), "syscall");
+    assert_eq!(field(&a, "is"), "1");
+    assert_eq!(field(&a, "isnot"), "0");
+    assert_eq!(field(&a, "cnt"), "1");
+    assert_eq!(field(&a, "err"), "0");
+    assert_eq!(field(&a, "nargs"), "3");
+    let pgid: u32 = field(&a, "pgid").parse().expect("proc.pgid");
+    // SAFETY: getpgid(0) has no preconditions.
+    let ours = unsafe { libc::getpgid(0) };
+    assert_eq!(pgid as i32, ours);
+    assert_ne!(field(&a, "pgname"), "<NA>");
+    assert_eq!(field(&a, "dts").len(), 10, "date part of evt.datetime.s");
+    let out = a["output"].as_str().unwrap();
+    // proc.exeline: argv[0] as passed, then the arguments.
+    assert!(
+        out.contains(&format!(
+            " exeline={} {} {dir} {port} ",
+            common::python3().display(),
+            script.display()
+        )),
+        "proc.exeline: {out}"
+    );
+    // JSON: the same values under output_fields.
+    let of = &a["output_fields"];
+    assert_eq!(of["fs.path.name"], format!("{dir}/made"));
+    assert_eq!(of["user.homedir"], home.as_str());
+    assert_eq!(of["thread.ismain"], true);
+    assert_eq!(of["proc.is_sid_leader"], false);
+
+    let a = wait("H3 rename fields");
+    assert_eq!(field(&a, "src"), format!("{dir}/made"));
+    assert_eq!(field(&a, "srcraw"), "made");
+    assert_eq!(field(&a, "dst"), format!("{dir}/moved"));
+    assert_eq!(field(&a, "dstraw"), "moved");
+    assert_eq!(field(&a, "asrc"), format!("{dir}/made"));
+    assert_eq!(field(&a, "adst"), format!("{dir}/moved"));
+    assert_eq!(a["output_fields"]["fs.path.target"], format!("{dir}/moved"));
+
+    // The rule names "localhost": kestrel resolved it (from /etc/hosts) in
+    // the background, so the server address maps back to that name.
+    let a = wait("H3 connect fields");
+    assert_eq!(field(&a, "sipname"), "localhost");
+    assert_eq!(field(&a, "ripname"), "localhost");
+    assert_eq!(field(&a, "types"), "(ipv4)");
+    assert_eq!(field(&a, "server"), "false");
+    let uid = field(&a, "uid");
+    assert!(
+        uid.len() > 1 && uid.bytes().all(|b| b.is_ascii_digit()),
+        "{uid}"
+    );
+    assert!(
+        field(&a, "cname").starts_with("host:127.0.0.1:"),
+        "{}",
+        a["output"]
+    );
+    assert_eq!(a["output_fields"]["fd.sip.name"], "localhost");
+    drop(listener);
+    d.stop();
+}
