@@ -431,9 +431,15 @@ fn drop_unsupported(
     }
 }
 
-/// Whether Falco 0.44's stock falco.yaml has `path` (a dotted key path,
-/// commented-out keys not included).
+/// Falco 0.44 keys its stock falco.yaml documents only in comments.
+pub const FALCO_COMMENTED_KEYS: &[&str] = &["rules", "static_fields"];
+
+/// Whether Falco 0.44's stock falco.yaml has `path` (a dotted key path), or
+/// documents it in a comment ([`FALCO_COMMENTED_KEYS`]).
 pub fn is_falco_key(path: &str) -> bool {
+    if FALCO_COMMENTED_KEYS.contains(&path) {
+        return true;
+    }
     static TREE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let tree = TREE.get_or_init(|| serde_yaml::from_str(FALCO_YAML).unwrap_or(Value::Null));
     let mut cur = tree;
@@ -467,6 +473,7 @@ pub fn falco_key_paths() -> Vec<String> {
     if let Ok(v) = serde_yaml::from_str::<Value>(FALCO_YAML) {
         walk(&v, "", &mut out);
     }
+    out.extend(FALCO_COMMENTED_KEYS.iter().map(|k| k.to_string()));
     out
 }
 
