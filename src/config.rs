@@ -5,7 +5,6 @@
 //! The merged document is kept as a YAML tree; typed getters convert scalars
 //! leniently because `-o` values arrive as text (`-o json_output=true`).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -23,9 +22,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Embedded defaults, then `path` (if any) merged over them, then the
-    /// `-o` overrides in order. Unknown top-level keys are reported through
-    /// `warn` and otherwise ignored, like Falco does.
+    /// Embedded defaults, then `path` (if any, with the files its
+    /// `config_files` names merged into it the way Falco merges them) over
+    /// them, then the `-o` overrides in order. A key of the file that
+    /// kestrel does not have is reported once through `warn` (as an
+    /// unsupported Falco option when Falco 0.44's falco.yaml has it) and
+    /// dropped; the topmost such key is reported, not each of its leaves.
     pub fn load(
         path: Option<&Path>,
         overrides: &[String],
@@ -33,30 +35,26 @@ impl Config {
     ) -> Result<Config> {
         let mut tree: Value =
             serde_yaml::from_str(DEFAULT_CONFIG).context("embedded default configuration")?;
-        let known: BTreeSet<String> = top_keys(&tree);
         let mut origin = "built-in defaults".to_string();
         if let Some(p) = path {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading config file {}", p.display()))?;
-            let user: Value = serde_yaml::from_str(&text).map_err(|e| yaml_error(p, &e))?;
-            match &user {
-                Value::Mapping(_) => {}
-                Value::Null => {}
-                _ => bail!(
-                    "{}: the configuration must be a YAML mapping of keys to values",
-                    p.display()
-                ),
-            }
-            for k in top_keys(&user) {
-                if !known.contains(&k) {
-                    warn(format!(
-                        "{}: unknown configuration key '{k}' ignored",
-                        p.display()
-                    ));
-                }
-            }
-            merge(&mut tree, user);
+            let mut user = read_yaml_mapping(p)?;
             origin = p.display().to_string();
+            let included = include_config_files(p, &mut user)?;
+            if !included.is_empty() {
+                origin = format!(
+                    "{origin} + {}",
+                    included
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if let Value::Mapping(m) = &mut user {
+                m.remove("config_files");
+            }
+            drop_unsupported(&tree, &mut user, "", &origin, warn);
+            merge(&mut tree, user);
         }
         for o in overrides {
             apply_override(&mut tree, o).with_context(|| format!("option -o {o}"))?;
@@ -248,14 +246,252 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> anyhow::Error {
     }
 }
 
-fn top_keys(v: &Value) -> BTreeSet<String> {
-    v.as_mapping()
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Reads a YAML file that must hold a mapping (or nothing).
+fn read_yaml_mapping(p: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("reading config file {}", p.display()))?;
+    let v: Value = serde_yaml::from_str(&text).map_err(|e| yaml_error(p, &e))?;
+    match v {
+        Value::Mapping(_) => Ok(v),
+        Value::Null => Ok(Value::Mapping(Mapping::new())),
+        _ => bail!(
+            "{}: the configuration must be a YAML mapping of keys to values",
+            p.display()
+        ),
+    }
+}
+
+/// How an included file's top-level keys combine with the ones already
+/// there (Falco's `config_files[].strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    /// Lists are appended to; anything else replaces (the default).
+    Append,
+    /// Replaces.
+    Override,
+    /// Only keys not yet there are added.
+    AddOnly,
+}
+
+/// Falco's `config_files`: each entry (a path, or `{path, strategy}`) is a
+/// file, merged in, or a directory whose regular files are merged in
+/// sorted order; entries that do not exist are skipped, as Falco does.
+/// Included files may not have `config_files` themselves. Returns the
+/// files merged.
+fn include_config_files(main: &Path, user: &mut Value) -> Result<Vec<std::path::PathBuf>> {
+    let entries = match user.get("config_files") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Sequence(s)) => s.clone(),
+        Some(v @ (Value::String(_) | Value::Mapping(_))) => vec![v.clone()],
+        Some(v) => bail!(
+            "{}: config key 'config_files': expected a list, found {}",
+            main.display(),
+            describe(v)
+        ),
+    };
+    let mut merged = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let ctx = || format!("{}: config key 'config_files[{i}]'", main.display());
+        let (path, strategy) = match e {
+            Value::String(s) => (s.clone(), Strategy::Append),
+            Value::Mapping(m) => {
+                let path = m
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow!("{}: 'path' is missing", ctx()))?
+                    .to_string();
+                let strategy = match m.get("strategy").and_then(Value::as_str) {
+                    None | Some("append") => Strategy::Append,
+                    Some("override") => Strategy::Override,
+                    Some("add-only") => Strategy::AddOnly,
+                    Some(other) => bail!(
+                        "{}: unknown strategy '{other}' (append, override, add-only)",
+                        ctx()
+                    ),
+                };
+                (path, strategy)
+            }
+            other => bail!("{}: expected a path, found {}", ctx(), describe(other)),
+        };
+        let p = std::path::PathBuf::from(&path);
+        if p == main {
+            bail!("{}: tries to include the main configuration file", ctx());
+        }
+        let files = if p.is_file() {
+            vec![p]
+        } else if p.is_dir() {
+            let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&p)
+                .with_context(|| format!("{}: reading {path}", ctx()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file())
+                .collect();
+            v.sort();
+            v
+        } else {
+            continue;
+        };
+        for f in files {
+            let inc = read_yaml_mapping(&f)?;
+            let Value::Mapping(inc) = inc else { continue };
+            let Value::Mapping(root) = user else {
+                unreachable!("read_yaml_mapping returns a mapping")
+            };
+            for (k, v) in inc {
+                if k.as_str() == Some("config_files") {
+                    bail!(
+                        "{}: 'config_files' may not appear in an included file",
+                        f.display()
+                    );
+                }
+                match (strategy, root.get_mut(&k)) {
+                    (Strategy::Append, Some(Value::Sequence(cur))) if v.is_sequence() => {
+                        if let Value::Sequence(items) = v {
+                            cur.extend(items);
+                        }
+                    }
+                    (Strategy::AddOnly, Some(_)) => {}
+                    _ => {
+                        root.insert(k, v);
+                    }
+                }
+            }
+            merged.push(f);
+        }
+    }
+    Ok(merged)
+}
+
+/// Falco 0.44's stock falco.yaml (its `rules_files`, `config_files` and
+/// every other key), the reference for "a Falco option".
+pub const FALCO_YAML: &str = include_str!("../tests/data/falco-0.44/falco.yaml");
+
+/// Keys kestrel reads that its defaults leave out (no default value).
+pub const EXTRA_KEYS: &[&str] = &[
+    "config_files",
+    "stdout_output.min_priority",
+    "syslog_output.min_priority",
+    "file_output.min_priority",
+    "http_output.min_priority",
+    "program_output.min_priority",
+    "http_output.echo",
+    "http_output.compress_uploads",
+];
+
+/// Removes from `user` the keys the defaults do not have, reporting each
+/// topmost one once. Lists are not descended into (their items are
+/// checked by whoever reads them).
+fn drop_unsupported(
+    known: &Value,
+    user: &mut Value,
+    prefix: &str,
+    origin: &str,
+    warn: &mut dyn FnMut(String),
+) {
+    let (Value::Mapping(k), Value::Mapping(u)) = (known, user) else {
+        return;
+    };
+    let keys: Vec<Value> = u.keys().cloned().collect();
+    for key in keys {
+        let name = match key.as_str() {
+            Some(s) => s.to_string(),
+            None => serde_yaml::to_string(&key)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if EXTRA_KEYS.contains(&path.as_str()) {
+            continue;
+        }
+        match k.get(&key) {
+            Some(kv) => {
+                if let Some(uv) = u.get_mut(&key) {
+                    if kv.is_mapping() && uv.is_mapping() {
+                        drop_unsupported(kv, uv, &path, origin, warn);
+                    }
+                }
+            }
+            None => {
+                u.remove(&key);
+                if is_falco_key(&path) {
+                    warn(format!(
+                        "{origin}: Falco configuration key '{path}' is not supported by kestrel and is ignored (see COMPATIBILITY.md)"
+                    ));
+                } else {
+                    warn(format!(
+                        "{origin}: unknown configuration key '{path}' ignored"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Falco 0.44 keys its stock falco.yaml documents only in comments.
+pub const FALCO_COMMENTED_KEYS: &[&str] = &["rules", "static_fields"];
+
+/// Whether Falco 0.44's stock falco.yaml has `path` (a dotted key path), or
+/// documents it in a comment ([`FALCO_COMMENTED_KEYS`]).
+pub fn is_falco_key(path: &str) -> bool {
+    if FALCO_COMMENTED_KEYS.contains(&path) {
+        return true;
+    }
+    static TREE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let tree = TREE.get_or_init(|| serde_yaml::from_str(FALCO_YAML).unwrap_or(Value::Null));
+    let mut cur = tree;
+    for part in path.split('.') {
+        match cur.as_mapping().and_then(|m| m.get(part)) {
+            Some(v) => cur = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Every key path of Falco's stock falco.yaml, depth first in file order
+/// (mappings descended, lists not), for COMPATIBILITY.md.
+pub fn falco_key_paths() -> Vec<String> {
+    fn walk(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        if let Value::Mapping(m) = v {
+            for (k, v) in m {
+                let Some(k) = k.as_str() else { continue };
+                let p = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.push(p.clone());
+                walk(v, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_yaml::from_str::<Value>(FALCO_YAML) {
+        walk(&v, "", &mut out);
+    }
+    out.extend(FALCO_COMMENTED_KEYS.iter().map(|k| k.to_string()));
+    out
+}
+
+/// Whether kestrel's defaults have `path` (kestrel reads it).
+pub fn is_kestrel_key(path: &str) -> bool {
+    static TREE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let tree = TREE.get_or_init(|| serde_yaml::from_str(DEFAULT_CONFIG).unwrap_or(Value::Null));
+    if EXTRA_KEYS.contains(&path) {
+        return true;
+    }
+    let mut cur = tree;
+    for part in path.split('.') {
+        match cur.as_mapping().and_then(|m| m.get(part)) {
+            Some(v) => cur = v,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Deep merge: mappings merge key by key, everything else is replaced.

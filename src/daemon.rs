@@ -15,6 +15,7 @@ use kestrel_engine::event::wire::{Category, Counters};
 use kestrel_engine::event::{EventType, RawEvent, EVENTS};
 use kestrel_engine::matcher::RuleSet;
 use kestrel_engine::output::{CompiledOutputs, Outputs, OutputsConfig};
+use kestrel_engine::pipeline::falco_metrics;
 use kestrel_engine::pipeline::http::WebServer;
 use kestrel_engine::pipeline::metrics::{PipelineMetrics, PromWriter};
 use kestrel_engine::pipeline::worker::{Engine, RecordSource, Shared, Worker, WorkerConfig};
@@ -312,6 +313,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         reloads_ok: AtomicU64::new(0),
         reloads_failed: AtomicU64::new(0),
         started: Instant::now(),
+        start_ns: kestrel_engine::output::time::now_epoch_ns(),
+        reload_ts_ns: AtomicU64::new(kestrel_engine::output::time::now_epoch_ns()),
+        metrics_cfg: Mutex::new(settings.metrics.clone()),
+        kernel_release: kernel_release(),
+        ncpus: (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).max(1) as u64,
     });
     {
         // Tracked processes are mirrored into the probe before /track
@@ -369,7 +375,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let deadline = args
         .duration
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let mut drops = DropMonitor::new(settings.drops.clone());
+    let mut drops = DropMonitor::new(
+        settings.drops.clone(),
+        settings.metrics.falco_internal_names,
+    );
+    let mut snapshots = SnapshotTimer::default();
     let mut epoch = 1u64;
     let mut last_drop_check = Instant::now();
     loop {
@@ -389,7 +399,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 match result {
                     Ok((msg, new_settings)) => {
                         state.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                        drops = DropMonitor::new(new_settings.drops.clone());
+                        state.reload_ts_ns.store(
+                            kestrel_engine::output::time::now_epoch_ns(),
+                            Ordering::Relaxed,
+                        );
+                        drops = DropMonitor::new(
+                            new_settings.drops.clone(),
+                            new_settings.metrics.falco_internal_names,
+                        );
+                        *state.metrics_cfg.lock().unwrap_or_else(|p| p.into_inner()) =
+                            new_settings.metrics.clone();
                         log::info!("reloaded: {msg}");
                     }
                     Err(e) => {
@@ -434,12 +453,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 .as_ref()
                 .map(|p| p.counters_total());
             if let Some(Ok(c)) = totals {
-                if let Some((dropped, seen)) = drops.observe(&c) {
+                if let Some((dropped, seen, by_cat)) = drops.observe(&c) {
                     let eng = engine.load();
-                    drops.act(dropped, seen, &eng);
+                    drops.act(dropped, seen, &by_cat, &eng);
                 }
             }
         }
+        snapshots.tick(&state, &engine);
     }
 
     // Shutdown: detach the programs (no new records), let the workers drain
@@ -539,30 +559,100 @@ struct DaemonState {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     started: Instant,
+    /// Daemon start, ns since the epoch.
+    start_ns: u64,
+    /// Start or last successful reload, ns since the epoch.
+    reload_ts_ns: AtomicU64,
+    /// The Falco metrics settings in force.
+    metrics_cfg: Mutex<crate::settings::MetricsSettings>,
+    /// `uname -r`.
+    kernel_release: String,
+    /// CPUs the probe has rings for.
+    ncpus: u64,
 }
 
 impl DaemonState {
+    /// The probe's counters: live while attached, else the final ones.
+    fn probe_now(&self) -> ProbeStats {
+        let live = self
+            .probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .map(probe_handle);
+        match live {
+            Some(l) => l,
+            None => {
+                let s = self.probe_stats.lock().unwrap_or_else(|p| p.into_inner());
+                ProbeStats {
+                    counters: s.counters.clone(),
+                    fill: s.fill.clone(),
+                    filtered: s.filtered.clone(),
+                    tracked_filtered: s.tracked_filtered.clone(),
+                }
+            }
+        }
+    }
+
+    /// What the Falco-named metrics are made of, read now.
+    fn falco_inputs(&self, counters: &[Counters]) -> falco_metrics::Inputs {
+        let now = kestrel_engine::output::time::now_epoch_ns();
+        let uptime_ns = kestrel_engine::state::boot_clock_ns();
+        let outputs_queue_drops = self
+            .outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |o| {
+                let st = o.stats();
+                st.dropped.total() + st.sinks.iter().map(|s| s.dropped.total()).sum::<u64>()
+            });
+        falco_metrics::Inputs {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            hostname: self.ctx.hostname.clone(),
+            kernel_release: self.kernel_release.clone(),
+            start_ts_ns: self.start_ns,
+            now_ns: now,
+            boot_ts_ns: now.saturating_sub(uptime_ns),
+            num_cpus: self.ncpus,
+            reload_ts_ns: self.reload_ts_ns.load(Ordering::Relaxed),
+            outputs_queue_drops,
+            rules: self.metrics.rule_counts(),
+            per_cpu: counters
+                .iter()
+                .map(|c| (c.total_seen(), c.total_dropped()))
+                .collect(),
+            drops_by_category: Category::ALL
+                .iter()
+                .map(|&cat| {
+                    (
+                        cat.name(),
+                        counters.iter().map(|c| c.dropped[cat as usize]).sum(),
+                    )
+                })
+                .collect(),
+            resources: falco_metrics::Resources::read(),
+            n_procs: self.table.stats().entries as u64,
+            n_containers: self.ctx.containers.stats().known as u64,
+        }
+    }
+
     fn render_metrics(&self) -> String {
         let mut w = PromWriter::new();
+        let mcfg = self
+            .metrics_cfg
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         {
-            let live = self
-                .probe
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-                .map(probe_handle);
-            let p = match live {
-                Some(l) => l,
-                None => {
-                    let s = self.probe_stats.lock().unwrap_or_else(|p| p.into_inner());
-                    ProbeStats {
-                        counters: s.counters.clone(),
-                        fill: s.fill.clone(),
-                        filtered: s.filtered.clone(),
-                        tracked_filtered: s.tracked_filtered.clone(),
-                    }
-                }
-            };
+            let p = self.probe_now();
+            if mcfg.prometheus {
+                let inputs = self.falco_inputs(&p.counters);
+                falco_metrics::render_prometheus(
+                    &falco_metrics::collect(&inputs, mcfg.flags),
+                    &mut w,
+                );
+            }
             for (cpu, c) in p.counters.iter().enumerate() {
                 let cpu_s = cpu.to_string();
                 for cat in Category::ALL {
@@ -937,16 +1027,19 @@ fn reload(
 /// actions rate-limited by a token bucket.
 struct DropMonitor {
     policy: crate::settings::DropPolicy,
-    last: Option<(u64, u64)>,
+    /// Name the alert "Falco internal: syscall event drop", Falco's way.
+    falco_names: bool,
+    last: Option<(u64, u64, Counters)>,
     tokens: f64,
     last_refill: Instant,
 }
 
 impl DropMonitor {
-    fn new(policy: crate::settings::DropPolicy) -> DropMonitor {
+    fn new(policy: crate::settings::DropPolicy, falco_names: bool) -> DropMonitor {
         let tokens = policy.max_burst;
         DropMonitor {
             policy,
+            falco_names,
             last: None,
             tokens,
             last_refill: Instant::now(),
@@ -955,11 +1048,20 @@ impl DropMonitor {
 
     /// Feeds the totals; returns `(dropped, seen)` in the last window when
     /// the ratio crossed the threshold and a notice is allowed.
-    fn observe(&mut self, c: &Counters) -> Option<(u64, u64)> {
+    fn observe(&mut self, c: &Counters) -> Option<(u64, u64, Vec<(&'static str, u64)>)> {
         let (seen, dropped) = (c.total_seen(), c.total_dropped());
-        let prev = self.last.replace((seen, dropped));
-        let (ps, pd) = prev?;
+        let prev = self.last.replace((seen, dropped, *c));
+        let (ps, pd, pc) = prev?;
         let (ds, dd) = (seen.saturating_sub(ps), dropped.saturating_sub(pd));
+        let by_cat: Vec<(&'static str, u64)> = Category::ALL
+            .iter()
+            .map(|&k| {
+                (
+                    k.name(),
+                    c.dropped[k as usize].saturating_sub(pc.dropped[k as usize]),
+                )
+            })
+            .collect();
         let now = Instant::now();
         self.tokens = (self.tokens
             + now.duration_since(self.last_refill).as_secs_f64() * self.policy.rate)
@@ -972,15 +1074,42 @@ impl DropMonitor {
             return None;
         }
         self.tokens -= 1.0;
-        Some((dd, ds))
+        Some((dd, ds, by_cat))
     }
 
-    fn act(&self, dropped: u64, seen: u64, engine: &Engine) {
+    fn act(&self, dropped: u64, seen: u64, by_cat: &[(&'static str, u64)], engine: &Engine) {
         let msg = format!("{dropped} system calls dropped in last second.");
         if self.policy.log {
             log::warn!("syscall event drop: {msg} ({seen} seen)");
         }
-        if self.policy.alert {
+        if self.policy.alert && self.falco_names {
+            // Falco's event_drops.cpp: string values, its message.
+            let rule = "Falco internal: syscall event drop";
+            let mut f = std::collections::BTreeMap::new();
+            f.insert("n_evts".to_string(), serde_json::json!(seen.to_string()));
+            f.insert(
+                "n_drops".to_string(),
+                serde_json::json!(dropped.to_string()),
+            );
+            f.insert(
+                "n_drops_buffer_total".to_string(),
+                serde_json::json!(dropped.to_string()),
+            );
+            for (cat, n) in by_cat {
+                f.insert(
+                    format!("n_drops_buffer_{cat}_exit"),
+                    serde_json::json!(n.to_string()),
+                );
+            }
+            f.insert("ebpf_enabled".to_string(), serde_json::json!("1"));
+            let a =
+                engine
+                    .outputs
+                    .internal_falco(rule, Priority::Debug, &format!("{rule}. {msg}"), &f);
+            if !engine.sender.send(a) {
+                log::warn!("the drop notice itself was dropped (outputs full)");
+            }
+        } else if self.policy.alert {
             let a = engine.outputs.internal(
                 "syscall event drop",
                 Priority::Debug,
@@ -1042,5 +1171,85 @@ mod tests {
         assert_eq!(worker_cpu(7, 1, &online), 7);
         // Offline CPUs in the middle are skipped.
         assert_eq!(worker_cpu(1, 1, &[0, 1, 3]), 3);
+    }
+}
+
+/// `uname -r`.
+fn kernel_release() -> String {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    let bytes: Vec<u8> = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Falco's `metrics.enabled`: a "Falco internal: metrics snapshot" event
+/// every `metrics.interval`, through the outputs and/or to a file.
+#[derive(Default)]
+struct SnapshotTimer {
+    last: Option<Instant>,
+    prev: Option<falco_metrics::SnapshotPrev>,
+    samples: u64,
+}
+
+impl SnapshotTimer {
+    fn tick(&mut self, state: &DaemonState, engine: &ArcSwap<Engine>) {
+        let cfg = state
+            .metrics_cfg
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !cfg.enabled || (!cfg.output_rule && cfg.output_file.is_none()) {
+            return;
+        }
+        let last = *self.last.get_or_insert(state.started);
+        if last.elapsed() < cfg.interval {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.samples += 1;
+        let p = state.probe_now();
+        let inputs = state.falco_inputs(&p.counters);
+        let metrics = falco_metrics::collect(&inputs, cfg.flags);
+        let (fields, now) = falco_metrics::snapshot_fields(
+            &metrics,
+            &inputs,
+            self.prev.as_ref(),
+            cfg.memory_mb,
+            cfg.include_empty,
+        );
+        self.prev = Some(now);
+        if cfg.output_rule {
+            let eng = engine.load();
+            let a = eng.outputs.internal_falco(
+                "Falco internal: metrics snapshot",
+                Priority::Informational,
+                "Falco metrics snapshot",
+                &fields,
+            );
+            if !eng.sender.send(a) {
+                log::warn!("the metrics snapshot was dropped (outputs full)");
+            }
+        }
+        if let Some(path) = &cfg.output_file {
+            let line = serde_json::json!({"sample": self.samples, "output_fields": fields});
+            let r = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    writeln!(f, "{line}")
+                });
+            if let Err(e) = r {
+                log::warn!("metrics.output_file {}: {e}", path.display());
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod commands;
+mod compat;
 mod config;
 mod daemon;
 mod falco;
@@ -83,6 +84,18 @@ enum Command {
     Fields(commands::FieldsCommand),
     /// Evaluate rules over a capture file or a JSON-lines event file.
     Replay(commands::ReplayArgs),
+    /// Print COMPATIBILITY.md (Falco 0.44 flags, config keys, fields,
+    /// event types and metrics against kestrel), generated from the code.
+    #[command(hide = true)]
+    Compat(CompatArgs),
+}
+
+/// `kestrel compat`.
+#[derive(Debug, Args)]
+struct CompatArgs {
+    /// Markdown (the only format).
+    #[arg(long)]
+    markdown: bool,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +117,14 @@ fn main() -> ExitCode {
         Some(Command::Rules(commands::RulesCommand::List(a))) => commands::rules_list(a),
         Some(Command::Fields(commands::FieldsCommand::List(a))) => commands::fields_list(a),
         Some(Command::Replay(a)) => commands::replay(a),
+        Some(Command::Compat(a)) => {
+            if !a.markdown {
+                eprintln!("kestrel compat: --markdown is the only format");
+                return ExitCode::from(1);
+            }
+            print!("{}", compat::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         None => falco::run(&cli.falco, cli.run),
     };
     match result {

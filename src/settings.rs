@@ -37,6 +37,88 @@ pub struct WebSettings {
     pub healthz: String,
 }
 
+/// Falco's `metrics` block, `webserver.prometheus_metrics_enabled` and
+/// `kestrel.falco_internal_names`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSettings {
+    /// `metrics.enabled`: the periodic snapshot.
+    pub enabled: bool,
+    /// `metrics.interval`.
+    pub interval: Duration,
+    /// `metrics.output_rule`: the snapshot goes through the outputs.
+    pub output_rule: bool,
+    /// `metrics.output_file`: the snapshot is appended there as JSON lines.
+    pub output_file: Option<PathBuf>,
+    /// The `*_enabled` category flags.
+    pub flags: kestrel_engine::pipeline::falco_metrics::Flags,
+    /// `metrics.convert_memory_to_mb`.
+    pub memory_mb: bool,
+    /// `metrics.include_empty_values`.
+    pub include_empty: bool,
+    /// `webserver.prometheus_metrics_enabled`: the `falcosecurity_*`
+    /// metrics on `/metrics`.
+    pub prometheus: bool,
+    /// `kestrel.falco_internal_names`: internal alerts are named
+    /// `Falco internal: ...` with Falco's output fields.
+    pub falco_internal_names: bool,
+}
+
+/// Parses Falco's `metrics.interval`: a number and a unit (`ms`, `s`, `m`,
+/// `h`, `d`, `w`), e.g. `15m`, `1h`, `500ms`; at least 100 ms.
+pub fn parse_interval(s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+        anyhow!("config key 'metrics.interval': '{t}' has no unit (ms, s, m, h, d, w)")
+    })?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| {
+        anyhow!("config key 'metrics.interval': '{t}' does not start with a number")
+    })?;
+    let ms = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        u => {
+            bail!("config key 'metrics.interval': unknown unit '{u}' in '{t}' (ms, s, m, h, d, w)")
+        }
+    };
+    let d = Duration::from_millis(n.saturating_mul(ms));
+    if d < Duration::from_millis(100) {
+        bail!("config key 'metrics.interval': '{t}' is below the minimum of 100ms");
+    }
+    Ok(d)
+}
+
+fn metrics_settings(cfg: &Config) -> Result<MetricsSettings> {
+    let file = cfg.string("metrics.output_file")?;
+    let flag = |k: &str| -> Result<bool> {
+        match cfg.get(&format!("metrics.{k}")) {
+            None | Some(serde_yaml::Value::Null) => Ok(false),
+            _ => cfg.bool(&format!("metrics.{k}")),
+        }
+    };
+    Ok(MetricsSettings {
+        enabled: flag("enabled")?,
+        interval: parse_interval(&cfg.string("metrics.interval")?)?,
+        output_rule: flag("output_rule")?,
+        output_file: (!file.trim().is_empty()).then(|| PathBuf::from(file.trim())),
+        flags: kestrel_engine::pipeline::falco_metrics::Flags {
+            rules: flag("rules_counters_enabled")?,
+            resource: flag("resource_utilization_enabled")?,
+            state: flag("state_counters_enabled")?,
+            kernel: flag("kernel_event_counters_enabled")?,
+            kernel_per_cpu: flag("kernel_event_counters_per_cpu_enabled")?,
+        },
+        memory_mb: flag("convert_memory_to_mb")?,
+        include_empty: flag("include_empty_values")?,
+        prometheus: cfg.bool("webserver.prometheus_metrics_enabled")?,
+        falco_internal_names: cfg.bool("kestrel.falco_internal_names")?,
+    })
+}
+
 /// Everything the daemon reads from its configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -94,6 +176,8 @@ pub struct Settings {
     pub worker_realtime: Option<i32>,
     /// `container_engines`.
     pub containers: ContainerConfig,
+    /// Falco-named metrics and internal events.
+    pub metrics: MetricsSettings,
 }
 
 /// Top-level keys whose scalar leaves are output settings.
@@ -218,6 +302,7 @@ impl Settings {
             }
         };
         Ok(Settings {
+            metrics: metrics_settings(cfg)?,
             rules_files,
             match_opts,
             outputs: outputs(cfg)?,

@@ -473,6 +473,61 @@ impl CompiledOutputs {
         }
     }
 
+    /// An internal event in Falco's own shape (its `handle_msg`): rule
+    /// `rule` as given (`Falco internal: ...`), source `internal`, text
+    /// `<time>: <Priority> <msg> (k=v ...)` with the values as JSON, JSON
+    /// `{"hostname","output":<msg>,"output_fields","priority","rule",
+    /// "source","time"}`; fields in key order, as Falco's JSON library
+    /// keeps them.
+    pub fn internal_falco(
+        &self,
+        rule: &str,
+        priority: Priority,
+        msg: &str,
+        fields: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Alert {
+        let time_ns = time::now_epoch_ns();
+        let mut message = msg.to_string();
+        message.push_str(" (");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                message.push(' ');
+            }
+            write!(message, "{k}={v}").expect("write to String");
+        }
+        message.push(')');
+        let text = self.text_line(time_ns, priority, &message);
+        let (json, rule_offset) = if self.shape.json {
+            let mut j = String::with_capacity(text.len() * 2 + 128);
+            j.push('{');
+            j.push_str(&self.hostname_json);
+            j.push_str("\"output\":");
+            json::push_str(&mut j, msg);
+            j.push_str(",\"output_fields\":");
+            j.push_str(&serde_json::to_string(fields).expect("JSON values serialize"));
+            write!(j, ",\"priority\":{},", json_lit(priority.name())).expect("write to String");
+            let off = j.len();
+            write!(j, "\"rule\":{},\"source\":\"internal\",", json_lit(rule))
+                .expect("write to String");
+            push_json_time_key(&mut j, time_ns);
+            (Some(j), off)
+        } else {
+            (None, 0)
+        };
+        Alert {
+            rule: rule.into(),
+            priority,
+            source: "internal".into(),
+            time_ns,
+            kernel_ts_ns: 0,
+            message,
+            text,
+            json,
+            json_rule_offset: rule_offset,
+            repeat_count: 0,
+        }
+    }
+
     /// `<time>: <Priority> <message>`.
     fn text_line(&self, time_ns: u64, p: Priority, message: &str) -> String {
         let mut s = String::with_capacity(message.len() + 48);

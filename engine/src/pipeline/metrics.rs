@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use hdrhistogram::Histogram;
 
 use crate::event::table::EVENT_ID_LIMIT;
+use crate::rules::{Priority, Rule};
 
 /// A monotonically increasing counter.
 #[derive(Debug, Default)]
@@ -446,6 +447,12 @@ impl PromWriter {
         }
     }
 
+    /// A sample of a metric of type `kind` (`counter`, `gauge`).
+    pub fn typed(&mut self, name: &str, kind: &str, help: &str, labels: &[(&str, &str)], v: f64) {
+        self.declare(name, kind, help);
+        self.sample(name, labels, v);
+    }
+
     /// A counter sample.
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         self.declare(name, "counter", help);
@@ -514,8 +521,21 @@ pub struct PipelineMetrics {
     pub alert_latency: Vec<Arc<SharedHistogram>>,
     /// Load-generator reconciliation.
     pub tracker: Arc<Tracker>,
-    /// Alerts by rule name, with the rule's priority name.
-    pub alerts_by_rule: papaya::HashMap<Arc<str>, (&'static str, Counter)>,
+    /// Alerts by rule name, with the rule's priority, source and tags.
+    pub alerts_by_rule: papaya::HashMap<Arc<str>, RuleCount>,
+}
+
+/// The alerts of one rule, with what Falco labels its counter with.
+#[derive(Debug)]
+pub struct RuleCount {
+    /// The rule's priority.
+    pub priority: Priority,
+    /// The rule's event source.
+    pub source: Arc<str>,
+    /// The rule's tags, sorted.
+    pub tags: Arc<[String]>,
+    /// Alerts raised.
+    pub n: Counter,
 }
 
 impl PipelineMetrics {
@@ -534,17 +554,43 @@ impl PipelineMetrics {
         }
     }
 
-    /// Counts one alert of `rule` (lock-free after the rule's first alert).
-    pub fn count_alert(&self, rule: &Arc<str>, priority: &'static str) {
+    /// Counts one alert of `rule`, named `name` (lock-free after the
+    /// rule's first alert).
+    pub fn count_alert(&self, name: &Arc<str>, rule: &Rule) {
         let m = self.alerts_by_rule.pin();
-        match m.get(rule) {
-            Some((_, c)) => c.inc(),
+        match m.get(name) {
+            Some(c) => c.n.inc(),
             None => {
-                let (_, c) =
-                    m.get_or_insert_with(Arc::clone(rule), || (priority, Counter::default()));
-                c.inc();
+                let c = m.get_or_insert_with(Arc::clone(name), || RuleCount {
+                    priority: rule.priority,
+                    source: rule.source.as_str().into(),
+                    tags: rule.tags.iter().cloned().collect(),
+                    n: Counter::default(),
+                });
+                c.n.inc();
             }
         }
+    }
+
+    /// `(rule, priority, source, tags, alerts)` of every rule that raised
+    /// an alert, sorted by rule name.
+    pub fn rule_counts(&self) -> Vec<(Arc<str>, Priority, Arc<str>, Arc<[String]>, u64)> {
+        let mut v: Vec<_> = self
+            .alerts_by_rule
+            .pin()
+            .iter()
+            .map(|(k, c)| {
+                (
+                    Arc::clone(k),
+                    c.priority,
+                    Arc::clone(&c.source),
+                    Arc::clone(&c.tags),
+                    c.n.get(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Renders the worker, latency and tracker metrics.
@@ -641,18 +687,11 @@ impl PipelineMetrics {
             &[],
             &al,
         );
-        let mut by_rule: Vec<(Arc<str>, &'static str, u64)> = self
-            .alerts_by_rule
-            .pin()
-            .iter()
-            .map(|(k, (p, c))| (Arc::clone(k), *p, c.get()))
-            .collect();
-        by_rule.sort();
-        for (rule, prio, n) in by_rule {
+        for (rule, prio, _, _, n) in self.rule_counts() {
             w.counter(
                 "kestrel_alerts_total",
                 "Alerts raised, by rule and priority.",
-                &[("rule", &rule), ("priority", prio)],
+                &[("rule", &rule), ("priority", prio.name())],
                 n,
             );
         }

@@ -682,9 +682,7 @@ impl State {
                 };
                 if let Some(alert) = engine.outputs.render(id, &ev, raw.hdr.ts_ns) {
                     stats.alerts.bump();
-                    shared
-                        .metrics
-                        .count_alert(alert.rule_arc(), alert.priority().name());
+                    shared.metrics.count_alert(alert.rule_arc(), rule);
                     let lat = boot_clock_ns().saturating_sub(raw.hdr.ts_ns).max(1);
                     self.local_alerts.saturating_record(lat);
                     if !engine.sender.send(alert) {
