@@ -64,6 +64,12 @@ pub enum FlagSet {
     FinitModule,
     /// fcntl(2) command (`F_DUPFD`, `F_SETFL`, ...), an enumeration.
     FcntlCmd,
+    /// Signal number (`SIGKILL`, ...), an enumeration (Falco's `PT_SIGTYPE`).
+    Signal,
+    /// mmap/mprotect protection (`PROT_READ|PROT_EXEC`).
+    Prot,
+    /// mmap flags (`MAP_SHARED|MAP_ANONYMOUS`).
+    Mmap,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -173,7 +179,71 @@ pub struct EventInfo {
     pub nr_x86_64: Option<u32>,
     /// Parameters in wire order.
     pub params: &'static [ParamInfo],
+    /// How the probe captures the event: `None` for the events written by
+    /// their own BPF routine, `Some(sources)` (one per parameter) for the
+    /// ones the generic descriptor-driven routine writes.
+    pub capture: Option<&'static [Src]>,
 }
+
+/// Where the probe's generic capture routine takes one parameter from.
+/// Registers are numbered in syscall argument order (0: `di`, 1: `si`,
+/// 2: `dx`, 3: `r10`, 4: `r8`, 5: `r9`). The loader hands these to the
+/// probe (map `kst_gdesc`), so the table is the only place that says how a
+/// generically captured event is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Src {
+    /// Register k sign-extended from 32 bits (a C int: fd, pid, signal).
+    Int(u8),
+    /// Register k zero-extended from 32 bits (unsigned int, flags).
+    U32(u8),
+    /// Register k, all 64 bits (sizes, addresses, offsets).
+    U64(u8),
+    /// NUL-terminated user string at register k (at most 4096 bytes).
+    Str(u8),
+    /// User memory at register k, as many bytes as register j says (only
+    /// when the call succeeded), capped at the snaplen.
+    Buf(u8, u8),
+    /// User memory at register k, as many bytes as the call returned,
+    /// capped at the snaplen.
+    BufRet(u8),
+    /// The data of the iovec array at register k (count in register j):
+    /// the first iovec's bytes, as many as the call returned, capped at
+    /// the snaplen.
+    IovData(u8, u8),
+    /// The total length of the iovec array at register k (count in
+    /// register j; the first 8 iovecs).
+    IovSize(u8, u8),
+    /// The `struct kst_fdinfo` of the descriptor in register k.
+    FdInfo(u8),
+    /// The C int at user address (register k) + j bytes, read after the
+    /// call (the fds pipe(2) and socketpair(2) wrote back).
+    UserInt(u8, u8),
+    /// The system call number.
+    Nr,
+}
+
+impl Src {
+    /// The probe's encoding: `(kind, a, b)` as in `struct kst_gdesc`
+    /// (`probe/bpf/kestrel_wire.h`, `KST_GD_*`).
+    pub fn encode(self) -> (u8, u8, u8) {
+        match self {
+            Src::Int(k) => (1, k, 0),
+            Src::U32(k) => (2, k, 0),
+            Src::U64(k) => (3, k, 0),
+            Src::Str(k) => (4, k, 0),
+            Src::Buf(k, j) => (5, k, j),
+            Src::BufRet(k) => (6, k, 0),
+            Src::IovData(k, j) => (7, k, j),
+            Src::IovSize(k, j) => (8, k, j),
+            Src::FdInfo(k) => (9, k, 0),
+            Src::UserInt(k, j) => (10, k, j),
+            Src::Nr => (11, 0, 0),
+        }
+    }
+}
+
+/// Most parameters a generically captured event has (`KST_GD_MAX`).
+pub const GENERIC_MAX_PARAMS: usize = 8;
 
 const fn p(name: &'static str, kind: ParamKind) -> ParamInfo {
     ParamInfo {
@@ -193,6 +263,7 @@ const fn hidden(name: &'static str, kind: ParamKind) -> ParamInfo {
 
 use FlagSet as F;
 use ParamKind as K;
+use Src as S;
 
 /// Parameters of exec events and of the synthetic `procinfo` event. The
 /// successful exec is emitted from `sched_process_exec` with the new image;
@@ -280,6 +351,24 @@ macro_rules! ev {
             fd: $fd,
             nr_x86_64: $nr,
             params: $params,
+            capture: None,
+        }
+    };
+}
+
+/// An event the probe's generic routine captures: each parameter with its
+/// source.
+macro_rules! gev {
+    ($id:expr, $name:expr, $cat:ident, $ret:ident, $fd:expr, $nr:expr, [$(($prm:expr, $src:expr)),* $(,)?]) => {
+        EventInfo {
+            ty: EventType($id),
+            name: $name,
+            category: Category::$cat,
+            ret: RetKind::$ret,
+            fd: $fd,
+            nr_x86_64: $nr,
+            params: &[$($prm),*],
+            capture: Some(&[$($src),*]),
         }
     };
 }
@@ -492,6 +581,88 @@ pub const EVENTS: &[EventInfo] = &[
         NOFD,
         Some(272),
         &[p("flags", K::Flags(F::Namespaces))]
+    ),
+    // ---- generic capture (see [`Src`]): Falco's parameters, in Falco's
+    // order, less the return value; an fd comes with its hidden fdinfo.
+    gev!(
+        26,
+        "kill",
+        Process,
+        Errno,
+        NOFD,
+        Some(62),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        27,
+        "tkill",
+        Process,
+        Errno,
+        NOFD,
+        Some(200),
+        [
+            (p("tid", K::Pid), S::Int(0)),
+            (p("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        28,
+        "tgkill",
+        Process,
+        Errno,
+        NOFD,
+        Some(234),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("tid", K::Pid), S::Int(1)),
+            (p("sig", K::Enum(F::Signal)), S::U32(2)),
+        ]
+    ),
+    // process_vm_readv/writev: the local iovecs (register 1, count 2) hold
+    // the data that moved.
+    gev!(
+        29,
+        "process_vm_readv",
+        Process,
+        Count,
+        NOFD,
+        Some(310),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+        ]
+    ),
+    gev!(
+        30,
+        "process_vm_writev",
+        Process,
+        Count,
+        NOFD,
+        Some(311),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+        ]
+    ),
+    // pivot_root has no event of its own in Falco's table (Falco reports
+    // it as a generic `syscall` event: ID, nativeID); kestrel adds the two
+    // paths, hidden.
+    gev!(
+        31,
+        "pivot_root",
+        Process,
+        Errno,
+        NOFD,
+        Some(155),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("new_root", K::Path), S::Str(0)),
+            (hidden("put_old", K::Path), S::Str(1)),
+        ]
     ),
     // ---- file (64-127)
     ev!(
@@ -939,6 +1110,166 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo)
         ]
     ),
+    // read/write family: Falco's `data` is the buffer (at most snaplen
+    // bytes of what moved), `size` the length asked for.
+    gev!(
+        94,
+        "read",
+        File,
+        Count,
+        fdp(1),
+        Some(0),
+        [
+            (p("data", K::Bytes), S::BufRet(1)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        95,
+        "write",
+        File,
+        Count,
+        fdp(1),
+        Some(1),
+        [
+            (p("data", K::Bytes), S::Buf(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // Falco names pread64/pwrite64 `pread`/`pwrite`.
+    gev!(
+        96,
+        "pread",
+        File,
+        Count,
+        fdp(1),
+        Some(17),
+        [
+            (p("data", K::Bytes), S::BufRet(1)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        97,
+        "pwrite",
+        File,
+        Count,
+        fdp(1),
+        Some(18),
+        [
+            (p("data", K::Bytes), S::Buf(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        98,
+        "readv",
+        File,
+        Count,
+        fdp(2),
+        Some(19),
+        [
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        99,
+        "writev",
+        File,
+        Count,
+        fdp(1),
+        Some(20),
+        [
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        100,
+        "preadv",
+        File,
+        Count,
+        fdp(2),
+        Some(295),
+        [
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        101,
+        "pwritev",
+        File,
+        Count,
+        fdp(1),
+        Some(296),
+        [
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // pipe, pipe2: the two fds the kernel wrote back (Falco's `ino`, the
+    // pipe's inode, is not captured).
+    gev!(
+        102,
+        "pipe",
+        File,
+        Errno,
+        NOFD,
+        Some(22),
+        [
+            (p("fd1", K::Fd), S::UserInt(0, 0)),
+            (p("fd2", K::Fd), S::UserInt(0, 4)),
+        ]
+    ),
+    gev!(
+        103,
+        "pipe2",
+        File,
+        Errno,
+        NOFD,
+        Some(293),
+        [
+            (p("fd1", K::Fd), S::UserInt(0, 0)),
+            (p("fd2", K::Fd), S::UserInt(0, 4)),
+            (p("flags", K::Flags(F::FdFlags)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        104,
+        "ioctl",
+        File,
+        Errno,
+        fdp(0),
+        Some(16),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("request", K::Hex), S::U32(1)),
+            (p("argument", K::Hex), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
     // ---- network (128-191)
     ev!(
         128,
@@ -1117,6 +1448,93 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo),
         ]
     ),
+    gev!(
+        142,
+        "socketpair",
+        Network,
+        Errno,
+        NOFD,
+        Some(53),
+        [
+            (p("fd1", K::Fd), S::UserInt(3, 0)),
+            (p("fd2", K::Fd), S::UserInt(3, 4)),
+            (p("domain", K::Enum(F::SocketFamily)), S::U32(0)),
+            (p("type", K::Flags(F::SocketType)), S::U32(1)),
+            (p("proto", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        143,
+        "setsockopt",
+        Network,
+        Errno,
+        fdp(0),
+        Some(54),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("level", K::Int), S::Int(1)),
+            (p("optname", K::Int), S::Int(2)),
+            (p("val", K::Bytes), S::Buf(3, 4)),
+            (p("optlen", K::Uint), S::U32(4)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // getsockopt: `val` and `optlen` are what the kernel wrote back; the
+    // length is read from user memory, the value is not captured.
+    gev!(
+        144,
+        "getsockopt",
+        Network,
+        Errno,
+        fdp(0),
+        Some(55),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("level", K::Int), S::Int(1)),
+            (p("optname", K::Int), S::Int(2)),
+            (p("optlen", K::Uint), S::UserInt(4, 0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // sendmmsg, recvmmsg: the socket and its tuple (the messages' data
+    // and sizes are not captured).
+    gev!(
+        145,
+        "sendmmsg",
+        Network,
+        Count,
+        fdp(0),
+        Some(307),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("tuple", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        146,
+        "recvmmsg",
+        Network,
+        Count,
+        fdp(0),
+        Some(299),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("tuple", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        147,
+        "shutdown",
+        Network,
+        Errno,
+        fdp(0),
+        Some(48),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("how", K::Uint), S::U32(1)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
     // ---- other (192-255)
     ev!(
         192,
@@ -1158,6 +1576,48 @@ pub const EVENTS: &[EventInfo] = &[
         RETFD,
         Some(323),
         &[p("flags", K::Flags(F::FdFlags))]
+    ),
+    gev!(
+        196,
+        "mmap",
+        Other,
+        Count,
+        fdp(4),
+        Some(9),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+            (p("prot", K::Flags(F::Prot)), S::U32(2)),
+            (p("flags", K::Flags(F::Mmap)), S::U32(3)),
+            (p("fd", K::Fd), S::Int(4)),
+            (p("offset", K::Uint), S::U64(5)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(4)),
+        ]
+    ),
+    gev!(
+        197,
+        "mprotect",
+        Other,
+        Errno,
+        NOFD,
+        Some(10),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+            (p("prot", K::Flags(F::Prot)), S::U32(2)),
+        ]
+    ),
+    gev!(
+        198,
+        "munmap",
+        Other,
+        Errno,
+        NOFD,
+        Some(11),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+        ]
     ),
 ];
 
@@ -1264,18 +1724,55 @@ fn lookup(ty: EventType) -> Option<&'static EventInfo> {
     table.get(ty.0 as usize).copied().flatten()
 }
 
-/// Names `evt.type` may be compared with: every event kestrel captures plus
-/// every x86_64 system call name (rules may name syscalls kestrel does not
-/// capture; those rules compile and never fire).
+/// Falco event names whose x86_64 system call has another name:
+/// `(Falco name, syscall name)`.
+pub const FALCO_SYSCALL_ALIASES: &[(&str, &str)] = &[
+    ("pread", "pread64"),
+    ("pwrite", "pwrite64"),
+    ("prlimit", "prlimit64"),
+];
+
+/// Event names of Falco's event table (falcosecurity/libs
+/// `driver/event_table.c`) for system calls x86_64 does not have (they
+/// exist on 32-bit and other architectures).
+pub const FALCO_OTHER_ARCH: &[&str] = &[
+    "umount", "mmap2", "stat64", "fstat64", "lstat64", "llseek", "recv", "send",
+];
+
+/// Names `evt.type` may be compared with: every event kestrel captures,
+/// every x86_64 system call name and every name of Falco's event table
+/// (rules may name events kestrel does not capture; those rules compile,
+/// with a warning from [`uncapturable_reason`], and never fire).
 pub fn is_known_event_name(name: &str) -> bool {
     EventType::from_name(name).is_some()
         || super::syscalls::SYSCALLS_X86_64
             .iter()
             .any(|(n, _)| *n == name)
+        || FALCO_SYSCALL_ALIASES.iter().any(|(f, _)| *f == name)
+        || FALCO_OTHER_ARCH.contains(&name)
         || matches!(
             name,
             "container" | "signaldeliver" | "switch" | "pluginevent"
         )
+}
+
+/// Why kestrel cannot capture the event type `name` on this machine
+/// (x86_64), or `None` when it can (or the name is not an event type at
+/// all). The reason completes "evt.type <name> ...".
+pub fn uncapturable_reason(name: &str) -> Option<&'static str> {
+    if EventType::from_name(name).is_some() || !is_known_event_name(name) {
+        return None;
+    }
+    if FALCO_OTHER_ARCH.contains(&name) {
+        return Some("is not a system call on x86_64");
+    }
+    match name {
+        "container" => Some("is a Falco plugin/container meta-event kestrel does not produce"),
+        "signaldeliver" | "switch" | "pluginevent" => {
+            Some("is a Falco driver event kestrel does not produce")
+        }
+        _ => Some("is not captured by kestrel (no event in its event table)"),
+    }
 }
 
 #[cfg(test)]
@@ -1323,7 +1820,11 @@ mod tests {
                     .iter()
                     .find(|(_, n)| *n == nr)
                     .expect("number in table");
-                assert_eq!(*name, e.name);
+                let falco = FALCO_SYSCALL_ALIASES
+                    .iter()
+                    .find(|(_, sc)| sc == name)
+                    .map_or(*name, |(f, _)| *f);
+                assert_eq!(falco, e.name);
             }
         }
     }
@@ -1351,6 +1852,58 @@ mod tests {
         assert_eq!(EventType(65).name(), "openat");
         assert_eq!(EventType(999).info().map(|i| i.name), None);
         assert!(is_known_event_name("read"));
+        assert!(is_known_event_name("umount"));
+        assert!(is_known_event_name("pread"));
         assert!(!is_known_event_name("nosuchcall"));
+        assert_eq!(uncapturable_reason("read"), None);
+        assert_eq!(uncapturable_reason("nosuchcall"), None);
+        assert!(uncapturable_reason("umount").is_some());
+        assert!(uncapturable_reason("swapon").is_some());
+    }
+
+    #[test]
+    fn generic_sources_agree_with_the_params() {
+        for e in EVENTS {
+            let Some(src) = e.capture else { continue };
+            assert_eq!(src.len(), e.params.len(), "{}", e.name);
+            assert!(src.len() <= GENERIC_MAX_PARAMS, "{}", e.name);
+            assert!(e.nr_x86_64.is_some(), "{}", e.name);
+            for (prm, s) in e.params.iter().zip(src) {
+                let (kind, a, b) = s.encode();
+                assert!(kind > 0 && a < 6 && b < 8, "{} {}", e.name, prm.name);
+                let ok = match prm.kind {
+                    ParamKind::Fd => matches!(s, Src::Int(_) | Src::UserInt(..)),
+                    ParamKind::FdInfo => matches!(s, Src::FdInfo(_)),
+                    ParamKind::Bytes => {
+                        matches!(s, Src::Buf(..) | Src::BufRet(_) | Src::IovData(..))
+                    }
+                    ParamKind::Path | ParamKind::Str => matches!(s, Src::Str(_)),
+                    ParamKind::RelPath { .. } | ParamKind::StrList | ParamKind::SockAddr => false,
+                    _ => !matches!(
+                        s,
+                        Src::Str(_)
+                            | Src::Buf(..)
+                            | Src::BufRet(_)
+                            | Src::IovData(..)
+                            | Src::FdInfo(_)
+                    ),
+                };
+                assert!(ok, "{} {}: {:?} from {:?}", e.name, prm.name, prm.kind, s);
+            }
+            // The hidden fdinfo describes the event's fd.
+            if let FdUse::Param(i) = e.fd {
+                if let Some(fi) = e.params.iter().position(|p| p.kind == ParamKind::FdInfo) {
+                    assert_eq!(
+                        src[fi],
+                        Src::FdInfo(match src[i as usize] {
+                            Src::Int(k) => k,
+                            _ => panic!("{}: fd not from a register", e.name),
+                        }),
+                        "{}",
+                        e.name
+                    );
+                }
+            }
+        }
     }
 }

@@ -419,6 +419,109 @@ static __noinline int kst_sc_sendmsg(struct task_struct *t, struct pt_regs *regs
 	return kst_w_submit(&w);
 }
 
+/* ------------------------------------------------------------------ */
+/* generic capture: one routine for every event the table describes by  */
+/* parameter sources (struct kst_gdesc, KST_GD_*)                        */
+
+static __always_inline __u64 kst_gd_reg(struct pt_regs *regs, __u32 r)
+{
+	switch (r) {
+	case 0:
+		return regs->di;
+	case 1:
+		return regs->si;
+	case 2:
+		return regs->dx;
+	case 3:
+		return regs->r10;
+	case 4:
+		return regs->r8;
+	default:
+		return regs->r9;
+	}
+}
+
+/* The iovec array at uiov (cnt entries): the total length of the first 8
+ * (size_only) or the first iovec's data, as many bytes as moved (ret). */
+static __noinline void kst_put_iov(struct kst_w *w, __u64 uiov, __u64 cnt, long ret, int size_only)
+{
+	struct kst_user_iovec iov[8] = {};
+	__u64 n = cnt > 8 ? 8 : cnt;
+	if (uiov && n)
+		bpf_probe_read_user(iov, sizeof(iov[0]) * n, (void *)uiov);
+	if (size_only) {
+		__u64 size = 0;
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			if (i < n)
+				size += iov[i].iov_len;
+		kst_put_u64(w, size);
+		return;
+	}
+	__u64 first = iov[0].iov_len;
+	kst_put_iodata(w, iov[0].iov_base, ret < (long)first ? ret : (long)first);
+}
+
+static __noinline int kst_sc_generic(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
+{
+	struct kst_gdesc *d = bpf_map_lookup_elem(&kst_gdesc, &type);
+	if (!d || !d->n)
+		return 0;
+	__u32 n = d->n > KST_GD_MAX ? KST_GD_MAX : d->n;
+	struct kst_w w;
+	if (kst_w_begin(&w, t, type, n, ret))
+		return 0;
+	for (__u32 i = 0; i < KST_GD_MAX; i++) {
+		if (i >= n)
+			break;
+		__u64 a = kst_gd_reg(regs, d->a[i]);
+		__u32 b = d->b[i];
+		switch (d->kind[i]) {
+		case KST_GD_INT:
+			kst_put_int(&w, a);
+			break;
+		case KST_GD_U32:
+			kst_put_u64(&w, ZX32(a));
+			break;
+		case KST_GD_U64:
+			kst_put_u64(&w, a);
+			break;
+		case KST_GD_STR:
+			kst_put_ustr(&w, a, KST_PATH_MAX);
+			break;
+		case KST_GD_BUF:
+			kst_put_iodata(&w, a, ret < 0 ? 0 : (long)kst_gd_reg(regs, b));
+			break;
+		case KST_GD_BUFRET:
+			kst_put_iodata(&w, a, ret);
+			break;
+		case KST_GD_IOVDATA:
+			kst_put_iov(&w, a, kst_gd_reg(regs, b), ret, 0);
+			break;
+		case KST_GD_IOVSIZE:
+			kst_put_iov(&w, a, kst_gd_reg(regs, b), ret, 1);
+			break;
+		case KST_GD_FDINFO:
+			kst_put_fdinfo(&w, t, (int)a, 0, 0);
+			break;
+		case KST_GD_USERINT: {
+			__s32 v = 0;
+			if (ret >= 0 && a)
+				bpf_probe_read_user(&v, sizeof(v), (void *)(a + b));
+			kst_put_u64(&w, (__u64)(__s64)v);
+			break;
+		}
+		case KST_GD_NR:
+			kst_put_u64(&w, regs->orig_ax);
+			break;
+		default:
+			kst_put_empty(&w);
+			break;
+		}
+	}
+	return kst_w_submit(&w);
+}
+
 /* Integer-only events: the arguments per type, then one in-place
  * reservation per parameter count. */
 static __always_inline int kst_sys_exit_ints(struct task_struct *t, struct pt_regs *regs, long ret,
@@ -612,7 +715,8 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_FCNTL:
 		return kst_sc_dup(t, regs, ret, type);
 	}
-	return 0;
+	/* Every other traced type is described by its kst_gdesc entry. */
+	return kst_sc_generic(t, regs, ret, type);
 }
 
 SEC("tp_btf/sys_exit")

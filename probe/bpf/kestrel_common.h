@@ -158,6 +158,15 @@ struct {
 	__type(value, __u16);
 } kst_sc_type SEC(".maps");
 
+/* Event type -> generic capture descriptor (n == 0: none). Filled by
+ * userspace from the Rust event table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct kst_gdesc);
+} kst_gdesc SEC(".maps");
+
 /* Wanted non-syscall events (procfork, procexit, exec), a bitmap by type. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
