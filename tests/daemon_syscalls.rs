@@ -21,12 +21,12 @@ const RULES: &str = r#"
   priority: WARNING
 - rule: Write To Test File
   desc: a write on a test file, with the data (test rule)
-  condition: evt.type in (write, pwrite) and fd.name endswith ".h2-io"
+  condition: evt.type in (write, pwrite) and fd.name endswith ".h2-io" and evt.is_io = true and evt.is_io_write = true and evt.is_io_read = false
   output: write %fd.name size=%evt.rawarg.size res=%evt.res buffer=%evt.buffer
   priority: NOTICE
 - rule: Read From Test File
   desc: a read of a test file (test rule)
-  condition: evt.type = read and fd.name endswith ".h2-io" and evt.rawres > 0
+  condition: evt.type = read and fd.name endswith ".h2-io" and evt.rawres > 0 and evt.is_io_read = true and evt.is_io_write = false
   output: read %fd.name size=%evt.arg.size buffer=%evt.buffer
   priority: NOTICE
 - rule: Unmount Something

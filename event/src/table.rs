@@ -1635,6 +1635,31 @@ impl EventInfo {
     }
 }
 
+/// Which way data moves in an I/O event (Falco's `EC_IO_READ` and
+/// `EC_IO_WRITE` categories, for `evt.is_io*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDir {
+    /// Reads from an fd (read, pread, readv, preadv, recvfrom, recvmsg, recvmmsg).
+    Read,
+    /// Writes to an fd (write, pwrite, writev, pwritev, sendto, sendmsg, sendmmsg).
+    Write,
+}
+
+impl EventInfo {
+    /// The I/O direction of the event, `None` when it is not an I/O event.
+    pub fn io_dir(&self) -> Option<IoDir> {
+        match self.name {
+            "read" | "pread" | "readv" | "preadv" | "recvfrom" | "recvmsg" | "recvmmsg" => {
+                Some(IoDir::Read)
+            }
+            "write" | "pwrite" | "writev" | "pwritev" | "sendto" | "sendmsg" | "sendmmsg" => {
+                Some(IoDir::Write)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The calls that copy a descriptor onto a new number (dup, dup2, dup3,
 /// and fcntl with `F_DUPFD` or `F_DUPFD_CLOEXEC`).
 pub fn is_fd_copy(name: &str) -> bool {
