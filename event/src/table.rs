@@ -220,6 +220,19 @@ pub enum Src {
     UserInt(u8, u8),
     /// The system call number.
     Nr,
+    /// The return value (Falco's `getuid` has it as the `uid` parameter).
+    Ret,
+    /// The u64 at user address (register k) + j bytes, read after the call
+    /// (0 when the call failed): a `struct rlimit` member, an offset.
+    UserU64(u8, u8),
+    /// The `struct timespec` at user address register k, in nanoseconds.
+    Timespec(u8),
+    /// The hidden dirpath of the relative path in parameter j: the
+    /// directory the fd in register k refers to, when that path is
+    /// relative and the fd not `AT_FDCWD` (else empty).
+    DirPath(u8, u8),
+    /// The `struct kst_fdinfo` of the descriptor the call returned.
+    FdInfoRet,
 }
 
 impl Src {
@@ -238,6 +251,11 @@ impl Src {
             Src::FdInfo(k) => (9, k, 0),
             Src::UserInt(k, j) => (10, k, j),
             Src::Nr => (11, 0, 0),
+            Src::Ret => (12, 0, 0),
+            Src::UserU64(k, j) => (13, k, j),
+            Src::Timespec(k) => (14, k, 0),
+            Src::DirPath(k, j) => (15, k, j),
+            Src::FdInfoRet => (16, 0, 0),
         }
     }
 }
@@ -662,6 +680,226 @@ pub const EVENTS: &[EventInfo] = &[
             (p("nativeID", K::Uint), S::Nr),
             (hidden("new_root", K::Path), S::Str(0)),
             (hidden("put_old", K::Path), S::Str(1)),
+        ]
+    ),
+    // The rest of Falco's event table for x86_64, captured generically.
+    // Parameters Falco fills from kernel state kestrel does not read (vm
+    // sizes, fd lists, semop's operations, signal masks) are left out;
+    // flag parameters without a flag set here render as numbers.
+    gev!(
+        32,
+        "getrlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(97),
+        [
+            (p("cur", K::Int), S::UserU64(1, 0)),
+            (p("max", K::Int), S::UserU64(1, 8)),
+            (p("resource", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        33,
+        "setrlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(160),
+        [
+            (p("cur", K::Int), S::UserU64(1, 0)),
+            (p("max", K::Int), S::UserU64(1, 8)),
+            (p("resource", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        34,
+        "prlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(302),
+        [
+            (p("newcur", K::Int), S::UserU64(2, 0)),
+            (p("newmax", K::Int), S::UserU64(2, 8)),
+            (p("oldcur", K::Int), S::UserU64(3, 0)),
+            (p("oldmax", K::Int), S::UserU64(3, 8)),
+            (p("pid", K::Int), S::Int(0)),
+            (p("resource", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        35,
+        "pidfd_open",
+        Process,
+        Fd,
+        NOFD,
+        Some(434),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        36,
+        "pidfd_getfd",
+        Process,
+        Fd,
+        NOFD,
+        Some(438),
+        [
+            (p("pid_fd", K::Fd), S::Int(0)),
+            (p("target_fd", K::Fd), S::Int(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        37,
+        "semop",
+        Process,
+        Errno,
+        NOFD,
+        Some(65),
+        [
+            (p("nsops", K::Uint), S::U64(2)),
+            (p("semid", K::Int), S::Int(0)),
+        ]
+    ),
+    gev!(
+        38,
+        "semget",
+        Process,
+        Errno,
+        NOFD,
+        Some(64),
+        [
+            (p("key", K::Int), S::Int(0)),
+            (p("nsems", K::Int), S::Int(1)),
+            (p("semflg", K::Hex), S::U32(2)),
+        ]
+    ),
+    gev!(
+        39,
+        "semctl",
+        Process,
+        Errno,
+        NOFD,
+        Some(66),
+        [
+            (p("semid", K::Int), S::Int(0)),
+            (p("semnum", K::Int), S::Int(1)),
+            (p("cmd", K::Uint), S::U32(2)),
+            (p("val", K::Int), S::Int(3)),
+        ]
+    ),
+    // getuid and friends: Falco has the result as the parameter, no res.
+    gev!(
+        40,
+        "getuid",
+        Process,
+        None,
+        NOFD,
+        Some(102),
+        [(p("uid", K::Uid), S::Ret)]
+    ),
+    gev!(
+        41,
+        "geteuid",
+        Process,
+        None,
+        NOFD,
+        Some(107),
+        [(p("euid", K::Uid), S::Ret)]
+    ),
+    gev!(
+        42,
+        "getgid",
+        Process,
+        None,
+        NOFD,
+        Some(104),
+        [(p("gid", K::Gid), S::Ret)]
+    ),
+    gev!(
+        43,
+        "getegid",
+        Process,
+        None,
+        NOFD,
+        Some(108),
+        [(p("egid", K::Gid), S::Ret)]
+    ),
+    gev!(
+        44,
+        "getresuid",
+        Process,
+        Errno,
+        NOFD,
+        Some(118),
+        [
+            (p("ruid", K::Uid), S::UserInt(0, 0)),
+            (p("euid", K::Uid), S::UserInt(1, 0)),
+            (p("suid", K::Uid), S::UserInt(2, 0)),
+        ]
+    ),
+    gev!(
+        45,
+        "getresgid",
+        Process,
+        Errno,
+        NOFD,
+        Some(120),
+        [
+            (p("rgid", K::Gid), S::UserInt(0, 0)),
+            (p("egid", K::Gid), S::UserInt(1, 0)),
+            (p("sgid", K::Gid), S::UserInt(2, 0)),
+        ]
+    ),
+    gev!(
+        46,
+        "signalfd",
+        Process,
+        Count,
+        NOFD,
+        Some(282),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("mask", K::Hex), S::UserInt(1, 0)),
+        ]
+    ),
+    gev!(
+        47,
+        "signalfd4",
+        Process,
+        Count,
+        NOFD,
+        Some(289),
+        [
+            (p("flags", K::Flags(F::FdFlags)), S::U32(3)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("mask", K::Hex), S::UserInt(1, 0)),
+        ]
+    ),
+    gev!(
+        48,
+        "nanosleep",
+        Process,
+        Errno,
+        NOFD,
+        Some(35),
+        [(p("interval", K::Uint), S::Timespec(0)),]
+    ),
+    gev!(
+        49,
+        "futex",
+        Process,
+        Count,
+        NOFD,
+        Some(202),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("op", K::Uint), S::U32(1)),
+            (p("val", K::Uint), S::U64(2)),
         ]
     ),
     // ---- file (64-127)
@@ -1270,6 +1508,281 @@ pub const EVENTS: &[EventInfo] = &[
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
+    gev!(
+        105,
+        "access",
+        File,
+        Errno,
+        NOFD,
+        Some(21),
+        [
+            (p("name", K::Path), S::Str(0)),
+            (p("mode", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        106,
+        "stat",
+        File,
+        Errno,
+        NOFD,
+        Some(4),
+        [(p("path", K::Path), S::Str(0))]
+    ),
+    gev!(
+        107,
+        "lstat",
+        File,
+        Errno,
+        NOFD,
+        Some(6),
+        [(p("path", K::Path), S::Str(0))]
+    ),
+    gev!(
+        108,
+        "fstat",
+        File,
+        Errno,
+        fdp(0),
+        Some(5),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        109,
+        "newfstatat",
+        File,
+        Errno,
+        NOFD,
+        Some(262),
+        [
+            (p("dirfd", K::Fd), S::Int(0)),
+            (
+                p(
+                    "path",
+                    K::RelPath {
+                        dirfd: 0,
+                        dirpath: 3
+                    }
+                ),
+                S::Str(1)
+            ),
+            (p("flags", K::Flags(F::Fchownat)), S::U32(3)),
+            (hidden("dirpath", K::Path), S::DirPath(0, 1)),
+        ]
+    ),
+    gev!(
+        110,
+        "mknod",
+        File,
+        Errno,
+        NOFD,
+        Some(133),
+        [
+            (p("path", K::Path), S::Str(0)),
+            (p("mode", K::Mode), S::U32(1)),
+            (p("dev", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        111,
+        "mknodat",
+        File,
+        Errno,
+        NOFD,
+        Some(259),
+        [
+            (p("dirfd", K::Fd), S::Int(0)),
+            (
+                p(
+                    "path",
+                    K::RelPath {
+                        dirfd: 0,
+                        dirpath: 4
+                    }
+                ),
+                S::Str(1)
+            ),
+            (p("mode", K::Mode), S::U32(2)),
+            (p("dev", K::Uint), S::U32(3)),
+            (hidden("dirpath", K::Path), S::DirPath(0, 1)),
+        ]
+    ),
+    gev!(
+        112,
+        "getcwd",
+        File,
+        Count,
+        NOFD,
+        Some(79),
+        [(p("path", K::Str), S::Str(0))]
+    ),
+    gev!(
+        113,
+        "getdents",
+        File,
+        Count,
+        fdp(0),
+        Some(78),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        114,
+        "getdents64",
+        File,
+        Count,
+        fdp(0),
+        Some(217),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        115,
+        "lseek",
+        File,
+        Count,
+        fdp(0),
+        Some(8),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("offset", K::Uint), S::U64(1)),
+            (p("whence", K::Uint), S::U32(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        116,
+        "flock",
+        File,
+        Errno,
+        fdp(0),
+        Some(73),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("operation", K::Uint), S::U32(1)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        117,
+        "copy_file_range",
+        File,
+        Count,
+        NOFD,
+        Some(326),
+        [
+            (p("fdout", K::Fd), S::Int(2)),
+            (p("offout", K::Uint), S::UserU64(3, 0)),
+            (p("fdin", K::Fd), S::Int(0)),
+            (p("offin", K::Uint), S::UserU64(1, 0)),
+            (p("len", K::Uint), S::U64(4)),
+        ]
+    ),
+    gev!(
+        118,
+        "sendfile",
+        File,
+        Count,
+        fdp(1),
+        Some(40),
+        [
+            (p("offset", K::Uint), S::UserU64(2, 0)),
+            (p("out_fd", K::Fd), S::Int(0)),
+            (p("in_fd", K::Fd), S::Int(1)),
+            (p("size", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        119,
+        "splice",
+        File,
+        Count,
+        NOFD,
+        Some(275),
+        [
+            (p("fd_in", K::Fd), S::Int(0)),
+            (p("fd_out", K::Fd), S::Int(2)),
+            (p("size", K::Uint), S::U64(4)),
+            (p("flags", K::Uint), S::U32(5)),
+        ]
+    ),
+    gev!(
+        120,
+        "open_by_handle_at",
+        File,
+        Fd,
+        RETFD,
+        Some(304),
+        [
+            (p("mountfd", K::Fd), S::Int(0)),
+            (p("flags", K::Flags(F::Open)), S::U32(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfoRet),
+        ]
+    ),
+    gev!(
+        121,
+        "close_range",
+        File,
+        Errno,
+        NOFD,
+        Some(436),
+        [
+            (p("first", K::Uint), S::U32(0)),
+            (p("last", K::Uint), S::U32(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(122, "inotify_init", File, Count, NOFD, Some(253), []),
+    gev!(
+        123,
+        "inotify_init1",
+        File,
+        Count,
+        NOFD,
+        Some(294),
+        [(p("flags", K::Flags(F::FdFlags)), S::U32(0)),]
+    ),
+    gev!(
+        124,
+        "eventfd",
+        File,
+        Count,
+        NOFD,
+        Some(284),
+        [(p("initval", K::Uint), S::U32(0))]
+    ),
+    gev!(
+        125,
+        "eventfd2",
+        File,
+        Count,
+        NOFD,
+        Some(290),
+        [
+            (p("flags", K::Flags(F::FdFlags)), S::U32(1)),
+            (p("initval", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        126,
+        "timerfd_create",
+        File,
+        Count,
+        NOFD,
+        Some(283),
+        [
+            (p("clockid", K::Uint), S::U32(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
     // ---- network (128-191)
     ev!(
         128,
@@ -1535,6 +2048,8 @@ pub const EVENTS: &[EventInfo] = &[
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
+    gev!(148, "getsockname", Network, Errno, NOFD, Some(51), []),
+    gev!(149, "getpeername", Network, Errno, NOFD, Some(52), []),
     // ---- other (192-255)
     ev!(
         192,
@@ -1619,6 +2134,146 @@ pub const EVENTS: &[EventInfo] = &[
             (p("length", K::Uint), S::U64(1)),
         ]
     ),
+    gev!(
+        199,
+        "delete_module",
+        Other,
+        Errno,
+        NOFD,
+        Some(176),
+        [
+            (p("name", K::Str), S::Str(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        200,
+        "brk",
+        Other,
+        Count,
+        NOFD,
+        Some(12),
+        [(p("addr", K::Hex), S::U64(0))]
+    ),
+    gev!(
+        201,
+        "mlock",
+        Other,
+        Errno,
+        NOFD,
+        Some(149),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+        ]
+    ),
+    gev!(
+        202,
+        "munlock",
+        Other,
+        Errno,
+        NOFD,
+        Some(150),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+        ]
+    ),
+    gev!(
+        203,
+        "mlockall",
+        Other,
+        Errno,
+        NOFD,
+        Some(151),
+        [(p("flags", K::Uint), S::U32(0))]
+    ),
+    gev!(204, "munlockall", Other, Errno, NOFD, Some(152), []),
+    gev!(
+        205,
+        "mlock2",
+        Other,
+        Errno,
+        NOFD,
+        Some(325),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        206,
+        "epoll_create",
+        Other,
+        Count,
+        NOFD,
+        Some(213),
+        [(p("size", K::Int), S::Int(0))]
+    ),
+    gev!(
+        207,
+        "epoll_create1",
+        Other,
+        Count,
+        NOFD,
+        Some(291),
+        [(p("flags", K::Flags(F::FdFlags)), S::U32(0)),]
+    ),
+    gev!(
+        208,
+        "epoll_wait",
+        Other,
+        Count,
+        NOFD,
+        Some(232),
+        [(p("maxevents", K::Int), S::Int(2))]
+    ),
+    gev!(
+        209,
+        "poll",
+        Other,
+        Count,
+        NOFD,
+        Some(7),
+        [(p("timeout", K::Int), S::Int(2))]
+    ),
+    gev!(
+        210,
+        "ppoll",
+        Other,
+        Count,
+        NOFD,
+        Some(271),
+        [(p("timeout", K::Uint), S::Timespec(2))]
+    ),
+    gev!(211, "select", Other, Count, NOFD, Some(23), []),
+    gev!(
+        212,
+        "seccomp",
+        Other,
+        Errno,
+        NOFD,
+        Some(317),
+        [
+            (p("op", K::Uint), S::U32(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        213,
+        "fsconfig",
+        Other,
+        Errno,
+        NOFD,
+        Some(431),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("cmd", K::Uint), S::U32(1)),
+            (p("key", K::Str), S::Str(2)),
+            (p("aux", K::Int), S::Int(4)),
+        ]
+    ),
 ];
 
 impl EventInfo {
@@ -1641,7 +2296,8 @@ impl EventInfo {
 pub enum IoDir {
     /// Reads from an fd (read, pread, readv, preadv, recvfrom, recvmsg, recvmmsg).
     Read,
-    /// Writes to an fd (write, pwrite, writev, pwritev, sendto, sendmsg, sendmmsg).
+    /// Writes to an fd (write, pwrite, writev, pwritev, sendto, sendmsg, sendmmsg,
+    /// sendfile).
     Write,
 }
 
@@ -1652,9 +2308,8 @@ impl EventInfo {
             "read" | "pread" | "readv" | "preadv" | "recvfrom" | "recvmsg" | "recvmmsg" => {
                 Some(IoDir::Read)
             }
-            "write" | "pwrite" | "writev" | "pwritev" | "sendto" | "sendmsg" | "sendmmsg" => {
-                Some(IoDir::Write)
-            }
+            "write" | "pwrite" | "writev" | "pwritev" | "sendto" | "sendmsg" | "sendmmsg"
+            | "sendfile" => Some(IoDir::Write),
             _ => None,
         }
     }
@@ -1895,15 +2550,27 @@ mod tests {
             assert!(e.nr_x86_64.is_some(), "{}", e.name);
             for (prm, s) in e.params.iter().zip(src) {
                 let (kind, a, b) = s.encode();
-                assert!(kind > 0 && a < 6 && b < 8, "{} {}", e.name, prm.name);
+                assert!(kind > 0 && a < 6 && b < 16, "{} {}", e.name, prm.name);
                 let ok = match prm.kind {
                     ParamKind::Fd => matches!(s, Src::Int(_) | Src::UserInt(..)),
-                    ParamKind::FdInfo => matches!(s, Src::FdInfo(_)),
+                    ParamKind::FdInfo => matches!(s, Src::FdInfo(_) | Src::FdInfoRet),
                     ParamKind::Bytes => {
                         matches!(s, Src::Buf(..) | Src::BufRet(_) | Src::IovData(..))
                     }
+                    ParamKind::Path if prm.hidden => matches!(s, Src::Str(_) | Src::DirPath(..)),
                     ParamKind::Path | ParamKind::Str => matches!(s, Src::Str(_)),
-                    ParamKind::RelPath { .. } | ParamKind::StrList | ParamKind::SockAddr => false,
+                    ParamKind::RelPath { dirfd, dirpath } => {
+                        // The dirpath source names the dirfd's register
+                        // and this parameter.
+                        let me = e.params.iter().position(|q| q == prm).expect("param");
+                        let fd_reg = match src[dirfd as usize] {
+                            Src::Int(k) => k,
+                            _ => panic!("{}: dirfd not from a register", e.name),
+                        };
+                        matches!(s, Src::Str(_))
+                            && src[dirpath as usize] == Src::DirPath(fd_reg, me as u8)
+                    }
+                    ParamKind::StrList | ParamKind::SockAddr => false,
                     _ => !matches!(
                         s,
                         Src::Str(_)
@@ -1911,6 +2578,8 @@ mod tests {
                             | Src::BufRet(_)
                             | Src::IovData(..)
                             | Src::FdInfo(_)
+                            | Src::FdInfoRet
+                            | Src::DirPath(..)
                     ),
                 };
                 assert!(ok, "{} {}: {:?} from {:?}", e.name, prm.name, prm.kind, s);

@@ -115,6 +115,10 @@ struct kst_scratch {
 	 * for this sys_exit event, 0 if none: the openat record copies it
 	 * instead of reading user memory again (cleared with hflags). */
 	__u32 fpath_len;
+	/* The generic routine's write offset, stored and read back between
+	 * parameters so the verifier sees one unknown offset at the top of
+	 * its loop instead of one per path taken (see kst_sc_generic). */
+	__u32 gd_off;
 };
 
 struct kst_evmask {

@@ -80,6 +80,11 @@
 #define KST_GD_FDINFO 9   /* struct kst_fdinfo of the fd in reg a */
 #define KST_GD_USERINT 10 /* C int at user address reg a + b bytes, sign-extended */
 #define KST_GD_NR 11      /* the syscall number */
+#define KST_GD_RET 12     /* the return value */
+#define KST_GD_USERU64 13 /* u64 at user address reg a + b bytes (0 if the call failed) */
+#define KST_GD_TIMESPEC 14 /* struct timespec at user address reg a, as nanoseconds */
+#define KST_GD_DIRPATH 15 /* the directory fd reg a refers to, when the last string was a relative path */
+#define KST_GD_FDINFORET 16 /* struct kst_fdinfo of the fd the call returned */
 
 struct kst_gdesc {
 	__u8 kind[KST_GD_MAX];

@@ -223,3 +223,72 @@ fn mmap_mprotect_ioctl_socketpair_setsockopt() {
     let (fi, _) = so.fdinfo("fdinfo");
     assert_eq!(fi.fd, sv[0]);
 }
+
+#[test]
+fn ids_limits_sleep_and_file_calls_from_the_rest_of_falcos_table() {
+    let _g = serial();
+    let h = harness();
+    let tid = gettid();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dpath = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(dpath.join("rel"), b"x").unwrap();
+    let dc = CString::new(dpath.to_str().unwrap()).unwrap();
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls with valid pointers; fds closed below.
+    let (uid, dfd, efd) = unsafe {
+        let uid = libc::getuid();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl), 0);
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_123,
+        };
+        // glibc's nanosleep is clock_nanosleep: make the call itself.
+        let null: *mut libc::timespec = std::ptr::null_mut();
+        assert_eq!(libc::syscall(libc::SYS_nanosleep, &ts, null), 0);
+        let dfd = libc::open(dc.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        assert!(dfd >= 0);
+        let mut st: libc::stat = std::mem::zeroed();
+        assert_eq!(libc::fstatat(dfd, c"rel".as_ptr(), &mut st, 0), 0);
+        let efd = libc::eventfd(7, libc::EFD_CLOEXEC);
+        assert!(efd >= 0);
+        assert_eq!(libc::lseek(dfd, 0, libc::SEEK_SET), 0);
+        assert_eq!(libc::flock(dfd, libc::LOCK_SH), 0);
+        libc::close(efd);
+        libc::close(dfd);
+        (uid, dfd, efd)
+    };
+    let g = h.wait("getuid", by(tid, "getuid"));
+    assert_eq!(g.u("uid"), uid as u64);
+    // glibc's getrlimit is prlimit64(0, resource, NULL, &old).
+    let r = h.wait("prlimit", |r| {
+        by(tid, "prlimit")(r) && r.u("resource") == libc::RLIMIT_NOFILE as u64
+    });
+    assert_eq!((r.u("oldcur"), r.u("oldmax")), (rl.rlim_cur, rl.rlim_max));
+    assert_eq!((r.i("pid"), r.u("newcur")), (0, 0));
+    let n = h.wait("nanosleep", by(tid, "nanosleep"));
+    assert_eq!(n.u("interval"), 1_000_123);
+    let f = h.wait("newfstatat", |r| {
+        by(tid, "newfstatat")(r) && r.i("dirfd") == dfd as i64
+    });
+    assert_eq!(f.s("path"), "rel");
+    assert_eq!(
+        f.s("dirpath"),
+        dpath.to_str().unwrap(),
+        "the dirfd's directory"
+    );
+    let e = h.wait("eventfd2", by(tid, "eventfd2"));
+    assert_eq!(e.ret(), efd as i64);
+    assert_eq!(
+        (e.u("initval"), e.u("flags")),
+        (7, libc::EFD_CLOEXEC as u64)
+    );
+    let l = h.wait("lseek", |r| by(tid, "lseek")(r) && r.i("fd") == dfd as i64);
+    assert_eq!(l.u("whence"), libc::SEEK_SET as u64);
+    let (_, lpath) = l.fdinfo("fdinfo");
+    assert_eq!(lpath, dpath.to_str().unwrap());
+    let fl = h.wait("flock", |r| by(tid, "flock")(r) && r.i("fd") == dfd as i64);
+    assert_eq!(fl.u("operation"), libc::LOCK_SH as u64);
+}

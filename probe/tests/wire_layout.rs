@@ -114,6 +114,11 @@ fn expectations() -> Vec<(String, u64)> {
         ("KST_GD_FDINFO", Src::FdInfo(0)),
         ("KST_GD_USERINT", Src::UserInt(0, 0)),
         ("KST_GD_NR", Src::Nr),
+        ("KST_GD_RET", Src::Ret),
+        ("KST_GD_USERU64", Src::UserU64(0, 0)),
+        ("KST_GD_TIMESPEC", Src::Timespec(0)),
+        ("KST_GD_DIRPATH", Src::DirPath(0, 0)),
+        ("KST_GD_FDINFORET", Src::FdInfoRet),
     ] {
         v.push((c.to_string(), u64::from(s.encode().0)));
     }
