@@ -258,6 +258,9 @@ fn ids_limits_sleep_and_file_calls_from_the_rest_of_falcos_table() {
         assert_eq!(libc::flock(dfd, libc::LOCK_SH), 0);
         libc::close(efd);
         libc::close(dfd);
+        // A call Falco reports as a generic `syscall` event.
+        let old = libc::umask(0o027);
+        libc::umask(old);
         (uid, dfd, efd)
     };
     let g = h.wait("getuid", by(tid, "getuid"));
@@ -291,4 +294,6 @@ fn ids_limits_sleep_and_file_calls_from_the_rest_of_falcos_table() {
     assert_eq!(lpath, dpath.to_str().unwrap());
     let fl = h.wait("flock", |r| by(tid, "flock")(r) && r.i("fd") == dfd as i64);
     assert_eq!(fl.u("operation"), libc::LOCK_SH as u64);
+    let u = h.wait("umask", |r| by(tid, "umask")(r) && r.u("mask") == 0o027);
+    assert_eq!((u.u("ID"), u.u("nativeID")), (95, 95));
 }
