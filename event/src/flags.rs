@@ -467,6 +467,70 @@ const FCNTL: &[(u64, &str)] = &[
     (38, "F_OFD_SETLKW"),
 ];
 
+/// Signal numbers (x86_64), rendered by name as Falco renders `PT_SIGTYPE`.
+const SIGNAL: &[(u64, &str)] = &[
+    (1, "SIGHUP"),
+    (2, "SIGINT"),
+    (3, "SIGQUIT"),
+    (4, "SIGILL"),
+    (5, "SIGTRAP"),
+    (6, "SIGABRT"),
+    (7, "SIGBUS"),
+    (8, "SIGFPE"),
+    (9, "SIGKILL"),
+    (10, "SIGUSR1"),
+    (11, "SIGSEGV"),
+    (12, "SIGUSR2"),
+    (13, "SIGPIPE"),
+    (14, "SIGALRM"),
+    (15, "SIGTERM"),
+    (16, "SIGSTKFLT"),
+    (17, "SIGCHLD"),
+    (18, "SIGCONT"),
+    (19, "SIGSTOP"),
+    (20, "SIGTSTP"),
+    (21, "SIGTTIN"),
+    (22, "SIGTTOU"),
+    (23, "SIGURG"),
+    (24, "SIGXCPU"),
+    (25, "SIGXFSZ"),
+    (26, "SIGVTALRM"),
+    (27, "SIGPROF"),
+    (28, "SIGWINCH"),
+    (29, "SIGIO"),
+    (30, "SIGPWR"),
+    (31, "SIGSYS"),
+];
+
+/// mmap/mprotect protection bits: Falco's names (`prot_flags`) and
+/// order, x86_64 kernel values.
+const PROT: &[(u64, &str)] = &[
+    (0x1, "PROT_READ"),
+    (0x2, "PROT_WRITE"),
+    (0x4, "PROT_EXEC"),
+    (0x8, "PROT_SEM"),
+    (0x0100_0000, "PROT_GROWSDOWN"),
+    (0x0200_0000, "PROT_GROWSUP"),
+    (0, "PROT_NONE"),
+];
+
+/// mmap flags: Falco's names (`mmap_flags`) and order, x86_64 kernel
+/// values (the ones x86_64 does not define are left out).
+const MMAP: &[(u64, &str)] = &[
+    (0x1, "MAP_SHARED"),
+    (0x2, "MAP_PRIVATE"),
+    (0x10, "MAP_FIXED"),
+    (0x20, "MAP_ANONYMOUS"),
+    (0x40, "MAP_32BIT"),
+    (0x4000, "MAP_NORESERVE"),
+    (0x8000, "MAP_POPULATE"),
+    (0x10000, "MAP_NONBLOCK"),
+    (0x100, "MAP_GROWSDOWN"),
+    (0x800, "MAP_DENYWRITE"),
+    (0x1000, "MAP_EXECUTABLE"),
+    (0x2000, "MAP_LOCKED"),
+];
+
 /// `(value, name)` pairs of a flag set or enumeration, in Falco's order.
 /// Values are in the rendering domain (see the module documentation): for
 /// [`FlagSet::Open`] and [`FlagSet::FdFlags`] that is Falco's `PPM_O_*`
@@ -493,6 +557,9 @@ pub fn table(set: FlagSet) -> &'static [(u64, &'static str)] {
         FlagSet::Exe => EXE,
         FlagSet::FinitModule => FINIT_MODULE,
         FlagSet::FcntlCmd => FCNTL,
+        FlagSet::Signal => SIGNAL,
+        FlagSet::Prot => PROT,
+        FlagSet::Mmap => MMAP,
     }
 }
 
@@ -505,6 +572,7 @@ pub fn is_enum(set: FlagSet) -> bool {
             | FlagSet::BpfCmd
             | FlagSet::PrctlOption
             | FlagSet::FcntlCmd
+            | FlagSet::Signal
     )
 }
 
@@ -828,6 +896,18 @@ mod tests {
 
     #[test]
     fn fcntl_commands_render_falco_names() {
+        assert_eq!(render(FlagSet::Signal, 9).as_deref(), Some("SIGKILL"));
+        assert_eq!(render(FlagSet::Signal, 15).as_deref(), Some("SIGTERM"));
+        assert_eq!(render(FlagSet::Signal, 64), None);
+        assert_eq!(
+            render(FlagSet::Prot, 5).as_deref(),
+            Some("PROT_READ|PROT_EXEC")
+        );
+        assert_eq!(render(FlagSet::Prot, 0).as_deref(), Some("PROT_NONE"));
+        assert_eq!(
+            render(FlagSet::Mmap, 0x22).as_deref(),
+            Some("MAP_PRIVATE|MAP_ANONYMOUS")
+        );
         assert_eq!(render(FlagSet::FcntlCmd, 0).as_deref(), Some("F_DUPFD"));
         assert_eq!(
             render(FlagSet::FcntlCmd, 1030).as_deref(),

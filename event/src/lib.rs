@@ -20,4 +20,7 @@ pub mod table;
 pub mod wire;
 
 pub use raw::{DecodeError, EventBuilder, RawEvent};
-pub use table::{EventInfo, EventType, FdUse, FlagSet, ParamInfo, ParamKind, RetKind, EVENTS};
+pub use table::{
+    EventInfo, EventType, FdUse, FlagSet, ParamInfo, ParamKind, RetKind, Src, EVENTS,
+    GENERIC_MAX_PARAMS,
+};

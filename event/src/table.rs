@@ -64,6 +64,12 @@ pub enum FlagSet {
     FinitModule,
     /// fcntl(2) command (`F_DUPFD`, `F_SETFL`, ...), an enumeration.
     FcntlCmd,
+    /// Signal number (`SIGKILL`, ...), an enumeration (Falco's `PT_SIGTYPE`).
+    Signal,
+    /// mmap/mprotect protection (`PROT_READ|PROT_EXEC`).
+    Prot,
+    /// mmap flags (`MAP_SHARED|MAP_ANONYMOUS`).
+    Mmap,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -173,7 +179,89 @@ pub struct EventInfo {
     pub nr_x86_64: Option<u32>,
     /// Parameters in wire order.
     pub params: &'static [ParamInfo],
+    /// How the probe captures the event: `None` for the events written by
+    /// their own BPF routine, `Some(sources)` (one per parameter) for the
+    /// ones the generic descriptor-driven routine writes.
+    pub capture: Option<&'static [Src]>,
 }
+
+/// Where the probe's generic capture routine takes one parameter from.
+/// Registers are numbered in syscall argument order (0: `di`, 1: `si`,
+/// 2: `dx`, 3: `r10`, 4: `r8`, 5: `r9`). The loader hands these to the
+/// probe (map `kst_gdesc`), so the table is the only place that says how a
+/// generically captured event is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Src {
+    /// Register k sign-extended from 32 bits (a C int: fd, pid, signal).
+    Int(u8),
+    /// Register k zero-extended from 32 bits (unsigned int, flags).
+    U32(u8),
+    /// Register k, all 64 bits (sizes, addresses, offsets).
+    U64(u8),
+    /// NUL-terminated user string at register k (at most 4096 bytes).
+    Str(u8),
+    /// User memory at register k, as many bytes as register j says (only
+    /// when the call succeeded), capped at the snaplen.
+    Buf(u8, u8),
+    /// User memory at register k, as many bytes as the call returned,
+    /// capped at the snaplen.
+    BufRet(u8),
+    /// The data of the iovec array at register k (count in register j):
+    /// the first iovec's bytes, as many as the call returned, capped at
+    /// the snaplen.
+    IovData(u8, u8),
+    /// The total length of the iovec array at register k (count in
+    /// register j; the first 8 iovecs).
+    IovSize(u8, u8),
+    /// The `struct kst_fdinfo` of the descriptor in register k.
+    FdInfo(u8),
+    /// The C int at user address (register k) + j bytes, read after the
+    /// call (the fds pipe(2) and socketpair(2) wrote back).
+    UserInt(u8, u8),
+    /// The system call number.
+    Nr,
+    /// The return value (Falco's `getuid` has it as the `uid` parameter).
+    Ret,
+    /// The u64 at user address (register k) + j bytes, read after the call
+    /// (0 when the call failed): a `struct rlimit` member, an offset.
+    UserU64(u8, u8),
+    /// The `struct timespec` at user address register k, in nanoseconds.
+    Timespec(u8),
+    /// The hidden dirpath of the relative path in parameter j: the
+    /// directory the fd in register k refers to, when that path is
+    /// relative and the fd not `AT_FDCWD` (else empty).
+    DirPath(u8, u8),
+    /// The `struct kst_fdinfo` of the descriptor the call returned.
+    FdInfoRet,
+}
+
+impl Src {
+    /// The probe's encoding: `(kind, a, b)` as in `struct kst_gdesc`
+    /// (`probe/bpf/kestrel_wire.h`, `KST_GD_*`).
+    pub fn encode(self) -> (u8, u8, u8) {
+        match self {
+            Src::Int(k) => (1, k, 0),
+            Src::U32(k) => (2, k, 0),
+            Src::U64(k) => (3, k, 0),
+            Src::Str(k) => (4, k, 0),
+            Src::Buf(k, j) => (5, k, j),
+            Src::BufRet(k) => (6, k, 0),
+            Src::IovData(k, j) => (7, k, j),
+            Src::IovSize(k, j) => (8, k, j),
+            Src::FdInfo(k) => (9, k, 0),
+            Src::UserInt(k, j) => (10, k, j),
+            Src::Nr => (11, 0, 0),
+            Src::Ret => (12, 0, 0),
+            Src::UserU64(k, j) => (13, k, j),
+            Src::Timespec(k) => (14, k, 0),
+            Src::DirPath(k, j) => (15, k, j),
+            Src::FdInfoRet => (16, 0, 0),
+        }
+    }
+}
+
+/// Most parameters a generically captured event has (`KST_GD_MAX`).
+pub const GENERIC_MAX_PARAMS: usize = 8;
 
 const fn p(name: &'static str, kind: ParamKind) -> ParamInfo {
     ParamInfo {
@@ -193,6 +281,7 @@ const fn hidden(name: &'static str, kind: ParamKind) -> ParamInfo {
 
 use FlagSet as F;
 use ParamKind as K;
+use Src as S;
 
 /// Parameters of exec events and of the synthetic `procinfo` event. The
 /// successful exec is emitted from `sched_process_exec` with the new image;
@@ -280,6 +369,24 @@ macro_rules! ev {
             fd: $fd,
             nr_x86_64: $nr,
             params: $params,
+            capture: None,
+        }
+    };
+}
+
+/// An event the probe's generic routine captures: each parameter with its
+/// source.
+macro_rules! gev {
+    ($id:expr, $name:expr, $cat:ident, $ret:ident, $fd:expr, $nr:expr, [$(($prm:expr, $src:expr)),* $(,)?]) => {
+        EventInfo {
+            ty: EventType($id),
+            name: $name,
+            category: Category::$cat,
+            ret: RetKind::$ret,
+            fd: $fd,
+            nr_x86_64: $nr,
+            params: &[$($prm),*],
+            capture: Some(&[$($src),*]),
         }
     };
 }
@@ -492,6 +599,495 @@ pub const EVENTS: &[EventInfo] = &[
         NOFD,
         Some(272),
         &[p("flags", K::Flags(F::Namespaces))]
+    ),
+    // ---- generic capture (see [`Src`]): Falco's parameters, in Falco's
+    // order, less the return value; an fd comes with its hidden fdinfo.
+    gev!(
+        26,
+        "kill",
+        Process,
+        Errno,
+        NOFD,
+        Some(62),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        27,
+        "tkill",
+        Process,
+        Errno,
+        NOFD,
+        Some(200),
+        [
+            (p("tid", K::Pid), S::Int(0)),
+            (p("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        28,
+        "tgkill",
+        Process,
+        Errno,
+        NOFD,
+        Some(234),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("tid", K::Pid), S::Int(1)),
+            (p("sig", K::Enum(F::Signal)), S::U32(2)),
+        ]
+    ),
+    // process_vm_readv/writev: the local iovecs (register 1, count 2) hold
+    // the data that moved.
+    gev!(
+        29,
+        "process_vm_readv",
+        Process,
+        Count,
+        NOFD,
+        Some(310),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+        ]
+    ),
+    gev!(
+        30,
+        "process_vm_writev",
+        Process,
+        Count,
+        NOFD,
+        Some(311),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+        ]
+    ),
+    // pivot_root has no event of its own in Falco's table (Falco reports
+    // it as a generic `syscall` event: ID, nativeID); kestrel adds the two
+    // paths, hidden.
+    gev!(
+        31,
+        "pivot_root",
+        Process,
+        Errno,
+        NOFD,
+        Some(155),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("new_root", K::Path), S::Str(0)),
+            (hidden("put_old", K::Path), S::Str(1)),
+        ]
+    ),
+    // The rest of Falco's event table for x86_64, captured generically.
+    // Parameters Falco fills from kernel state kestrel does not read (vm
+    // sizes, fd lists, semop's operations, signal masks) are left out;
+    // flag parameters without a flag set here render as numbers.
+    gev!(
+        32,
+        "getrlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(97),
+        [
+            (p("cur", K::Int), S::UserU64(1, 0)),
+            (p("max", K::Int), S::UserU64(1, 8)),
+            (p("resource", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        33,
+        "setrlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(160),
+        [
+            (p("cur", K::Int), S::UserU64(1, 0)),
+            (p("max", K::Int), S::UserU64(1, 8)),
+            (p("resource", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        34,
+        "prlimit",
+        Process,
+        Errno,
+        NOFD,
+        Some(302),
+        [
+            (p("newcur", K::Int), S::UserU64(2, 0)),
+            (p("newmax", K::Int), S::UserU64(2, 8)),
+            (p("oldcur", K::Int), S::UserU64(3, 0)),
+            (p("oldmax", K::Int), S::UserU64(3, 8)),
+            (p("pid", K::Int), S::Int(0)),
+            (p("resource", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        35,
+        "pidfd_open",
+        Process,
+        Fd,
+        NOFD,
+        Some(434),
+        [
+            (p("pid", K::Pid), S::Int(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        36,
+        "pidfd_getfd",
+        Process,
+        Fd,
+        NOFD,
+        Some(438),
+        [
+            (p("pid_fd", K::Fd), S::Int(0)),
+            (p("target_fd", K::Fd), S::Int(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        37,
+        "semop",
+        Process,
+        Errno,
+        NOFD,
+        Some(65),
+        [
+            (p("nsops", K::Uint), S::U64(2)),
+            (p("semid", K::Int), S::Int(0)),
+        ]
+    ),
+    gev!(
+        38,
+        "semget",
+        Process,
+        Errno,
+        NOFD,
+        Some(64),
+        [
+            (p("key", K::Int), S::Int(0)),
+            (p("nsems", K::Int), S::Int(1)),
+            (p("semflg", K::Hex), S::U32(2)),
+        ]
+    ),
+    gev!(
+        39,
+        "semctl",
+        Process,
+        Errno,
+        NOFD,
+        Some(66),
+        [
+            (p("semid", K::Int), S::Int(0)),
+            (p("semnum", K::Int), S::Int(1)),
+            (p("cmd", K::Uint), S::U32(2)),
+            (p("val", K::Int), S::Int(3)),
+        ]
+    ),
+    // getuid and friends: Falco has the result as the parameter, no res.
+    gev!(
+        40,
+        "getuid",
+        Process,
+        None,
+        NOFD,
+        Some(102),
+        [(p("uid", K::Uid), S::Ret)]
+    ),
+    gev!(
+        41,
+        "geteuid",
+        Process,
+        None,
+        NOFD,
+        Some(107),
+        [(p("euid", K::Uid), S::Ret)]
+    ),
+    gev!(
+        42,
+        "getgid",
+        Process,
+        None,
+        NOFD,
+        Some(104),
+        [(p("gid", K::Gid), S::Ret)]
+    ),
+    gev!(
+        43,
+        "getegid",
+        Process,
+        None,
+        NOFD,
+        Some(108),
+        [(p("egid", K::Gid), S::Ret)]
+    ),
+    gev!(
+        44,
+        "getresuid",
+        Process,
+        Errno,
+        NOFD,
+        Some(118),
+        [
+            (p("ruid", K::Uid), S::UserInt(0, 0)),
+            (p("euid", K::Uid), S::UserInt(1, 0)),
+            (p("suid", K::Uid), S::UserInt(2, 0)),
+        ]
+    ),
+    gev!(
+        45,
+        "getresgid",
+        Process,
+        Errno,
+        NOFD,
+        Some(120),
+        [
+            (p("rgid", K::Gid), S::UserInt(0, 0)),
+            (p("egid", K::Gid), S::UserInt(1, 0)),
+            (p("sgid", K::Gid), S::UserInt(2, 0)),
+        ]
+    ),
+    gev!(
+        46,
+        "signalfd",
+        Process,
+        Count,
+        NOFD,
+        Some(282),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("mask", K::Hex), S::UserInt(1, 0)),
+        ]
+    ),
+    gev!(
+        47,
+        "signalfd4",
+        Process,
+        Count,
+        NOFD,
+        Some(289),
+        [
+            (p("flags", K::Flags(F::FdFlags)), S::U32(3)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("mask", K::Hex), S::UserInt(1, 0)),
+        ]
+    ),
+    gev!(
+        48,
+        "nanosleep",
+        Process,
+        Errno,
+        NOFD,
+        Some(35),
+        [(p("interval", K::Uint), S::Timespec(0)),]
+    ),
+    gev!(
+        49,
+        "futex",
+        Process,
+        Count,
+        NOFD,
+        Some(202),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("op", K::Uint), S::U32(1)),
+            (p("val", K::Uint), S::U64(2)),
+        ]
+    ),
+    // System calls without an event of their own in Falco's table, which
+    // Falco reports as generic `syscall` events named after the call (ID,
+    // nativeID: the syscall number); kestrel adds a few arguments, hidden.
+    // The security-relevant ones only: ids are limited to 255.
+    gev!(
+        50,
+        "setfsuid",
+        Process,
+        Count,
+        NOFD,
+        Some(122),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("uid", K::Uid), S::U32(0)),
+        ]
+    ),
+    gev!(
+        51,
+        "setfsgid",
+        Process,
+        Count,
+        NOFD,
+        Some(123),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("gid", K::Gid), S::U32(0)),
+        ]
+    ),
+    gev!(
+        52,
+        "setgroups",
+        Process,
+        Count,
+        NOFD,
+        Some(116),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("size", K::Int), S::Int(0)),
+        ]
+    ),
+    gev!(
+        53,
+        "personality",
+        Process,
+        Count,
+        NOFD,
+        Some(135),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("persona", K::Hex), S::U32(0)),
+        ]
+    ),
+    gev!(
+        54,
+        "pidfd_send_signal",
+        Process,
+        Count,
+        NOFD,
+        Some(424),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pidfd", K::Fd), S::Int(0)),
+            (hidden("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        55,
+        "rt_sigqueueinfo",
+        Process,
+        Count,
+        NOFD,
+        Some(129),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pid", K::Pid), S::Int(0)),
+            (hidden("sig", K::Enum(F::Signal)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        56,
+        "rt_tgsigqueueinfo",
+        Process,
+        Count,
+        NOFD,
+        Some(297),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pid", K::Pid), S::Int(0)),
+            (hidden("tid", K::Pid), S::Int(1)),
+            (hidden("sig", K::Enum(F::Signal)), S::U32(2)),
+        ]
+    ),
+    gev!(
+        57,
+        "kcmp",
+        Process,
+        Count,
+        NOFD,
+        Some(312),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pid1", K::Pid), S::Int(0)),
+            (hidden("pid2", K::Pid), S::Int(1)),
+        ]
+    ),
+    gev!(
+        58,
+        "process_madvise",
+        Process,
+        Count,
+        NOFD,
+        Some(440),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pidfd", K::Fd), S::Int(0)),
+        ]
+    ),
+    gev!(
+        59,
+        "umask",
+        Process,
+        Count,
+        NOFD,
+        Some(95),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("mask", K::Mode), S::U32(0)),
+        ]
+    ),
+    gev!(
+        60,
+        "acct",
+        Process,
+        Count,
+        NOFD,
+        Some(163),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("filename", K::Path), S::Str(0)),
+        ]
+    ),
+    gev!(
+        61,
+        "vhangup",
+        Process,
+        Count,
+        NOFD,
+        Some(153),
+        [(p("ID", K::Uint), S::Nr), (p("nativeID", K::Uint), S::Nr),]
+    ),
+    gev!(
+        62,
+        "sethostname",
+        Process,
+        Count,
+        NOFD,
+        Some(170),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("name", K::Str), S::Str(0)),
+        ]
+    ),
+    gev!(
+        63,
+        "setdomainname",
+        Process,
+        Count,
+        NOFD,
+        Some(171),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("name", K::Str), S::Str(0)),
+        ]
     ),
     // ---- file (64-127)
     ev!(
@@ -939,6 +1535,455 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo)
         ]
     ),
+    // read/write family: Falco's `data` is the buffer (at most snaplen
+    // bytes of what moved), `size` the length asked for.
+    gev!(
+        94,
+        "read",
+        File,
+        Count,
+        fdp(1),
+        Some(0),
+        [
+            (p("data", K::Bytes), S::BufRet(1)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        95,
+        "write",
+        File,
+        Count,
+        fdp(1),
+        Some(1),
+        [
+            (p("data", K::Bytes), S::Buf(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // Falco names pread64/pwrite64 `pread`/`pwrite`.
+    gev!(
+        96,
+        "pread",
+        File,
+        Count,
+        fdp(1),
+        Some(17),
+        [
+            (p("data", K::Bytes), S::BufRet(1)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        97,
+        "pwrite",
+        File,
+        Count,
+        fdp(1),
+        Some(18),
+        [
+            (p("data", K::Bytes), S::Buf(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::U64(2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        98,
+        "readv",
+        File,
+        Count,
+        fdp(2),
+        Some(19),
+        [
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        99,
+        "writev",
+        File,
+        Count,
+        fdp(1),
+        Some(20),
+        [
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        100,
+        "preadv",
+        File,
+        Count,
+        fdp(2),
+        Some(295),
+        [
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        101,
+        "pwritev",
+        File,
+        Count,
+        fdp(1),
+        Some(296),
+        [
+            (p("data", K::Bytes), S::IovData(1, 2)),
+            (p("fd", K::Fd), S::Int(0)),
+            (p("size", K::Uint), S::IovSize(1, 2)),
+            (p("pos", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // pipe, pipe2: the two fds the kernel wrote back (Falco's `ino`, the
+    // pipe's inode, is not captured).
+    gev!(
+        102,
+        "pipe",
+        File,
+        Errno,
+        NOFD,
+        Some(22),
+        [
+            (p("fd1", K::Fd), S::UserInt(0, 0)),
+            (p("fd2", K::Fd), S::UserInt(0, 4)),
+        ]
+    ),
+    gev!(
+        103,
+        "pipe2",
+        File,
+        Errno,
+        NOFD,
+        Some(293),
+        [
+            (p("fd1", K::Fd), S::UserInt(0, 0)),
+            (p("fd2", K::Fd), S::UserInt(0, 4)),
+            (p("flags", K::Flags(F::FdFlags)), S::U32(1)),
+        ]
+    ),
+    gev!(
+        104,
+        "ioctl",
+        File,
+        Errno,
+        fdp(0),
+        Some(16),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("request", K::Hex), S::U32(1)),
+            (p("argument", K::Hex), S::U64(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        105,
+        "access",
+        File,
+        Errno,
+        NOFD,
+        Some(21),
+        [
+            (p("name", K::Path), S::Str(0)),
+            (p("mode", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        106,
+        "stat",
+        File,
+        Errno,
+        NOFD,
+        Some(4),
+        [(p("path", K::Path), S::Str(0))]
+    ),
+    gev!(
+        107,
+        "lstat",
+        File,
+        Errno,
+        NOFD,
+        Some(6),
+        [(p("path", K::Path), S::Str(0))]
+    ),
+    gev!(
+        108,
+        "fstat",
+        File,
+        Errno,
+        fdp(0),
+        Some(5),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        109,
+        "newfstatat",
+        File,
+        Errno,
+        NOFD,
+        Some(262),
+        [
+            (p("dirfd", K::Fd), S::Int(0)),
+            (
+                p(
+                    "path",
+                    K::RelPath {
+                        dirfd: 0,
+                        dirpath: 3
+                    }
+                ),
+                S::Str(1)
+            ),
+            (p("flags", K::Flags(F::Fchownat)), S::U32(3)),
+            (hidden("dirpath", K::Path), S::DirPath(0, 1)),
+        ]
+    ),
+    gev!(
+        110,
+        "mknod",
+        File,
+        Errno,
+        NOFD,
+        Some(133),
+        [
+            (p("path", K::Path), S::Str(0)),
+            (p("mode", K::Mode), S::U32(1)),
+            (p("dev", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        111,
+        "mknodat",
+        File,
+        Errno,
+        NOFD,
+        Some(259),
+        [
+            (p("dirfd", K::Fd), S::Int(0)),
+            (
+                p(
+                    "path",
+                    K::RelPath {
+                        dirfd: 0,
+                        dirpath: 4
+                    }
+                ),
+                S::Str(1)
+            ),
+            (p("mode", K::Mode), S::U32(2)),
+            (p("dev", K::Uint), S::U32(3)),
+            (hidden("dirpath", K::Path), S::DirPath(0, 1)),
+        ]
+    ),
+    gev!(
+        112,
+        "getcwd",
+        File,
+        Count,
+        NOFD,
+        Some(79),
+        [(p("path", K::Str), S::Str(0))]
+    ),
+    gev!(
+        113,
+        "getdents",
+        File,
+        Count,
+        fdp(0),
+        Some(78),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        114,
+        "getdents64",
+        File,
+        Count,
+        fdp(0),
+        Some(217),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        115,
+        "lseek",
+        File,
+        Count,
+        fdp(0),
+        Some(8),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("offset", K::Uint), S::U64(1)),
+            (p("whence", K::Uint), S::U32(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        116,
+        "flock",
+        File,
+        Errno,
+        fdp(0),
+        Some(73),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("operation", K::Uint), S::U32(1)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        117,
+        "copy_file_range",
+        File,
+        Count,
+        NOFD,
+        Some(326),
+        [
+            (p("fdout", K::Fd), S::Int(2)),
+            (p("offout", K::Uint), S::UserU64(3, 0)),
+            (p("fdin", K::Fd), S::Int(0)),
+            (p("offin", K::Uint), S::UserU64(1, 0)),
+            (p("len", K::Uint), S::U64(4)),
+        ]
+    ),
+    gev!(
+        118,
+        "sendfile",
+        File,
+        Count,
+        fdp(1),
+        Some(40),
+        [
+            (p("offset", K::Uint), S::UserU64(2, 0)),
+            (p("out_fd", K::Fd), S::Int(0)),
+            (p("in_fd", K::Fd), S::Int(1)),
+            (p("size", K::Uint), S::U64(3)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        119,
+        "splice",
+        File,
+        Count,
+        NOFD,
+        Some(275),
+        [
+            (p("fd_in", K::Fd), S::Int(0)),
+            (p("fd_out", K::Fd), S::Int(2)),
+            (p("size", K::Uint), S::U64(4)),
+            (p("flags", K::Uint), S::U32(5)),
+        ]
+    ),
+    gev!(
+        120,
+        "open_by_handle_at",
+        File,
+        Fd,
+        RETFD,
+        Some(304),
+        [
+            (p("mountfd", K::Fd), S::Int(0)),
+            (p("flags", K::Flags(F::Open)), S::U32(2)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfoRet),
+        ]
+    ),
+    gev!(
+        121,
+        "close_range",
+        File,
+        Errno,
+        NOFD,
+        Some(436),
+        [
+            (p("first", K::Uint), S::U32(0)),
+            (p("last", K::Uint), S::U32(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(122, "inotify_init", File, Count, NOFD, Some(253), []),
+    gev!(
+        123,
+        "inotify_init1",
+        File,
+        Count,
+        NOFD,
+        Some(294),
+        [(p("flags", K::Flags(F::FdFlags)), S::U32(0)),]
+    ),
+    gev!(
+        124,
+        "eventfd",
+        File,
+        Count,
+        NOFD,
+        Some(284),
+        [(p("initval", K::Uint), S::U32(0))]
+    ),
+    gev!(
+        125,
+        "eventfd2",
+        File,
+        Count,
+        NOFD,
+        Some(290),
+        [
+            (p("flags", K::Flags(F::FdFlags)), S::U32(1)),
+            (p("initval", K::Uint), S::U32(0)),
+        ]
+    ),
+    gev!(
+        126,
+        "timerfd_create",
+        File,
+        Count,
+        NOFD,
+        Some(283),
+        [
+            (p("clockid", K::Uint), S::U32(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        127,
+        "name_to_handle_at",
+        File,
+        Count,
+        NOFD,
+        Some(303),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("dirfd", K::Fd), S::Int(0)),
+            (hidden("pathname", K::Str), S::Str(1)),
+        ]
+    ),
     // ---- network (128-191)
     ev!(
         128,
@@ -1117,6 +2162,95 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo),
         ]
     ),
+    gev!(
+        142,
+        "socketpair",
+        Network,
+        Errno,
+        NOFD,
+        Some(53),
+        [
+            (p("fd1", K::Fd), S::UserInt(3, 0)),
+            (p("fd2", K::Fd), S::UserInt(3, 4)),
+            (p("domain", K::Enum(F::SocketFamily)), S::U32(0)),
+            (p("type", K::Flags(F::SocketType)), S::U32(1)),
+            (p("proto", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        143,
+        "setsockopt",
+        Network,
+        Errno,
+        fdp(0),
+        Some(54),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("level", K::Int), S::Int(1)),
+            (p("optname", K::Int), S::Int(2)),
+            (p("val", K::Bytes), S::Buf(3, 4)),
+            (p("optlen", K::Uint), S::U32(4)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // getsockopt: `val` and `optlen` are what the kernel wrote back; the
+    // length is read from user memory, the value is not captured.
+    gev!(
+        144,
+        "getsockopt",
+        Network,
+        Errno,
+        fdp(0),
+        Some(55),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("level", K::Int), S::Int(1)),
+            (p("optname", K::Int), S::Int(2)),
+            (p("optlen", K::Uint), S::UserInt(4, 0)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    // sendmmsg, recvmmsg: the socket and its tuple (the messages' data
+    // and sizes are not captured).
+    gev!(
+        145,
+        "sendmmsg",
+        Network,
+        Count,
+        fdp(0),
+        Some(307),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("tuple", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        146,
+        "recvmmsg",
+        Network,
+        Count,
+        fdp(0),
+        Some(299),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("tuple", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(
+        147,
+        "shutdown",
+        Network,
+        Errno,
+        fdp(0),
+        Some(48),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("how", K::Uint), S::U32(1)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
+        ]
+    ),
+    gev!(148, "getsockname", Network, Errno, NOFD, Some(51), []),
+    gev!(149, "getpeername", Network, Errno, NOFD, Some(52), []),
     // ---- other (192-255)
     ev!(
         192,
@@ -1223,6 +2357,312 @@ pub const EVENTS: &[EventInfo] = &[
             p("fd", K::Fd),
             p("size", K::Uint),
             hidden("fdinfo", K::FdInfo),
+    gev!(
+        196,
+        "mmap",
+        Other,
+        Count,
+        fdp(4),
+        Some(9),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+            (p("prot", K::Flags(F::Prot)), S::U32(2)),
+            (p("flags", K::Flags(F::Mmap)), S::U32(3)),
+            (p("fd", K::Fd), S::Int(4)),
+            (p("offset", K::Uint), S::U64(5)),
+            (hidden("fdinfo", K::FdInfo), S::FdInfo(4)),
+        ]
+    ),
+    gev!(
+        197,
+        "mprotect",
+        Other,
+        Errno,
+        NOFD,
+        Some(10),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+            (p("prot", K::Flags(F::Prot)), S::U32(2)),
+        ]
+    ),
+    gev!(
+        198,
+        "munmap",
+        Other,
+        Errno,
+        NOFD,
+        Some(11),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("length", K::Uint), S::U64(1)),
+        ]
+    ),
+    gev!(
+        199,
+        "delete_module",
+        Other,
+        Errno,
+        NOFD,
+        Some(176),
+        [
+            (p("name", K::Str), S::Str(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        200,
+        "brk",
+        Other,
+        Count,
+        NOFD,
+        Some(12),
+        [(p("addr", K::Hex), S::U64(0))]
+    ),
+    gev!(
+        201,
+        "mlock",
+        Other,
+        Errno,
+        NOFD,
+        Some(149),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+        ]
+    ),
+    gev!(
+        202,
+        "munlock",
+        Other,
+        Errno,
+        NOFD,
+        Some(150),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+        ]
+    ),
+    gev!(
+        203,
+        "mlockall",
+        Other,
+        Errno,
+        NOFD,
+        Some(151),
+        [(p("flags", K::Uint), S::U32(0))]
+    ),
+    gev!(204, "munlockall", Other, Errno, NOFD, Some(152), []),
+    gev!(
+        205,
+        "mlock2",
+        Other,
+        Errno,
+        NOFD,
+        Some(325),
+        [
+            (p("addr", K::Hex), S::U64(0)),
+            (p("len", K::Uint), S::U64(1)),
+            (p("flags", K::Uint), S::U32(2)),
+        ]
+    ),
+    gev!(
+        206,
+        "epoll_create",
+        Other,
+        Count,
+        NOFD,
+        Some(213),
+        [(p("size", K::Int), S::Int(0))]
+    ),
+    gev!(
+        207,
+        "epoll_create1",
+        Other,
+        Count,
+        NOFD,
+        Some(291),
+        [(p("flags", K::Flags(F::FdFlags)), S::U32(0)),]
+    ),
+    gev!(
+        208,
+        "epoll_wait",
+        Other,
+        Count,
+        NOFD,
+        Some(232),
+        [(p("maxevents", K::Int), S::Int(2))]
+    ),
+    gev!(
+        209,
+        "poll",
+        Other,
+        Count,
+        NOFD,
+        Some(7),
+        [(p("timeout", K::Int), S::Int(2))]
+    ),
+    gev!(
+        210,
+        "ppoll",
+        Other,
+        Count,
+        NOFD,
+        Some(271),
+        [(p("timeout", K::Uint), S::Timespec(2))]
+    ),
+    gev!(211, "select", Other, Count, NOFD, Some(23), []),
+    gev!(
+        212,
+        "seccomp",
+        Other,
+        Errno,
+        NOFD,
+        Some(317),
+        [
+            (p("op", K::Uint), S::U32(0)),
+            (p("flags", K::Uint), S::U32(1)),
+        ]
+    ),
+    gev!(
+        213,
+        "fsconfig",
+        Other,
+        Errno,
+        NOFD,
+        Some(431),
+        [
+            (p("fd", K::Fd), S::Int(0)),
+            (p("cmd", K::Uint), S::U32(1)),
+            (p("key", K::Str), S::Str(2)),
+            (p("aux", K::Int), S::Int(4)),
+        ]
+    ),
+    gev!(
+        214,
+        "swapon",
+        Other,
+        Count,
+        NOFD,
+        Some(167),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("path", K::Path), S::Str(0)),
+        ]
+    ),
+    gev!(
+        215,
+        "swapoff",
+        Other,
+        Count,
+        NOFD,
+        Some(168),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("path", K::Path), S::Str(0)),
+        ]
+    ),
+    gev!(
+        216,
+        "reboot",
+        Other,
+        Count,
+        NOFD,
+        Some(169),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("cmd", K::Hex), S::U32(2)),
+        ]
+    ),
+    gev!(
+        217,
+        "kexec_load",
+        Other,
+        Count,
+        NOFD,
+        Some(246),
+        [(p("ID", K::Uint), S::Nr), (p("nativeID", K::Uint), S::Nr),]
+    ),
+    gev!(
+        218,
+        "kexec_file_load",
+        Other,
+        Count,
+        NOFD,
+        Some(320),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("kernel_fd", K::Fd), S::Int(0)),
+        ]
+    ),
+    gev!(
+        219,
+        "perf_event_open",
+        Other,
+        Count,
+        NOFD,
+        Some(298),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("pid", K::Pid), S::Int(1)),
+        ]
+    ),
+    gev!(
+        220,
+        "keyctl",
+        Other,
+        Count,
+        NOFD,
+        Some(250),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("operation", K::Int), S::Int(0)),
+        ]
+    ),
+    gev!(
+        221,
+        "add_key",
+        Other,
+        Count,
+        NOFD,
+        Some(248),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("type", K::Str), S::Str(0)),
+        ]
+    ),
+    gev!(
+        222,
+        "syslog",
+        Other,
+        Count,
+        NOFD,
+        Some(103),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("type", K::Int), S::Int(0)),
+        ]
+    ),
+    gev!(
+        223,
+        "fanotify_init",
+        Other,
+        Count,
+        NOFD,
+        Some(300),
+        [
+            (p("ID", K::Uint), S::Nr),
+            (p("nativeID", K::Uint), S::Nr),
+            (hidden("flags", K::Hex), S::U32(0)),
         ]
     ),
 ];
@@ -1237,6 +2677,31 @@ impl EventInfo {
             RetKind::None => None,
             RetKind::Fd if !is_fd_copy(self.name) && self.name != "userfaultfd" => Some("fd"),
             _ => Some("res"),
+        }
+    }
+}
+
+/// Which way data moves in an I/O event (Falco's `EC_IO_READ` and
+/// `EC_IO_WRITE` categories, for `evt.is_io*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDir {
+    /// Reads from an fd (read, pread, readv, preadv, recvfrom, recvmsg, recvmmsg).
+    Read,
+    /// Writes to an fd (write, pwrite, writev, pwritev, sendto, sendmsg, sendmmsg,
+    /// sendfile).
+    Write,
+}
+
+impl EventInfo {
+    /// The I/O direction of the event, `None` when it is not an I/O event.
+    pub fn io_dir(&self) -> Option<IoDir> {
+        match self.name {
+            "read" | "pread" | "readv" | "preadv" | "recvfrom" | "recvmsg" | "recvmmsg" => {
+                Some(IoDir::Read)
+            }
+            "write" | "pwrite" | "writev" | "pwritev" | "sendto" | "sendmsg" | "sendmmsg"
+            | "sendfile" => Some(IoDir::Write),
+            _ => None,
         }
     }
 }
@@ -1330,18 +2795,55 @@ fn lookup(ty: EventType) -> Option<&'static EventInfo> {
     table.get(ty.0 as usize).copied().flatten()
 }
 
-/// Names `evt.type` may be compared with: every event kestrel captures plus
-/// every x86_64 system call name (rules may name syscalls kestrel does not
-/// capture; those rules compile and never fire).
+/// Falco event names whose x86_64 system call has another name:
+/// `(Falco name, syscall name)`.
+pub const FALCO_SYSCALL_ALIASES: &[(&str, &str)] = &[
+    ("pread", "pread64"),
+    ("pwrite", "pwrite64"),
+    ("prlimit", "prlimit64"),
+];
+
+/// Event names of Falco's event table (falcosecurity/libs
+/// `driver/event_table.c`) for system calls x86_64 does not have (they
+/// exist on 32-bit and other architectures).
+pub const FALCO_OTHER_ARCH: &[&str] = &[
+    "umount", "mmap2", "stat64", "fstat64", "lstat64", "llseek", "recv", "send",
+];
+
+/// Names `evt.type` may be compared with: every event kestrel captures,
+/// every x86_64 system call name and every name of Falco's event table
+/// (rules may name events kestrel does not capture; those rules compile,
+/// with a warning from [`uncapturable_reason`], and never fire).
 pub fn is_known_event_name(name: &str) -> bool {
     EventType::from_name(name).is_some()
         || super::syscalls::SYSCALLS_X86_64
             .iter()
             .any(|(n, _)| *n == name)
+        || FALCO_SYSCALL_ALIASES.iter().any(|(f, _)| *f == name)
+        || FALCO_OTHER_ARCH.contains(&name)
         || matches!(
             name,
             "container" | "signaldeliver" | "switch" | "pluginevent"
         )
+}
+
+/// Why kestrel cannot capture the event type `name` on this machine
+/// (x86_64), or `None` when it can (or the name is not an event type at
+/// all). The reason completes "evt.type <name> ...".
+pub fn uncapturable_reason(name: &str) -> Option<&'static str> {
+    if EventType::from_name(name).is_some() || !is_known_event_name(name) {
+        return None;
+    }
+    if FALCO_OTHER_ARCH.contains(&name) {
+        return Some("is not a system call on x86_64");
+    }
+    match name {
+        "container" => Some("is a Falco plugin/container meta-event kestrel does not produce"),
+        "signaldeliver" | "switch" | "pluginevent" => {
+            Some("is a Falco driver event kestrel does not produce")
+        }
+        _ => Some("is a system call kestrel does not capture (no event in its event table)"),
+    }
 }
 
 #[cfg(test)]
@@ -1389,7 +2891,11 @@ mod tests {
                     .iter()
                     .find(|(_, n)| *n == nr)
                     .expect("number in table");
-                assert_eq!(*name, e.name);
+                let falco = FALCO_SYSCALL_ALIASES
+                    .iter()
+                    .find(|(_, sc)| sc == name)
+                    .map_or(*name, |(f, _)| *f);
+                assert_eq!(falco, e.name);
             }
         }
     }
@@ -1417,6 +2923,72 @@ mod tests {
         assert_eq!(EventType(65).name(), "openat");
         assert_eq!(EventType(999).info().map(|i| i.name), None);
         assert!(is_known_event_name("read"));
+        assert!(is_known_event_name("umount"));
+        assert!(is_known_event_name("pread"));
         assert!(!is_known_event_name("nosuchcall"));
+        assert_eq!(uncapturable_reason("read"), None);
+        assert_eq!(uncapturable_reason("nosuchcall"), None);
+        assert!(uncapturable_reason("umount").is_some());
+        assert!(uncapturable_reason("uselib").is_some());
+    }
+
+    #[test]
+    fn generic_sources_agree_with_the_params() {
+        for e in EVENTS {
+            let Some(src) = e.capture else { continue };
+            assert_eq!(src.len(), e.params.len(), "{}", e.name);
+            assert!(src.len() <= GENERIC_MAX_PARAMS, "{}", e.name);
+            assert!(e.nr_x86_64.is_some(), "{}", e.name);
+            for (prm, s) in e.params.iter().zip(src) {
+                let (kind, a, b) = s.encode();
+                assert!(kind > 0 && a < 6 && b < 16, "{} {}", e.name, prm.name);
+                let ok = match prm.kind {
+                    ParamKind::Fd => matches!(s, Src::Int(_) | Src::UserInt(..)),
+                    ParamKind::FdInfo => matches!(s, Src::FdInfo(_) | Src::FdInfoRet),
+                    ParamKind::Bytes => {
+                        matches!(s, Src::Buf(..) | Src::BufRet(_) | Src::IovData(..))
+                    }
+                    ParamKind::Path if prm.hidden => matches!(s, Src::Str(_) | Src::DirPath(..)),
+                    ParamKind::Path | ParamKind::Str => matches!(s, Src::Str(_)),
+                    ParamKind::RelPath { dirfd, dirpath } => {
+                        // The dirpath source names the dirfd's register
+                        // and this parameter.
+                        let me = e.params.iter().position(|q| q == prm).expect("param");
+                        let fd_reg = match src[dirfd as usize] {
+                            Src::Int(k) => k,
+                            _ => panic!("{}: dirfd not from a register", e.name),
+                        };
+                        matches!(s, Src::Str(_))
+                            && src[dirpath as usize] == Src::DirPath(fd_reg, me as u8)
+                    }
+                    ParamKind::StrList | ParamKind::SockAddr => false,
+                    _ => !matches!(
+                        s,
+                        Src::Str(_)
+                            | Src::Buf(..)
+                            | Src::BufRet(_)
+                            | Src::IovData(..)
+                            | Src::FdInfo(_)
+                            | Src::FdInfoRet
+                            | Src::DirPath(..)
+                    ),
+                };
+                assert!(ok, "{} {}: {:?} from {:?}", e.name, prm.name, prm.kind, s);
+            }
+            // The hidden fdinfo describes the event's fd.
+            if let FdUse::Param(i) = e.fd {
+                if let Some(fi) = e.params.iter().position(|p| p.kind == ParamKind::FdInfo) {
+                    assert_eq!(
+                        src[fi],
+                        Src::FdInfo(match src[i as usize] {
+                            Src::Int(k) => k,
+                            _ => panic!("{}: fd not from a register", e.name),
+                        }),
+                        "{}",
+                        e.name
+                    );
+                }
+            }
+        }
     }
 }

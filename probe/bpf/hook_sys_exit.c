@@ -419,6 +419,168 @@ static __noinline int kst_sc_sendmsg(struct task_struct *t, struct pt_regs *regs
 	return kst_w_submit(&w);
 }
 
+/* ------------------------------------------------------------------ */
+/* generic capture: one routine for every event the table describes by  */
+/* parameter sources (struct kst_gdesc, KST_GD_*)                        */
+
+static __always_inline __u64 kst_gd_reg(struct pt_regs *regs, __u32 r)
+{
+	switch (r) {
+	case 0:
+		return regs->di;
+	case 1:
+		return regs->si;
+	case 2:
+		return regs->dx;
+	case 3:
+		return regs->r10;
+	case 4:
+		return regs->r8;
+	default:
+		return regs->r9;
+	}
+}
+
+/* The iovec array at uiov (cnt entries): the total length of the first 8
+ * (size_only) or the first iovec's data, as many bytes as moved (ret). */
+static __noinline void kst_put_iov(struct kst_w *w, __u64 uiov, __u64 cnt, long ret, int size_only)
+{
+	struct kst_user_iovec iov[8] = {};
+	__u64 n = cnt > 8 ? 8 : cnt;
+	if (uiov && n)
+		bpf_probe_read_user(iov, sizeof(iov[0]) * n, (void *)uiov);
+	if (size_only) {
+		__u64 size = 0;
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			if (i < n)
+				size += iov[i].iov_len;
+		kst_put_u64(w, size);
+		return;
+	}
+	__u64 first = iov[0].iov_len;
+	kst_put_iodata(w, iov[0].iov_base, ret < (long)first ? ret : (long)first);
+}
+
+/* The hidden dirpath of the relative path in parameter pidx (written
+ * already): found from the parameter lengths, so that the generic loop
+ * carries no extra state. */
+static __noinline void kst_gd_dirpath(struct kst_w *w, struct task_struct *t, long dirfd, __u32 pidx)
+{
+	struct kst_event_hdr *h = (struct kst_event_hdr *)w->s->rec;
+	__u32 at = KST_HDR_LEN + 2 * (h->nparams & 31);
+	__u32 len = 0;
+	for (__u32 i = 0; i < KST_GD_MAX; i++) {
+		__u16 l = *(__u16 *)&w->s->rec[KST_HDR_LEN + 2 * i];
+		if (i == pidx) {
+			len = l;
+			break;
+		}
+		at += l;
+	}
+	if (at > KST_REC_MAX)
+		at = KST_REC_MAX;
+	kst_put_dirpath(w, t, dirfd, at, len);
+}
+
+/* Values read from user memory after the call: a C int or a u64 at
+ * uaddr + off, or a struct timespec as nanoseconds. */
+static __noinline void kst_gd_user(struct kst_w *w, __u32 kind, __u64 uaddr, __u32 off, long ret)
+{
+	if (kind == KST_GD_TIMESPEC) {
+		__s64 ts[2] = {};
+		if (uaddr)
+			bpf_probe_read_user(ts, sizeof(ts), (void *)uaddr);
+		kst_put_u64(w, (__u64)(ts[0] * 1000000000LL + ts[1]));
+		return;
+	}
+	if (kind == KST_GD_USERINT) {
+		__s32 v = 0;
+		if (ret >= 0 && uaddr)
+			bpf_probe_read_user(&v, sizeof(v), (void *)(uaddr + off));
+		kst_put_u64(w, (__u64)(__s64)v);
+		return;
+	}
+	__u64 v = 0;
+	if (ret >= 0 && uaddr)
+		bpf_probe_read_user(&v, sizeof(v), (void *)(uaddr + off));
+	kst_put_u64(w, v);
+}
+
+static __noinline int kst_sc_generic(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
+{
+	struct kst_gdesc *d = bpf_map_lookup_elem(&kst_gdesc, &type);
+	if (!d || !d->n)
+		return 0;
+	__u32 n = d->n > KST_GD_MAX ? KST_GD_MAX : d->n;
+	struct kst_w w;
+	if (kst_w_begin(&w, t, type, n, ret))
+		return 0;
+	for (__u32 i = 0; i < KST_GD_MAX; i++) {
+		if (i >= n)
+			break;
+		/* Launder the offset through the scratch map: every path into
+		 * the next iteration then has the same (unknown) offset and the
+		 * verifier prunes them as one. */
+		w.s->gd_off = w.off;
+		w.off = w.s->gd_off;
+		w.flags &= KST_HF_TRUNCATED;
+		__u64 a = kst_gd_reg(regs, d->a[i]);
+		__u32 b = d->b[i];
+		__u32 kind = d->kind[i];
+		switch (kind) {
+		case KST_GD_INT:
+			kst_put_int(&w, a);
+			break;
+		case KST_GD_U32:
+			kst_put_u64(&w, ZX32(a));
+			break;
+		case KST_GD_U64:
+			kst_put_u64(&w, a);
+			break;
+		case KST_GD_RET:
+			kst_put_u64(&w, ret);
+			break;
+		case KST_GD_NR:
+			kst_put_u64(&w, regs->orig_ax);
+			break;
+		case KST_GD_STR:
+			kst_put_ustr(&w, a, KST_PATH_MAX);
+			break;
+		case KST_GD_BUF:
+			kst_put_iodata(&w, a, ret < 0 ? 0 : (long)kst_gd_reg(regs, b));
+			break;
+		case KST_GD_BUFRET:
+			kst_put_iodata(&w, a, ret);
+			break;
+		case KST_GD_IOVDATA:
+			kst_put_iov(&w, a, kst_gd_reg(regs, b), ret, 0);
+			break;
+		case KST_GD_IOVSIZE:
+			kst_put_iov(&w, a, kst_gd_reg(regs, b), ret, 1);
+			break;
+		case KST_GD_FDINFO:
+			kst_put_fdinfo(&w, t, (int)a, 0, 0);
+			break;
+		case KST_GD_FDINFORET:
+			kst_put_fdinfo(&w, t, ret < 0 ? -1 : ret, 0, 0);
+			break;
+		case KST_GD_USERINT:
+		case KST_GD_USERU64:
+		case KST_GD_TIMESPEC:
+			kst_gd_user(&w, kind, a, b, ret);
+			break;
+		case KST_GD_DIRPATH:
+			kst_gd_dirpath(&w, t, (int)a, b);
+			break;
+		default:
+			kst_put_empty(&w);
+			break;
+		}
+	}
+	return kst_w_submit(&w);
+}
+
 /* Integer-only events: the arguments per type, then one in-place
  * reservation per parameter count. */
 static __always_inline int kst_sys_exit_ints(struct task_struct *t, struct pt_regs *regs, long ret,
@@ -647,7 +809,8 @@ static __always_inline int kst_sys_exit_dispatch(struct task_struct *t, struct p
 	case KST_EV_FCNTL:
 		return kst_sc_dup(t, regs, ret, type);
 	}
-	return 0;
+	/* Every other traced type is described by its kst_gdesc entry. */
+	return kst_sc_generic(t, regs, ret, type);
 }
 
 SEC("tp_btf/sys_exit")

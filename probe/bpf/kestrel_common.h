@@ -115,6 +115,10 @@ struct kst_scratch {
 	 * for this sys_exit event, 0 if none: the openat record copies it
 	 * instead of reading user memory again (cleared with hflags). */
 	__u32 fpath_len;
+	/* The generic routine's write offset, stored and read back between
+	 * parameters so the verifier sees one unknown offset at the top of
+	 * its loop instead of one per path taken (see kst_sc_generic). */
+	__u32 gd_off;
 };
 
 struct kst_evmask {
@@ -157,6 +161,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u16);
 } kst_sc_type SEC(".maps");
+
+/* Event type -> generic capture descriptor (n == 0: none). Filled by
+ * userspace from the Rust event table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct kst_gdesc);
+} kst_gdesc SEC(".maps");
 
 /* Wanted non-syscall events (procfork, procexit, exec), a bitmap by type. */
 struct {

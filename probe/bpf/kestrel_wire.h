@@ -65,6 +65,38 @@
 #define KST_HF_IOWORKER 0x20   /* ... completed in an io_uring kernel thread (iou-wrk, iou-sqp) */
 #define KST_HF_IOOP_SHIFT 16   /* bits 16-23: its IORING_OP_* opcode */
 
+/*
+ * Generic capture descriptors (map kst_gdesc, indexed by event type,
+ * filled by the loader from the Rust event table's `Src` lists): for each
+ * parameter a kind and two operands, registers numbered in syscall
+ * argument order (0 di, 1 si, 2 dx, 3 r10, 4 r8, 5 r9).
+ */
+#define KST_GD_MAX 8
+#define KST_GD_INT 1      /* reg a, sign-extended from 32 bits */
+#define KST_GD_U32 2      /* reg a, zero-extended from 32 bits */
+#define KST_GD_U64 3      /* reg a */
+#define KST_GD_STR 4      /* user string at reg a */
+#define KST_GD_BUF 5      /* user bytes at reg a, length reg b (if the call succeeded), snaplen cap */
+#define KST_GD_BUFRET 6   /* user bytes at reg a, length = return value, snaplen cap */
+#define KST_GD_IOVDATA 7  /* first iovec of the array at reg a (count reg b), return-value bytes */
+#define KST_GD_IOVSIZE 8  /* total length of the iovecs at reg a (count reg b, first 8) */
+#define KST_GD_FDINFO 9   /* struct kst_fdinfo of the fd in reg a */
+#define KST_GD_USERINT 10 /* C int at user address reg a + b bytes, sign-extended */
+#define KST_GD_NR 11      /* the syscall number */
+#define KST_GD_RET 12     /* the return value */
+#define KST_GD_USERU64 13 /* u64 at user address reg a + b bytes (0 if the call failed) */
+#define KST_GD_TIMESPEC 14 /* struct timespec at user address reg a, as nanoseconds */
+#define KST_GD_DIRPATH 15 /* the directory fd reg a refers to, when the last string was a relative path */
+#define KST_GD_FDINFORET 16 /* struct kst_fdinfo of the fd the call returned */
+
+struct kst_gdesc {
+	__u8 kind[KST_GD_MAX];
+	__u8 a[KST_GD_MAX];
+	__u8 b[KST_GD_MAX];
+	__u32 n;
+	__u32 pad;
+};
+
 /* Counter categories. */
 enum kst_category {
 	KST_CAT_PROCESS = 0,

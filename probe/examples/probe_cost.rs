@@ -6,7 +6,8 @@
 //!
 //! Runs a getppid loop (untraced: the filtered path) and an openat+close
 //! loop (traced) in this process, pinned to CPU 1, with a drain thread on
-//! CPU 0, and prints ns per sys_exit program run for each. KST_EVENTS
+//! CPU 0, and prints ns per sys_exit program run for each; then a read(2)
+//! loop on /dev/zero (untraced unless KST_EVENTS names `read`). KST_EVENTS
 //! (comma-separated names) replaces the default event set; KST_RING sets
 //! the ring size in bytes. KST_FILTER=<path prefix> installs an interest
 //! filter that emits an openat only below that prefix and no close (of a
@@ -99,6 +100,24 @@ fn openclose_loop(n: u64) {
     }
 }
 
+/// read(2) of 64 bytes from /dev/zero: untraced unless KST_EVENTS names
+/// `read`; traced, it is a generically captured event (data capped at the
+/// snaplen, fd, size and fdinfo).
+fn read_loop(n: u64) {
+    // SAFETY: a valid path; the fd is closed at the end.
+    let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 64];
+    for _ in 0..n {
+        // SAFETY: buf has 64 bytes.
+        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    }
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+}
+
 fn main() -> anyhow::Result<()> {
     let n: u64 = std::env::args()
         .nth(1)
@@ -163,6 +182,7 @@ fn main() -> anyhow::Result<()> {
     for (name, f) in [
         ("getppid", getppid_loop as fn(u64)),
         ("openat+close", openclose_loop as fn(u64)),
+        ("read", read_loop as fn(u64)),
     ] {
         let (c0, t0) = stats(&probe)?;
         f(n);
@@ -181,7 +201,7 @@ fn main() -> anyhow::Result<()> {
         if floor == 0.0 {
             floor = untraced;
         }
-        let syscalls = if name == "getppid" { n } else { 2 * n };
+        let syscalls = if name == "openat+close" { 2 * n } else { n };
         let per_call = (t1 - t0) as f64 / syscalls as f64;
         let per_event = if sent > 0 {
             ((t1 - t0) as f64 - (runs - sent) as f64 * untraced) / sent as f64

@@ -86,6 +86,51 @@ pub struct ProgramStats {
     pub run_time_ns: u64,
 }
 
+/// `struct kst_gdesc` (`bpf/kestrel_wire.h`): how the generic routine
+/// captures one event type.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct GenericDesc {
+    kind: [u8; 8],
+    a: [u8; 8],
+    b: [u8; 8],
+    n: u32,
+    pad: u32,
+}
+// SAFETY: GenericDesc is repr(C), integers only, no padding, valid for any
+// bit pattern.
+unsafe impl aya::Pod for GenericDesc {}
+
+/// Writes the generic capture descriptor of every event type the table
+/// describes by parameter sources (the table is their single source).
+fn fill_generic(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
+    let map = ebpf
+        .map_mut("kst_gdesc")
+        .ok_or(ProbeError::Missing("map kst_gdesc"))?;
+    let mut arr: Array<&mut MapData, GenericDesc> =
+        Array::try_from(map).map_err(|e| map_err("kst_gdesc", "open", e))?;
+    for e in kestrel_event::EVENTS {
+        let Some(src) = e.capture else { continue };
+        let mut d = GenericDesc {
+            n: src.len() as u32,
+            ..GenericDesc::default()
+        };
+        for (i, s) in src
+            .iter()
+            .enumerate()
+            .take(kestrel_event::GENERIC_MAX_PARAMS)
+        {
+            let (kind, a, b) = s.encode();
+            d.kind[i] = kind;
+            d.a[i] = a;
+            d.b[i] = b;
+        }
+        arr.set(u32::from(e.ty.0), d, 0)
+            .map_err(|e| map_err("kst_gdesc", "write", e))?;
+    }
+    Ok(())
+}
+
 /// Pod wrapper so aya can read `kst_counters` into the engine's mirror.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
@@ -169,6 +214,7 @@ impl Probe {
                     .map_err(|e| map_err("kst_rings", "insert a ring", e))?;
             }
         }
+        fill_generic(&mut ebpf)?;
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, "kst_counters")?)
             .map_err(|e| map_err("kst_counters", "open", e))?;
         let sc_type = Array::try_from(take_map(&mut ebpf, "kst_sc_type")?)

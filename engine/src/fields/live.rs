@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{flag, FieldArg, FieldRef, Value, CATALOG};
 use crate::event::flags;
-use crate::event::table::{exec, FdUse, ParamKind, RetKind};
+use crate::event::table::{exec, FdUse, IoDir, ParamKind, RetKind};
 use crate::event::wire::{af, FdInfo, SockTuple};
 use crate::event::{EventType, RawEvent};
 use crate::state::container::{ContainerInfo, ContainerRef, Mount, ProbeKind};
@@ -64,6 +64,9 @@ enum F {
     EvtIsOpenExec,
     EvtIsIoUring,
     EvtIoUringOp,
+    EvtIsIo,
+    EvtIsIoRead,
+    EvtIsIoWrite,
     EvtArg,
     EvtRawarg,
     EvtArgs,
@@ -267,6 +270,9 @@ fn tag_of(name: &str) -> F {
         "evt.is_open_exec" => F::EvtIsOpenExec,
         "evt.is_io_uring" => F::EvtIsIoUring,
         "evt.io_uring.op" => F::EvtIoUringOp,
+        "evt.is_io" => F::EvtIsIo,
+        "evt.is_io_read" => F::EvtIsIoRead,
+        "evt.is_io_write" => F::EvtIsIoWrite,
         "evt.arg" => F::EvtArg,
         "evt.rawarg" => F::EvtRawarg,
         "evt.args" => F::EvtArgs,
@@ -2167,6 +2173,9 @@ impl super::Extract for LiveEvent<'_> {
                     None => Value::string(op.to_string()),
                 })
             }
+            F::EvtIsIo => Some(Value::Bool(raw.info.io_dir().is_some())),
+            F::EvtIsIoRead => Some(Value::Bool(raw.info.io_dir() == Some(IoDir::Read))),
+            F::EvtIsIoWrite => Some(Value::Bool(raw.info.io_dir() == Some(IoDir::Write))),
             F::EvtArg => self.param_by_arg(f).map(|p| self.arg_value(p)),
             F::EvtRawarg => self.param_by_arg(f).and_then(|p| self.rawarg_value(p)),
             F::EvtArgs => Some(Value::string(self.args_text())),

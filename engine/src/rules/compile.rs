@@ -494,6 +494,15 @@ impl Compiler<'_> {
 
     fn check_event_name(&mut self, v: &str, pos: Pos) -> R<()> {
         if crate::event::table::is_known_event_name(v) {
+            if let Some(why) = crate::event::table::uncapturable_reason(v) {
+                self.warn(
+                    WarningCode::CompileCondition,
+                    format!(
+                        "event type '{v}' {why}: kestrel cannot capture it, so this comparison never matches an event of that type"
+                    ),
+                    pos,
+                );
+            }
             Ok(())
         } else {
             Err(CompileError {
@@ -771,6 +780,12 @@ pub fn event_universe() -> &'static [&'static str] {
         for n in ["container", "signaldeliver", "switch", "pluginevent"] {
             v.insert(n);
         }
+        for (n, _) in crate::event::table::FALCO_SYSCALL_ALIASES {
+            v.insert(n);
+        }
+        for n in crate::event::table::FALCO_OTHER_ARCH {
+            v.insert(n);
+        }
         v.into_iter().collect()
     })
 }
@@ -989,6 +1004,15 @@ mod tests {
             "unknown event type nosuchcall"
         );
         assert!(comp("evt.type = nosuchcall").unwrap_err().unknown);
+        // Known but not capturable names compile with a warning naming them.
+        let (_, w) = comp("evt.type in (open, umount, uselib)").unwrap();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0]
+            .message
+            .contains("'umount' is not a system call on x86_64"));
+        assert!(w[1].message.contains("'uselib'"));
+        let (_, w) = comp("evt.type in (read, kill, pread)").unwrap();
+        assert!(w.is_empty(), "{w:?}");
         assert!(cerr("proc.name regex \"(\"").starts_with("invalid regex pattern"));
         let (_, w) = comp("proc.name regex \"^bash$\"").unwrap();
         assert_eq!(w.len(), 1);
