@@ -22,6 +22,12 @@ fn field<'a>(a: &'a Value, key: &str) -> &'a str {
     out[start..].split(' ').next().unwrap_or("")
 }
 
+/// Whether the alert's text output starts with `time` (evt.outputtime is
+/// the time the output line starts with).
+fn out_starts_with_time(a: &Value, time: &str) -> bool {
+    a["output"].as_str().is_some_and(|o| o.starts_with(time))
+}
+
 /// The passwd home directory and shell of uid 0, as the test reads them.
 fn root_account() -> (String, String) {
     let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
@@ -47,7 +53,27 @@ fn new_fields_are_filled_from_real_syscalls() {
             r#"- rule: H3 mkdirat fields
   desc: t
   condition: evt.type = mkdirat and fs.path.name startswith "{dir}/"
-  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s exeline=%proc.exeline"
+  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name exeline=%proc.exeline"
+  priority: WARNING
+- rule: H3 failed unlinkat fields
+  desc: t
+  condition: evt.type = unlinkat and evt.arg.name endswith nosuchfile-h3 and evt.failed = true
+  output: "unlinkat cerr=%evt.count.error cfile=%evt.count.error.file cnet=%evt.count.error.net cother=%evt.count.error.other name=%fs.path.name abs=%evt.abspath info=%evt.info"
+  priority: WARNING
+- rule: H3 accept fields
+  desc: t
+  condition: evt.type in (accept, accept4) and fd.sport = {port}
+  output: "accept server=%fd.is_server types=%fd.types"
+  priority: WARNING
+- rule: H3 link fields
+  desc: t
+  condition: evt.type in (symlinkat, linkat) and fs.path.source startswith "{dir}/"
+  output: "link type=%evt.type src=%fs.path.source dst=%fs.path.target dstraw=%fs.path.targetraw"
+  priority: WARNING
+- rule: H3 fchmod fields
+  desc: t
+  condition: evt.type = fchmod and fs.path.name startswith "{dir}/"
+  output: "fchmod name=%fs.path.name raw=%fs.path.nameraw"
   priority: WARNING
 - rule: H3 rename fields
   desc: t
@@ -70,6 +96,13 @@ fn new_fields_are_filled_from_real_syscalls() {
          d = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n\
          os.mkdir('made', dir_fd=d)\n\
          os.rename('made', 'moved', src_dir_fd=d, dst_dir_fd=d)\n\
+         os.symlink('moved', 'sl', dir_fd=d)\n\
+         os.close(os.open('file1', os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=d))\n\
+         os.link('file1', 'hl', src_dir_fd=d, dst_dir_fd=d)\n\
+         f = os.open(sys.argv[1] + '/file1', os.O_RDONLY)\n\
+         os.fchmod(f, 0o600)\n\
+         try:\n    os.unlink('nosuchfile-h3', dir_fd=d)\n\
+         except FileNotFoundError:\n    pass\n\
          s = socket.socket()\n\
          s.connect(('127.0.0.1', int(sys.argv[2])))\n\
          s.close()\n",
@@ -84,6 +117,9 @@ fn new_fields_are_filled_from_real_syscalls() {
         .unwrap()
         .as_nanos() as u64;
     // Run from / so that only the directory fd can make the paths absolute.
+    let server = std::thread::spawn(move || {
+        let _ = listener.accept();
+    });
     common::run_ok(
         common::quiet(common::python3())
             .current_dir("/")
@@ -126,6 +162,41 @@ fn new_fields_are_filled_from_real_syscalls() {
     assert_eq!(pgid as i32, ours);
     assert_ne!(field(&a, "pgname"), "<NA>");
     assert_eq!(field(&a, "dts").len(), 10, "date part of evt.datetime.s");
+    let rs: u64 = field(&a, "rs").parse().expect("evt.rawtime.s");
+    let rns: u64 = field(&a, "rns").parse().expect("evt.rawtime.ns");
+    assert!(rns < 1_000_000_000);
+    let ts = rs * 1_000_000_000 + rns;
+    assert!(ts >= pidts && ts < before + 30_000_000_000);
+    assert_eq!(field(&a, "async"), "false");
+    assert_eq!(field(&a, "atype"), "<NA>");
+    assert_eq!(field(&a, "otime").len(), "HH:MM:SS.nnnnnnnnn".len());
+    assert!(out_starts_with_time(&a, field(&a, "otime")));
+    assert_eq!(field(&a, "exits"), "1");
+    assert_eq!(field(&a, "lat"), "0");
+    // The arguments: script, dir, port (lengths without separators).
+    let cla: usize = field(&a, "cla").parse().expect("proc.cmdlenargs");
+    assert_eq!(
+        cla,
+        script.display().to_string().len() + dir.len() + port.to_string().len()
+    );
+    // proc.aargs[1]: the parent's (this test binary's) arguments.
+    let own_args = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    if !own_args.contains(' ') {
+        assert_eq!(field(&a, "aargs1"), own_args);
+    }
+    let lsh: i64 = field(&a, "lsh").parse().expect("proc.loginshellid");
+    assert!(lsh > 0);
+    assert_eq!(field(&a, "pvpid"), std::process::id().to_string());
+    let ppts: u64 = field(&a, "ppts").parse().expect("proc.ppid.ts");
+    assert!(ppts < pidts);
+    assert_ne!(field(&a, "sidexe"), "<NA>");
+    assert_ne!(field(&a, "pgexe"), "<NA>");
+    assert!(field(&a, "pgexepath").starts_with('/'), "{}", a["output"]);
+    let nsts: u64 = field(&a, "nsts").parse().expect("proc.pidns_init_start_ts");
+    assert!(nsts < ppts, "the host's init started before the test");
+    assert_eq!(field(&a, "lower"), "false");
+    // Deprecated in the container plugin 0.7: loads, never has a value.
+    assert_eq!(field(&a, "rc"), "<NA>");
     let out = a["output"].as_str().unwrap();
     // proc.exeline: argv[0] as passed, then the arguments.
     assert!(
@@ -170,6 +241,45 @@ fn new_fields_are_filled_from_real_syscalls() {
         a["output"]
     );
     assert_eq!(a["output_fields"]["fd.sip.name"], "localhost");
-    drop(listener);
+    server.join().unwrap();
+
+    let a = wait("H3 failed unlinkat fields");
+    assert_eq!(field(&a, "cerr"), "1");
+    assert_eq!(field(&a, "cfile"), "1");
+    assert_eq!(field(&a, "cnet"), "0");
+    assert_eq!(field(&a, "cother"), "0");
+    // fs.path.* are for successful calls only; evt.abspath is not.
+    assert_eq!(field(&a, "name"), "<NA>");
+    assert_eq!(field(&a, "abs"), format!("{dir}/nosuchfile-h3"));
+    assert!(
+        field(&a, "info").starts_with("res=-2(ENOENT)"),
+        "{}",
+        a["output"]
+    );
+
+    let links = d.wait_alerts(|a| a["rule"] == "H3 link fields", 2, Duration::from_secs(5));
+    let by_type = |t: &str| {
+        links
+            .iter()
+            .find(|a| field(a, "type") == t)
+            .unwrap_or_else(|| panic!("no {t} alert: {links:?}"))
+    };
+    let a = by_type("symlinkat");
+    assert_eq!(field(a, "src"), format!("{dir}/sl"));
+    // symlinkat's target is relative to the link, which Falco does not
+    // resolve either: only the raw form.
+    assert_eq!(field(a, "dst"), "<NA>");
+    assert_eq!(field(a, "dstraw"), "moved");
+    let a = by_type("linkat");
+    assert_eq!(field(a, "src"), format!("{dir}/hl"));
+    assert_eq!(field(a, "dst"), format!("{dir}/file1"));
+
+    let a = wait("H3 fchmod fields");
+    assert_eq!(field(&a, "name"), format!("{dir}/file1"));
+    assert_eq!(field(&a, "raw"), format!("{dir}/file1"));
+
+    let a = wait("H3 accept fields");
+    assert_eq!(field(&a, "server"), "true");
+    assert_eq!(field(&a, "types"), "(ipv4)");
     d.stop();
 }
