@@ -22,6 +22,34 @@ fn field<'a>(a: &'a Value, key: &str) -> &'a str {
     out[start..].split(' ').next().unwrap_or("")
 }
 
+/// A TCP port on 127.0.0.1 that /etc/services names (the first free one
+/// above 1024), bound, with its service name.
+fn service_listener() -> Option<(TcpListener, u16, String)> {
+    let text = std::fs::read_to_string("/etc/services").ok()?;
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut f = line.split_whitespace();
+        let (Some(name), Some(pp)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let Some((port, "tcp")) = pp.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        // The first name for a port is the one kestrel shows.
+        if !seen.insert(port) || port <= 1024 {
+            continue;
+        }
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Some((l, port, name.to_string()));
+        }
+    }
+    None
+}
+
 /// Whether the alert's text output starts with `time` (evt.outputtime is
 /// the time the output line starts with).
 fn out_starts_with_time(a: &Value, time: &str) -> bool {
@@ -46,6 +74,8 @@ fn new_fields_are_filled_from_real_syscalls() {
     let dir = tmp.path().to_str().expect("utf-8 temp path").to_string();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
     let port = listener.local_addr().unwrap().port();
+    let (svc, svc_port, svc_name) =
+        service_listener().expect("a free TCP port named in /etc/services");
     let rules = tmp.path().join("fields.yaml");
     std::fs::write(
         &rules,
@@ -74,6 +104,11 @@ fn new_fields_are_filled_from_real_syscalls() {
   desc: t
   condition: evt.type = fchmod and fs.path.name startswith "{dir}/"
   output: "fchmod name=%fs.path.name raw=%fs.path.nameraw"
+  priority: WARNING
+- rule: H3 proto fields
+  desc: t
+  condition: evt.type = connect and fd.sport = {svc_port}
+  output: "proto sproto=%fd.sproto rproto=%fd.rproto"
   priority: WARNING
 - rule: H3 rename fields
   desc: t
@@ -105,6 +140,9 @@ fn new_fields_are_filled_from_real_syscalls() {
          except FileNotFoundError:\n    pass\n\
          s = socket.socket()\n\
          s.connect(('127.0.0.1', int(sys.argv[2])))\n\
+         s.close()\n\
+         s = socket.socket()\n\
+         s.connect(('127.0.0.1', int(sys.argv[3])))\n\
          s.close()\n",
     )
     .unwrap();
@@ -125,7 +163,8 @@ fn new_fields_are_filled_from_real_syscalls() {
             .current_dir("/")
             .arg(&script)
             .arg(&dir)
-            .arg(port.to_string()),
+            .arg(port.to_string())
+            .arg(svc_port.to_string()),
     );
     let wait = |rule: &str| {
         d.wait_alert(|a| a["rule"] == rule, Duration::from_secs(5))
@@ -155,7 +194,7 @@ fn new_fields_are_filled_from_real_syscalls() {
     assert_eq!(field(&a, "isnot"), "0");
     assert_eq!(field(&a, "cnt"), "1");
     assert_eq!(field(&a, "err"), "0");
-    assert_eq!(field(&a, "nargs"), "3");
+    assert_eq!(field(&a, "nargs"), "4");
     let pgid: u32 = field(&a, "pgid").parse().expect("proc.pgid");
     // SAFETY: getpgid(0) has no preconditions.
     let ours = unsafe { libc::getpgid(0) };
@@ -177,7 +216,10 @@ fn new_fields_are_filled_from_real_syscalls() {
     let cla: usize = field(&a, "cla").parse().expect("proc.cmdlenargs");
     assert_eq!(
         cla,
-        script.display().to_string().len() + dir.len() + port.to_string().len()
+        script.display().to_string().len()
+            + dir.len()
+            + port.to_string().len()
+            + svc_port.to_string().len()
     );
     // proc.aargs[1]: the parent's (this test binary's) arguments.
     let own_args = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
@@ -201,7 +243,7 @@ fn new_fields_are_filled_from_real_syscalls() {
     // proc.exeline: argv[0] as passed, then the arguments.
     assert!(
         out.contains(&format!(
-            " exeline={} {} {dir} {port} ",
+            " exeline={} {} {dir} {port} {svc_port} ",
             common::python3().display(),
             script.display()
         )),
@@ -277,6 +319,12 @@ fn new_fields_are_filled_from_real_syscalls() {
     let a = wait("H3 fchmod fields");
     assert_eq!(field(&a, "name"), format!("{dir}/file1"));
     assert_eq!(field(&a, "raw"), format!("{dir}/file1"));
+
+    // The server port's /etc/services name, as the client sees it.
+    let a = wait("H3 proto fields");
+    assert_eq!(field(&a, "sproto"), svc_name);
+    assert_eq!(field(&a, "rproto"), svc_name);
+    drop(svc);
 
     let a = wait("H3 accept fields");
     assert_eq!(field(&a, "server"), "true");
