@@ -288,6 +288,12 @@ fn exec_event_describes_the_new_program() {
         get(&e, "proc.cmdline").as_deref(),
         Some("python3 -c print(1)")
     );
+    assert_eq!(
+        get(&e, "proc.exeline").as_deref(),
+        Some("python3 -c print(1)")
+    );
+    assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("2"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("10"));
     assert_eq!(get(&e, "proc.cwd").as_deref(), Some("/home/u"));
     assert_eq!(get(&e, "proc.env[HOME]").as_deref(), Some("/home/u"));
     assert_eq!(
@@ -1084,6 +1090,7 @@ fn falco_0_44_fields_from_the_process_table_users_and_fds() {
     assert_eq!(get(&e, "proc.exe_ino.ctime_duration_pidns_start"), None);
     assert_eq!(get(&e, "proc.exeline").as_deref(), Some("/bin/sh"));
     assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("0"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("0"));
     // euid 1000 is alice in the passwd file.
     assert_eq!(get(&e, "user.homedir").as_deref(), Some("/home/alice"));
     assert_eq!(get(&e, "user.shell").as_deref(), Some("/bin/zsh"));
@@ -1133,5 +1140,29 @@ fn falco_0_44_fields_from_the_process_table_users_and_fds() {
     assert_eq!(
         get(&e, "fd.containerdirectory").as_deref(),
         Some("3f1e5b2c9d8a:/etc/nginx")
+    );
+    // An argument with spaces is one argument.
+    let mut h = hdr(31, 30, "sh", 0);
+    h.exec_gen = 4;
+    let rec = image(
+        EventType::EXECVE,
+        h,
+        &["sh", "-c", "echo a  b"],
+        "/bin/sh",
+        "/",
+        "/user.slice",
+        20,
+        0,
+    );
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("2"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("11"));
+    assert_eq!(get(&e, "proc.aargs[0]").as_deref(), Some("-c echo a  b"));
+    // The parent (sh, 30, scanned with no arguments) and any ancestor.
+    assert_eq!(get(&e, "proc.aargs[1]").as_deref(), Some(""));
+    assert_eq!(
+        each(&e, "proc.aargs").map(|v| v.len()),
+        Some(4),
+        "sh, bash, sshd, systemd"
     );
 }

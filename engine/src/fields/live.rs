@@ -1442,6 +1442,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAexepath => self.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => self.self_cmdline().map(Value::string),
                 F::ProcApid => Some(Value::I64(self.raw.hdr.tgid as i64)),
+                F::ProcAargs => self.image().map(|i| Value::str(&i.args)),
                 _ => None,
             },
             Some(p) => match t {
@@ -1450,6 +1451,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAexepath => p.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
                 F::ProcApid => Some(Value::I64(p.tgid as i64)),
+                F::ProcAargs => p.image().map(|i| Value::str(&i.args)),
                 _ => None,
             },
         }
@@ -2172,7 +2174,12 @@ impl super::Extract for LiveEvent<'_> {
             F::ThreadCapEffective => Some(Value::string(flags::caps_text(h.cap_effective))),
             F::ThreadCapPermitted => Some(Value::string(flags::caps_text(h.cap_permitted))),
             F::ProcPname | F::ProcPexe | F::ProcPexepath | F::ProcPcmdline => self.parent_field(t),
-            F::ProcAname | F::ProcAexe | F::ProcAexepath | F::ProcAcmdline | F::ProcApid => {
+            F::ProcAname
+            | F::ProcAexe
+            | F::ProcAexepath
+            | F::ProcAcmdline
+            | F::ProcApid
+            | F::ProcAargs => {
                 match f.arg {
                     FieldArg::Index(0) => self.anc_value(t, None),
                     FieldArg::Index(n) => {
@@ -2425,46 +2432,13 @@ impl super::Extract for LiveEvent<'_> {
                 self.abspath(t == F::EvtAbspathDst).map(Value::string)
             }
             F::EvtLatencyHuman => Some(Value::str(b"0ns")),
-            F::ProcAargs => match f.arg {
-                FieldArg::Index(0) => self.image().map(|i| Value::str(&i.args)),
-                FieldArg::Index(n) => {
-                    let a = self.ancestor(n)?;
-                    a.image().map(|i| Value::str(&i.args))
-                }
-                _ => {
-                    let mut out = Vec::new();
-                    let mut any = false;
-                    for a in self.chain() {
-                        let Some(i) = a.image() else { break };
-                        if any {
-                            out.push(b' ');
-                        }
-                        any = true;
-                        out.extend_from_slice(&i.args);
-                    }
-                    any.then(|| Value::string(out))
-                }
-            },
-            F::ProcCmdnargs | F::ProcCmdlenargs => {
-                self.image()?;
-                // The arguments as the exec event passed them (argv[1..]),
-                // when this event is the exec; else the image's argument
-                // text, whose words are the arguments.
-                let args: Vec<Vec<u8>> = if is_exec_success(raw) {
-                    self.argv().skip(1).map(<[u8]>::to_vec).collect()
-                } else {
-                    let img = self.image()?;
-                    img.args
-                        .split(|&b| b == b' ')
-                        .filter(|a| !a.is_empty())
-                        .map(<[u8]>::to_vec)
-                        .collect()
-                };
-                Some(Value::U64(if t == F::ProcCmdnargs {
-                    args.len() as u64
-                } else {
-                    args.iter().map(|a| a.len() as u64).sum()
-                }))
+            F::ProcCmdnargs => self.image().map(|i| Value::U64(u64::from(i.nargs))),
+            F::ProcCmdlenargs => {
+                // The argument text is the arguments joined by single
+                // spaces: its length less the separators.
+                let i = self.image()?;
+                let seps = u64::from(i.nargs.saturating_sub(1));
+                Some(Value::U64((i.args.len() as u64).saturating_sub(seps)))
             }
             F::ProcExeline => {
                 let img = self.image()?;

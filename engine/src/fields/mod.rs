@@ -1419,7 +1419,7 @@ pub const CATALOG: &[FieldDef] = &[
     fd("evt.latency.human", T::CharBuf, A::None, flag::DEPRECATED, C::Evt, "always 0ns: kestrel captures exits only"),
     // ---- proc / thread (Falco 0.44 catalogue completion)
     fd("proc.aargs", T::CharBuf, A::OptIndex, ANC, C::Process, "arguments of an ancestor (index 0 is the process); without index, any ancestor"),
-    fd("proc.cmdnargs", T::Uint64, A::None, 0, C::Process, "number of command line arguments (argv[1..]); outside the exec event counted from the argument text, where an argument containing spaces counts as several"),
+    fd("proc.cmdnargs", T::Uint64, A::None, 0, C::Process, "number of command line arguments (argv[1..])"),
     fd("proc.cmdlenargs", T::Uint64, A::None, 0, C::Process, "total length of the command line arguments, without separators"),
     fd("proc.exeline", T::CharBuf, A::None, 0, C::Process, "argv[0] (proc.exe) followed by the arguments"),
     fd("proc.loginshellid", T::Int64, A::None, 0, C::Process, "pid of the oldest shell among the process and its ancestors"),
