@@ -76,6 +76,10 @@ fn new_fields_are_filled_from_real_syscalls() {
     let port = listener.local_addr().unwrap().port();
     let (svc, svc_port, svc_name) =
         service_listener().expect("a free TCP port named in /etc/services");
+    // A syslog socket of our own: Falco's test is "/dev/log" in the name.
+    std::fs::create_dir(tmp.path().join("dev")).unwrap();
+    let log = std::os::unix::net::UnixDatagram::bind(tmp.path().join("dev/log"))
+        .expect("bind a dev/log socket");
     let rules = tmp.path().join("fields.yaml");
     std::fs::write(
         &rules,
@@ -110,6 +114,11 @@ fn new_fields_are_filled_from_real_syscalls() {
   condition: evt.type = connect and fd.sport = {svc_port}
   output: "proto sproto=%fd.sproto rproto=%fd.rproto"
   priority: WARNING
+- rule: H3 syslog fields
+  desc: t
+  condition: evt.type in (sendto, sendmsg) and evt.is_syslog = true and fd.name contains "{dir}/dev/log"
+  output: "syslog wait=%evt.is_wait name=%fd.name"
+  priority: WARNING
 - rule: H3 rename fields
   desc: t
   condition: evt.type in (rename, renameat, renameat2) and fs.path.source startswith "{dir}/"
@@ -118,7 +127,7 @@ fn new_fields_are_filled_from_real_syscalls() {
 - rule: H3 connect fields
   desc: t
   condition: evt.type = connect and fd.sip.name = localhost and fd.sport = {port}
-  output: "connect sipname=%fd.sip.name ripname=%fd.rip.name cipname=%fd.cip.name types=%fd.types server=%fd.is_server uid=%fd.uid cname=%fd.containername"
+  output: "connect sys=%evt.is_syslog wait=%evt.is_wait cfile=%evt.count.error.file cnet=%evt.count.error.net sipname=%fd.sip.name ripname=%fd.rip.name cipname=%fd.cip.name types=%fd.types server=%fd.is_server uid=%fd.uid cname=%fd.containername"
   priority: WARNING
 "#
         ),
@@ -141,6 +150,10 @@ fn new_fields_are_filled_from_real_syscalls() {
          s = socket.socket()\n\
          s.connect(('127.0.0.1', int(sys.argv[2])))\n\
          s.close()\n\
+         u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         u.connect(sys.argv[1] + '/dev/log')\n\
+         u.send(b'<14>kestrel test')\n\
+         u.close()\n\
          s = socket.socket()\n\
          s.connect(('127.0.0.1', int(sys.argv[3])))\n\
          s.close()\n",
@@ -268,6 +281,11 @@ fn new_fields_are_filled_from_real_syscalls() {
     // The rule names "localhost": kestrel resolved it (from /etc/hosts) in
     // the background, so the server address maps back to that name.
     let a = wait("H3 connect fields");
+    assert_eq!(field(&a, "sys"), "false");
+    assert_eq!(field(&a, "wait"), "false");
+    // A successful connect on a socket: a network "error count" of 0.
+    assert_eq!(field(&a, "cfile"), "<NA>");
+    assert_eq!(field(&a, "cnet"), "0");
     assert_eq!(field(&a, "sipname"), "localhost");
     assert_eq!(field(&a, "ripname"), "localhost");
     assert_eq!(field(&a, "types"), "(ipv4)");
@@ -286,10 +304,11 @@ fn new_fields_are_filled_from_real_syscalls() {
     server.join().unwrap();
 
     let a = wait("H3 failed unlinkat fields");
+    // unlinkat has no fd: an "other" error for Falco.
     assert_eq!(field(&a, "cerr"), "1");
-    assert_eq!(field(&a, "cfile"), "1");
-    assert_eq!(field(&a, "cnet"), "0");
-    assert_eq!(field(&a, "cother"), "0");
+    assert_eq!(field(&a, "cfile"), "<NA>");
+    assert_eq!(field(&a, "cnet"), "<NA>");
+    assert_eq!(field(&a, "cother"), "1");
     // fs.path.* are for successful calls only; evt.abspath is not.
     assert_eq!(field(&a, "name"), "<NA>");
     assert_eq!(field(&a, "abs"), format!("{dir}/nosuchfile-h3"));
@@ -325,6 +344,11 @@ fn new_fields_are_filled_from_real_syscalls() {
     assert_eq!(field(&a, "sproto"), svc_name);
     assert_eq!(field(&a, "rproto"), svc_name);
     drop(svc);
+
+    let a = wait("H3 syslog fields");
+    assert_eq!(field(&a, "wait"), "false");
+    assert_eq!(field(&a, "name"), format!("{dir}/dev/log"));
+    drop(log);
 
     let a = wait("H3 accept fields");
     assert_eq!(field(&a, "server"), "true");

@@ -202,6 +202,8 @@ enum F {
     EvtAbspathSrc,
     EvtAbspathDst,
     EvtLatencyHuman,
+    EvtIsWait,
+    EvtIsSyslog,
     ProcAargs,
     ProcCmdnargs,
     ProcCmdlenargs,
@@ -404,6 +406,8 @@ fn tag_of(name: &str) -> F {
         "evt.abspath.dst" => F::EvtAbspathDst,
         "evt.latency.s" | "evt.latency.ns" => F::EvtLatency,
         "evt.latency.human" => F::EvtLatencyHuman,
+        "evt.is_wait" => F::EvtIsWait,
+        "evt.is_syslog" => F::EvtIsSyslog,
         "proc.aargs" => F::ProcAargs,
         "proc.cmdnargs" => F::ProcCmdnargs,
         "proc.cmdlenargs" => F::ProcCmdlenargs,
@@ -1752,6 +1756,44 @@ impl<'a> LiveEvent<'a> {
         true
     }
 
+    /// `evt.count.error*`: 1 if the call failed, else 0, for the events of
+    /// the class (Falco's rules: by the type of the event's fd, or for
+    /// events without one, failed opens are file, failed accepts and
+    /// connects network); missing for other events and for events without
+    /// a return value.
+    fn error_count(&self, t: F) -> Option<Value<'static>> {
+        if !self.has_ret() {
+            return None;
+        }
+        #[derive(PartialEq)]
+        enum Class {
+            File,
+            Net,
+            Other,
+        }
+        let class = match self.fd_view().filter(|fd| fd.entry) {
+            Some(fd) => match fd.typechar {
+                b'f' | b'd' => Class::File,
+                b'4' | b'6' | b'u' => Class::Net,
+                _ => Class::Other,
+            },
+            None => match self.raw.info.name {
+                "open" | "creat" | "openat" | "openat2" | "open_by_handle_at" => Class::File,
+                "accept" | "accept4" | "connect" => Class::Net,
+                _ => Class::Other,
+            },
+        };
+        let counts = match t {
+            F::EvtCountError => true,
+            F::EvtCountErrorFile => class == Class::File,
+            F::EvtCountErrorNet => class == Class::Net,
+            // No memory-category event is captured.
+            F::EvtCountErrorMemory => false,
+            _ => class == Class::Other,
+        };
+        counts.then(|| Value::U64(u64::from(self.raw.hdr.ret < 0)))
+    }
+
     /// `argv[0]` or the executable path of the leader of a session or
     /// process group (`id` is its pid).
     fn leader_image_field(&self, id: u32, exe: bool) -> Option<Value<'_>> {
@@ -2415,18 +2457,29 @@ impl super::Extract for LiveEvent<'_> {
             | F::EvtCountErrorFile
             | F::EvtCountErrorNet
             | F::EvtCountErrorMemory
-            | F::EvtCountErrorOther => {
-                let failed = self.has_ret() && h.ret < 0;
-                let cat = raw.info.category.name();
-                let hit = match t {
-                    F::EvtCountError => true,
-                    F::EvtCountErrorFile => cat == "file",
-                    F::EvtCountErrorNet => cat == "network",
-                    // No memory-category event is captured yet.
-                    F::EvtCountErrorMemory => cat == "memory",
-                    _ => !matches!(cat, "file" | "network" | "memory"),
-                };
-                Some(Value::U64(u64::from(failed && hit)))
+            | F::EvtCountErrorOther => self.error_count(t),
+            F::EvtIsWait => Some(Value::Bool(matches!(
+                raw.info.name,
+                "epoll_wait" | "poll" | "ppoll" | "select" | "nanosleep"
+            ))),
+            F::EvtIsSyslog => {
+                let writes = matches!(
+                    raw.info.name,
+                    "write"
+                        | "writev"
+                        | "pwrite"
+                        | "pwritev"
+                        | "send"
+                        | "sendto"
+                        | "sendmsg"
+                        | "sendmmsg"
+                        | "copy_file_range"
+                );
+                let syslog = writes
+                    && self
+                        .fd_view()
+                        .is_some_and(|fd| fd.entry && fd.name.windows(8).any(|w| w == b"/dev/log"));
+                Some(Value::Bool(syslog))
             }
             F::EvtAbspath | F::EvtAbspathSrc | F::EvtAbspathDst => {
                 self.abspath(t == F::EvtAbspathDst).map(Value::string)
