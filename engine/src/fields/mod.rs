@@ -164,7 +164,7 @@ impl FieldClass {
             FieldClass::K8s => ("k8s", "Kubernetes pod metadata, from the CRI pod sandbox (or the container's io.kubernetes.pod.* labels)."),
             FieldClass::FsPath => (
                 "fs.path",
-                "Every syscall that has a filesystem path in its arguments has these fields set with information related to the path arguments. This differs from the fd.* fields as it includes syscalls like unlink, rename, etc. that act directly on filesystem paths as compared to opened file descriptors.",
+                "Paths that successful filesystem calls act on (mkdir, unlink, rename, link, symlink, mount, chmod, ...), whether or not the call takes an fd.",
             ),
         }
     }
