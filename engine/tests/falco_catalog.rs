@@ -206,7 +206,7 @@ fn rules_load_with_the_new_fields_and_fail_on_unavailable_ones_with_the_reason()
         "ok.yaml",
         &rule(
             "evt.type in (mkdirat, renameat2) and fs.path.name startswith /tmp and user.shell != \"\" and proc.is_sid_leader = false and evt.type.is.mkdirat = 1",
-            "%fs.path.name %fs.path.source %fs.path.target %evt.abspath %evt.abspath.dst %user.homedir %user.shell %proc.exeline %proc.ppid.duration %fd.types %fd.sip.name",
+            "%fs.path.name %fs.path.source %fs.path.target %evt.abspath %evt.abspath.dst %user.homedir %user.shell %proc.exeline %proc.ppid.duration %fd.sip.name",
         ),
     );
     assert!(

@@ -9,7 +9,7 @@ use kestrel_engine::fields::{render, resolve, Extract, FieldRef, Value, CATALOG}
 use kestrel_engine::state::container::{
     ContainerInfo, Containers, HealthProbe, Mount, PodInfo, ProbeKind,
 };
-use kestrel_engine::state::users::{parse_id_file, NameDb};
+use kestrel_engine::state::users::{parse_accounts, parse_id_file, NameDb};
 use kestrel_engine::state::{Context, ProcessTable, Users};
 
 const CID: &str = "3f1e5b2c9d8a7f6e5d4c3b2a19081726354a5b6c7d8e9f0a1b2c3d4e5f607182";
@@ -108,7 +108,9 @@ fn world() -> World {
             "root:x:0:0::/:/bin/sh\nalice:x:1000:100::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n",
         ),
         groups: parse_id_file("root:x:0:\nusers:x:100:\n"),
-        ..Default::default()
+        accounts: parse_accounts(
+            "root:x:0:0::/root:/bin/bash\nalice:x:1000:100::/home/alice:/bin/zsh\n",
+        ),
     };
     let containers = Containers::disabled();
     containers.insert(ContainerInfo {
@@ -286,6 +288,12 @@ fn exec_event_describes_the_new_program() {
         get(&e, "proc.cmdline").as_deref(),
         Some("python3 -c print(1)")
     );
+    assert_eq!(
+        get(&e, "proc.exeline").as_deref(),
+        Some("python3 -c print(1)")
+    );
+    assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("2"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("10"));
     assert_eq!(get(&e, "proc.cwd").as_deref(), Some("/home/u"));
     assert_eq!(get(&e, "proc.env[HOME]").as_deref(), Some("/home/u"));
     assert_eq!(
@@ -1054,5 +1062,97 @@ fn proc_name_is_the_main_threads_name() {
     assert_eq!(
         w.table.get(30).map(|p| p.comm.to_vec()),
         Some(b"sh".to_vec())
+    );
+}
+
+#[test]
+fn falco_0_44_fields_from_the_process_table_users_and_fds() {
+    let w = world();
+    let rec = openat(30, 20, "sh", 3, -100, "/etc/passwd", 0, 0, "");
+    let e = w.ev(&rec);
+    // Session, group and login shell from the table: sh (30) under bash
+    // (20, the session leader) under sshd.
+    assert_eq!(get(&e, "proc.is_sid_leader").as_deref(), Some("false"));
+    assert_eq!(get(&e, "proc.sid.exe").as_deref(), Some("/bin/bash"));
+    assert_eq!(get(&e, "proc.sid.exepath").as_deref(), Some("/bin/bash"));
+    assert_eq!(get(&e, "proc.loginshellid").as_deref(), Some("20"));
+    assert_eq!(get(&e, "proc.pvpid").as_deref(), Some("20"));
+    assert_eq!(get(&e, "thread.ismain").as_deref(), Some("true"));
+    let pid_ts: u64 = get(&e, "proc.pid.ts").unwrap().parse().unwrap();
+    let ppid_ts: u64 = get(&e, "proc.ppid.ts").unwrap().parse().unwrap();
+    assert!(pid_ts >= 1_700_000_000_000_000_000 && ppid_ts >= 1_700_000_000_000_000_000);
+    assert_eq!(
+        get(&e, "proc.pidns_init_start_ts").as_deref(),
+        Some("1700000000500000000")
+    );
+    // The executable changed (ctime 1.6e18) before the namespace's init
+    // started: no value, as Falco.
+    assert_eq!(get(&e, "proc.exe_ino.ctime_duration_pidns_start"), None);
+    assert_eq!(get(&e, "proc.exeline").as_deref(), Some("/bin/sh"));
+    assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("0"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("0"));
+    // euid 1000 is alice in the passwd file.
+    assert_eq!(get(&e, "user.homedir").as_deref(), Some("/home/alice"));
+    assert_eq!(get(&e, "user.shell").as_deref(), Some("/bin/zsh"));
+    // fds and paths.
+    assert_eq!(get(&e, "fd.uid").as_deref(), Some("303"));
+    assert_eq!(get(&e, "fd.containername").as_deref(), Some(":/etc/passwd"));
+    assert_eq!(get(&e, "fd.containerdirectory").as_deref(), Some(":/etc"));
+    assert_eq!(get(&e, "fd.is_server").as_deref(), Some("false"));
+    assert_eq!(get(&e, "fs.path.name").as_deref(), Some("/etc/passwd"));
+    assert_eq!(get(&e, "fs.path.source"), None);
+    assert_eq!(get(&e, "evt.abspath").as_deref(), Some("/etc/passwd"));
+    assert_eq!(get(&e, "evt.type.is[openat]").as_deref(), Some("1"));
+    assert_eq!(get(&e, "evt.type.is.execve").as_deref(), Some("0"));
+    assert_eq!(get(&e, "k8s.deployment.name"), None);
+    // A failed open has no fs.path.
+    let rec = openat(30, 20, "sh", -2, -100, "/etc/nope", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "fs.path.name"), None);
+    assert_eq!(get(&e, "evt.count.error.file").as_deref(), Some("1"));
+
+    // The session leader itself.
+    let rec = openat(20, 10, "bash", 4, -100, "/etc/hosts", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "proc.is_sid_leader").as_deref(), Some("true"));
+    assert_eq!(
+        get(&e, "proc.is_pgid_leader"),
+        get(&e, "proc.pgid").map(|g| (g == "20").to_string())
+    );
+
+    // A container process: fd.containername carries the container id.
+    let rec = openat(40, 1, "nginx", 5, -100, "/etc/nginx/nginx.conf", 0, 0, "");
+    let e = w.ev(&rec);
+    assert_eq!(
+        get(&e, "fd.containername").as_deref(),
+        Some("3f1e5b2c9d8a:/etc/nginx/nginx.conf")
+    );
+    assert_eq!(
+        get(&e, "fd.containerdirectory").as_deref(),
+        Some("3f1e5b2c9d8a:/etc/nginx")
+    );
+    // An argument with spaces is one argument.
+    let mut h = hdr(31, 30, "sh", 0);
+    h.exec_gen = 4;
+    let rec = image(
+        EventType::EXECVE,
+        h,
+        &["sh", "-c", "echo a  b"],
+        "/bin/sh",
+        "/",
+        "/user.slice",
+        20,
+        0,
+    );
+    let e = w.ev(&rec);
+    assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("2"));
+    assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("11"));
+    assert_eq!(get(&e, "proc.aargs[0]").as_deref(), Some("-c echo a  b"));
+    // The parent (sh, 30, scanned with no arguments) and any ancestor.
+    assert_eq!(get(&e, "proc.aargs[1]").as_deref(), Some(""));
+    assert_eq!(
+        each(&e, "proc.aargs").map(|v| v.len()),
+        Some(4),
+        "sh, bash, sshd, systemd"
     );
 }

@@ -207,6 +207,8 @@ enum F {
     EvtAbspathSrc,
     EvtAbspathDst,
     EvtLatencyHuman,
+    EvtIsWait,
+    EvtIsSyslog,
     ProcAargs,
     ProcCmdnargs,
     ProcCmdlenargs,
@@ -238,7 +240,6 @@ enum F {
     FdSproto,
     FdLproto,
     FdRproto,
-    FdTypes,
     FsPathName,
     FsPathNameraw,
     FsPathSource,
@@ -414,6 +415,8 @@ fn tag_of(name: &str) -> F {
         "evt.abspath.dst" => F::EvtAbspathDst,
         "evt.latency.s" | "evt.latency.ns" => F::EvtLatency,
         "evt.latency.human" => F::EvtLatencyHuman,
+        "evt.is_wait" => F::EvtIsWait,
+        "evt.is_syslog" => F::EvtIsSyslog,
         "proc.aargs" => F::ProcAargs,
         "proc.cmdnargs" => F::ProcCmdnargs,
         "proc.cmdlenargs" => F::ProcCmdlenargs,
@@ -445,7 +448,6 @@ fn tag_of(name: &str) -> F {
         "fd.sproto" => F::FdSproto,
         "fd.lproto" => F::FdLproto,
         "fd.rproto" => F::FdRproto,
-        "fd.types" => F::FdTypes,
         "fs.path.name" => F::FsPathName,
         "fs.path.nameraw" => F::FsPathNameraw,
         "fs.path.source" => F::FsPathSource,
@@ -1452,6 +1454,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAexepath => self.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => self.self_cmdline().map(Value::string),
                 F::ProcApid => Some(Value::I64(self.raw.hdr.tgid as i64)),
+                F::ProcAargs => self.image().map(|i| Value::str(&i.args)),
                 _ => None,
             },
             Some(p) => match t {
@@ -1460,6 +1463,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAexepath => p.image().map(|i| Value::str(&i.exepath)),
                 F::ProcAcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
                 F::ProcApid => Some(Value::I64(p.tgid as i64)),
+                F::ProcAargs => p.image().map(|i| Value::str(&i.args)),
                 _ => None,
             },
         }
@@ -1760,6 +1764,44 @@ impl<'a> LiveEvent<'a> {
         true
     }
 
+    /// `evt.count.error*`: 1 if the call failed, else 0, for the events of
+    /// the class (Falco's rules: by the type of the event's fd, or for
+    /// events without one, failed opens are file, failed accepts and
+    /// connects network); missing for other events and for events without
+    /// a return value.
+    fn error_count(&self, t: F) -> Option<Value<'static>> {
+        if !self.has_ret() {
+            return None;
+        }
+        #[derive(PartialEq)]
+        enum Class {
+            File,
+            Net,
+            Other,
+        }
+        let class = match self.fd_view().filter(|fd| fd.entry) {
+            Some(fd) => match fd.typechar {
+                b'f' | b'd' => Class::File,
+                b'4' | b'6' | b'u' => Class::Net,
+                _ => Class::Other,
+            },
+            None => match self.raw.info.name {
+                "open" | "creat" | "openat" | "openat2" | "open_by_handle_at" => Class::File,
+                "accept" | "accept4" | "connect" => Class::Net,
+                _ => Class::Other,
+            },
+        };
+        let counts = match t {
+            F::EvtCountError => true,
+            F::EvtCountErrorFile => class == Class::File,
+            F::EvtCountErrorNet => class == Class::Net,
+            // No memory-category event is captured.
+            F::EvtCountErrorMemory => false,
+            _ => class == Class::Other,
+        };
+        counts.then(|| Value::U64(u64::from(self.raw.hdr.ret < 0)))
+    }
+
     /// `argv[0]` or the executable path of the leader of a session or
     /// process group (`id` is its pid).
     fn leader_image_field(&self, id: u32, exe: bool) -> Option<Value<'_>> {
@@ -1885,28 +1927,8 @@ impl<'a> LiveEvent<'a> {
         abs.map(Cow::Owned)
     }
 
-    /// `fd.types` of this event: the type of its fd (kestrel events use
-    /// one), if the index, when given, is that fd's number.
-    fn fd_type_of(&self, arg: &FieldArg) -> Option<&'static str> {
-        let fd = self.fd_view()?;
-        if !fd.entry {
-            return None;
-        }
-        if let FieldArg::Index(n) = arg {
-            if i64::from(*n) != fd.num {
-                return None;
-            }
-        }
-        fd.type_name
-    }
-
     /// The fd fields added for Falco 0.44's catalogue.
-    fn fd_extra(&self, t: F, arg: &FieldArg) -> Option<Value<'_>> {
-        if t == F::FdTypes {
-            return self
-                .fd_type_of(arg)
-                .map(|n| Value::string(format!("({n})")));
-        }
+    fn fd_extra(&self, t: F) -> Option<Value<'_>> {
         let fd = self.fd_view()?;
         let ends = fd.ip.as_ref();
         let proto = |e: Option<(IpAddr, u16)>, l4: u8| {
@@ -1921,7 +1943,14 @@ impl<'a> LiveEvent<'a> {
                 (fd.num >= 0).then(|| Value::string(format!("{}{}", self.raw.hdr.tid, fd.num)))
             }
             F::FdContainername | F::FdContainerdirectory => {
-                let id = self.container()?.short_id().to_string();
+                // The thread's container id as Falco's container plugin
+                // keeps it: empty on the host.
+                let c = self.container()?;
+                let id = if c.is_host() {
+                    String::new()
+                } else {
+                    c.short_id().to_string()
+                };
                 let part: &[u8] = if t == F::FdContainername {
                     &fd.name
                 } else {
@@ -2192,7 +2221,12 @@ impl super::Extract for LiveEvent<'_> {
             F::ThreadCapEffective => Some(Value::string(flags::caps_text(h.cap_effective))),
             F::ThreadCapPermitted => Some(Value::string(flags::caps_text(h.cap_permitted))),
             F::ProcPname | F::ProcPexe | F::ProcPexepath | F::ProcPcmdline => self.parent_field(t),
-            F::ProcAname | F::ProcAexe | F::ProcAexepath | F::ProcAcmdline | F::ProcApid => {
+            F::ProcAname
+            | F::ProcAexe
+            | F::ProcAexepath
+            | F::ProcAcmdline
+            | F::ProcApid
+            | F::ProcAargs => {
                 match f.arg {
                     FieldArg::Index(0) => self.anc_value(t, None),
                     FieldArg::Index(n) => {
@@ -2428,63 +2462,41 @@ impl super::Extract for LiveEvent<'_> {
             | F::EvtCountErrorFile
             | F::EvtCountErrorNet
             | F::EvtCountErrorMemory
-            | F::EvtCountErrorOther => {
-                let failed = self.has_ret() && h.ret < 0;
-                let cat = raw.info.category.name();
-                let hit = match t {
-                    F::EvtCountError => true,
-                    F::EvtCountErrorFile => cat == "file",
-                    F::EvtCountErrorNet => cat == "network",
-                    // No memory-category event is captured yet.
-                    F::EvtCountErrorMemory => cat == "memory",
-                    _ => !matches!(cat, "file" | "network" | "memory"),
-                };
-                Some(Value::U64(u64::from(failed && hit)))
+            | F::EvtCountErrorOther => self.error_count(t),
+            F::EvtIsWait => Some(Value::Bool(matches!(
+                raw.info.name,
+                "epoll_wait" | "poll" | "ppoll" | "select" | "nanosleep"
+            ))),
+            F::EvtIsSyslog => {
+                let writes = matches!(
+                    raw.info.name,
+                    "write"
+                        | "writev"
+                        | "pwrite"
+                        | "pwritev"
+                        | "send"
+                        | "sendto"
+                        | "sendmsg"
+                        | "sendmmsg"
+                        | "copy_file_range"
+                );
+                let syslog = writes
+                    && self
+                        .fd_view()
+                        .is_some_and(|fd| fd.entry && fd.name.windows(8).any(|w| w == b"/dev/log"));
+                Some(Value::Bool(syslog))
             }
             F::EvtAbspath | F::EvtAbspathSrc | F::EvtAbspathDst => {
                 self.abspath(t == F::EvtAbspathDst).map(Value::string)
             }
             F::EvtLatencyHuman => Some(Value::str(b"0ns")),
-            F::ProcAargs => match f.arg {
-                FieldArg::Index(0) => self.image().map(|i| Value::str(&i.args)),
-                FieldArg::Index(n) => {
-                    let a = self.ancestor(n)?;
-                    a.image().map(|i| Value::str(&i.args))
-                }
-                _ => {
-                    let mut out = Vec::new();
-                    let mut any = false;
-                    for a in self.chain() {
-                        let Some(i) = a.image() else { break };
-                        if any {
-                            out.push(b' ');
-                        }
-                        any = true;
-                        out.extend_from_slice(&i.args);
-                    }
-                    any.then(|| Value::string(out))
-                }
-            },
-            F::ProcCmdnargs | F::ProcCmdlenargs => {
-                self.image()?;
-                // The arguments as the exec event passed them (argv[1..]),
-                // when this event is the exec; else the image's argument
-                // text, whose words are the arguments.
-                let args: Vec<Vec<u8>> = if is_exec_success(raw) {
-                    self.argv().skip(1).map(<[u8]>::to_vec).collect()
-                } else {
-                    let img = self.image()?;
-                    img.args
-                        .split(|&b| b == b' ')
-                        .filter(|a| !a.is_empty())
-                        .map(<[u8]>::to_vec)
-                        .collect()
-                };
-                Some(Value::U64(if t == F::ProcCmdnargs {
-                    args.len() as u64
-                } else {
-                    args.iter().map(|a| a.len() as u64).sum()
-                }))
+            F::ProcCmdnargs => self.image().map(|i| Value::U64(u64::from(i.nargs))),
+            F::ProcCmdlenargs => {
+                // The argument text is the arguments joined by single
+                // spaces: its length less the separators.
+                let i = self.image()?;
+                let seps = u64::from(i.nargs.saturating_sub(1));
+                Some(Value::U64((i.args.len() as u64).saturating_sub(seps)))
             }
             F::ProcExeline => {
                 let img = self.image()?;
@@ -2588,8 +2600,7 @@ impl super::Extract for LiveEvent<'_> {
             | F::FdCproto
             | F::FdSproto
             | F::FdLproto
-            | F::FdRproto
-            | F::FdTypes => self.fd_extra(t, &f.arg),
+            | F::FdRproto => self.fd_extra(t),
             F::FsPathName
             | F::FsPathNameraw
             | F::FsPathSource
@@ -2607,15 +2618,6 @@ impl super::Extract for LiveEvent<'_> {
         let d = f.def();
         if d.has(flag::EITHER_ENDPOINT) {
             return self.fd_each(t, visit);
-        }
-        if t == F::FdTypes {
-            return match self.fd_type_of(&f.arg) {
-                Some(n) => {
-                    visit(Value::str(n.as_bytes()));
-                    true
-                }
-                None => false,
-            };
         }
         if d.has(flag::ANY_ANCESTOR) && f.arg == FieldArg::None {
             let mut any = false;

@@ -80,6 +80,9 @@ pub struct Image {
     pub exe_ino_mtime: u64,
     /// `EXE_*` flags.
     pub exe_flags: u64,
+    /// Number of arguments after `argv[0]` (`proc.cmdnargs`; `args`
+    /// cannot tell an argument with spaces from several).
+    pub nargs: u32,
 }
 
 /// One image with the exec generation it belongs to and the working
@@ -335,11 +338,13 @@ pub fn image_from_exec(ev: &RawEvent<'_>) -> Image {
     let mut it = split_list(argv);
     let exe = it.next().unwrap_or(&[]);
     let mut args = Vec::with_capacity(argv.len().saturating_sub(exe.len()));
+    let mut nargs = 0u32;
     for (i, a) in it.enumerate() {
         if i > 0 {
             args.push(b' ');
         }
         args.extend_from_slice(a);
+        nargs += 1;
     }
     Image {
         comm: ev.comm().into(),
@@ -351,6 +356,7 @@ pub fn image_from_exec(ev: &RawEvent<'_>) -> Image {
         exe_ino_ctime: ev.param_u64(exec::EXE_INO_CTIME).unwrap_or(0),
         exe_ino_mtime: ev.param_u64(exec::EXE_INO_MTIME).unwrap_or(0),
         exe_flags: ev.param_u64(exec::FLAGS).unwrap_or(0),
+        nargs,
     }
 }
 
