@@ -632,8 +632,7 @@ impl DaemonState {
                 })
                 .collect(),
             resources: falco_metrics::Resources::read(),
-            n_procs: self.table.stats().entries as u64,
-            n_containers: self.ctx.containers.stats().known as u64,
+            n_containers: self.ctx.containers.stats().known,
         }
     }
 
@@ -1023,6 +1022,9 @@ fn reload(
     Ok((built.summary, settings))
 }
 
+/// Events dropped and seen in the last window, and the drops by category.
+type DropWindow = (u64, u64, Vec<(&'static str, u64)>);
+
 /// Falco's `syscall_event_drops`: a drop ratio over one-second windows,
 /// actions rate-limited by a token bucket.
 struct DropMonitor {
@@ -1048,7 +1050,7 @@ impl DropMonitor {
 
     /// Feeds the totals; returns `(dropped, seen)` in the last window when
     /// the ratio crossed the threshold and a notice is allowed.
-    fn observe(&mut self, c: &Counters) -> Option<(u64, u64, Vec<(&'static str, u64)>)> {
+    fn observe(&mut self, c: &Counters) -> Option<DropWindow> {
         let (seen, dropped) = (c.total_seen(), c.total_dropped());
         let prev = self.last.replace((seen, dropped, *c));
         let (ps, pd, pc) = prev?;

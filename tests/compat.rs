@@ -35,10 +35,7 @@ fn compatibility_md_is_generated_from_the_code() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || committed.lines().count().min(generated.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
         panic!(
             "COMPATIBILITY.md differs from `kestrel compat --markdown` from line {}: \
              regenerate it with KESTREL_UPDATE_COMPAT=1 cargo test --test compat",

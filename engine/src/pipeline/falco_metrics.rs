@@ -12,10 +12,7 @@
 //! with `convert_memory_to_mb`). [`CATALOGUE`] lists Falco's whole set with
 //! kestrel's status for each, for COMPATIBILITY.md.
 
-use std::sync::Arc;
-
 use super::metrics::PromWriter;
-use crate::rules::Priority;
 
 /// The help text Falco gives every metric.
 pub const HELP: &str = "https://falco.org/docs/metrics/";
@@ -216,7 +213,7 @@ impl FalcoMetric {
     pub fn snapshot_field(&self, memory_mb: bool) -> Option<(String, serde_json::Value)> {
         let key = self.snapshot_key.as_ref()?;
         let json_num = |v: f64| -> serde_json::Value {
-            if v.fract() == 0.0 && v >= 0.0 && v < 1.8e19 {
+            if v.fract() == 0.0 && (0.0..1.8e19).contains(&v) {
                 serde_json::json!(v as u64)
             } else {
                 serde_json::json!(v)
@@ -335,8 +332,7 @@ impl Resources {
     }
 }
 
-/// One rule's alert counter: name, priority, source, tags, alerts.
-pub type RuleCountRow = (Arc<str>, Priority, Arc<str>, Arc<[String]>, u64);
+pub use super::metrics::RuleCountRow;
 
 /// Everything the Falco-named metrics are made of.
 #[derive(Debug, Clone, Default)]
@@ -367,8 +363,6 @@ pub struct Inputs {
     pub drops_by_category: Vec<(&'static str, u64)>,
     /// Host and self usage.
     pub resources: Resources,
-    /// Processes in the process table.
-    pub n_procs: u64,
     /// Containers with cached metadata.
     pub n_containers: u64,
 }
@@ -769,6 +763,7 @@ pub const CATALOGUE: &[(&str, Status, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::Priority;
 
     fn inputs() -> Inputs {
         Inputs {
@@ -795,7 +790,6 @@ mod tests {
                 cpu_usage_perc: 12.5,
                 ..Resources::default()
             },
-            n_procs: 4,
             n_containers: 0,
         }
     }

@@ -525,6 +525,9 @@ pub struct PipelineMetrics {
     pub alerts_by_rule: papaya::HashMap<Arc<str>, RuleCount>,
 }
 
+/// One rule's alert counter: name, priority, source, tags, alerts.
+pub type RuleCountRow = (Arc<str>, Priority, Arc<str>, Arc<[String]>, u64);
+
 /// The alerts of one rule, with what Falco labels its counter with.
 #[derive(Debug)]
 pub struct RuleCount {
@@ -574,7 +577,7 @@ impl PipelineMetrics {
 
     /// `(rule, priority, source, tags, alerts)` of every rule that raised
     /// an alert, sorted by rule name.
-    pub fn rule_counts(&self) -> Vec<(Arc<str>, Priority, Arc<str>, Arc<[String]>, u64)> {
+    pub fn rule_counts(&self) -> Vec<RuleCountRow> {
         let mut v: Vec<_> = self
             .alerts_by_rule
             .pin()
