@@ -336,9 +336,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 Arc::clone(&healthy),
                 Arc::clone(&metrics.tracker),
                 Arc::new(move || st.render_metrics()),
+                w.track.clone(),
             )
             .with_context(|| format!("starting the web server on {}", w.addr))?;
             log::info!("metrics on http://{}/metrics", srv.addr());
+            if w.track.is_some() {
+                log::info!("POST /track and /untrack enabled (bearer token required)");
+            }
             Some(srv)
         }
         None => None,
