@@ -194,7 +194,10 @@ daemon_start() { # dir tag [kestrel args...]
     if [ ! -s "$KESTREL_TRACK_TOKEN_FILE" ]; then
         (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$KESTREL_TRACK_TOKEN_FILE")
     fi
-    local track=(-o webserver.track.enabled=true -o "webserver.track.token_file=$KESTREL_TRACK_TOKEN_FILE")
+    # Each run's daemon its own single-instance lock (kestrel.lock_file):
+    # the suite never runs two at once, other checkouts may.
+    local track=(-o webserver.track.enabled=true -o "webserver.track.token_file=$KESTREL_TRACK_TOKEN_FILE"
+        -o "kestrel.lock_file=$PERF_TMP/kestrel.lock")
     note_cmd "$KESTREL -o webserver.listen_port=$port ${track[*]} $*  # $dir/$tag"
     "$KESTREL" -o "webserver.listen_port=$port" "${track[@]}" "$@" \
         > "$PERF_TMP/$tag.alerts" 2> "$dir/$tag.daemon.log" &

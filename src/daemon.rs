@@ -193,6 +193,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         println!("configuration: {} (ok)", cfg.origin());
         return Ok(ExitCode::SUCCESS);
     }
+    // Before anything with effects outside this process: the probe, the
+    // outputs, the web port.
+    let _instance = match &settings.lock_file {
+        Some(p) => {
+            let l = crate::instance::InstanceLock::acquire(p)?;
+            log::debug!("holding the instance lock {}", l.path().display());
+            Some(l)
+        }
+        None => None,
+    };
     if unsafe { libc::geteuid() } != 0 {
         log::warn!("not running as root: loading the eBPF probe needs CAP_BPF and CAP_PERFMON");
     }

@@ -132,6 +132,8 @@ pub struct Settings {
     pub drop_failed: bool,
     /// `kestrel.attribution_wait_us`.
     pub attribution_wait: Duration,
+    /// `kestrel.lock_file`: the single-instance lock (`None`: no lock).
+    pub lock_file: Option<PathBuf>,
     /// `kestrel.worker_batch_pause_us`.
     pub worker_batch_pause: Duration,
     /// `kestrel.worker_min_batch_pause_us`.
@@ -292,6 +294,10 @@ impl Settings {
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
+            lock_file: Some(cfg.string("kestrel.lock_file")?)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             worker_batch_pause: Duration::from_micros(cfg.u64("kestrel.worker_batch_pause_us")?),
             worker_min_batch_pause: Duration::from_micros(
                 cfg.u64("kestrel.worker_min_batch_pause_us")?,
@@ -537,6 +543,11 @@ mod tests {
         assert!(s.outputs.stdout.enabled);
         assert!(!s.outputs.json_output);
         assert!(s.drops.log && s.drops.alert);
+        assert_eq!(
+            s.lock_file.as_deref(),
+            Some(std::path::Path::new("/run/kestrel/kestrel.lock"))
+        );
+        assert_eq!(settings(&["kestrel.lock_file="]).unwrap().lock_file, None);
     }
 
     #[test]

@@ -162,6 +162,12 @@ impl Daemon {
                 .expect("create the track token file");
             writeln!(f, "{}", random_hex64()).expect("write the track token");
         }
+        // The single-instance lock: each test daemon its own, so that the
+        // daemons of parallel tests (and of other checkouts) never collide.
+        cmd.arg("-o").arg(format!(
+            "kestrel.lock_file={}",
+            token_dir.path().join("kestrel.lock").display()
+        ));
         cmd.args(["-o", "webserver.track.enabled=true"]);
         cmd.arg("-o").arg(format!(
             "webserver.track.token_file={}",
@@ -282,6 +288,11 @@ impl Daemon {
     /// `--daemon-token-file`.
     pub fn token_file(&self) -> PathBuf {
         self.token_dir.path().join("track.token")
+    }
+
+    /// This daemon's single-instance lock file (`kestrel.lock_file`).
+    pub fn lock_file(&self) -> PathBuf {
+        self.token_dir.path().join("kestrel.lock")
     }
 
     /// `http://ADDR` of the web server.
