@@ -528,7 +528,11 @@ fn sighup_storm_with_invalid_rules_and_config() {
     // Every reload is accounted for, ok or failed (signals that arrive
     // while a reload runs may be merged by the kernel: at most `sent`).
     let m = d.wait_metrics(
-        |m| m.sum("kestrel_reloads_total", &[("result", "ok")]) > 0.0 && !d.stderr().is_empty(),
+        |m| {
+            m.sum("kestrel_reloads_total", &[("result", "ok")])
+                + m.sum("kestrel_reloads_total", &[("result", "failed")])
+                >= f64::from(sent) / 2.0
+        },
         Duration::from_secs(60),
     );
     let ok = m.sum("kestrel_reloads_total", &[("result", "ok")]);
