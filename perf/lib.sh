@@ -186,8 +186,20 @@ daemon_start() { # dir tag [kestrel args...]
     mkdir -p "$dir"
     DAEMON_TAG=$tag
     DAEMON_DIR=$dir
-    note_cmd "$KESTREL -o webserver.listen_port=$port $*  # $dir/$tag"
-    "$KESTREL" -o "webserver.listen_port=$port" "$@" \
+    # POST /track (loadgen's reconciliation) needs a bearer token; loadgen
+    # reads the same file through KESTREL_TRACK_TOKEN_FILE. Daemons older
+    # than webserver.track ignore the two keys.
+    KESTREL_TRACK_TOKEN_FILE="$PERF_TMP/track.token"
+    export KESTREL_TRACK_TOKEN_FILE
+    if [ ! -s "$KESTREL_TRACK_TOKEN_FILE" ]; then
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$KESTREL_TRACK_TOKEN_FILE")
+    fi
+    # Each run's daemon its own single-instance lock (kestrel.lock_file):
+    # the suite never runs two at once, other checkouts may.
+    local track=(-o webserver.track.enabled=true -o "webserver.track.token_file=$KESTREL_TRACK_TOKEN_FILE"
+        -o "kestrel.lock_file=$PERF_TMP/kestrel.lock")
+    note_cmd "$KESTREL -o webserver.listen_port=$port ${track[*]} $*  # $dir/$tag"
+    "$KESTREL" -o "webserver.listen_port=$port" "${track[@]}" "$@" \
         > "$PERF_TMP/$tag.alerts" 2> "$dir/$tag.daemon.log" &
     DAEMON_PID=$!
     DAEMON_URL="http://127.0.0.1:$port"

@@ -41,6 +41,14 @@ if [ "$tests" = 1 ]; then
     command -v logrotate >/dev/null || need+=(logrotate)
     command -v useradd >/dev/null || need+=(passwd)
     command -v nsenter >/dev/null || need+=(util-linux)
+    # kestrel-loadgen's trigger actions (loadgen/tests/cli.rs fails when
+    # one of their tools is missing): crontab and modprobe; the others
+    # come with the packages above or with every Debian system.
+    command -v crontab >/dev/null || need+=(cron)
+    command -v modprobe >/dev/null || need+=(kmod)
+    command -v shred >/dev/null || need+=(coreutils)
+    command -v find >/dev/null || need+=(findutils)
+    command -v scp >/dev/null || need+=(openssh-client)
     python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 fi
 

@@ -194,6 +194,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         println!("configuration: {} (ok)", cfg.origin());
         return Ok(ExitCode::SUCCESS);
     }
+    // Before anything with effects outside this process: the probe, the
+    // outputs, the web port.
+    let _instance = match &settings.lock_file {
+        Some(p) => {
+            let l = crate::instance::InstanceLock::acquire(p)?;
+            log::debug!("holding the instance lock {}", l.path().display());
+            Some(l)
+        }
+        None => None,
+    };
     if unsafe { libc::geteuid() } != 0 {
         log::warn!("not running as root: loading the eBPF probe needs CAP_BPF and CAP_PERFMON");
     }
@@ -342,9 +352,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 Arc::clone(&healthy),
                 Arc::clone(&metrics.tracker),
                 Arc::new(move || st.render_metrics()),
+                w.track.clone(),
             )
             .with_context(|| format!("starting the web server on {}", w.addr))?;
             log::info!("metrics on http://{}/metrics", srv.addr());
+            if w.track.is_some() {
+                log::info!("POST /track and /untrack enabled (bearer token required)");
+            }
             Some(srv)
         }
         None => None,

@@ -13,6 +13,7 @@ mod config;
 mod daemon;
 mod falco;
 mod heap;
+mod instance;
 mod kfilter;
 mod rulesrc;
 mod settings;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use kestrel_engine::matcher::{MatchOptions, RuleMatching, Selection};
 use kestrel_engine::output::{AppendMatch, AppendOutput, ExtraField, OutputsConfig};
+use kestrel_engine::pipeline::http::TrackToken;
 use kestrel_engine::rules::Priority;
 use kestrel_engine::state::ContainerConfig;
 use serde_yaml::Value;
@@ -35,6 +36,60 @@ pub struct WebSettings {
     pub addr: String,
     /// Path of the health endpoint.
     pub healthz: String,
+    /// `webserver.track`: the token `POST /track` and `/untrack` require;
+    /// `None` when they are off.
+    pub track: Option<TrackToken>,
+}
+
+/// `webserver.track`: `None` when disabled; when enabled, the token from
+/// `token_file` (which only its owner may read or write) or `token`.
+fn track_token(cfg: &Config) -> Result<Option<TrackToken>> {
+    if !cfg.bool("webserver.track.enabled")? {
+        return Ok(None);
+    }
+    let file = cfg.string("webserver.track.token_file")?;
+    let (text, origin) = if !file.trim().is_empty() {
+        use std::os::unix::fs::MetadataExt;
+        let path = PathBuf::from(file.trim());
+        let md = std::fs::metadata(&path).with_context(|| {
+            format!(
+                "config key 'webserver.track.token_file': cannot read {}",
+                path.display()
+            )
+        })?;
+        if !md.is_file() {
+            bail!(
+                "config key 'webserver.track.token_file': {} is not a regular file",
+                path.display()
+            );
+        }
+        if md.mode() & 0o077 != 0 {
+            bail!(
+                "config key 'webserver.track.token_file': {} has mode {:04o}; a token file must be readable by its owner only (chmod 600)",
+                path.display(),
+                md.mode() & 0o7777
+            );
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "config key 'webserver.track.token_file': cannot read {}",
+                path.display()
+            )
+        })?;
+        (text, "webserver.track.token_file")
+    } else {
+        (
+            cfg.string("webserver.track.token")?,
+            "webserver.track.token",
+        )
+    };
+    match TrackToken::new(&text) {
+        Some(t) => Ok(Some(t)),
+        None => bail!(
+            "config key '{origin}': webserver.track.enabled is true, so a token of at least {} characters is required",
+            TrackToken::MIN_LEN
+        ),
+    }
 }
 
 /// Falco's `metrics` block, `webserver.prometheus_metrics_enabled` and
@@ -159,6 +214,8 @@ pub struct Settings {
     pub drop_failed: bool,
     /// `kestrel.attribution_wait_us`.
     pub attribution_wait: Duration,
+    /// `kestrel.lock_file`: the single-instance lock (`None`: no lock).
+    pub lock_file: Option<PathBuf>,
     /// `kestrel.worker_batch_pause_us`.
     pub worker_batch_pause: Duration,
     /// `kestrel.worker_min_batch_pause_us`.
@@ -264,6 +321,7 @@ impl Settings {
             Some(WebSettings {
                 addr: format!("{host}:{port}"),
                 healthz,
+                track: track_token(cfg)?,
             })
         } else {
             None
@@ -321,6 +379,10 @@ impl Settings {
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
+            lock_file: Some(cfg.string("kestrel.lock_file")?)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             worker_batch_pause: Duration::from_micros(cfg.u64("kestrel.worker_batch_pause_us")?),
             worker_min_batch_pause: Duration::from_micros(
                 cfg.u64("kestrel.worker_min_batch_pause_us")?,
@@ -566,6 +628,11 @@ mod tests {
         assert!(s.outputs.stdout.enabled);
         assert!(!s.outputs.json_output);
         assert!(s.drops.log && s.drops.alert);
+        assert_eq!(
+            s.lock_file.as_deref(),
+            Some(std::path::Path::new("/run/kestrel/kestrel.lock"))
+        );
+        assert_eq!(settings(&["kestrel.lock_file="]).unwrap().lock_file, None);
     }
 
     #[test]
@@ -604,6 +671,62 @@ mod tests {
             Some("pid=%proc.pid")
         );
         assert_eq!(s.web.unwrap().addr, "127.0.0.1:9999");
+    }
+
+    /// Regression (issue 14): `POST /track` unauthenticated. The write
+    /// endpoints are off unless configured, and turning them on needs a
+    /// token that only its owner can read.
+    #[test]
+    fn post_track_unauthenticated_needs_a_token() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(settings(&[]).unwrap().web.unwrap().track, None);
+        let e = settings(&["webserver.track.enabled=true"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("webserver.track.token") && e.contains("16"),
+            "{e}"
+        );
+        let e = settings(&[
+            "webserver.track.enabled=true",
+            "webserver.track.token=short",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at least 16"), "{e}");
+        let s = settings(&[
+            "webserver.track.enabled=true",
+            "webserver.track.token=0123456789abcdef",
+        ])
+        .unwrap();
+        assert!(s.web.unwrap().track.unwrap().matches(b"0123456789abcdef"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "fedcba9876543210fedcba\n").unwrap();
+        let opt = format!("webserver.track.token_file={}", f.display());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = settings(&["webserver.track.enabled=true", &opt])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = settings(&["webserver.track.enabled=true", &opt]).unwrap();
+        let t = s.web.unwrap().track.unwrap();
+        assert!(t.matches(b"fedcba9876543210fedcba"));
+        // The file wins over the value.
+        let s = settings(&[
+            "webserver.track.enabled=true",
+            &opt,
+            "webserver.track.token=0123456789abcdef",
+        ])
+        .unwrap();
+        assert!(!s.web.unwrap().track.unwrap().matches(b"0123456789abcdef"));
+        let missing = format!("webserver.track.token_file={}/nope", dir.path().display());
+        let e = settings(&["webserver.track.enabled=true", &missing]).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot read"), "{e:#}");
+        // A token file alone does not turn the endpoints on.
+        assert_eq!(settings(&[&opt]).unwrap().web.unwrap().track, None);
     }
 
     #[test]

@@ -206,6 +206,7 @@ fn zero_drops_at_idle_and_loadgen_smoke_check() {
     );
 
     let url = d.url();
+    let token = d.token_file();
     let (st, stdout, stderr) = loadgen(&[
         "run",
         "--scenario",
@@ -218,6 +219,8 @@ fn zero_drops_at_idle_and_loadgen_smoke_check() {
         "3",
         "--daemon",
         &url,
+        "--daemon-token-file",
+        token.to_str().expect("UTF-8 temp path"),
         "--json",
     ]);
     let r: Value = serde_json::from_str(stdout.trim())

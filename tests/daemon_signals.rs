@@ -141,6 +141,7 @@ fn sighup_under_load_loses_no_event() {
             "--daemon",
         ])
         .arg(d.url())
+        .env("KESTREL_TRACK_TOKEN_FILE", d.token_file())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

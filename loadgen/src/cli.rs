@@ -1,5 +1,6 @@
 //! Command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ pub struct RunArgs {
     /// track this process and reconcile its counts.
     #[arg(long)]
     pub daemon: Option<String>,
+    /// The file holding the daemon's `webserver.track` bearer token, which
+    /// its POST /track requires (default: $KESTREL_TRACK_TOKEN_FILE).
+    #[arg(long)]
+    pub daemon_token_file: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -147,6 +152,11 @@ impl RunArgs {
             ),
             ops: self.ops,
             daemon: self.daemon.clone(),
+            daemon_token_file: self.daemon_token_file.clone().or_else(|| {
+                std::env::var_os("KESTREL_TRACK_TOKEN_FILE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
             progress: !self.quiet,
             settle_timeout: self.settle_timeout,
             quiet_gap: self.quiet_gap,

@@ -98,6 +98,8 @@ pub struct DaemonClient {
     timeout: Duration,
     quiet_gap: Duration,
     ledger: Ledger,
+    /// `Authorization` header line (with CRLF), empty without a token.
+    auth: String,
 }
 
 impl DaemonClient {
@@ -148,7 +150,18 @@ impl DaemonClient {
             timeout: Duration::from_secs(5),
             quiet_gap: Self::DEFAULT_QUIET_GAP,
             ledger: Ledger::new(),
+            auth: String::new(),
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request (the
+    /// daemon's `webserver.track` token); an empty token sends none.
+    pub fn set_token(&mut self, token: &str) {
+        self.auth = if token.is_empty() {
+            String::new()
+        } else {
+            format!("Authorization: Bearer {token}\r\n")
+        };
     }
 
     /// Sets the wait between connect and request on scrapes.
@@ -253,8 +266,8 @@ impl DaemonClient {
             std::thread::sleep(self.quiet_gap);
         }
         let req = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: kestrel-loadgen\r\nAccept: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.prefix, self.host_header
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: kestrel-loadgen\r\nAccept: text/plain\r\n{}Content-Length: 0\r\nConnection: close\r\n\r\n",
+            self.prefix, self.host_header, self.auth
         );
         sys::write_all(&mut self.ledger, fd, req.as_bytes()).map_err(|e| self.io("write", e))?;
         let at_render = self.ledger;

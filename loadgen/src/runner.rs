@@ -55,6 +55,9 @@ pub struct RunConfig {
     pub ops: Option<u64>,
     /// The daemon's web server URL.
     pub daemon: Option<String>,
+    /// The file holding the bearer token the daemon's `POST /track`
+    /// requires (`webserver.track`), read once before the run.
+    pub daemon_token_file: Option<PathBuf>,
     /// Print a progress line on stderr each second.
     pub progress: bool,
     /// How long to wait for the daemon's counts to settle.
@@ -79,6 +82,7 @@ impl RunConfig {
             duration: Some(Duration::from_secs(10)),
             ops: None,
             daemon: None,
+            daemon_token_file: None,
             progress: false,
             settle_timeout: Duration::from_secs(5),
             quiet_gap: DaemonClient::DEFAULT_QUIET_GAP,
@@ -342,6 +346,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, RunError> {
         Some(url) => {
             let mut c = DaemonClient::new(url)?;
             c.set_quiet_gap(cfg.quiet_gap);
+            if let Some(f) = &cfg.daemon_token_file {
+                let t = std::fs::read_to_string(f).map_err(|e| {
+                    RunError::Config(format!("cannot read the token file {}: {e}", f.display()))
+                })?;
+                c.set_token(t.trim());
+            }
             Some(c)
         }
         None => None,

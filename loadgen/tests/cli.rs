@@ -157,6 +157,87 @@ fn daemon_loss_exits_1() {
     assert_eq!(openat["observed"], 37);
 }
 
+/// Why an action may be skipped without failing the test: only what the
+/// machine cannot offer (root, kernel modules, a route, a local container
+/// image). A missing tool is not one of them: `scripts/install-deps.sh
+/// --test` installs every tool the actions use, so a missing one means the
+/// actions that need it would silently never run in CI.
+fn skip_is_environmental(reason: &str, root: bool) -> bool {
+    (!root && reason == "needs root")
+        || reason.contains("loadable module support")
+        || reason.contains("/lib/modules/")
+        || reason.contains("is available unloaded for kernel")
+        || reason.starts_with("no route to ")
+        || reason.starts_with("set KESTREL_LOADGEN_IMAGE")
+}
+
+/// Lists every skipped action on stderr (visible with --nocapture and in
+/// the failure message) and fails on any skip that is not environmental,
+/// a missing tool above all.
+fn check_skips(actions: &[serde_json::Value], root: bool) {
+    let mut bad = Vec::new();
+    for a in actions {
+        let Some(reason) = a.get("skipped").and_then(|r| r.as_str()) else {
+            continue;
+        };
+        let name = a["action"].as_str().unwrap_or("?");
+        eprintln!("trigger action {name} SKIPPED: {reason}");
+        if !skip_is_environmental(reason, root) {
+            bad.push(format!("{name}: {reason}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "trigger actions skipped for a reason CI must not accept (install the tools with \
+         scripts/install-deps.sh --test):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// Regression (issue 14): cli.rs silently passed actions marked skipped
+/// when a tool was missing. A skip for a missing tool now fails.
+#[test]
+fn trigger_skipped_for_missing_tool_fails() {
+    let missing = serde_json::json!([
+        {"action": "crontab_edit", "skipped": "crontab not found on PATH"},
+    ]);
+    let r = std::panic::catch_unwind(|| check_skips(missing.as_array().unwrap(), true));
+    assert!(r.is_err(), "a missing tool was accepted");
+    let fine = serde_json::json!([
+        {"action": "load_module", "skipped": "cannot read /lib/modules/6.18.0/modules.dep: No such file or directory (os error 2)"},
+        {"action": "container_host_mount", "skipped": "set KESTREL_LOADGEN_IMAGE to a local image"},
+        {"action": "shell_udp", "done": 1},
+    ]);
+    check_skips(fine.as_array().unwrap(), true);
+    let needs_root = serde_json::json!([{"action": "x", "skipped": "needs root"}]);
+    check_skips(needs_root.as_array().unwrap(), false);
+    let r = std::panic::catch_unwind(|| check_skips(needs_root.as_array().unwrap(), true));
+    assert!(r.is_err(), "'needs root' accepted from root");
+
+    // The real thing: with PATH emptied, every tool is missing and the
+    // actions that need one are reported as skipped for that reason.
+    let out = bin()
+        .args(["run", "-s", "trigger", "-t", "1", "--json", "-q"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let v = json(&out);
+    let actions = v["trigger"].as_array().unwrap();
+    let tool_skips: Vec<&serde_json::Value> = actions
+        .iter()
+        .filter(|a| {
+            a["skipped"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("not found on PATH"))
+        })
+        .collect();
+    assert!(!tool_skips.is_empty(), "{v}");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let r = std::panic::catch_unwind(|| check_skips(actions, root));
+    assert!(r.is_err(), "tool skips passed: {tool_skips:?}");
+}
+
 #[test]
 fn trigger_runs_every_action_safely() {
     let child = bin()
@@ -171,6 +252,9 @@ fn trigger_runs_every_action_safely() {
     assert_eq!(out.status.code(), Some(0), "{v}");
     let actions = v["trigger"].as_array().unwrap();
     assert_eq!(actions.len(), kestrel_loadgen::trigger::ACTIONS.len());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    check_skips(actions, root);
     for a in actions {
         if a.get("skipped").is_some() {
             continue;
@@ -197,8 +281,6 @@ fn trigger_runs_every_action_safely() {
     }
     // As root, the sandbox and container actions run (they are skipped
     // only for want of root).
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     if root {
         for a in actions {
             let name = a["action"].as_str().unwrap();

@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use kestrel_engine::event::wire::Category;
-use kestrel_engine::pipeline::http::WebServer;
+use kestrel_engine::pipeline::http::{TrackToken, WebServer};
 use kestrel_engine::pipeline::metrics::{DecodeFailure, PipelineMetrics, PromWriter};
 use kestrel_probe::{events, Backoff, Probe, ProbeConfig, RawEvent};
 use serde_json::Value;
 
 struct MiniDaemon {
     url: String,
+    /// The file holding the POST /track token (removed on drop).
+    token_file: std::path::PathBuf,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     web: Option<WebServer>,
@@ -94,16 +96,40 @@ impl MiniDaemon {
             }
             w.finish()
         };
+        let token = format!("kernel-test-{}-{:x}", std::process::id(), {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            t.as_nanos()
+        });
+        let token_file = std::env::temp_dir().join(format!(
+            "kestrel-loadgen-kernel-{}.token",
+            std::process::id()
+        ));
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&token_file)
+                .expect("create the token file");
+            writeln!(f, "{token}").expect("write the token");
+        }
         let web = WebServer::start(
             "127.0.0.1:0",
             "/healthz",
             Arc::new(AtomicBool::new(true)),
             Arc::clone(&metrics.tracker),
             Arc::new(render),
+            TrackToken::new(&token),
         )
         .expect("web server");
         MiniDaemon {
             url: format!("http://{}", web.addr()),
+            token_file,
             stop,
             reader: Some(reader),
             web: Some(web),
@@ -113,6 +139,7 @@ impl MiniDaemon {
 
 impl Drop for MiniDaemon {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.token_file);
         drop(self.web.take());
         self.stop.store(true, Ordering::Relaxed);
         if let Some(r) = self.reader.take() {
@@ -124,6 +151,8 @@ impl Drop for MiniDaemon {
 fn loadgen(d: &MiniDaemon, args: &[&str]) -> (Option<i32>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_kestrel-loadgen"))
         .args(["run", "--daemon", &d.url, "--json", "-q"])
+        .arg("--daemon-token-file")
+        .arg(&d.token_file)
         .args(args)
         .output()
         .expect("spawn kestrel-loadgen");

@@ -121,6 +121,9 @@ pub struct Daemon {
     out: Arc<(Mutex<Collected>, Condvar)>,
     err: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
+    /// Holds `track.token` (mode 0600): the `webserver.track` bearer token
+    /// this daemon's POST /track requires.
+    token_dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -146,6 +149,30 @@ impl Daemon {
         }
         // Port 0: the daemon picks a free port and logs it.
         cmd.args(["-o", "webserver.listen_port=0"]);
+        // POST /track (kestrel-loadgen's reconciliation) with a token of
+        // this daemon's own.
+        let token_dir = tempdir();
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(token_dir.path().join("track.token"))
+                .expect("create the track token file");
+            writeln!(f, "{}", random_hex64()).expect("write the track token");
+        }
+        // The single-instance lock: each test daemon its own, so that the
+        // daemons of parallel tests (and of other checkouts) never collide.
+        cmd.arg("-o").arg(format!(
+            "kestrel.lock_file={}",
+            token_dir.path().join("kestrel.lock").display()
+        ));
+        cmd.args(["-o", "webserver.track.enabled=true"]);
+        cmd.arg("-o").arg(format!(
+            "webserver.track.token_file={}",
+            token_dir.path().join("track.token").display()
+        ));
         for opt in &o.options {
             cmd.arg("-o").arg(opt);
         }
@@ -233,6 +260,7 @@ impl Daemon {
             out,
             err,
             readers: vec![r1, r2],
+            token_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -253,6 +281,18 @@ impl Daemon {
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The file holding this daemon's `webserver.track` token; give it to
+    /// kestrel-loadgen as `KESTREL_TRACK_TOKEN_FILE` or
+    /// `--daemon-token-file`.
+    pub fn token_file(&self) -> PathBuf {
+        self.token_dir.path().join("track.token")
+    }
+
+    /// This daemon's single-instance lock file (`kestrel.lock_file`).
+    pub fn lock_file(&self) -> PathBuf {
+        self.token_dir.path().join("kestrel.lock")
     }
 
     /// `http://ADDR` of the web server.

@@ -15,9 +15,11 @@
 //! - Any-ancestor fields (`proc.aname` without index) test the keys
 //!   `proc.aname[1]`, `proc.aname[2]`, ... up to the first absent one, or
 //!   an array given under the bare key (`"proc.aname": ["bash","sshd"]`).
-//! - Either-endpoint fields (`fd.ip`, `fd.port`, `fd.net`) test the bare
-//!   key if given, else the client and server keys (`fd.cip`/`fd.sip`,
-//!   `fd.cport`/`fd.sport`).
+//! - Either-endpoint fields (`fd.ip`, `fd.port`, `fd.net`, `fd.proto`)
+//!   test the bare key if given, else the client and server keys
+//!   (`fd.cip`/`fd.sip`, `fd.cport`/`fd.sport`). `fd.proto` is then, as
+//!   live, the `/etc/services` name of each endpoint's port for the
+//!   protocol in `fd.l4proto` (`tcp` or `udp`; without it, no name).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -264,6 +266,52 @@ impl JsonEvent {
         let f = resolve(name, None).ok()?;
         self.values.get(&f)
     }
+
+    /// `fd.proto` without the bare key: the service name of the client and
+    /// the server port for the `fd.l4proto` protocol, as the live extractor
+    /// computes it. True (the field exists) when a port is given; ports
+    /// without a name are skipped.
+    fn proto_each(&self, visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+        let ports: Vec<u16> = ["fd.cport", "fd.sport"]
+            .into_iter()
+            .filter_map(|k| self.by_name(k))
+            .flat_map(|s| match s {
+                Slot::One(v) => vec![v],
+                Slot::Many(vs) => vs.iter().collect(),
+            })
+            .filter_map(|v| match v {
+                Value::U64(p) => u16::try_from(*p).ok(),
+                Value::I64(p) => u16::try_from(*p).ok(),
+                _ => None,
+            })
+            .collect();
+        if ports.is_empty() {
+            return false;
+        }
+        let l4 = match self.by_name("fd.l4proto") {
+            Some(Slot::One(v)) => text_of(v),
+            _ => Vec::new(),
+        };
+        let proto = match l4.as_slice() {
+            b"tcp" => crate::state::sockets::IPPROTO_TCP,
+            b"udp" => crate::state::sockets::IPPROTO_UDP,
+            _ => return true,
+        };
+        for p in ports {
+            if let Some(n) = services().name(p, proto) {
+                if visit(Value::string(n.as_bytes())) {
+                    break;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// `/etc/services`, read once (the live extractor reads the same file).
+fn services() -> &'static crate::state::Services {
+    static S: std::sync::OnceLock<crate::state::Services> = std::sync::OnceLock::new();
+    S.get_or_init(crate::state::Services::system)
 }
 
 fn borrow<'a>(v: &'a Value<'static>) -> Value<'a> {
@@ -339,6 +387,7 @@ impl super::Extract for JsonEvent {
             let (c, s) = match d.name {
                 "fd.ip" | "fd.net" => ("fd.cip", "fd.sip"),
                 "fd.port" => ("fd.cport", "fd.sport"),
+                "fd.proto" => return self.proto_each(visit),
                 _ => return false,
             };
             let ends: Vec<&Slot> = [self.by_name(c), self.by_name(s)]
@@ -450,8 +499,16 @@ mod tests {
         assert_eq!(ips, vec![Value::Ip("1.2.3.4".parse().unwrap())]);
         assert!(e.extract_each(&fr("fd.port"), &mut |_| false));
         assert!(e.extract_each(&fr("fd.net"), &mut |_| false));
-        assert!(!e.extract_each(&fr("fd.proto"), &mut |_| false));
+        // A port but no fd.l4proto: the field exists, no name.
+        let mut names = Vec::new();
+        assert!(e.extract_each(&fr("fd.proto"), &mut |v| {
+            names.push(text_of(&v));
+            false
+        }));
+        assert!(names.is_empty());
         assert_eq!(e.extract(&fr("fd.ip")), None, "filter-only");
+        let e = JsonEvent::parse(r#"{"evt.type":"execve"}"#).unwrap();
+        assert!(!e.extract_each(&fr("fd.proto"), &mut |_| false));
         let e = JsonEvent::parse(r#"{"evt.type":"execve","proc.aname":["a","b"]}"#).unwrap();
         let mut n = 0;
         e.extract_each(&fr("proc.aname"), &mut |_| {
