@@ -2357,6 +2357,8 @@ pub const EVENTS: &[EventInfo] = &[
             p("fd", K::Fd),
             p("size", K::Uint),
             hidden("fdinfo", K::FdInfo),
+        ]
+    ),
     gev!(
         196,
         "mmap",
