@@ -168,9 +168,7 @@ fn new_fields_are_filled_from_real_syscalls() {
         .unwrap()
         .as_nanos() as u64;
     // Run from / so that only the directory fd can make the paths absolute.
-    let server = std::thread::spawn(move || {
-        let _ = listener.accept();
-    });
+    let server = std::thread::spawn(move || listener.accept().map(|_| ()));
     common::run_ok(
         common::quiet(common::python3())
             .current_dir("/")
@@ -300,7 +298,10 @@ fn new_fields_are_filled_from_real_syscalls() {
         a["output"]
     );
     assert_eq!(a["output_fields"]["fd.sip.name"], "localhost");
-    server.join().unwrap();
+    server
+        .join()
+        .unwrap()
+        .expect("accept the test's connection");
 
     let a = wait("H3 failed unlinkat fields");
     // unlinkat has no fd: an "other" error for Falco.
