@@ -87,7 +87,7 @@ fn new_fields_are_filled_from_real_syscalls() {
             r#"- rule: H3 mkdirat fields
   desc: t
   condition: evt.type = mkdirat and fs.path.name startswith "{dir}/"
-  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name exeline=%proc.exeline"
+  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rel=%evt.reltime rels=%evt.reltime.s relns=%evt.reltime.ns rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name exeline=%proc.exeline"
   priority: WARNING
 - rule: H3 failed unlinkat fields
   desc: t
@@ -159,6 +159,10 @@ fn new_fields_are_filled_from_real_syscalls() {
          s.close()\n",
     )
     .unwrap();
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let d = Daemon::start_with(DaemonOpts {
         rules: vec![rules],
         ..Default::default()
@@ -217,6 +221,12 @@ fn new_fields_are_filled_from_real_syscalls() {
     assert!(rns < 1_000_000_000);
     let ts = rs * 1_000_000_000 + rns;
     assert!(ts >= pidts && ts < before + 30_000_000_000);
+    // evt.reltime: since the daemon started, before this test's actions.
+    let rel: u64 = field(&a, "rel").parse().expect("evt.reltime");
+    let rels: u64 = field(&a, "rels").parse().expect("evt.reltime.s");
+    let relns: u64 = field(&a, "relns").parse().expect("evt.reltime.ns");
+    assert_eq!(rels * 1_000_000_000 + relns, rel);
+    assert!(rel > 0 && rel < ts - started, "evt.reltime {rel}");
     assert_eq!(field(&a, "async"), "false");
     assert_eq!(field(&a, "atype"), "<NA>");
     assert_eq!(field(&a, "otime").len(), "HH:MM:SS.nnnnnnnnn".len());

@@ -204,6 +204,9 @@ enum F {
     EvtLatencyHuman,
     EvtIsWait,
     EvtIsSyslog,
+    EvtReltime,
+    EvtReltimeS,
+    EvtReltimeNs,
     ProcAargs,
     ProcCmdnargs,
     ProcCmdlenargs,
@@ -406,6 +409,9 @@ fn tag_of(name: &str) -> F {
         "evt.latency.s" | "evt.latency.ns" => F::EvtLatency,
         "evt.latency.human" => F::EvtLatencyHuman,
         "evt.is_wait" => F::EvtIsWait,
+        "evt.reltime" => F::EvtReltime,
+        "evt.reltime.s" => F::EvtReltimeS,
+        "evt.reltime.ns" => F::EvtReltimeNs,
         "evt.is_syslog" => F::EvtIsSyslog,
         "proc.aargs" => F::ProcAargs,
         "proc.cmdnargs" => F::ProcCmdnargs,
@@ -2424,6 +2430,18 @@ impl super::Extract for LiveEvent<'_> {
             }
             F::EvtRawtimeS => Some(Value::U64(self.epoch_ns() / 1_000_000_000)),
             F::EvtRawtimeNs => Some(Value::U64(self.epoch_ns() % 1_000_000_000)),
+            F::EvtReltime | F::EvtReltimeS | F::EvtReltimeNs => {
+                let start = self.ctx.capture_start_ns;
+                if start == 0 || h.ts_ns < start {
+                    return None;
+                }
+                let d = h.ts_ns - start;
+                Some(Value::U64(match t {
+                    F::EvtReltime => d,
+                    F::EvtReltimeS => d / 1_000_000_000,
+                    _ => d % 1_000_000_000,
+                }))
+            }
             F::EvtSource => Some(Value::str(b"syscall")),
             F::EvtIsAsync => Some(Value::Bool(false)),
             F::EvtAsynctype => None,

@@ -1398,6 +1398,9 @@ pub const CATALOG: &[FieldDef] = &[
     fd("evt.datetime.s", T::CharBuf, A::None, 0, C::Evt, "event timestamp with date, local time, without nanoseconds"),
     fd("evt.rawtime.s", T::AbsTime, A::None, 0, C::Evt, "integer part of the event timestamp (seconds since the epoch)"),
     fd("evt.rawtime.ns", T::AbsTime, A::None, 0, C::Evt, "fractional part of the event timestamp (nanoseconds)"),
+    fd("evt.reltime", T::RelTime, A::None, 0, C::Evt, "nanoseconds since the capture started (since the daemon set up its context; missing when replaying)"),
+    fd("evt.reltime.s", T::RelTime, A::None, 0, C::Evt, "integer part of evt.reltime (seconds)"),
+    fd("evt.reltime.ns", T::RelTime, A::None, 0, C::Evt, "fractional part of evt.reltime (nanoseconds)"),
     fd("evt.source", T::CharBuf, A::None, 0, C::Evt, "event source: always syscall"),
     fd("evt.is_async", T::Bool, A::None, 0, C::Evt, "event is an asynchronous (plugin or meta) event: always false, kestrel's events are all syscalls"),
     fd("evt.asynctype", T::CharBuf, A::None, 0, C::Evt, "type of an asynchronous event; missing for syscall events"),
@@ -1505,9 +1508,6 @@ const PENDING_SYSCALLS: &str = "pending: syscall coverage (issue 12 item 2)";
 /// (`tests/falco_catalog.rs`) accepts a Falco field kestrel lacks only
 /// when it is listed here.
 pub const UNAVAILABLE: &[(&str, &str)] = &[
-    ("evt.reltime", "not implemented: time since the capture started; kestrel's per-CPU workers keep no shared capture start"),
-    ("evt.reltime.s", "not implemented: as evt.reltime"),
-    ("evt.reltime.ns", "not implemented: as evt.reltime"),
     ("evt.deltatime", "not available: needs the previous event in capture order; kestrel's workers process each CPU's events in parallel, with no global previous event"),
     ("evt.deltatime.s", "not available: as evt.deltatime"),
     ("evt.deltatime.ns", "not available: as evt.deltatime"),
