@@ -86,8 +86,8 @@ fn new_fields_are_filled_from_real_syscalls() {
         format!(
             r#"- rule: H3 mkdirat fields
   desc: t
-  condition: evt.type = mkdirat and fs.path.name startswith "{dir}/"
-  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rel=%evt.reltime rels=%evt.reltime.s relns=%evt.reltime.ns rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name exeline=%proc.exeline"
+  condition: evt.type = mkdirat and fs.path.name startswith "{dir}/" and proc.aenv contains "PATH="
+  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rel=%evt.reltime rels=%evt.reltime.s relns=%evt.reltime.ns rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name aenvpath=%proc.aenv[PATH] exeline=%proc.exeline"
   priority: WARNING
 - rule: H3 failed unlinkat fields
   desc: t
@@ -258,6 +258,11 @@ fn new_fields_are_filled_from_real_syscalls() {
     let nsts: u64 = field(&a, "nsts").parse().expect("proc.pidns_init_start_ts");
     assert!(nsts < ppts, "the host's init started before the test");
     assert_eq!(field(&a, "lower"), "false");
+    // proc.aenv[PATH]: from the parent (this test process) up.
+    let path = std::env::var("PATH").unwrap_or_default();
+    if !path.is_empty() && !path.contains(' ') {
+        assert_eq!(field(&a, "aenvpath"), path);
+    }
     // Deprecated in the container plugin 0.7: loads, never has a value.
     assert_eq!(field(&a, "rc"), "<NA>");
     let out = a["output"].as_str().unwrap();

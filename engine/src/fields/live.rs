@@ -208,6 +208,7 @@ enum F {
     EvtReltimeS,
     EvtReltimeNs,
     ProcAargs,
+    ProcAenv,
     ProcCmdnargs,
     ProcCmdlenargs,
     ProcExeline,
@@ -414,6 +415,7 @@ fn tag_of(name: &str) -> F {
         "evt.reltime.ns" => F::EvtReltimeNs,
         "evt.is_syslog" => F::EvtIsSyslog,
         "proc.aargs" => F::ProcAargs,
+        "proc.aenv" => F::ProcAenv,
         "proc.cmdnargs" => F::ProcCmdnargs,
         "proc.cmdlenargs" => F::ProcCmdlenargs,
         "proc.exeline" => F::ProcExeline,
@@ -1460,6 +1462,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
                 F::ProcApid => Some(Value::I64(p.tgid as i64)),
                 F::ProcAargs => p.image().map(|i| Value::str(&i.args)),
+                F::ProcAenv => p.image().map(|i| Value::string(env_joined(&i.env))),
                 _ => None,
             },
         }
@@ -2127,6 +2130,29 @@ fn cached_regex(key: &str) -> Option<Arc<regex::bytes::Regex>> {
     r
 }
 
+/// An environment (NUL-separated entries) as `proc.env` shows it: the
+/// entries joined by spaces.
+fn env_joined(env: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, e) in split_list(env).enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// The value of variable `key` in an environment, trimmed as `proc.env[K]`
+/// gives it; `None` if unset.
+fn env_get<'e>(env: &'e [u8], key: &str) -> Option<&'e [u8]> {
+    split_list(env).find_map(|e| {
+        e.strip_prefix(key.as_bytes())
+            .and_then(|r| r.strip_prefix(b"="))
+            .map(<[u8]>::trim_ascii)
+    })
+}
+
 /// Local date and time `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` (`evt.datetime`).
 pub fn local_datetime(epoch_ns: u64) -> String {
     let secs = (epoch_ns / 1_000_000_000) as i64;
@@ -2488,6 +2514,34 @@ impl super::Extract for LiveEvent<'_> {
                 self.abspath(t == F::EvtAbspathDst).map(Value::string)
             }
             F::EvtLatencyHuman => Some(Value::str(b"0ns")),
+            F::ProcAenv => {
+                let level = match &f.arg {
+                    FieldArg::None => Some(0),
+                    FieldArg::Index(n) => Some(*n),
+                    FieldArg::Key(k) => k.parse::<u32>().ok(),
+                };
+                match (level, &f.arg) {
+                    (Some(0), _) => self.env_value(None),
+                    (Some(n), _) => {
+                        let a = self.ancestor(n)?;
+                        a.image().map(|i| Value::string(env_joined(&i.env)))
+                    }
+                    (None, FieldArg::Key(k)) => {
+                        // The first ancestor (from the parent, 20 levels
+                        // at most) where the variable is set and not empty.
+                        for a in self.chain().iter().take(20) {
+                            let Some(i) = a.image() else { continue };
+                            if let Some(v) = env_get(&i.env, k) {
+                                if !v.is_empty() {
+                                    return Some(Value::string(v.to_vec()));
+                                }
+                            }
+                        }
+                        Some(Value::string(""))
+                    }
+                    (None, _) => None,
+                }
+            }
             F::ProcCmdnargs => self.image().map(|i| Value::U64(u64::from(i.nargs))),
             F::ProcCmdlenargs => {
                 // The argument text is the arguments joined by single
@@ -2497,12 +2551,12 @@ impl super::Extract for LiveEvent<'_> {
                 Some(Value::U64((i.args.len() as u64).saturating_sub(seps)))
             }
             F::ProcExeline => {
+                // Falco's form: argv[0], a space, the arguments (so a
+                // trailing space when there are none).
                 let img = self.image()?;
                 let mut v = img.exe.to_vec();
-                if !img.args.is_empty() {
-                    v.push(b' ');
-                    v.extend_from_slice(&img.args);
-                }
+                v.push(b' ');
+                v.extend_from_slice(&img.args);
                 Some(Value::string(v))
             }
             F::ProcLoginshellid => {

@@ -1424,6 +1424,7 @@ pub const CATALOG: &[FieldDef] = &[
     fd("evt.latency.human", T::CharBuf, A::None, flag::DEPRECATED, C::Evt, "always 0ns: kestrel captures exits only"),
     // ---- proc / thread (Falco 0.44 catalogue completion)
     fd("proc.aargs", T::CharBuf, A::OptIndex, ANC, C::Process, "arguments of an ancestor (index 0 is the process); without index, any ancestor"),
+    fd("proc.aenv", T::CharBuf, A::OptKey, ANC, C::Process, "environment of an ancestor: [N] the Nth (0 is the process, as without argument), [NAME] the first non-empty value of NAME from the parent up (20 levels); in conditions without argument, any ancestor's environment"),
     fd("proc.cmdnargs", T::Uint64, A::None, 0, C::Process, "number of command line arguments (argv[1..])"),
     fd("proc.cmdlenargs", T::Uint64, A::None, 0, C::Process, "total length of the command line arguments, without separators"),
     fd("proc.exeline", T::CharBuf, A::None, 0, C::Process, "argv[0] (proc.exe) followed by the arguments"),
@@ -1521,7 +1522,6 @@ pub const UNAVAILABLE: &[(&str, &str)] = &[
     ("evt.io_dir", PENDING_SYSCALLS),
     ("evt.is_open_create", "not captured: the probe does not report whether the open created the file (the kernel's FMODE_CREATED)"),
     ("evt.wait_latency", "event not captured: needs the enter event of waiting syscalls; kestrel captures exits only (deprecated in Falco)"),
-    ("proc.aenv", "not implemented: ancestors' environments are kept, but Falco's experimental three-way proc.aenv semantics are not"),
     ("proc.fdopencount", "not captured: kestrel keeps no per-process fd table"),
     ("proc.fdlimit", "not captured: the probe does not read RLIMIT_NOFILE"),
     ("proc.fdusage", "not captured: needs proc.fdopencount and proc.fdlimit"),
