@@ -1801,19 +1801,49 @@ impl<'a> LiveEvent<'a> {
         counts.then(|| Value::U64(u64::from(self.raw.hdr.ret < 0)))
     }
 
-    /// `argv[0]` or the executable path of the leader of a session or
-    /// process group (`id` is its pid).
-    fn leader_image_field(&self, id: u32, exe: bool) -> Option<Value<'_>> {
+    /// The topmost of the process and its ancestors that share its
+    /// session (`by_sid`) or process group, as Falco finds a session or
+    /// group leader: `None` is the process itself, `Some(a)` an ancestor.
+    /// Missing without a table entry or id.
+    fn group_top(&self, by_sid: bool) -> Option<Option<&Process>> {
+        let me = self.process.as_ref()?;
+        let key = |p: &Process| if by_sid { p.sid } else { p.pgid };
+        let id = key(me);
         if id == 0 {
             return None;
         }
-        let pick = |i: &Image| Value::string(if exe { &i.exe } else { &i.exepath }.to_vec());
-        if id == self.raw.hdr.tgid {
-            return self.image().map(pick);
+        let mut top = None;
+        if me.tgid != id {
+            for a in self.chain() {
+                if key(a) != id {
+                    break;
+                }
+                top = Some(&**a);
+                if a.tgid == id {
+                    break;
+                }
+            }
         }
-        let l = self.get_process(id)?;
-        let v = l.image().map(|i| pick(i));
-        v
+        Some(top)
+    }
+
+    /// `proc.sid.exe*` / `proc.vpgid.*` / `proc.pgid.*`: a field of the
+    /// [`group_top`](Self::group_top) process.
+    fn group_field(&self, t: F) -> Option<Value<'_>> {
+        let by_sid = matches!(t, F::ProcSidExe | F::ProcSidExepath);
+        let top = self.group_top(by_sid)?;
+        let img = match top {
+            None => self.image(),
+            Some(p) => p.image().map(|i| &**i),
+        };
+        match t {
+            F::ProcPgidName => Some(match top {
+                None => Value::str(self.self_comm()),
+                Some(p) => Value::string(p.comm.to_vec()),
+            }),
+            F::ProcSidExe | F::ProcPgidExe => img.map(|i| Value::string(i.exe.to_vec())),
+            _ => img.map(|i| Value::string(i.exepath.to_vec())),
+        }
     }
 
     /// `evt.abspath` (`dst`: `evt.abspath.dst`): the path parameter of the
@@ -2576,22 +2606,11 @@ impl super::Extract for LiveEvent<'_> {
                 let p = self.ancestor(1)?;
                 (p.vpid != 0).then_some(Value::I64(p.vpid as i64))
             }
-            F::ProcSidExe | F::ProcSidExepath => {
-                let sid = self.process.as_ref()?.sid;
-                self.leader_image_field(sid, t == F::ProcSidExe)
-            }
-            F::ProcPgidExe | F::ProcPgidExepath => {
-                let pgid = self.process.as_ref()?.pgid;
-                self.leader_image_field(pgid, t == F::ProcPgidExe)
-            }
-            F::ProcPgidName => {
-                let pgid = self.process.as_ref()?.pgid;
-                if pgid == h.tgid {
-                    return Some(Value::str(self.self_comm()));
-                }
-                let l = self.get_process(pgid)?;
-                Some(Value::string(l.comm.to_vec()))
-            }
+            F::ProcSidExe
+            | F::ProcSidExepath
+            | F::ProcPgidName
+            | F::ProcPgidExe
+            | F::ProcPgidExepath => self.group_field(t),
             F::ProcPgid => {
                 let p = self.process.as_ref()?;
                 (p.pgid != 0).then_some(Value::I64(p.pgid as i64))
