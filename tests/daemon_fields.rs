@@ -86,8 +86,8 @@ fn new_fields_are_filled_from_real_syscalls() {
         format!(
             r#"- rule: H3 mkdirat fields
   desc: t
-  condition: evt.type = mkdirat and fs.path.name startswith "{dir}/"
-  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name exeline=%proc.exeline"
+  condition: evt.type = mkdirat and fs.path.name startswith "{dir}/" and proc.aenv contains "PATH="
+  output: "mkdirat name=%fs.path.name raw=%fs.path.nameraw abs=%evt.abspath home=%user.homedir shell=%user.shell ppdur=%proc.ppid.duration sidl=%proc.is_sid_leader pidts=%proc.pid.ts main=%thread.ismain src=%evt.source is=%evt.type.is.mkdirat isnot=%evt.type.is.openat cnt=%evt.count err=%evt.count.error nargs=%proc.cmdnargs pgid=%proc.pgid pgl=%proc.is_pgid_leader pgname=%proc.vpgid.name dts=%evt.datetime.s rel=%evt.reltime rels=%evt.reltime.s relns=%evt.reltime.ns rs=%evt.rawtime.s rns=%evt.rawtime.ns async=%evt.is_async atype=%evt.asynctype otime=%evt.outputtime exits=%evt.count.exit lat=%evt.latency.s cla=%proc.cmdlenargs aargs1=%proc.aargs[1] lsh=%proc.loginshellid pvpid=%proc.pvpid ppts=%proc.ppid.ts sidexe=%proc.sid.exe pgexe=%proc.pgid.exe pgexepath=%proc.vpgid.exepath nsts=%proc.pidns_init_start_ts lower=%proc.is_exe_lower_layer rc=%k8s.rc.name aenvpath=%proc.aenv[PATH] exeline=%proc.exeline"
   priority: WARNING
 - rule: H3 failed unlinkat fields
   desc: t
@@ -159,6 +159,10 @@ fn new_fields_are_filled_from_real_syscalls() {
          s.close()\n",
     )
     .unwrap();
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let d = Daemon::start_with(DaemonOpts {
         rules: vec![rules],
         ..Default::default()
@@ -168,9 +172,7 @@ fn new_fields_are_filled_from_real_syscalls() {
         .unwrap()
         .as_nanos() as u64;
     // Run from / so that only the directory fd can make the paths absolute.
-    let server = std::thread::spawn(move || {
-        let _ = listener.accept();
-    });
+    let server = std::thread::spawn(move || listener.accept().map(|_| ()));
     common::run_ok(
         common::quiet(common::python3())
             .current_dir("/")
@@ -219,6 +221,12 @@ fn new_fields_are_filled_from_real_syscalls() {
     assert!(rns < 1_000_000_000);
     let ts = rs * 1_000_000_000 + rns;
     assert!(ts >= pidts && ts < before + 30_000_000_000);
+    // evt.reltime: since the daemon started, before this test's actions.
+    let rel: u64 = field(&a, "rel").parse().expect("evt.reltime");
+    let rels: u64 = field(&a, "rels").parse().expect("evt.reltime.s");
+    let relns: u64 = field(&a, "relns").parse().expect("evt.reltime.ns");
+    assert_eq!(rels * 1_000_000_000 + relns, rel);
+    assert!(rel > 0 && rel < ts - started, "evt.reltime {rel}");
     assert_eq!(field(&a, "async"), "false");
     assert_eq!(field(&a, "atype"), "<NA>");
     assert_eq!(field(&a, "otime").len(), "HH:MM:SS.nnnnnnnnn".len());
@@ -250,6 +258,11 @@ fn new_fields_are_filled_from_real_syscalls() {
     let nsts: u64 = field(&a, "nsts").parse().expect("proc.pidns_init_start_ts");
     assert!(nsts < ppts, "the host's init started before the test");
     assert_eq!(field(&a, "lower"), "false");
+    // proc.aenv[PATH]: from the parent (this test process) up.
+    let path = std::env::var("PATH").unwrap_or_default();
+    if !path.is_empty() && !path.contains(' ') {
+        assert_eq!(field(&a, "aenvpath"), path);
+    }
     // Deprecated in the container plugin 0.7: loads, never has a value.
     assert_eq!(field(&a, "rc"), "<NA>");
     let out = a["output"].as_str().unwrap();
@@ -300,7 +313,10 @@ fn new_fields_are_filled_from_real_syscalls() {
         a["output"]
     );
     assert_eq!(a["output_fields"]["fd.sip.name"], "localhost");
-    server.join().unwrap();
+    server
+        .join()
+        .unwrap()
+        .expect("accept the test's connection");
 
     let a = wait("H3 failed unlinkat fields");
     // unlinkat has no fd: an "other" error for Falco.

@@ -1088,7 +1088,8 @@ fn falco_0_44_fields_from_the_process_table_users_and_fds() {
     // The executable changed (ctime 1.6e18) before the namespace's init
     // started: no value, as Falco.
     assert_eq!(get(&e, "proc.exe_ino.ctime_duration_pidns_start"), None);
-    assert_eq!(get(&e, "proc.exeline").as_deref(), Some("/bin/sh"));
+    // Falco's form: a space after argv[0] even without arguments.
+    assert_eq!(get(&e, "proc.exeline").as_deref(), Some("/bin/sh "));
     assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("0"));
     assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("0"));
     // euid 1000 is alice in the passwd file.
@@ -1148,6 +1149,19 @@ fn falco_0_44_fields_from_the_process_table_users_and_fds() {
     assert_eq!(get(&e, "proc.cmdnargs").as_deref(), Some("2"));
     assert_eq!(get(&e, "proc.cmdlenargs").as_deref(), Some("11"));
     assert_eq!(get(&e, "proc.aargs[0]").as_deref(), Some("-c echo a  b"));
+    // proc.aenv: own environment, an ancestor's, a variable's first
+    // non-empty value from the parent up, every ancestor's in conditions.
+    let own = "HOME=/home/u HTTP_PROXY= http://p:3128 ";
+    assert_eq!(get(&e, "proc.aenv").as_deref(), Some(own));
+    assert_eq!(get(&e, "proc.aenv[0]").as_deref(), Some(own));
+    assert_eq!(get(&e, "proc.aenv[1]").as_deref(), Some(own));
+    assert_eq!(
+        get(&e, "proc.aenv[HTTP_PROXY]").as_deref(),
+        Some("http://p:3128")
+    );
+    assert_eq!(get(&e, "proc.aenv[NOPE]").as_deref(), Some(""));
+    assert_eq!(get(&e, "proc.aenv[9]"), None);
+    assert_eq!(each(&e, "proc.aenv").map(|v| v.len()), Some(4));
     // The parent (sh, 30, scanned with no arguments) and any ancestor.
     assert_eq!(get(&e, "proc.aargs[1]").as_deref(), Some(""));
     assert_eq!(

@@ -209,7 +209,11 @@ enum F {
     EvtLatencyHuman,
     EvtIsWait,
     EvtIsSyslog,
+    EvtReltime,
+    EvtReltimeS,
+    EvtReltimeNs,
     ProcAargs,
+    ProcAenv,
     ProcCmdnargs,
     ProcCmdlenargs,
     ProcExeline,
@@ -416,8 +420,12 @@ fn tag_of(name: &str) -> F {
         "evt.latency.s" | "evt.latency.ns" => F::EvtLatency,
         "evt.latency.human" => F::EvtLatencyHuman,
         "evt.is_wait" => F::EvtIsWait,
+        "evt.reltime" => F::EvtReltime,
+        "evt.reltime.s" => F::EvtReltimeS,
+        "evt.reltime.ns" => F::EvtReltimeNs,
         "evt.is_syslog" => F::EvtIsSyslog,
         "proc.aargs" => F::ProcAargs,
+        "proc.aenv" => F::ProcAenv,
         "proc.cmdnargs" => F::ProcCmdnargs,
         "proc.cmdlenargs" => F::ProcCmdlenargs,
         "proc.exeline" => F::ProcExeline,
@@ -1464,6 +1472,7 @@ impl<'a> LiveEvent<'a> {
                 F::ProcAcmdline => p.image().map(|i| Value::string(cmdline(&p.comm, &i.args))),
                 F::ProcApid => Some(Value::I64(p.tgid as i64)),
                 F::ProcAargs => p.image().map(|i| Value::str(&i.args)),
+                F::ProcAenv => p.image().map(|i| Value::string(env_joined(&i.env))),
                 _ => None,
             },
         }
@@ -1802,19 +1811,49 @@ impl<'a> LiveEvent<'a> {
         counts.then(|| Value::U64(u64::from(self.raw.hdr.ret < 0)))
     }
 
-    /// `argv[0]` or the executable path of the leader of a session or
-    /// process group (`id` is its pid).
-    fn leader_image_field(&self, id: u32, exe: bool) -> Option<Value<'_>> {
+    /// The topmost of the process and its ancestors that share its
+    /// session (`by_sid`) or process group, as Falco finds a session or
+    /// group leader: `None` is the process itself, `Some(a)` an ancestor.
+    /// Missing without a table entry or id.
+    fn group_top(&self, by_sid: bool) -> Option<Option<&Process>> {
+        let me = self.process.as_ref()?;
+        let key = |p: &Process| if by_sid { p.sid } else { p.pgid };
+        let id = key(me);
         if id == 0 {
             return None;
         }
-        let pick = |i: &Image| Value::string(if exe { &i.exe } else { &i.exepath }.to_vec());
-        if id == self.raw.hdr.tgid {
-            return self.image().map(pick);
+        let mut top = None;
+        if me.tgid != id {
+            for a in self.chain() {
+                if key(a) != id {
+                    break;
+                }
+                top = Some(&**a);
+                if a.tgid == id {
+                    break;
+                }
+            }
         }
-        let l = self.get_process(id)?;
-        let v = l.image().map(|i| pick(i));
-        v
+        Some(top)
+    }
+
+    /// `proc.sid.exe*` / `proc.vpgid.*` / `proc.pgid.*`: a field of the
+    /// [`group_top`](Self::group_top) process.
+    fn group_field(&self, t: F) -> Option<Value<'_>> {
+        let by_sid = matches!(t, F::ProcSidExe | F::ProcSidExepath);
+        let top = self.group_top(by_sid)?;
+        let img = match top {
+            None => self.image(),
+            Some(p) => p.image().map(|i| &**i),
+        };
+        match t {
+            F::ProcPgidName => Some(match top {
+                None => Value::str(self.self_comm()),
+                Some(p) => Value::string(p.comm.to_vec()),
+            }),
+            F::ProcSidExe | F::ProcPgidExe => img.map(|i| Value::string(i.exe.to_vec())),
+            _ => img.map(|i| Value::string(i.exepath.to_vec())),
+        }
     }
 
     /// `evt.abspath` (`dst`: `evt.abspath.dst`): the path parameter of the
@@ -2131,6 +2170,29 @@ fn cached_regex(key: &str) -> Option<Arc<regex::bytes::Regex>> {
     r
 }
 
+/// An environment (NUL-separated entries) as `proc.env` shows it: the
+/// entries joined by spaces.
+fn env_joined(env: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, e) in split_list(env).enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// The value of variable `key` in an environment, trimmed as `proc.env[K]`
+/// gives it; `None` if unset.
+fn env_get<'e>(env: &'e [u8], key: &str) -> Option<&'e [u8]> {
+    split_list(env).find_map(|e| {
+        e.strip_prefix(key.as_bytes())
+            .and_then(|r| r.strip_prefix(b"="))
+            .map(<[u8]>::trim_ascii)
+    })
+}
+
 /// Local date and time `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` (`evt.datetime`).
 pub fn local_datetime(epoch_ns: u64) -> String {
     let secs = (epoch_ns / 1_000_000_000) as i64;
@@ -2444,6 +2506,18 @@ impl super::Extract for LiveEvent<'_> {
             }
             F::EvtRawtimeS => Some(Value::U64(self.epoch_ns() / 1_000_000_000)),
             F::EvtRawtimeNs => Some(Value::U64(self.epoch_ns() % 1_000_000_000)),
+            F::EvtReltime | F::EvtReltimeS | F::EvtReltimeNs => {
+                let start = self.ctx.capture_start_ns;
+                if start == 0 || h.ts_ns < start {
+                    return None;
+                }
+                let d = h.ts_ns - start;
+                Some(Value::U64(match t {
+                    F::EvtReltime => d,
+                    F::EvtReltimeS => d / 1_000_000_000,
+                    _ => d % 1_000_000_000,
+                }))
+            }
             F::EvtSource => Some(Value::str(b"syscall")),
             F::EvtIsAsync => Some(Value::Bool(false)),
             F::EvtAsynctype => None,
@@ -2490,6 +2564,34 @@ impl super::Extract for LiveEvent<'_> {
                 self.abspath(t == F::EvtAbspathDst).map(Value::string)
             }
             F::EvtLatencyHuman => Some(Value::str(b"0ns")),
+            F::ProcAenv => {
+                let level = match &f.arg {
+                    FieldArg::None => Some(0),
+                    FieldArg::Index(n) => Some(*n),
+                    FieldArg::Key(k) => k.parse::<u32>().ok(),
+                };
+                match (level, &f.arg) {
+                    (Some(0), _) => self.env_value(None),
+                    (Some(n), _) => {
+                        let a = self.ancestor(n)?;
+                        a.image().map(|i| Value::string(env_joined(&i.env)))
+                    }
+                    (None, FieldArg::Key(k)) => {
+                        // The first ancestor (from the parent, 20 levels
+                        // at most) where the variable is set and not empty.
+                        for a in self.chain().iter().take(20) {
+                            let Some(i) = a.image() else { continue };
+                            if let Some(v) = env_get(&i.env, k) {
+                                if !v.is_empty() {
+                                    return Some(Value::string(v.to_vec()));
+                                }
+                            }
+                        }
+                        Some(Value::string(""))
+                    }
+                    (None, _) => None,
+                }
+            }
             F::ProcCmdnargs => self.image().map(|i| Value::U64(u64::from(i.nargs))),
             F::ProcCmdlenargs => {
                 // The argument text is the arguments joined by single
@@ -2499,12 +2601,12 @@ impl super::Extract for LiveEvent<'_> {
                 Some(Value::U64((i.args.len() as u64).saturating_sub(seps)))
             }
             F::ProcExeline => {
+                // Falco's form: argv[0], a space, the arguments (so a
+                // trailing space when there are none).
                 let img = self.image()?;
                 let mut v = img.exe.to_vec();
-                if !img.args.is_empty() {
-                    v.push(b' ');
-                    v.extend_from_slice(&img.args);
-                }
+                v.push(b' ');
+                v.extend_from_slice(&img.args);
                 Some(Value::string(v))
             }
             F::ProcLoginshellid => {
@@ -2524,22 +2626,11 @@ impl super::Extract for LiveEvent<'_> {
                 let p = self.ancestor(1)?;
                 (p.vpid != 0).then_some(Value::I64(p.vpid as i64))
             }
-            F::ProcSidExe | F::ProcSidExepath => {
-                let sid = self.process.as_ref()?.sid;
-                self.leader_image_field(sid, t == F::ProcSidExe)
-            }
-            F::ProcPgidExe | F::ProcPgidExepath => {
-                let pgid = self.process.as_ref()?.pgid;
-                self.leader_image_field(pgid, t == F::ProcPgidExe)
-            }
-            F::ProcPgidName => {
-                let pgid = self.process.as_ref()?.pgid;
-                if pgid == h.tgid {
-                    return Some(Value::str(self.self_comm()));
-                }
-                let l = self.get_process(pgid)?;
-                Some(Value::string(l.comm.to_vec()))
-            }
+            F::ProcSidExe
+            | F::ProcSidExepath
+            | F::ProcPgidName
+            | F::ProcPgidExe
+            | F::ProcPgidExepath => self.group_field(t),
             F::ProcPgid => {
                 let p = self.process.as_ref()?;
                 (p.pgid != 0).then_some(Value::I64(p.pgid as i64))

@@ -1438,6 +1438,9 @@ pub const CATALOG: &[FieldDef] = &[
     fd("evt.datetime.s", T::CharBuf, A::None, 0, C::Evt, "event timestamp with date, local time, without nanoseconds"),
     fd("evt.rawtime.s", T::AbsTime, A::None, 0, C::Evt, "integer part of the event timestamp (seconds since the epoch)"),
     fd("evt.rawtime.ns", T::AbsTime, A::None, 0, C::Evt, "fractional part of the event timestamp (nanoseconds)"),
+    fd("evt.reltime", T::RelTime, A::None, 0, C::Evt, "nanoseconds since the capture started (since the daemon set up its context; missing when replaying)"),
+    fd("evt.reltime.s", T::RelTime, A::None, 0, C::Evt, "integer part of evt.reltime (seconds)"),
+    fd("evt.reltime.ns", T::RelTime, A::None, 0, C::Evt, "fractional part of evt.reltime (nanoseconds)"),
     fd("evt.source", T::CharBuf, A::None, 0, C::Evt, "event source: always syscall"),
     fd("evt.is_async", T::Bool, A::None, 0, C::Evt, "event is an asynchronous (plugin or meta) event: always false, kestrel's events are all syscalls"),
     fd("evt.asynctype", T::CharBuf, A::None, 0, C::Evt, "type of an asynchronous event; missing for syscall events"),
@@ -1461,6 +1464,7 @@ pub const CATALOG: &[FieldDef] = &[
     fd("evt.latency.human", T::CharBuf, A::None, flag::DEPRECATED, C::Evt, "always 0ns: kestrel captures exits only"),
     // ---- proc / thread (Falco 0.44 catalogue completion)
     fd("proc.aargs", T::CharBuf, A::OptIndex, ANC, C::Process, "arguments of an ancestor (index 0 is the process); without index, any ancestor"),
+    fd("proc.aenv", T::CharBuf, A::OptKey, ANC, C::Process, "environment of an ancestor: [N] the Nth (0 is the process, as without argument), [NAME] the first non-empty value of NAME from the parent up (20 levels); in conditions without argument, any ancestor's environment"),
     fd("proc.cmdnargs", T::Uint64, A::None, 0, C::Process, "number of command line arguments (argv[1..])"),
     fd("proc.cmdlenargs", T::Uint64, A::None, 0, C::Process, "total length of the command line arguments, without separators"),
     fd("proc.exeline", T::CharBuf, A::None, 0, C::Process, "argv[0] (proc.exe) followed by the arguments"),
@@ -1549,9 +1553,6 @@ const PENDING_SYSCALLS: &str = "pending: syscall coverage (issue 12 item 2)";
 /// (`tests/falco_catalog.rs`) accepts a Falco field kestrel lacks only
 /// when it is listed here.
 pub const UNAVAILABLE: &[(&str, &str)] = &[
-    ("evt.reltime", "not implemented: time since the capture started; kestrel's per-CPU workers keep no shared capture start"),
-    ("evt.reltime.s", "not implemented: as evt.reltime"),
-    ("evt.reltime.ns", "not implemented: as evt.reltime"),
     ("evt.deltatime", "not available: needs the previous event in capture order; kestrel's workers process each CPU's events in parallel, with no global previous event"),
     ("evt.deltatime.s", "not available: as evt.deltatime"),
     ("evt.deltatime.ns", "not available: as evt.deltatime"),
@@ -1565,7 +1566,6 @@ pub const UNAVAILABLE: &[(&str, &str)] = &[
     ("evt.io_dir", PENDING_SYSCALLS),
     ("evt.is_open_create", "not captured: the probe does not report whether the open created the file (the kernel's FMODE_CREATED)"),
     ("evt.wait_latency", "event not captured: needs the enter event of waiting syscalls; kestrel captures exits only (deprecated in Falco)"),
-    ("proc.aenv", "not implemented: ancestors' environments are kept, but Falco's experimental three-way proc.aenv semantics are not"),
     ("proc.fdopencount", "not captured: kestrel keeps no per-process fd table"),
     ("proc.fdlimit", "not captured: the probe does not read RLIMIT_NOFILE"),
     ("proc.fdusage", "not captured: needs proc.fdopencount and proc.fdlimit"),

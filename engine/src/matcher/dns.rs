@@ -9,6 +9,12 @@
 //! daemons follow DNS changes. Matching never resolves: it reads the
 //! current address set of an entry (an `ArcSwap`, no lock).
 //!
+//! The same cache gives the fields their values: an address → name index,
+//! rebuilt after every resolution, maps a socket address back to the rule
+//! host name that resolved to it ([`DnsCache::name_of`]), as Falco's DNS
+//! manager does (its cache also holds only the names filters compare
+//! with). An address no rule name resolves to has no name.
+//!
 //! A failed resolution yields an empty set and a log line, never an error:
 //! a rule naming an unresolvable host still loads and simply cannot match
 //! through that name.

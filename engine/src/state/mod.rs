@@ -90,6 +90,9 @@ pub struct Context {
     pub boot_to_epoch_ns: i64,
     /// Port names for `fd.proto`.
     pub services: Services,
+    /// Boot-clock time the capture started, for `evt.reltime` (0 =
+    /// unknown, as when replaying a capture: the field is then missing).
+    pub capture_start_ns: u64,
 }
 
 /// The host name Falco would report: `FALCO_HOSTNAME` if set, else the
@@ -126,6 +129,7 @@ impl Context {
             hostname: system_hostname(),
             boot_to_epoch_ns: boot_to_epoch_offset_ns(),
             services: Services::system(),
+            capture_start_ns: boot_clock_ns(),
         })
     }
 
@@ -138,6 +142,7 @@ impl Context {
             hostname: hostname.into(),
             boot_to_epoch_ns,
             services: Services::system(),
+            capture_start_ns: 0,
         }
     }
 
