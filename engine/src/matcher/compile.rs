@@ -288,27 +288,7 @@ impl Test {
                     _ => compare(*op, v, Scalar::of_value(&r)),
                 }
             }
-            // A known name (one a rule's host name resolved to this
-            // address) compares as a string; a literal host resolving to
-            // the address counts as the same host too, so that two rule
-            // names sharing an address do not hide each other.
-            Test::Dns {
-                by_name,
-                addr,
-                hosts,
-                ne,
-            } => {
-                let named = by_name.matches(v, e);
-                let resolved = match e.extract(addr) {
-                    Some(Value::Ip(a)) => hosts.iter().any(|h| h.contains(a)),
-                    _ => false,
-                };
-                if *ne {
-                    named && !resolved
-                } else {
-                    named || resolved
-                }
-            }
+            Test::Dns { by_name, .. } => by_name.matches(v, e),
         }
     }
 }

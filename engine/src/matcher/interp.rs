@@ -79,25 +79,14 @@ fn check<E: Extract + ?Sized>(c: &ir::Check, e: &E, dns: &Arc<DnsCache>) -> bool
         return !values.is_empty();
     }
     // DNS-name fields without a known name compare the socket address with
-    // the literal hosts' addresses (§3.15); with a known name, the name
-    // compares as a string and a literal resolving to the address still
-    // counts as the same host.
+    // the literal hosts' addresses (§3.15).
     if let Operand::Field(f) = &c.lhs {
         if f.def().has(flag::DNS_NAME)
+            && values.is_empty()
             && matches!(c.op, CmpOp::Eq | CmpOp::Ne | CmpOp::In | CmpOp::Intersects)
             && c.modifier.is_none()
         {
-            let resolved = dns_check(c, f, e, dns);
-            let Some(v) = values.first() else {
-                return resolved;
-            };
-            let named = predicate(c, v, e, false);
-            return if c.op == CmpOp::Ne {
-                // dns_check already negates for !=.
-                named && resolved
-            } else {
-                named || resolved
-            };
+            return dns_check(c, f, e, dns);
         }
     }
     if values.is_empty() {
