@@ -19,6 +19,8 @@ pub struct Config {
     tree: Value,
     /// Human-readable origin, for error messages.
     origin: String,
+    /// The files read: `-c` and the `config_files` it included.
+    files: Vec<std::path::PathBuf>,
 }
 
 impl Config {
@@ -36,10 +38,13 @@ impl Config {
         let mut tree: Value =
             serde_yaml::from_str(DEFAULT_CONFIG).context("embedded default configuration")?;
         let mut origin = "built-in defaults".to_string();
+        let mut files = Vec::new();
         if let Some(p) = path {
+            files.push(p.to_path_buf());
             let mut user = read_yaml_mapping(p)?;
             origin = p.display().to_string();
             let included = include_config_files(p, &mut user)?;
+            files.extend(included.iter().cloned());
             if !included.is_empty() {
                 origin = format!(
                     "{origin} + {}",
@@ -59,7 +64,17 @@ impl Config {
         for o in overrides {
             apply_override(&mut tree, o).with_context(|| format!("option -o {o}"))?;
         }
-        Ok(Config { tree, origin })
+        Ok(Config {
+            tree,
+            origin,
+            files,
+        })
+    }
+
+    /// The configuration files read (`-c`, then what its `config_files`
+    /// included), for Falco's sha256 metrics.
+    pub fn files(&self) -> &[std::path::PathBuf] {
+        &self.files
     }
 
     /// Where the configuration came from (for messages).

@@ -45,9 +45,12 @@ fn type_of(m: &Metrics, name: &str) -> Option<String> {
 fn falco_named_metrics_are_served_with_plausible_values() {
     let _g = common::serial();
     let tmp = common::tempdir();
+    let conf = tmp.path().join("site.yaml");
+    std::fs::write(&conf, "log_level: info\n").unwrap();
     let d = Daemon::start_with(DaemonOpts {
         rules: vec![rules_file(tmp.path())],
         options: vec!["metrics.kernel_event_counters_per_cpu_enabled=true".into()],
+        config: Some(conf.clone()),
         ..Default::default()
     });
     open_marker(tmp.path(), 3);
@@ -153,6 +156,40 @@ fn falco_named_metrics_are_served_with_plausible_values() {
         m.select(
             "falcosecurity_falco_kernel_release_info",
             &[("kernel_release", release.trim())]
+        )
+        .count(),
+        1,
+        "{}",
+        m.text
+    );
+    // The files in force, by name and SHA-256.
+    let sha = |p: &std::path::Path| -> String {
+        let o = std::process::Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let rules_sum = sha(&tmp.path().join("probe_rules.yaml"));
+    assert_eq!(
+        m.select(
+            "falcosecurity_falco_sha256_rules_files_info",
+            &[("file_name", "probe_rules.yaml"), ("sha256", &rules_sum)]
+        )
+        .count(),
+        1,
+        "{}",
+        m.text
+    );
+    let conf_sum = sha(&conf);
+    assert_eq!(
+        m.select(
+            "falcosecurity_falco_sha256_config_files_info",
+            &[("file_name", "site.yaml"), ("sha256", &conf_sum)]
         )
         .count(),
         1,

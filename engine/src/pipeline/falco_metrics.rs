@@ -365,6 +365,10 @@ pub struct Inputs {
     pub resources: Resources,
     /// Containers with cached metadata.
     pub n_containers: u64,
+    /// Rules files loaded: file name (no directory) and SHA-256, hex.
+    pub rules_sha256: Vec<(String, String)>,
+    /// Configuration files read: file name and SHA-256, hex.
+    pub config_sha256: Vec<(String, String)>,
 }
 
 /// Falco's drop buckets whose enter-event counters Falco 0.44 still serves,
@@ -388,6 +392,18 @@ pub fn collect(i: &Inputs, flags: Flags) -> Vec<FalcoMetric> {
         "version",
         &[("version", &i.version)],
     )];
+    for (name, list) in [
+        ("sha256_rules_files", &i.rules_sha256),
+        ("sha256_config_files", &i.config_sha256),
+    ] {
+        for (file, sum) in list {
+            m.push(FalcoMetric::info(
+                "falco",
+                name,
+                &[("file_name", file), ("sha256", sum)],
+            ));
+        }
+    }
     m.push(FalcoMetric::new(
         "falco",
         "outputs_queue_num_drops",
@@ -626,6 +642,18 @@ pub fn snapshot_fields(
         "falco.outputs_queue_num_drops".into(),
         json!(i.outputs_queue_drops),
     );
+    for (file, sum) in &i.rules_sha256 {
+        f.insert(
+            format!("falco.sha256_rules_file.{}", sanitize_rule_name(file)),
+            json!(sum),
+        );
+    }
+    for (file, sum) in &i.config_sha256 {
+        f.insert(
+            format!("falco.sha256_config_file.{}", sanitize_rule_name(file)),
+            json!(sum),
+        );
+    }
     f.insert("evt.source".into(), json!("syscall"));
     f.insert("scap.engine_name".into(), json!("kestrel"));
     let evts: u64 = i.per_cpu.iter().map(|c| c.0).sum();
@@ -718,8 +746,8 @@ impl Status {
 /// metrics collector, modern eBPF engine), with kestrel's status.
 pub const CATALOGUE: &[(&str, Status, &str)] = &[
     ("falcosecurity_falco_version_info", Status::Partly, "label version is kestrel's version"),
-    ("falcosecurity_falco_sha256_rules_files_info", Status::No, "kestrel does not hash its rules files"),
-    ("falcosecurity_falco_sha256_config_files_info", Status::No, "kestrel does not hash its configuration files"),
+    ("falcosecurity_falco_sha256_rules_files_info", Status::Yes, "labels file_name, sha256; the embedded rules as kestrel_rules.yaml"),
+    ("falcosecurity_falco_sha256_config_files_info", Status::Yes, "labels file_name, sha256: -c and the config_files it included"),
     ("falcosecurity_falco_outputs_queue_num_drops_total", Status::Yes, "alerts the outputs lost (queue full or delivery given up)"),
     ("falcosecurity_falco_reload_timestamp_nanoseconds", Status::Yes, "start or last SIGHUP reload"),
     ("falcosecurity_falco_rules_matches_total", Status::Yes, "labels priority (number), rule_name, source, tag_<tag>=\"true\"; rules with no match are left out, as in Falco"),
@@ -791,6 +819,8 @@ mod tests {
                 ..Resources::default()
             },
             n_containers: 0,
+            rules_sha256: vec![("r.yaml".into(), "ab".into())],
+            config_sha256: vec![],
         }
     }
 
@@ -826,6 +856,7 @@ mod tests {
             "falcosecurity_falco_duration_seconds_total",
             "falcosecurity_falco_host_num_cpus_total",
             "falcosecurity_evt_hostname_info",
+            "falcosecurity_falco_sha256_rules_files_info",
         ] {
             assert!(
                 names.iter().any(|n| n == want),
