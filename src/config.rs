@@ -39,11 +39,39 @@ impl Config {
             serde_yaml::from_str(DEFAULT_CONFIG).context("embedded default configuration")?;
         let mut origin = "built-in defaults".to_string();
         let mut files = Vec::new();
-        if let Some(p) = path {
-            files.push(p.to_path_buf());
-            let mut user = read_yaml_mapping(p)?;
-            origin = p.display().to_string();
-            let included = include_config_files(p, &mut user)?;
+        // `-o config_files=...` adds includes, merged after the file's own
+        // (Falco's load_cmdline_config_files).
+        let is_include = |o: &String| {
+            o.split_once('=').is_some_and(|(k, _)| {
+                let k = k.trim();
+                k == "config_files"
+                    || k.starts_with("config_files[")
+                    || k.starts_with("config_files.")
+            })
+        };
+        let mut cmdline = Value::Mapping(Mapping::new());
+        for o in overrides.iter().filter(|o| is_include(o)) {
+            apply_override(&mut cmdline, o).with_context(|| format!("option -o {o}"))?;
+        }
+        let cmdline_includes = cmdline.get("config_files").cloned();
+        if path.is_some() || cmdline_includes.is_some() {
+            let main = path.unwrap_or(Path::new("-o config_files"));
+            let mut user = match path {
+                Some(p) => {
+                    files.push(p.to_path_buf());
+                    origin = p.display().to_string();
+                    read_yaml_mapping(p)?
+                }
+                None => Value::Mapping(Mapping::new()),
+            };
+            let mut included = include_config_files(main, &mut user)?;
+            if let Some(extra) = cmdline_includes {
+                // The includes of -o, merged into the same document.
+                if let Value::Mapping(u) = &mut user {
+                    u.insert(Value::String("config_files".into()), extra);
+                }
+                included.extend(include_config_files(main, &mut user)?);
+            }
             files.extend(included.iter().cloned());
             if !included.is_empty() {
                 origin = format!(
@@ -61,7 +89,7 @@ impl Config {
             drop_unsupported(&tree, &mut user, "", &origin, warn);
             merge(&mut tree, user);
         }
-        for o in overrides {
+        for o in overrides.iter().filter(|o| !is_include(o)) {
             apply_override(&mut tree, o).with_context(|| format!("option -o {o}"))?;
         }
         Ok(Config {
