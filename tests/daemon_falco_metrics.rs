@@ -416,3 +416,38 @@ fn drop_alert_can_carry_falcos_name_and_fields() {
         .is_empty());
     d.stop();
 }
+
+#[test]
+fn daemon_runs_with_a_stock_falco_yaml() {
+    let _g = common::serial();
+    let stock = common::repo().join("tests/data/falco-0.44/falco.yaml");
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(stock),
+        rules: vec![common::default_rules()],
+        // Falco's file turns its Prometheus metrics off; turned on here to
+        // see them next to a stock configuration's other settings.
+        options: vec!["webserver.prometheus_metrics_enabled=true".into()],
+        ..Default::default()
+    });
+    let tmp = common::tempdir();
+    let n = common::nonce("stock");
+    let nf = tmp.path().join(&n);
+    std::fs::write(&nf, b"").unwrap();
+    common::run(common::quiet("cat").arg("/etc/shadow").arg(&nf));
+    let a = d
+        .wait_alert(|a| common::output_has(a, &n), Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("no alert; stderr:\n{}", d.stderr()));
+    assert_eq!(a["source"], "syscall");
+    let m = d.wait_metrics(
+        |m| m.sum("falcosecurity_falco_rules_matches_total", &[]) >= 1.0,
+        Duration::from_secs(2),
+    );
+    assert!(m.sum("falcosecurity_scap_n_evts_total", &[]) > 0.0);
+    let err = d.stop();
+    assert_eq!(
+        err.matches("Falco configuration key 'engine' is not supported")
+            .count(),
+        1,
+        "{err}"
+    );
+}
