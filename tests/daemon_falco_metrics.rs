@@ -125,6 +125,17 @@ fn falco_named_metrics_are_served_with_plausible_values() {
         type_of(&m, "falcosecurity_falco_memory_rss_bytes").as_deref(),
         Some("gauge")
     );
+    // The memory of the daemon's cgroup, read where Falco reads it (cgroup
+    // v1's memory controller) or, on cgroup v2 only, its own cgroup's
+    // memory.current: at least the daemon's resident memory.
+    let cg = m.sum("falcosecurity_falco_container_memory_used_bytes", &[]);
+    let v1 = std::fs::read_to_string("/sys/fs/cgroup/memory/memory.usage_in_bytes")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok());
+    match v1 {
+        Some(v) => assert!((cg - v).abs() < v * 0.5, "{cg} vs {v}"),
+        None => assert!(cg >= rss * 0.5, "{cg} vs rss {rss}"),
+    }
     let cpu = m.sum("falcosecurity_falco_cpu_usage_ratio", &[]);
     assert!((0.0..=4.0).contains(&cpu), "{cpu}");
     assert!(m.sum("falcosecurity_falco_host_memory_used_bytes", &[]) > 0.0);

@@ -253,6 +253,8 @@ pub struct Resources {
     pub host_procs_running: u64,
     /// Allocated file handles on the host.
     pub host_open_fds: u64,
+    /// Memory charged to kestrel's cgroup, bytes.
+    pub container_memory_used_bytes: u64,
 }
 
 fn field_kb(text: &str, key: &str) -> Option<u64> {
@@ -321,6 +323,7 @@ impl Resources {
                 }
             }
         }
+        r.container_memory_used_bytes = cgroup_memory_bytes();
         if let Ok(s) = std::fs::read_to_string("/proc/sys/fs/file-nr") {
             r.host_open_fds = s
                 .split_whitespace()
@@ -330,6 +333,31 @@ impl Resources {
         }
         r
     }
+}
+
+/// Memory charged to kestrel's cgroup: the file `FALCO_CGROUP_MEM_PATH`
+/// names (Falco's variable), else cgroup v1's
+/// `/sys/fs/cgroup/memory/memory.usage_in_bytes` (Falco's default), else
+/// cgroup v2's `memory.current` of kestrel's own cgroup; 0 when none can
+/// be read.
+fn cgroup_memory_bytes() -> u64 {
+    let read = |p: &str| -> Option<u64> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
+    if let Ok(p) = std::env::var("FALCO_CGROUP_MEM_PATH") {
+        return read(&p).unwrap_or(0);
+    }
+    if let Some(v) = read("/sys/fs/cgroup/memory/memory.usage_in_bytes") {
+        return v;
+    }
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|s| {
+            let path = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+            read(&format!(
+                "/sys/fs/cgroup{}/memory.current",
+                path.trim_end_matches('/')
+            ))
+        })
+        .unwrap_or(0)
 }
 
 pub use super::metrics::RuleCountRow;
@@ -530,6 +558,11 @@ pub fn collect(i: &Inputs, flags: Flags) -> Vec<FalcoMetric> {
             ("memory_rss_kb", Kib, r.memory_rss_kb as f64),
             ("memory_vsz_kb", Kib, r.memory_vsz_kb as f64),
             ("memory_pss_kb", Kib, r.memory_pss_kb as f64),
+            (
+                "container_memory_used_bytes",
+                Bytes,
+                r.container_memory_used_bytes as f64,
+            ),
             ("host_cpu_usage_perc", Perc, r.host_cpu_usage_perc),
             ("host_memory_used_kb", Kib, r.host_memory_used_kb as f64),
             ("host_procs_running", Count, r.host_procs_running as f64),
@@ -768,7 +801,7 @@ pub const CATALOGUE: &[(&str, Status, &str)] = &[
     ("falcosecurity_falco_memory_rss_bytes", Status::Yes, ""),
     ("falcosecurity_falco_memory_vsz_bytes", Status::Yes, ""),
     ("falcosecurity_falco_memory_pss_bytes", Status::Yes, ""),
-    ("falcosecurity_falco_container_memory_used_bytes", Status::No, "not read (Falco reads a cgroup v1 file)"),
+    ("falcosecurity_falco_container_memory_used_bytes", Status::Yes, "FALCO_CGROUP_MEM_PATH, else cgroup v1's memory.usage_in_bytes as in Falco, else kestrel's cgroup v2 memory.current"),
     ("falcosecurity_falco_host_cpu_usage_ratio", Status::Yes, ""),
     ("falcosecurity_falco_host_memory_used_bytes", Status::Yes, ""),
     ("falcosecurity_falco_host_procs_running_total", Status::Yes, ""),
