@@ -762,6 +762,66 @@ mod tests {
     }
 
     #[test]
+    fn config_files_strategies_follow_falco() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("a.yaml"),
+            "rules_files: [/a.yaml]\npriority: error\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("o.yaml"), "rules_files: [/o.yaml]\n").unwrap();
+        std::fs::write(d.join("n.yaml"), "priority: notice\nlog_level: debug\n").unwrap();
+        let main = d.join("main.yaml");
+        let p = |f: &str| d.join(f).display().to_string();
+        std::fs::write(
+            &main,
+            format!(
+                "rules_files: [/main.yaml]\nconfig_files:\n  - {}\n  - {}\n  - path: {}\n    strategy: add-only\n",
+                p("a.yaml"),
+                p("missing.yaml"),
+                p("n.yaml")
+            ),
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = Config::load(Some(&main), &[], &mut |x| w.push(x)).unwrap();
+        // append: lists grow, scalars are replaced; add-only: only new keys.
+        assert_eq!(c.strings("rules_files").unwrap(), ["/main.yaml", "/a.yaml"]);
+        assert_eq!(c.string("priority").unwrap(), "error");
+        assert_eq!(c.string("log_level").unwrap(), "debug");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.files().len(), 3, "main, a.yaml, n.yaml");
+        // override replaces lists too.
+        std::fs::write(
+            &main,
+            format!(
+                "rules_files: [/main.yaml]\nconfig_files:\n  - path: {}\n    strategy: override\n",
+                p("o.yaml")
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&main), &[], &mut |_| {}).unwrap();
+        assert_eq!(c.strings("rules_files").unwrap(), ["/o.yaml"]);
+        // Bad strategy and self-inclusion are errors.
+        std::fs::write(
+            &main,
+            format!(
+                "config_files:\n  - path: {}\n    strategy: merge\n",
+                p("o.yaml")
+            ),
+        )
+        .unwrap();
+        let e = format!(
+            "{:#}",
+            Config::load(Some(&main), &[], &mut |_| {}).unwrap_err()
+        );
+        assert!(e.contains("unknown strategy 'merge'"), "{e}");
+        std::fs::write(&main, format!("config_files: [{}]\n", main.display())).unwrap();
+        assert!(Config::load(Some(&main), &[], &mut |_| {}).is_err());
+    }
+
+    #[test]
     fn user_file_merges_and_unknown_keys_warn() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.yaml");
