@@ -19,6 +19,8 @@ pub struct Config {
     tree: Value,
     /// Human-readable origin, for error messages.
     origin: String,
+    /// The files read: `-c` and the `config_files` it included.
+    files: Vec<std::path::PathBuf>,
 }
 
 impl Config {
@@ -36,10 +38,41 @@ impl Config {
         let mut tree: Value =
             serde_yaml::from_str(DEFAULT_CONFIG).context("embedded default configuration")?;
         let mut origin = "built-in defaults".to_string();
-        if let Some(p) = path {
-            let mut user = read_yaml_mapping(p)?;
-            origin = p.display().to_string();
-            let included = include_config_files(p, &mut user)?;
+        let mut files = Vec::new();
+        // `-o config_files=...` adds includes, merged after the file's own
+        // (Falco's load_cmdline_config_files).
+        let is_include = |o: &String| {
+            o.split_once('=').is_some_and(|(k, _)| {
+                let k = k.trim();
+                k == "config_files"
+                    || k.starts_with("config_files[")
+                    || k.starts_with("config_files.")
+            })
+        };
+        let mut cmdline = Value::Mapping(Mapping::new());
+        for o in overrides.iter().filter(|o| is_include(o)) {
+            apply_override(&mut cmdline, o).with_context(|| format!("option -o {o}"))?;
+        }
+        let cmdline_includes = cmdline.get("config_files").cloned();
+        if path.is_some() || cmdline_includes.is_some() {
+            let main = path.unwrap_or(Path::new("-o config_files"));
+            let mut user = match path {
+                Some(p) => {
+                    files.push(p.to_path_buf());
+                    origin = p.display().to_string();
+                    read_yaml_mapping(p)?
+                }
+                None => Value::Mapping(Mapping::new()),
+            };
+            let mut included = include_config_files(main, &mut user)?;
+            if let Some(extra) = cmdline_includes {
+                // The includes of -o, merged into the same document.
+                if let Value::Mapping(u) = &mut user {
+                    u.insert(Value::String("config_files".into()), extra);
+                }
+                included.extend(include_config_files(main, &mut user)?);
+            }
+            files.extend(included.iter().cloned());
             if !included.is_empty() {
                 origin = format!(
                     "{origin} + {}",
@@ -56,10 +89,20 @@ impl Config {
             drop_unsupported(&tree, &mut user, "", &origin, warn);
             merge(&mut tree, user);
         }
-        for o in overrides {
+        for o in overrides.iter().filter(|o| !is_include(o)) {
             apply_override(&mut tree, o).with_context(|| format!("option -o {o}"))?;
         }
-        Ok(Config { tree, origin })
+        Ok(Config {
+            tree,
+            origin,
+            files,
+        })
+    }
+
+    /// The configuration files read (`-c`, then what its `config_files`
+    /// included), for Falco's sha256 metrics.
+    pub fn files(&self) -> &[std::path::PathBuf] {
+        &self.files
     }
 
     /// Where the configuration came from (for messages).
@@ -716,6 +759,66 @@ mod tests {
         assert!(e.contains("json_output") && e.contains("maybe"), "{e}");
         let e = c.u64("webserver.listen_port").unwrap_err().to_string();
         assert!(e.contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn config_files_strategies_follow_falco() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("a.yaml"),
+            "rules_files: [/a.yaml]\npriority: error\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("o.yaml"), "rules_files: [/o.yaml]\n").unwrap();
+        std::fs::write(d.join("n.yaml"), "priority: notice\nlog_level: debug\n").unwrap();
+        let main = d.join("main.yaml");
+        let p = |f: &str| d.join(f).display().to_string();
+        std::fs::write(
+            &main,
+            format!(
+                "rules_files: [/main.yaml]\nconfig_files:\n  - {}\n  - {}\n  - path: {}\n    strategy: add-only\n",
+                p("a.yaml"),
+                p("missing.yaml"),
+                p("n.yaml")
+            ),
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = Config::load(Some(&main), &[], &mut |x| w.push(x)).unwrap();
+        // append: lists grow, scalars are replaced; add-only: only new keys.
+        assert_eq!(c.strings("rules_files").unwrap(), ["/main.yaml", "/a.yaml"]);
+        assert_eq!(c.string("priority").unwrap(), "error");
+        assert_eq!(c.string("log_level").unwrap(), "debug");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.files().len(), 3, "main, a.yaml, n.yaml");
+        // override replaces lists too.
+        std::fs::write(
+            &main,
+            format!(
+                "rules_files: [/main.yaml]\nconfig_files:\n  - path: {}\n    strategy: override\n",
+                p("o.yaml")
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&main), &[], &mut |_| {}).unwrap();
+        assert_eq!(c.strings("rules_files").unwrap(), ["/o.yaml"]);
+        // Bad strategy and self-inclusion are errors.
+        std::fs::write(
+            &main,
+            format!(
+                "config_files:\n  - path: {}\n    strategy: merge\n",
+                p("o.yaml")
+            ),
+        )
+        .unwrap();
+        let e = format!(
+            "{:#}",
+            Config::load(Some(&main), &[], &mut |_| {}).unwrap_err()
+        );
+        assert!(e.contains("unknown strategy 'merge'"), "{e}");
+        std::fs::write(&main, format!("config_files: [{}]\n", main.display())).unwrap();
+        assert!(Config::load(Some(&main), &[], &mut |_| {}).is_err());
     }
 
     #[test]

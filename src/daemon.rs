@@ -326,6 +326,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         start_ns: kestrel_engine::output::time::now_epoch_ns(),
         reload_ts_ns: AtomicU64::new(kestrel_engine::output::time::now_epoch_ns()),
         metrics_cfg: Mutex::new(settings.metrics.clone()),
+        hashes: Mutex::new(file_hashes(&cfg, &settings)),
         kernel_release: kernel_release(),
         ncpus: (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).max(1) as u64,
     });
@@ -579,6 +580,8 @@ struct DaemonState {
     reload_ts_ns: AtomicU64,
     /// The Falco metrics settings in force.
     metrics_cfg: Mutex<crate::settings::MetricsSettings>,
+    /// SHA-256 of the rules files and configuration files in force.
+    hashes: Mutex<FileHashes>,
     /// `uname -r`.
     kernel_release: String,
     /// CPUs the probe has rings for.
@@ -621,6 +624,11 @@ impl DaemonState {
                 let st = o.stats();
                 st.dropped.total() + st.sinks.iter().map(|s| s.dropped.total()).sum::<u64>()
             });
+        let hashes = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         falco_metrics::Inputs {
             version: env!("CARGO_PKG_VERSION").to_string(),
             hostname: self.ctx.hostname.clone(),
@@ -647,6 +655,8 @@ impl DaemonState {
                 .collect(),
             resources: falco_metrics::Resources::read(),
             n_containers: self.ctx.containers.stats().known,
+            rules_sha256: hashes.rules,
+            config_sha256: hashes.config,
         }
     }
 
@@ -972,6 +982,7 @@ fn reload(
         settings.outputs.buffered_outputs = false;
     }
     let built = build(&settings)?;
+    let hashes = file_hashes(&cfg, &settings);
     let types = probe_event_types(&built.ruleset, &settings)?;
     let kf = crate::kfilter::derive(&built.ruleset, settings.kernel_filter);
     let filter = crate::kfilter::program(&kf);
@@ -1033,6 +1044,7 @@ fn reload(
     }
     drop(current_cfg);
     drop(outputs_guard);
+    *state.hashes.lock().unwrap_or_else(|p| p.into_inner()) = hashes;
     Ok((built.summary, settings))
 }
 
@@ -1268,4 +1280,59 @@ impl SnapshotTimer {
             }
         }
     }
+}
+
+/// SHA-256 (hex) of the files in force, by file name, as Falco reports
+/// them (`falcosecurity_falco_sha256_*_files_info`).
+#[derive(Debug, Default, Clone)]
+struct FileHashes {
+    rules: Vec<(String, String)>,
+    config: Vec<(String, String)>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Hashes the rules files (directories expanded; the embedded rules as
+/// `kestrel_rules.yaml`) and the configuration files read. A file that
+/// cannot be read now is left out.
+fn file_hashes(cfg: &Config, settings: &Settings) -> FileHashes {
+    let mut rules = Vec::new();
+    let embedded = || {
+        (
+            rulesrc::EMBEDDED_NAME.to_string(),
+            sha256_hex(rulesrc::EMBEDDED_RULES.as_bytes()),
+        )
+    };
+    if settings.rules_files.is_empty() {
+        rules.push(embedded());
+    }
+    for p in &settings.rules_files {
+        if p.as_os_str() == rulesrc::EMBEDDED_ENTRY {
+            rules.push(embedded());
+            continue;
+        }
+        let files = kestrel_engine::rules::loader::expand_rule_paths(std::slice::from_ref(p))
+            .unwrap_or_default();
+        for f in files {
+            if let Ok(b) = std::fs::read(&f) {
+                rules.push((file_name(&f), sha256_hex(&b)));
+            }
+        }
+    }
+    let config = cfg
+        .files()
+        .iter()
+        .filter_map(|f| Some((file_name(f), sha256_hex(&std::fs::read(f).ok()?))))
+        .collect();
+    FileHashes { rules, config }
 }

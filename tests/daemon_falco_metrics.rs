@@ -45,9 +45,12 @@ fn type_of(m: &Metrics, name: &str) -> Option<String> {
 fn falco_named_metrics_are_served_with_plausible_values() {
     let _g = common::serial();
     let tmp = common::tempdir();
+    let conf = tmp.path().join("site.yaml");
+    std::fs::write(&conf, "log_level: info\n").unwrap();
     let d = Daemon::start_with(DaemonOpts {
         rules: vec![rules_file(tmp.path())],
         options: vec!["metrics.kernel_event_counters_per_cpu_enabled=true".into()],
+        config: Some(conf.clone()),
         ..Default::default()
     });
     open_marker(tmp.path(), 3);
@@ -122,6 +125,17 @@ fn falco_named_metrics_are_served_with_plausible_values() {
         type_of(&m, "falcosecurity_falco_memory_rss_bytes").as_deref(),
         Some("gauge")
     );
+    // The memory of the daemon's cgroup, read where Falco reads it (cgroup
+    // v1's memory controller) or, on cgroup v2 only, its own cgroup's
+    // memory.current: at least the daemon's resident memory.
+    let cg = m.sum("falcosecurity_falco_container_memory_used_bytes", &[]);
+    let v1 = std::fs::read_to_string("/sys/fs/cgroup/memory/memory.usage_in_bytes")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok());
+    match v1 {
+        Some(v) => assert!((cg - v).abs() < v * 0.5, "{cg} vs {v}"),
+        None => assert!(cg >= rss * 0.5, "{cg} vs rss {rss}"),
+    }
     let cpu = m.sum("falcosecurity_falco_cpu_usage_ratio", &[]);
     assert!((0.0..=4.0).contains(&cpu), "{cpu}");
     assert!(m.sum("falcosecurity_falco_host_memory_used_bytes", &[]) > 0.0);
@@ -153,6 +167,40 @@ fn falco_named_metrics_are_served_with_plausible_values() {
         m.select(
             "falcosecurity_falco_kernel_release_info",
             &[("kernel_release", release.trim())]
+        )
+        .count(),
+        1,
+        "{}",
+        m.text
+    );
+    // The files in force, by name and SHA-256.
+    let sha = |p: &std::path::Path| -> String {
+        let o = std::process::Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let rules_sum = sha(&tmp.path().join("probe_rules.yaml"));
+    assert_eq!(
+        m.select(
+            "falcosecurity_falco_sha256_rules_files_info",
+            &[("file_name", "probe_rules.yaml"), ("sha256", &rules_sum)]
+        )
+        .count(),
+        1,
+        "{}",
+        m.text
+    );
+    let conf_sum = sha(&conf);
+    assert_eq!(
+        m.select(
+            "falcosecurity_falco_sha256_config_files_info",
+            &[("file_name", "site.yaml"), ("sha256", &conf_sum)]
         )
         .count(),
         1,
@@ -378,4 +426,39 @@ fn drop_alert_can_carry_falcos_name_and_fields() {
         .alerts_where(|a| common::rule_of(a).starts_with("kestrel internal"))
         .is_empty());
     d.stop();
+}
+
+#[test]
+fn daemon_runs_with_a_stock_falco_yaml() {
+    let _g = common::serial();
+    let stock = common::repo().join("tests/data/falco-0.44/falco.yaml");
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(stock),
+        rules: vec![common::default_rules()],
+        // Falco's file turns its Prometheus metrics off; turned on here to
+        // see them next to a stock configuration's other settings.
+        options: vec!["webserver.prometheus_metrics_enabled=true".into()],
+        ..Default::default()
+    });
+    let tmp = common::tempdir();
+    let n = common::nonce("stock");
+    let nf = tmp.path().join(&n);
+    std::fs::write(&nf, b"").unwrap();
+    common::run(common::quiet("cat").arg("/etc/shadow").arg(&nf));
+    let a = d
+        .wait_alert(|a| common::output_has(a, &n), Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("no alert; stderr:\n{}", d.stderr()));
+    assert_eq!(a["source"], "syscall");
+    let m = d.wait_metrics(
+        |m| m.sum("falcosecurity_falco_rules_matches_total", &[]) >= 1.0,
+        Duration::from_secs(2),
+    );
+    assert!(m.sum("falcosecurity_scap_n_evts_total", &[]) > 0.0);
+    let err = d.stop();
+    assert_eq!(
+        err.matches("Falco configuration key 'engine' is not supported")
+            .count(),
+        1,
+        "{err}"
+    );
 }

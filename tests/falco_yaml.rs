@@ -250,4 +250,20 @@ fn etc_falco_layout_rules_d_and_config_d() {
         "{}",
         text(&o.stderr)
     );
+
+    std::fs::remove_file(t.join("config.d/30-bad.yaml")).unwrap();
+
+    // `-o config_files=...` includes more, after the file's own.
+    std::fs::write(t.join("late.yaml"), "priority: critical\n").unwrap();
+    let late = format!("config_files={}", p("late.yaml"));
+    let o = kestrel(&["-c", main.to_str().unwrap(), "-o", &late, "--support"]);
+    ok(&o);
+    let j: Value = serde_json::from_str(&text(&o.stdout)).unwrap();
+    assert_eq!(j["config"]["priority"], "critical");
+    assert_eq!(j["config"]["json_output"], true);
+    // And without -c.
+    let o = kestrel(&["-o", &late, "-r", "rules/kestrel_rules.yaml", "--support"]);
+    ok(&o);
+    let j: Value = serde_json::from_str(&text(&o.stdout)).unwrap();
+    assert_eq!(j["config"]["priority"], "critical");
 }

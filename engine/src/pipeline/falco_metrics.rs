@@ -253,6 +253,8 @@ pub struct Resources {
     pub host_procs_running: u64,
     /// Allocated file handles on the host.
     pub host_open_fds: u64,
+    /// Memory charged to kestrel's cgroup, bytes.
+    pub container_memory_used_bytes: u64,
 }
 
 fn field_kb(text: &str, key: &str) -> Option<u64> {
@@ -321,6 +323,7 @@ impl Resources {
                 }
             }
         }
+        r.container_memory_used_bytes = cgroup_memory_bytes();
         if let Ok(s) = std::fs::read_to_string("/proc/sys/fs/file-nr") {
             r.host_open_fds = s
                 .split_whitespace()
@@ -330,6 +333,31 @@ impl Resources {
         }
         r
     }
+}
+
+/// Memory charged to kestrel's cgroup: the file `FALCO_CGROUP_MEM_PATH`
+/// names (Falco's variable), else cgroup v1's
+/// `/sys/fs/cgroup/memory/memory.usage_in_bytes` (Falco's default), else
+/// cgroup v2's `memory.current` of kestrel's own cgroup; 0 when none can
+/// be read.
+fn cgroup_memory_bytes() -> u64 {
+    let read = |p: &str| -> Option<u64> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
+    if let Ok(p) = std::env::var("FALCO_CGROUP_MEM_PATH") {
+        return read(&p).unwrap_or(0);
+    }
+    if let Some(v) = read("/sys/fs/cgroup/memory/memory.usage_in_bytes") {
+        return v;
+    }
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|s| {
+            let path = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+            read(&format!(
+                "/sys/fs/cgroup{}/memory.current",
+                path.trim_end_matches('/')
+            ))
+        })
+        .unwrap_or(0)
 }
 
 pub use super::metrics::RuleCountRow;
@@ -365,6 +393,10 @@ pub struct Inputs {
     pub resources: Resources,
     /// Containers with cached metadata.
     pub n_containers: u64,
+    /// Rules files loaded: file name (no directory) and SHA-256, hex.
+    pub rules_sha256: Vec<(String, String)>,
+    /// Configuration files read: file name and SHA-256, hex.
+    pub config_sha256: Vec<(String, String)>,
 }
 
 /// Falco's drop buckets whose enter-event counters Falco 0.44 still serves,
@@ -388,6 +420,18 @@ pub fn collect(i: &Inputs, flags: Flags) -> Vec<FalcoMetric> {
         "version",
         &[("version", &i.version)],
     )];
+    for (name, list) in [
+        ("sha256_rules_files", &i.rules_sha256),
+        ("sha256_config_files", &i.config_sha256),
+    ] {
+        for (file, sum) in list {
+            m.push(FalcoMetric::info(
+                "falco",
+                name,
+                &[("file_name", file), ("sha256", sum)],
+            ));
+        }
+    }
     m.push(FalcoMetric::new(
         "falco",
         "outputs_queue_num_drops",
@@ -514,6 +558,11 @@ pub fn collect(i: &Inputs, flags: Flags) -> Vec<FalcoMetric> {
             ("memory_rss_kb", Kib, r.memory_rss_kb as f64),
             ("memory_vsz_kb", Kib, r.memory_vsz_kb as f64),
             ("memory_pss_kb", Kib, r.memory_pss_kb as f64),
+            (
+                "container_memory_used_bytes",
+                Bytes,
+                r.container_memory_used_bytes as f64,
+            ),
             ("host_cpu_usage_perc", Perc, r.host_cpu_usage_perc),
             ("host_memory_used_kb", Kib, r.host_memory_used_kb as f64),
             ("host_procs_running", Count, r.host_procs_running as f64),
@@ -626,6 +675,18 @@ pub fn snapshot_fields(
         "falco.outputs_queue_num_drops".into(),
         json!(i.outputs_queue_drops),
     );
+    for (file, sum) in &i.rules_sha256 {
+        f.insert(
+            format!("falco.sha256_rules_file.{}", sanitize_rule_name(file)),
+            json!(sum),
+        );
+    }
+    for (file, sum) in &i.config_sha256 {
+        f.insert(
+            format!("falco.sha256_config_file.{}", sanitize_rule_name(file)),
+            json!(sum),
+        );
+    }
     f.insert("evt.source".into(), json!("syscall"));
     f.insert("scap.engine_name".into(), json!("kestrel"));
     let evts: u64 = i.per_cpu.iter().map(|c| c.0).sum();
@@ -718,8 +779,8 @@ impl Status {
 /// metrics collector, modern eBPF engine), with kestrel's status.
 pub const CATALOGUE: &[(&str, Status, &str)] = &[
     ("falcosecurity_falco_version_info", Status::Partly, "label version is kestrel's version"),
-    ("falcosecurity_falco_sha256_rules_files_info", Status::No, "kestrel does not hash its rules files"),
-    ("falcosecurity_falco_sha256_config_files_info", Status::No, "kestrel does not hash its configuration files"),
+    ("falcosecurity_falco_sha256_rules_files_info", Status::Yes, "labels file_name, sha256; the embedded rules as kestrel_rules.yaml"),
+    ("falcosecurity_falco_sha256_config_files_info", Status::Yes, "labels file_name, sha256: -c and the config_files it included"),
     ("falcosecurity_falco_outputs_queue_num_drops_total", Status::Yes, "alerts the outputs lost (queue full or delivery given up)"),
     ("falcosecurity_falco_reload_timestamp_nanoseconds", Status::Yes, "start or last SIGHUP reload"),
     ("falcosecurity_falco_rules_matches_total", Status::Yes, "labels priority (number), rule_name, source, tag_<tag>=\"true\"; rules with no match are left out, as in Falco"),
@@ -740,7 +801,7 @@ pub const CATALOGUE: &[(&str, Status, &str)] = &[
     ("falcosecurity_falco_memory_rss_bytes", Status::Yes, ""),
     ("falcosecurity_falco_memory_vsz_bytes", Status::Yes, ""),
     ("falcosecurity_falco_memory_pss_bytes", Status::Yes, ""),
-    ("falcosecurity_falco_container_memory_used_bytes", Status::No, "not read (Falco reads a cgroup v1 file)"),
+    ("falcosecurity_falco_container_memory_used_bytes", Status::Yes, "FALCO_CGROUP_MEM_PATH, else cgroup v1's memory.usage_in_bytes as in Falco, else kestrel's cgroup v2 memory.current"),
     ("falcosecurity_falco_host_cpu_usage_ratio", Status::Yes, ""),
     ("falcosecurity_falco_host_memory_used_bytes", Status::Yes, ""),
     ("falcosecurity_falco_host_procs_running_total", Status::Yes, ""),
@@ -791,6 +852,8 @@ mod tests {
                 ..Resources::default()
             },
             n_containers: 0,
+            rules_sha256: vec![("r.yaml".into(), "ab".into())],
+            config_sha256: vec![],
         }
     }
 
@@ -826,6 +889,7 @@ mod tests {
             "falcosecurity_falco_duration_seconds_total",
             "falcosecurity_falco_host_num_cpus_total",
             "falcosecurity_evt_hostname_info",
+            "falcosecurity_falco_sha256_rules_files_info",
         ] {
             assert!(
                 names.iter().any(|n| n == want),
