@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use clap::CommandFactory;
 use kestrel_engine::event::syscalls::SYSCALLS_X86_64;
 use kestrel_engine::event::EVENTS;
-use kestrel_engine::fields::{flag, CATALOG};
+use kestrel_engine::fields::{flag, CATALOG, UNAVAILABLE};
 use kestrel_engine::pipeline::falco_metrics::CATALOGUE as METRICS;
 
 /// Falco 0.44.1's command-line options (userspace/falco/app/options.cpp):
@@ -126,7 +126,9 @@ const KEY_NOTES: &[(&str, &str)] = &[
 ];
 
 const FALCO_EVENT_TYPES: &str = include_str!("../tests/data/falco-0.44/event_types.tsv");
-const FALCO_FIELDS: &str = include_str!("../tests/data/falco-0.44/syscall_fields.txt");
+/// Falco 0.44.1's `--list=syscall` catalogue (libs 0.25.4 and the container
+/// plugin 0.7.1), one field a line, tab-separated, name first.
+const FALCO_FIELDS: &str = include_str!("../tests/data/falco-0.44-syscall-fields.txt");
 
 fn note(key: &str) -> &'static str {
     KEY_NOTES
@@ -249,16 +251,22 @@ pub fn markdown() -> String {
     .expect("write to String");
 
     // Fields.
-    let falco_fields: Vec<&str> = FALCO_FIELDS.lines().filter(|l| !l.is_empty()).collect();
+    let falco_fields: Vec<&str> = FALCO_FIELDS
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
     let kestrel_fields: BTreeSet<&str> = CATALOG.iter().map(|d| d.name).collect();
     let mut rows = String::new();
     let mut have = 0;
     for f in &falco_fields {
         let def = CATALOG.iter().find(|d| d.name == *f);
-        let status = match def {
-            Some(d) if d.has(flag::DEPRECATED) => "yes (deprecated)",
-            Some(_) => "yes",
-            None => "no",
+        let reason = UNAVAILABLE.iter().find(|(n, _)| n == f).map(|(_, r)| *r);
+        let status = match (def, reason) {
+            (Some(d), _) if d.has(flag::DEPRECATED) => "yes (deprecated)".to_string(),
+            (Some(_), _) => "yes".to_string(),
+            (None, Some(r)) => format!("no: {r}"),
+            (None, None) => "no".to_string(),
         };
         have += usize::from(def.is_some());
         writeln!(rows, "| `{f}` | {status} |").expect("write to String");
@@ -273,8 +281,7 @@ pub fn markdown() -> String {
         m,
         "## Fields (syscall source)\n\n\
          {have} of Falco's {} syscall-source fields are in kestrel's catalogue (`kestrel --list`).\n\
-         Fields kestrel has beyond that list (Falco takes container.* and k8s.* from its container\n\
-         plugin): {}.\n\n| Falco field | kestrel |\n|---|---|\n{rows}",
+         Fields kestrel has beyond that list: {}.\n\n| Falco field | kestrel |\n|---|---|\n{rows}",
         falco_fields.len(),
         if extra.is_empty() {
             "none".to_string()
