@@ -15,11 +15,11 @@ use io_uring::{opcode, squeue, types, IoUring};
 /// How a ring is set up and its requests flagged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RingOpts {
-    /// IORING_SETUP_SQPOLL: a kernel thread (iou-sqp-<pid>) polls the
+    /// IORING_SETUP_SQPOLL: a kernel thread (`iou-sqp-<pid>`) polls the
     /// submission queue.
     pub sqpoll: bool,
     /// IOSQE_ASYNC on every request: punted to an io-wq worker
-    /// (iou-wrk-<pid>) instead of being tried inline.
+    /// (`iou-wrk-<pid>`) instead of being tried inline.
     pub punt: bool,
     /// IOSQE_IO_LINK between the requests of one batch.
     pub link: bool,
