@@ -29,6 +29,9 @@ pub struct RingOpts {
 pub struct Ring {
     ring: IoUring,
     opts: RingOpts,
+    /// io_uring_enter(2) calls made (ok, failed) since the last
+    /// [`Ring::take_enters`].
+    enters: (u64, u64),
 }
 
 impl std::fmt::Debug for Ring {
@@ -106,7 +109,24 @@ impl Ring {
         Ok(Ring {
             ring: b.build(entries)?,
             opts,
+            enters: (0, 0),
         })
+    }
+
+    /// The io_uring_enter(2) calls made since the last call, as (ok,
+    /// failed), for a ledger (without SQPOLL every wait is one call).
+    pub fn take_enters(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.enters)
+    }
+
+    fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        let r = self.ring.submit_and_wait(want);
+        if r.is_ok() {
+            self.enters.0 += 1;
+        } else {
+            self.enters.1 += 1;
+        }
+        r
     }
 
     /// Submits `sqes` as one batch (linked if the ring says so) and waits
@@ -134,7 +154,7 @@ impl Ring {
                     .map_err(|_| io::Error::other("io_uring submission queue full"))?;
             }
         }
-        self.ring.submit_and_wait(n)?;
+        self.submit_and_wait(n)?;
         let mut res = vec![0i32; n];
         let mut got = 0;
         while got < n {
@@ -150,7 +170,7 @@ impl Ring {
             }
             drop(cq);
             if got < n && !any {
-                self.ring.submit_and_wait(1)?;
+                self.submit_and_wait(1)?;
             }
         }
         Ok(res)
