@@ -64,6 +64,8 @@ pub enum FlagSet {
     FinitModule,
     /// fcntl(2) command (`F_DUPFD`, `F_SETFL`, ...), an enumeration.
     FcntlCmd,
+    /// io_uring_setup(2) flags (`IORING_SETUP_SQPOLL`, ...).
+    IoUringSetup,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -1174,7 +1176,7 @@ pub const EVENTS: &[EventInfo] = &[
             p("entries", K::Uint),
             p("sq_entries", K::Uint),
             p("cq_entries", K::Uint),
-            p("flags", K::Hex),
+            p("flags", K::Flags(F::IoUringSetup)),
             p("sq_thread_cpu", K::Int),
             p("sq_thread_idle", K::Uint),
             p("features", K::Hex),
