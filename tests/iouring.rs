@@ -295,6 +295,26 @@ fn io_uring_requests_are_the_syscalls_they_stand_for() {
         assert_has(&e, &format!("rawres={}", res[1]));
         assert_eq!(e["output_fields"]["fd.name"], "/etc/hostname");
     });
+    // Registered (fixed) files: the fd parameter is the index, the file
+    // is the request's own, so fd.name and the tuple are right.
+    check("read through a fixed file", &|| {
+        let (pid, res) = uring(&["read-fixed", "/etc/hostname"]);
+        assert!(res[1] >= 0, "{res:?}");
+        let e = decoded_type(&d, pid, "io_uring_op");
+        assert_has(&e, "op=READ");
+        assert_has(&e, "fd=0");
+        assert_eq!(e["output_fields"]["fd.name"], "/etc/hostname");
+    });
+    check("connect through a fixed file", &|| {
+        let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = l.local_addr().unwrap().port();
+        let (pid, res) = uring(&["connect-fixed", &format!("127.0.0.1:{port}")]);
+        drop(l);
+        assert_eq!(res[1], 0, "{res:?}");
+        let e = decoded_type(&d, pid, "connect");
+        assert_has(&e, "op=CONNECT");
+        assert_has(&e, &format!("->127.0.0.1:{port}"));
+    });
     check("accept", &|| {
         let (pid, res) = uring(&["accept"]);
         assert!(res[1] >= 0, "accept: {res:?}");
