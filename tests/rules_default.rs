@@ -453,7 +453,7 @@ fn fires() -> Vec<Fire> {
             "Notice",
             with(
                 host("io_uring_setup", "curing"),
-                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.entries": "8", "evt.arg.flags": "2"}),
+                json!({"evt.res": "SUCCESS", "evt.rawres": 3, "evt.arg.entries": "8", "evt.arg.flags": "IORING_SETUP_SQPOLL"}),
             ),
             vec![
                 ("proc.name", json!("curing")),

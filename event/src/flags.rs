@@ -531,6 +531,19 @@ const MMAP: &[(u64, &str)] = &[
     (0x2000, "MAP_LOCKED"),
 ];
 
+/// io_uring_setup(2) flags: Falco's names (`io_uring_setup_flags`), whose
+/// `PPM_IORING_SETUP_*` values equal the kernel's for these bits; newer
+/// kernel bits have no Falco name.
+const IO_URING_SETUP: &[(u64, &str)] = &[
+    (1 << 0, "IORING_SETUP_IOPOLL"),
+    (1 << 1, "IORING_SETUP_SQPOLL"),
+    (1 << 2, "IORING_SETUP_SQ_AFF"),
+    (1 << 3, "IORING_SETUP_CQSIZE"),
+    (1 << 4, "IORING_SETUP_CLAMP"),
+    (1 << 5, "IORING_SETUP_ATTACH_WQ"),
+    (1 << 6, "IORING_SETUP_R_DISABLED"),
+];
+
 /// `(value, name)` pairs of a flag set or enumeration, in Falco's order.
 /// Values are in the rendering domain (see the module documentation): for
 /// [`FlagSet::Open`] and [`FlagSet::FdFlags`] that is Falco's `PPM_O_*`
@@ -560,6 +573,7 @@ pub fn table(set: FlagSet) -> &'static [(u64, &'static str)] {
         FlagSet::Signal => SIGNAL,
         FlagSet::Prot => PROT,
         FlagSet::Mmap => MMAP,
+        FlagSet::IoUringSetup => IO_URING_SETUP,
     }
 }
 

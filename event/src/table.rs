@@ -70,6 +70,8 @@ pub enum FlagSet {
     Prot,
     /// mmap flags (`MAP_SHARED|MAP_ANONYMOUS`).
     Mmap,
+    /// io_uring_setup(2) flags (`IORING_SETUP_SQPOLL`, ...).
+    IoUringSetup,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -2308,7 +2310,7 @@ pub const EVENTS: &[EventInfo] = &[
             p("entries", K::Uint),
             p("sq_entries", K::Uint),
             p("cq_entries", K::Uint),
-            p("flags", K::Hex),
+            p("flags", K::Flags(F::IoUringSetup)),
             p("sq_thread_cpu", K::Int),
             p("sq_thread_idle", K::Uint),
             p("features", K::Hex),

@@ -51,11 +51,13 @@ pub enum Sys {
     Read,
     /// io_uring_setup(2).
     IoUringSetup,
+    /// io_uring_enter(2).
+    IoUringEnter,
 }
 
 impl Sys {
     /// Number of variants.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     /// Every variant, in index order.
     pub const ALL: [Sys; Sys::COUNT] = [
         Sys::Openat,
@@ -76,6 +78,7 @@ impl Sys {
         Sys::Write,
         Sys::Read,
         Sys::IoUringSetup,
+        Sys::IoUringEnter,
     ];
 
     /// The event type name.
@@ -99,6 +102,7 @@ impl Sys {
             Sys::Write => "write",
             Sys::Read => "read",
             Sys::IoUringSetup => "io_uring_setup",
+            Sys::IoUringEnter => "io_uring_enter",
         }
     }
 

@@ -8,7 +8,7 @@
 //! | `getppid` | getppid | getppid (kestrel filters it in the kernel) |
 //! | `mixed` | a fixed cycle of 10: 7 open, 2 connect, 1 exec | as above |
 //! | `trigger` | the next action of the trigger table ([`crate::trigger`]) | per action |
-//! | `iouring` | a fixed cycle of 3 through one io_uring per thread: 2 × (openat + close of a prepared file), 1 × (socket(2), then connect + close to the loopback listener) | openat, close, connect as io_uring requests (kestrel reports them as those types); socket; io_uring_setup once per thread; the listener thread: accept4, close |
+//! | `iouring` | a fixed cycle of 3 through one io_uring per thread: 2 × (openat + close of a prepared file), 1 × (socket(2), then connect + close to the loopback listener) | openat, close, connect as io_uring requests (kestrel reports them as those types), one io_uring_enter each; socket; io_uring_setup once per thread; the listener thread: accept4, close |
 //!
 //! Everything an operation needs (files, the listener, argv strings) is
 //! created before the measurement starts, so an operation issues only the
@@ -366,13 +366,23 @@ impl IouringWorkload {
         }
     }
 
-    /// A request's result as the ledger's outcome.
+    /// A request's result as the ledger's outcome, with the
+    /// io_uring_enter calls it took.
     fn ring_result(
         l: &mut Ledger,
+        ring: &mut crate::uring::Ring,
         sys: crate::ledger::Sys,
         what: &str,
         r: std::io::Result<i32>,
     ) -> Result<i32, OpError> {
+        use crate::ledger::{Rel, Sys};
+        let (ok, failed) = ring.take_enters();
+        for _ in 0..ok {
+            l.record(Rel::Own, Sys::IoUringEnter, true);
+        }
+        for _ in 0..failed {
+            l.record(Rel::Own, Sys::IoUringEnter, false);
+        }
         let r = r.map_err(|e| OpError(format!("io_uring_enter ({what}): {e}")))?;
         l.record(crate::ledger::Rel::Own, sys, r >= 0);
         if r < 0 {
@@ -398,13 +408,10 @@ impl Workload for IouringWorkload {
         if which == 'O' {
             let p = &self.paths[self.next];
             self.next = (self.next + 1) % self.paths.len();
-            let fd = Self::ring_result(
-                l,
-                Sys::Openat,
-                "openat",
-                ring.openat(libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC, 0),
-            )?;
-            Self::ring_result(l, Sys::Close, "close", ring.close(fd)).map(|_| ())
+            let r = ring.openat(libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC, 0);
+            let fd = Self::ring_result(l, ring, Sys::Openat, "openat", r)?;
+            let r = ring.close(fd);
+            Self::ring_result(l, ring, Sys::Close, "close", r).map(|_| ())
         } else {
             let fd = sys::socket(
                 l,
@@ -416,14 +423,11 @@ impl Workload for IouringWorkload {
             let c = sys::set_linger_zero(fd)
                 .map_err(|e| OpError::sys("setsockopt SO_LINGER", e))
                 .and_then(|()| {
-                    Self::ring_result(
-                        l,
-                        Sys::Connect,
-                        "connect",
-                        ring.connect(fd, self.addr.to_std()),
-                    )
+                    let r = ring.connect(fd, self.addr.to_std());
+                    Self::ring_result(l, ring, Sys::Connect, "connect", r)
                 });
-            let x = Self::ring_result(l, Sys::Close, "close", ring.close(fd));
+            let r = ring.close(fd);
+            let x = Self::ring_result(l, ring, Sys::Close, "close", r);
             c.and(x).map(|_| ())
         }
     }

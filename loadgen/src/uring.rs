@@ -15,11 +15,11 @@ use io_uring::{opcode, squeue, types, IoUring};
 /// How a ring is set up and its requests flagged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RingOpts {
-    /// IORING_SETUP_SQPOLL: a kernel thread (iou-sqp-<pid>) polls the
+    /// IORING_SETUP_SQPOLL: a kernel thread (`iou-sqp-<pid>`) polls the
     /// submission queue.
     pub sqpoll: bool,
     /// IOSQE_ASYNC on every request: punted to an io-wq worker
-    /// (iou-wrk-<pid>) instead of being tried inline.
+    /// (`iou-wrk-<pid>`) instead of being tried inline.
     pub punt: bool,
     /// IOSQE_IO_LINK between the requests of one batch.
     pub link: bool,
@@ -29,6 +29,9 @@ pub struct RingOpts {
 pub struct Ring {
     ring: IoUring,
     opts: RingOpts,
+    /// io_uring_enter(2) calls made (ok, failed) since the last
+    /// [`Ring::take_enters`].
+    enters: (u64, u64),
 }
 
 impl std::fmt::Debug for Ring {
@@ -106,7 +109,24 @@ impl Ring {
         Ok(Ring {
             ring: b.build(entries)?,
             opts,
+            enters: (0, 0),
         })
+    }
+
+    /// The io_uring_enter(2) calls made since the last call, as (ok,
+    /// failed), for a ledger (without SQPOLL every wait is one call).
+    pub fn take_enters(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.enters)
+    }
+
+    fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        let r = self.ring.submit_and_wait(want);
+        if r.is_ok() {
+            self.enters.0 += 1;
+        } else {
+            self.enters.1 += 1;
+        }
+        r
     }
 
     /// Submits `sqes` as one batch (linked if the ring says so) and waits
@@ -134,7 +154,7 @@ impl Ring {
                     .map_err(|_| io::Error::other("io_uring submission queue full"))?;
             }
         }
-        self.ring.submit_and_wait(n)?;
+        self.submit_and_wait(n)?;
         let mut res = vec![0i32; n];
         let mut got = 0;
         while got < n {
@@ -150,7 +170,7 @@ impl Ring {
             }
             drop(cq);
             if got < n && !any {
-                self.ring.submit_and_wait(1)?;
+                self.submit_and_wait(1)?;
             }
         }
         Ok(res)
@@ -221,6 +241,22 @@ impl Ring {
     /// read through the ring.
     pub fn read(&mut self, fd: i32, buf: &mut [u8]) -> io::Result<i32> {
         self.one(opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32).build())
+    }
+
+    /// Registers `fds` as the ring's fixed files (indexes 0..).
+    pub fn register_files(&mut self, fds: &[i32]) -> io::Result<()> {
+        self.ring.submitter().register_files(fds)
+    }
+
+    /// read through the ring of fixed file `index` (IOSQE_FIXED_FILE).
+    pub fn read_fixed_file(&mut self, index: u32, buf: &mut [u8]) -> io::Result<i32> {
+        self.one(opcode::Read::new(types::Fixed(index), buf.as_mut_ptr(), buf.len() as u32).build())
+    }
+
+    /// connect through the ring of fixed file `index` (IOSQE_FIXED_FILE).
+    pub fn connect_fixed_file(&mut self, index: u32, addr: SocketAddr) -> io::Result<i32> {
+        let a = RawAddr::new(addr);
+        self.one(opcode::Connect::new(types::Fixed(index), a.ptr(), a.len).build())
     }
 
     /// renameat2 through the ring.
@@ -305,7 +341,9 @@ fn cstr(s: &str) -> Result<CString, String> {
 /// object: `{"pid":..,"op":..,"results":[..]}`. Ops: `open PATH`,
 /// `openat2 PATH`, `create PATH`, `close-after-open PATH`, `connect
 /// ADDR:PORT`, `rename OLD NEW`, `unlink PATH`, `rmdir PATH`, `mkdir
-/// PATH`, `symlink TARGET LINK`, `link OLD NEW`, `read PATH`, `accept`
+/// PATH`, `symlink TARGET LINK`, `link OLD NEW`, `read PATH`, `read-fixed
+/// PATH` and `connect-fixed ADDR:PORT` (through a registered file,
+/// IOSQE_FIXED_FILE), `accept`
 /// (a loopback listener and a client of its own), `send-recv` (a
 /// socketpair), `chain DIR FILE` (mkdirat linked to openat O_CREAT).
 pub fn uring_command(opts: RingOpts, args: &[String]) -> Result<String, String> {
@@ -368,6 +406,40 @@ pub fn uring_command(opts: RingOpts, args: &[String]) -> Result<String, String> 
                 fd
             };
             vec![fd.into(), n.into()]
+        }
+        "read-fixed" => {
+            // open(2) itself, then the read through a registered file.
+            let p = cstr(arg(0)?)?;
+            // SAFETY: a valid path; the fd stays open for the process's life.
+            let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(format!("open: {}", io::Error::last_os_error()));
+            }
+            ring.register_files(&[fd])
+                .map_err(|x| format!("io_uring_register: {x}"))?;
+            let mut buf = [0u8; 64];
+            vec![
+                fd.into(),
+                ring.read_fixed_file(0, &mut buf).map_err(e)?.into(),
+            ]
+        }
+        "connect-fixed" => {
+            let a: SocketAddr = arg(0)?
+                .parse()
+                .map_err(|x| format!("uring connect-fixed: {x}"))?;
+            let dom = if a.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
+            // SAFETY: plain socket(2).
+            let fd = unsafe { libc::socket(dom, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(format!("socket: {}", io::Error::last_os_error()));
+            }
+            ring.register_files(&[fd])
+                .map_err(|x| format!("io_uring_register: {x}"))?;
+            vec![fd.into(), ring.connect_fixed_file(0, a).map_err(e)?.into()]
         }
         "connect" => {
             let a: SocketAddr = arg(0)?.parse().map_err(|x| format!("uring connect: {x}"))?;

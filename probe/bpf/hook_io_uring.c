@@ -406,8 +406,13 @@ int BPF_PROG(kst_uring_complete, void *ctx_, void *req, struct io_uring_cqe *cqe
 	}
 	/* The file the request used (assigned at issue, fixed files too). */
 	__u64 file = (__u64)BPF_CORE_READ((struct io_kiocb *)req, file);
-	if (!(ret < 0 && kst_drop_failed))
+	if (!(ret < 0 && kst_drop_failed)) {
+		/* As at sys_exit: the socket's later close(2) is state the
+		 * interest filter must let through. */
+		if ((v->type == KST_EV_CONNECT && !v->fixed) || v->type == KST_EV_ACCEPT4)
+			kst_note_sockfd(ht, v->type, ret, v->fd0);
 		kst_uring_emit(ht, v, file, ret, extra);
+	}
 	if (!(cflags & KST_CQE_F_MORE))
 		bpf_map_delete_elem(&kst_uring_req, &key);
 	return 0;

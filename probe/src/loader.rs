@@ -43,6 +43,37 @@ const OPTIONAL_PROGRAMS: &[(&str, &str)] = &[
     ("kst_uring_complete", "io_uring_complete"),
 ];
 
+/// The command structs of the io_uring ops the probe decodes, and the ops
+/// that degrade to the generic `io_uring_op` event when the running
+/// kernel's BTF lacks the struct (missing members degrade the same way in
+/// the program, by CO-RE field checks).
+const URING_LAYOUTS: &[(&str, &str)] = &[
+    ("io_kiocb", "every io_uring request (none is reported)"),
+    ("io_open", "OPENAT, OPENAT2"),
+    ("io_close", "CLOSE"),
+    ("io_connect", "CONNECT"),
+    ("io_accept", "ACCEPT"),
+    ("io_sr_msg", "SEND, RECV"),
+    ("io_rename", "RENAMEAT"),
+    ("io_unlink", "UNLINKAT"),
+    ("io_mkdir", "MKDIRAT"),
+    ("io_link", "SYMLINKAT, LINKAT"),
+];
+
+/// Logs, once per load, each io_uring op the kernel's BTF cannot describe.
+fn log_missing_uring_layouts(btf: &Btf) {
+    for (st, ops) in URING_LAYOUTS {
+        if btf
+            .id_by_type_name_kind(st, aya_obj::btf::BtfKind::Struct)
+            .is_err()
+        {
+            log::warn!(
+                "io_uring: struct {st} is not in the kernel's BTF: {ops} reported as io_uring_op events without their parameters"
+            );
+        }
+    }
+}
+
 /// How to load the probe.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -270,6 +301,7 @@ impl Probe {
                 .load(tp, &btf)
                 .map_err(|e| program_error(name, e))?;
         }
+        log_missing_uring_layouts(&btf);
         let mut optional = Vec::new();
         for (name, tp) in OPTIONAL_PROGRAMS {
             match tracepoint(&mut probe.ebpf, name)?.load(tp, &btf) {
@@ -585,6 +617,21 @@ pub(crate) fn attach_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_kernel_describes_every_decoded_io_uring_op() {
+        let btf = load_btf().expect("kernel BTF");
+        for (st, _) in URING_LAYOUTS {
+            assert!(
+                btf.id_by_type_name_kind(st, aya_obj::btf::BtfKind::Struct)
+                    .is_ok(),
+                "struct {st} missing"
+            );
+        }
+        assert!(btf
+            .id_by_type_name_kind("io_no_such_op", aya_obj::btf::BtfKind::Struct)
+            .is_err());
+    }
 
     #[test]
     fn missing_btf_is_a_clear_error() {
