@@ -2765,7 +2765,7 @@ pub fn is_known_event_name(name: &str) -> bool {
 
 /// Why kestrel cannot capture the event type `name` on this machine
 /// (x86_64), or `None` when it can (or the name is not an event type at
-/// all). The reason completes "evt.type <name> ...".
+/// all). The reason completes "event type `name` ...".
 pub fn uncapturable_reason(name: &str) -> Option<&'static str> {
     if EventType::from_name(name).is_some() || !is_known_event_name(name) {
         return None;
