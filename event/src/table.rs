@@ -2148,7 +2148,8 @@ pub const EVENTS: &[EventInfo] = &[
         ]
     ),
     // fcntl: only F_DUPFD and F_DUPFD_CLOEXEC return a descriptor, but
-    // Falco types the result as an fd whatever the command.
+    // Falco types the result as an fd whatever the command; `arg` is the
+    // third argument, as in Falco's exit event.
     ev!(
         141,
         "fcntl",
@@ -2159,6 +2160,7 @@ pub const EVENTS: &[EventInfo] = &[
         &[
             p("fd", K::Fd),
             p("cmd", K::Enum(F::FcntlCmd)),
+            p("arg", K::Hex),
             hidden("fdinfo", K::FdInfo),
         ]
     ),
