@@ -2775,6 +2775,13 @@ pub fn uncapturable_reason(name: &str) -> Option<&'static str> {
     if FALCO_OTHER_ARCH.contains(&name) {
         return Some("is not a system call on x86_64");
     }
+    if let Some((falco, _)) = FALCO_SYSCALL_ALIASES.iter().find(|(_, sc)| *sc == name) {
+        return Some(match *falco {
+            "pread" => "is captured under Falco's name 'pread'",
+            "pwrite" => "is captured under Falco's name 'pwrite'",
+            _ => "is captured under Falco's name 'prlimit'",
+        });
+    }
     match name {
         "container" => Some("is a Falco plugin/container meta-event kestrel does not produce"),
         "signaldeliver" | "switch" | "pluginevent" => {
@@ -2867,6 +2874,7 @@ mod tests {
         assert_eq!(uncapturable_reason("read"), None);
         assert_eq!(uncapturable_reason("nosuchcall"), None);
         assert!(uncapturable_reason("umount").is_some());
+        assert!(uncapturable_reason("pread64").is_some_and(|r| r.contains("'pread'")));
         assert!(uncapturable_reason("uselib").is_some());
     }
 
