@@ -70,6 +70,14 @@ pub enum FlagSet {
     Prot,
     /// mmap flags (`MAP_SHARED|MAP_ANONYMOUS`).
     Mmap,
+    /// access(2) mode (`R_OK|W_OK`, `F_OK`).
+    Access,
+    /// lseek(2) whence (`SEEK_SET`, ...), an enumeration.
+    Whence,
+    /// flock(2) operation (`LOCK_EX|LOCK_NB`).
+    Flock,
+    /// mlockall(2) flags (`MCL_CURRENT|MCL_FUTURE`).
+    Mlockall,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -1704,7 +1712,7 @@ pub const EVENTS: &[EventInfo] = &[
         Some(21),
         [
             (p("name", K::Path), S::Str(0)),
-            (p("mode", K::Uint), S::U32(1)),
+            (p("mode", K::Flags(F::Access)), S::U32(1)),
         ]
     ),
     gev!(
@@ -1840,7 +1848,7 @@ pub const EVENTS: &[EventInfo] = &[
         [
             (p("fd", K::Fd), S::Int(0)),
             (p("offset", K::Uint), S::U64(1)),
-            (p("whence", K::Uint), S::U32(2)),
+            (p("whence", K::Enum(F::Whence)), S::U32(2)),
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
@@ -1853,7 +1861,7 @@ pub const EVENTS: &[EventInfo] = &[
         Some(73),
         [
             (p("fd", K::Fd), S::Int(0)),
-            (p("operation", K::Uint), S::U32(1)),
+            (p("operation", K::Flags(F::Flock)), S::U32(1)),
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
@@ -2389,7 +2397,7 @@ pub const EVENTS: &[EventInfo] = &[
         Errno,
         NOFD,
         Some(151),
-        [(p("flags", K::Uint), S::U32(0))]
+        [(p("flags", K::Flags(F::Mlockall)), S::U32(0))]
     ),
     gev!(204, "munlockall", Other, Errno, NOFD, Some(152), []),
     gev!(
