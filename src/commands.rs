@@ -32,7 +32,9 @@ pub struct CaptureArgs {
     #[arg(long)]
     json: bool,
     /// Print only events matching this condition (Falco's rule language,
-    /// e.g. `evt.type=openat and proc.name=cat`, `proc.pid=42`).
+    /// e.g. `evt.type=openat and proc.name=cat`, `proc.pid=42`). Without
+    /// one naming them, the calls every process makes all the time (read,
+    /// write, futex, poll, mmap, stat, ...) are not captured.
     #[arg(long, value_name = "CONDITION")]
     filter: Option<String>,
     /// Stop after this many seconds.
@@ -160,7 +162,9 @@ pub fn capture(a: CaptureArgs) -> Result<ExitCode> {
             v.sort();
             v
         }
-        _ => kestrel_probe::events::all_kernel(),
+        // Without a filter naming them, not the calls every process makes
+        // all the time (read, write, futex, ...): see HIGH_VOLUME.
+        _ => kestrel_probe::events::all_but_high_volume(),
     };
     let ctx = Context::system().context("reading users, host name and containers")?;
     let table = ProcessTable::new(262_144);

@@ -457,6 +457,7 @@ fn param_type(k: ParamKind) -> &'static str {
         ParamKind::Uid => "UID",
         ParamKind::Gid => "GID",
         ParamKind::Flags(_) => "FLAGS32",
+        ParamKind::Enum(FlagSet::Signal) => "SIGTYPE",
         ParamKind::Enum(_) => "ENUMFLAGS32",
         ParamKind::Mode => "MODE",
         ParamKind::Path => "FSPATH",
@@ -498,6 +499,8 @@ fn params(e: &EventInfo) -> Vec<Param> {
         ty: param_type(p.kind),
         name: p.name,
         flags: match p.kind {
+            // Upstream lists no names for a PT_SIGTYPE.
+            ParamKind::Enum(FlagSet::Signal) => None,
             ParamKind::Flags(s) | ParamKind::Enum(s) => names(s),
             _ => None,
         },

@@ -99,7 +99,7 @@ fn kill_rule_fires_when_a_process_signals_another_and_io_rules_carry_the_buffer(
     assert_eq!(field(&a, "proc.name"), "kill", "{a:#}");
     // evt.arg.pid names the target process, as for the other pid params.
     assert_eq!(field(&a, "evt.arg.pid"), "sleep", "{a:#}");
-    let _ = target.wait();
+    common::best_effort("reap sleep", target.wait());
 
     // write and read with 200 bytes: the buffer is cut at the snaplen (80).
     let path = dir.path().join("data.h2-io");
@@ -155,4 +155,32 @@ fn snaplen_option_sets_the_buffer_length() {
     assert_eq!(field(&w, "evt.buffer"), &payload[..16], "{w:#}");
     assert_eq!(field(&w, "evt.rawarg.size").to_string(), "36", "{w:#}");
     d.stop();
+}
+
+#[test]
+fn validate_warns_about_an_uncapturable_type_naming_rule_and_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, RULES).expect("write rules");
+    for args in [
+        vec!["validate", "-r", rules.to_str().unwrap()],
+        vec!["-V", rules.to_str().unwrap()],
+    ] {
+        let o = Command::new(common::KESTREL)
+            .args(&args)
+            .output()
+            .expect("run kestrel");
+        let out =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {out}");
+        assert!(out.contains("Ok, with warnings"), "{args:?}: {out}");
+        assert!(
+            out.contains("rule 'Unmount Something'")
+                && out.contains("LOAD_COMPILE_CONDITION")
+                && out.contains("event type 'umount' is not a system call on x86_64"),
+            "{args:?}: {out}"
+        );
+        // The capturable names (kill, tgkill, read, write, pwrite) do not warn.
+        assert!(!out.contains("'kill'") && !out.contains("'read'"), "{out}");
+    }
 }

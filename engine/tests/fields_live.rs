@@ -838,7 +838,7 @@ fn a_forked_server_keeps_the_role_of_the_socket_it_accepted() {
         );
     }
     // fcntl(1, F_DUPFD_CLOEXEC) -> 2: Falco's names, and the role again.
-    let rec = copy(141, 2, &[1, 1030]);
+    let rec = copy(141, 2, &[1, 1030, 0]);
     let e = w.ev(&rec);
     assert_eq!(get(&e, "evt.arg.cmd").as_deref(), Some("F_DUPFD_CLOEXEC"));
     assert_eq!(get(&e, "evt.rawarg.cmd").as_deref(), Some("1030"));

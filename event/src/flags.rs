@@ -544,6 +544,25 @@ const IO_URING_SETUP: &[(u64, &str)] = &[
     (1 << 6, "IORING_SETUP_R_DISABLED"),
 ];
 
+/// access(2) modes: Falco's names and order (`access_flags`); its values
+/// equal the kernel's.
+const ACCESS: &[(u64, &str)] = &[(0, "F_OK"), (4, "R_OK"), (2, "W_OK"), (1, "X_OK")];
+
+/// lseek(2) whence: Falco's names and order (`lseek_whence`).
+const WHENCE: &[(u64, &str)] = &[(2, "SEEK_END"), (1, "SEEK_CUR"), (0, "SEEK_SET")];
+
+/// flock(2) operations: Falco's names and order (`flock_flags`).
+const FLOCK: &[(u64, &str)] = &[
+    (1, "LOCK_SH"),
+    (2, "LOCK_EX"),
+    (4, "LOCK_NB"),
+    (8, "LOCK_UN"),
+    (0, "LOCK_NONE"),
+];
+
+/// mlockall(2) flags: Falco's names and order (`mlockall_flags`).
+const MLOCKALL: &[(u64, &str)] = &[(1, "MCL_CURRENT"), (2, "MCL_FUTURE"), (4, "MCL_ONFAULT")];
+
 /// `(value, name)` pairs of a flag set or enumeration, in Falco's order.
 /// Values are in the rendering domain (see the module documentation): for
 /// [`FlagSet::Open`] and [`FlagSet::FdFlags`] that is Falco's `PPM_O_*`
@@ -574,6 +593,10 @@ pub fn table(set: FlagSet) -> &'static [(u64, &'static str)] {
         FlagSet::Prot => PROT,
         FlagSet::Mmap => MMAP,
         FlagSet::IoUringSetup => IO_URING_SETUP,
+        FlagSet::Access => ACCESS,
+        FlagSet::Whence => WHENCE,
+        FlagSet::Flock => FLOCK,
+        FlagSet::Mlockall => MLOCKALL,
     }
 }
 
@@ -587,6 +610,7 @@ pub fn is_enum(set: FlagSet) -> bool {
             | FlagSet::PrctlOption
             | FlagSet::FcntlCmd
             | FlagSet::Signal
+            | FlagSet::Whence
     )
 }
 
@@ -910,6 +934,17 @@ mod tests {
 
     #[test]
     fn fcntl_commands_render_falco_names() {
+        assert_eq!(render(FlagSet::Access, 6).as_deref(), Some("R_OK|W_OK"));
+        assert_eq!(render(FlagSet::Access, 0).as_deref(), Some("F_OK"));
+        assert_eq!(render(FlagSet::Whence, 2).as_deref(), Some("SEEK_END"));
+        assert_eq!(
+            render(FlagSet::Flock, 6).as_deref(),
+            Some("LOCK_EX|LOCK_NB")
+        );
+        assert_eq!(
+            render(FlagSet::Mlockall, 3).as_deref(),
+            Some("MCL_CURRENT|MCL_FUTURE")
+        );
         assert_eq!(render(FlagSet::Signal, 9).as_deref(), Some("SIGKILL"));
         assert_eq!(render(FlagSet::Signal, 15).as_deref(), Some("SIGTERM"));
         assert_eq!(render(FlagSet::Signal, 64), None);

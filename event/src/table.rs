@@ -72,6 +72,14 @@ pub enum FlagSet {
     Mmap,
     /// io_uring_setup(2) flags (`IORING_SETUP_SQPOLL`, ...).
     IoUringSetup,
+    /// access(2) mode (`R_OK|W_OK`, `F_OK`).
+    Access,
+    /// lseek(2) whence (`SEEK_SET`, ...), an enumeration.
+    Whence,
+    /// flock(2) operation (`LOCK_EX|LOCK_NB`).
+    Flock,
+    /// mlockall(2) flags (`MCL_CURRENT|MCL_FUTURE`).
+    Mlockall,
 }
 
 /// How a parameter is encoded on the wire and rendered.
@@ -1706,7 +1714,7 @@ pub const EVENTS: &[EventInfo] = &[
         Some(21),
         [
             (p("name", K::Path), S::Str(0)),
-            (p("mode", K::Uint), S::U32(1)),
+            (p("mode", K::Flags(F::Access)), S::U32(1)),
         ]
     ),
     gev!(
@@ -1842,7 +1850,7 @@ pub const EVENTS: &[EventInfo] = &[
         [
             (p("fd", K::Fd), S::Int(0)),
             (p("offset", K::Uint), S::U64(1)),
-            (p("whence", K::Uint), S::U32(2)),
+            (p("whence", K::Enum(F::Whence)), S::U32(2)),
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
@@ -1855,7 +1863,7 @@ pub const EVENTS: &[EventInfo] = &[
         Some(73),
         [
             (p("fd", K::Fd), S::Int(0)),
-            (p("operation", K::Uint), S::U32(1)),
+            (p("operation", K::Flags(F::Flock)), S::U32(1)),
             (hidden("fdinfo", K::FdInfo), S::FdInfo(0)),
         ]
     ),
@@ -2150,7 +2158,8 @@ pub const EVENTS: &[EventInfo] = &[
         ]
     ),
     // fcntl: only F_DUPFD and F_DUPFD_CLOEXEC return a descriptor, but
-    // Falco types the result as an fd whatever the command.
+    // Falco types the result as an fd whatever the command; `arg` is the
+    // third argument, as in Falco's exit event.
     ev!(
         141,
         "fcntl",
@@ -2161,6 +2170,7 @@ pub const EVENTS: &[EventInfo] = &[
         &[
             p("fd", K::Fd),
             p("cmd", K::Enum(F::FcntlCmd)),
+            p("arg", K::Hex),
             hidden("fdinfo", K::FdInfo),
         ]
     ),
@@ -2455,7 +2465,7 @@ pub const EVENTS: &[EventInfo] = &[
         Errno,
         NOFD,
         Some(151),
-        [(p("flags", K::Uint), S::U32(0))]
+        [(p("flags", K::Flags(F::Mlockall)), S::U32(0))]
     ),
     gev!(204, "munlockall", Other, Errno, NOFD, Some(152), []),
     gev!(
@@ -2833,13 +2843,20 @@ pub fn is_known_event_name(name: &str) -> bool {
 
 /// Why kestrel cannot capture the event type `name` on this machine
 /// (x86_64), or `None` when it can (or the name is not an event type at
-/// all). The reason completes "evt.type <name> ...".
+/// all). The reason completes "event type `name` ...".
 pub fn uncapturable_reason(name: &str) -> Option<&'static str> {
     if EventType::from_name(name).is_some() || !is_known_event_name(name) {
         return None;
     }
     if FALCO_OTHER_ARCH.contains(&name) {
         return Some("is not a system call on x86_64");
+    }
+    if let Some((falco, _)) = FALCO_SYSCALL_ALIASES.iter().find(|(_, sc)| *sc == name) {
+        return Some(match *falco {
+            "pread" => "is captured under Falco's name 'pread'",
+            "pwrite" => "is captured under Falco's name 'pwrite'",
+            _ => "is captured under Falco's name 'prlimit'",
+        });
     }
     match name {
         "container" => Some("is a Falco plugin/container meta-event kestrel does not produce"),
@@ -2933,6 +2950,7 @@ mod tests {
         assert_eq!(uncapturable_reason("read"), None);
         assert_eq!(uncapturable_reason("nosuchcall"), None);
         assert!(uncapturable_reason("umount").is_some());
+        assert!(uncapturable_reason("pread64").is_some_and(|r| r.contains("'pread'")));
         assert!(uncapturable_reason("uselib").is_some());
     }
 

@@ -109,7 +109,7 @@ impl Sys {
     /// Whether kestrel's event table has this type. Used only when the
     /// daemon does not say which types it traces.
     pub fn kestrel_event(self) -> bool {
-        !matches!(self, Sys::Getppid | Sys::Write | Sys::Read)
+        !matches!(self, Sys::Getppid)
     }
 
     /// The variant with this event type name.

@@ -531,16 +531,16 @@ mod tests {
     fn untraced_connect_and_unknown_traced_set() {
         let mut l = Ledger::new();
         l.record(Rel::Own, Sys::Connect, true);
-        l.record(Rel::Own, Sys::Write, true);
+        l.record(Rel::Own, Sys::Getppid, true);
         let r = reconcile(7, &m(TRACED_DOC), &m(TRACED_DOC), &l);
         assert_eq!(row(&r, "connect", "self").status, Status::FilteredInKernel);
         assert!(r.passed());
         // Without the gauges, connect is assumed traced (and here lost);
-        // write is not a kestrel event type.
+        // getppid is not a kestrel event type.
         let r = reconcile(7, &Metrics::default(), &Metrics::default(), &l);
         assert!(!r.traced_known);
         assert_eq!(row(&r, "connect", "self").status, Status::Lost);
-        assert_eq!(row(&r, "write", "self").status, Status::FilteredInKernel);
+        assert_eq!(row(&r, "getppid", "self").status, Status::FilteredInKernel);
     }
 
     #[test]

@@ -244,18 +244,19 @@ static __noinline int kst_sc_fd(struct task_struct *t, struct pt_regs *regs, lon
 }
 
 /* dup: oldfd, fdinfo; dup2: oldfd, newfd, fdinfo; dup3: + flags;
- * fcntl: fd, cmd, fdinfo */
+ * fcntl: fd, cmd, arg, fdinfo */
 static __noinline int kst_sc_dup(struct task_struct *t, struct pt_regs *regs, long ret, __u32 type)
 {
 	struct kst_w w;
 	long fd = (int)regs->di;
-	__u32 n = type == KST_EV_DUP ? 2 : type == KST_EV_DUP3 ? 4 : 3;
+	__u32 n = type == KST_EV_DUP ? 2 : type == KST_EV_DUP3 || type == KST_EV_FCNTL ? 4 : 3;
 	if (kst_w_begin(&w, t, type, n, ret))
 		return 0;
 	kst_put_int(&w, fd);
-	if (type == KST_EV_FCNTL)
+	if (type == KST_EV_FCNTL) {
 		kst_put_u64(&w, ZX32(regs->si));
-	else if (type != KST_EV_DUP)
+		kst_put_u64(&w, regs->dx);
+	} else if (type != KST_EV_DUP)
 		kst_put_int(&w, regs->si);
 	if (type == KST_EV_DUP3)
 		kst_put_u64(&w, ZX32(regs->dx));

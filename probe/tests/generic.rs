@@ -297,3 +297,53 @@ fn ids_limits_sleep_and_file_calls_from_the_rest_of_falcos_table() {
     let u = h.wait("umask", |r| by(tid, "umask")(r) && r.u("mask") == 0o027);
     assert_eq!((u.u("ID"), u.u("nativeID")), (95, 95));
 }
+
+#[test]
+fn a_type_no_one_asked_for_is_not_captured() {
+    let _g = serial();
+    let h = harness();
+    let tid = gettid();
+    let without_read: Vec<kestrel_probe::EventType> = kestrel_probe::events::all_kernel()
+        .into_iter()
+        .filter(|t| t.name() != "read")
+        .collect();
+    h.probe
+        .lock()
+        .unwrap()
+        .set_event_types(&without_read)
+        .expect("set types");
+    let mut fds = [0i32; 2];
+    let mut b = [0u8; 8];
+    // SAFETY: plain syscalls on fds we own.
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::write(fds[1], b"unasked".as_ptr().cast(), 7);
+        assert_eq!(libc::read(fds[0], b.as_mut_ptr().cast(), 8), 7);
+    }
+    let fd = fds[0] as i64;
+    // The write is captured (so the probe is live), the read is not.
+    h.wait("write", |r| {
+        by(tid, "write")(r) && r.i("fd") == fds[1] as i64
+    });
+    h.none(
+        std::time::Duration::from_millis(300),
+        "read while not hooked",
+        |r| by(tid, "read")(r) && r.i("fd") == fd,
+    );
+    h.probe
+        .lock()
+        .unwrap()
+        .set_event_types(&kestrel_probe::events::all_kernel())
+        .expect("restore types");
+    // SAFETY: as above.
+    unsafe {
+        libc::write(fds[1], b"asked".as_ptr().cast(), 5);
+        assert_eq!(libc::read(fds[0], b.as_mut_ptr().cast(), 8), 5);
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    let r = h.wait("read once hooked", |r| {
+        by(tid, "read")(r) && r.i("fd") == fd
+    });
+    assert_eq!(r.p("data"), b"asked");
+}

@@ -230,12 +230,12 @@ fn tcp_over_ipv4() {
     // the new fd and the old fd's tuple; F_GETFL too (the filter, not the
     // probe, decides what reaches userspace).
     // SAFETY: our socket.
-    let d2 = unsafe { libc::fcntl(c, libc::F_DUPFD_CLOEXEC, 0) };
-    assert!(d2 >= 0);
+    let d2 = unsafe { libc::fcntl(c, libc::F_DUPFD_CLOEXEC, 5) };
+    assert!(d2 >= 5);
     let r = h.wait("fcntl", |r| by(tid, "fcntl")(r) && r.ret() == d2 as i64);
     assert_eq!(
-        (r.i("fd"), r.u("cmd")),
-        (c as i64, libc::F_DUPFD_CLOEXEC as u64)
+        (r.i("fd"), r.u("cmd"), r.u("arg")),
+        (c as i64, libc::F_DUPFD_CLOEXEC as u64, 5)
     );
     let (fi, _) = r.fdinfo("fdinfo");
     assert_eq!(

@@ -580,17 +580,17 @@ fn uncaptured_event_types_by_name() {
     let rules = vec![rule(
         "r",
         c("proc.name", CmpOp::Eq, v("x")),
-        Some(&["kexec_load"]),
+        Some(&["uselib"]),
     )];
     let rs = RuleSet::build(&rules, &MatchOptions::default()).unwrap();
-    let e = ev("kexec_load", &[("proc.name", "x")]);
+    let e = ev("uselib", &[("proc.name", "x")]);
     let mut out = Vec::new();
-    rs.matches(EventType(0), "kexec_load", &e, &mut out);
+    rs.matches(EventType(0), "uselib", &e, &mut out);
     assert_eq!(out.len(), 1);
     let set = rs.event_types();
     assert!(!set.is_all());
-    assert!(set.contains_name("kexec_load"));
-    assert_eq!(set.uncaptured().collect::<Vec<_>>(), ["kexec_load"]);
+    assert!(set.contains_name("uselib"));
+    assert_eq!(set.uncaptured().collect::<Vec<_>>(), ["uselib"]);
 }
 
 #[test]

@@ -355,7 +355,7 @@ mod tests {
         apply(&c, &rec(138, 100, 9, &[0]));
         apply(
             &c,
-            &rec(141, 100, 10, &[0, fcntl_cmd::DUPFD_CLOEXEC as i64]),
+            &rec(141, 100, 10, &[0, fcntl_cmd::DUPFD_CLOEXEC as i64, 0]),
         );
         for fd in [0, 9, 10] {
             assert_eq!(
@@ -366,7 +366,7 @@ mod tests {
         }
         // F_SETFL returns 0 and copies nothing onto fd 0's entry.
         c.put((100, 3), client);
-        apply(&c, &rec(141, 100, 0, &[3, 4]));
+        apply(&c, &rec(141, 100, 0, &[3, 4, 0]));
         assert_eq!(c.get(100, 0).map(|s| s.role), Some(Role::Server));
         // A copy of something unknown makes the target unknown.
         apply(&c, &rec(140, 100, 0, &[42, 0, 0]));
