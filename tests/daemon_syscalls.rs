@@ -22,12 +22,12 @@ const RULES: &str = r#"
 - rule: Write To Test File
   desc: a write on a test file, with the data (test rule)
   condition: evt.type in (write, pwrite) and fd.name endswith ".h2-io" and evt.is_io = true and evt.is_io_write = true and evt.is_io_read = false
-  output: write %fd.name size=%evt.rawarg.size res=%evt.res buffer=%evt.buffer
+  output: write %fd.name size=%evt.rawarg.size res=%evt.res buffer=%evt.buffer dir=%evt.io_dir buflen=%evt.buflen
   priority: NOTICE
 - rule: Read From Test File
   desc: a read of a test file (test rule)
   condition: evt.type = read and fd.name endswith ".h2-io" and evt.rawres > 0 and evt.is_io_read = true and evt.is_io_write = false
-  output: read %fd.name size=%evt.arg.size buffer=%evt.buffer
+  output: read %fd.name size=%evt.arg.size buffer=%evt.buffer dir=%evt.io_dir buflen=%evt.buflen
   priority: NOTICE
 - rule: Unmount Something
   desc: names an event x86_64 does not have (test rule)
@@ -126,6 +126,8 @@ fn kill_rule_fires_when_a_process_signals_another_and_io_rules_carry_the_buffer(
         .unwrap_or_else(|| panic!("no write alert; alerts: {:#?}", d.alerts()));
     assert_eq!(field(&w, "evt.buffer"), &payload[..80], "{w:#}");
     assert_eq!(field(&w, "evt.rawarg.size").to_string(), "200", "{w:#}");
+    assert_eq!(field(&w, "evt.io_dir"), "write", "{w:#}");
+    assert_eq!(field(&w, "evt.buflen").to_string(), "200", "{w:#}");
     let r = d
         .wait_alert(
             |a| a["rule"] == "Read From Test File" && field(a, "fd.name") == name,
@@ -133,6 +135,8 @@ fn kill_rule_fires_when_a_process_signals_another_and_io_rules_carry_the_buffer(
         )
         .unwrap_or_else(|| panic!("no read alert; alerts: {:#?}", d.alerts()));
     assert_eq!(field(&r, "evt.buffer"), &payload[..80], "{r:#}");
+    assert_eq!(field(&r, "evt.io_dir"), "read", "{r:#}");
+    assert_eq!(field(&r, "evt.buflen").to_string(), "200", "{r:#}");
     d.stop();
 }
 

@@ -67,6 +67,8 @@ enum F {
     EvtIsIo,
     EvtIsIoRead,
     EvtIsIoWrite,
+    EvtIoDir,
+    EvtBuflen,
     EvtArg,
     EvtRawarg,
     EvtArgs,
@@ -278,6 +280,8 @@ fn tag_of(name: &str) -> F {
         "evt.is_io" => F::EvtIsIo,
         "evt.is_io_read" => F::EvtIsIoRead,
         "evt.is_io_write" => F::EvtIsIoWrite,
+        "evt.io_dir" => F::EvtIoDir,
+        "evt.buflen" => F::EvtBuflen,
         "evt.arg" => F::EvtArg,
         "evt.rawarg" => F::EvtRawarg,
         "evt.args" => F::EvtArgs,
@@ -2267,6 +2271,16 @@ impl super::Extract for LiveEvent<'_> {
             F::EvtIsIo => Some(Value::Bool(raw.info.io_dir().is_some())),
             F::EvtIsIoRead => Some(Value::Bool(raw.info.io_dir() == Some(IoDir::Read))),
             F::EvtIsIoWrite => Some(Value::Bool(raw.info.io_dir() == Some(IoDir::Write))),
+            F::EvtIoDir => raw.info.io_dir().map(|d| {
+                Value::str(match d {
+                    IoDir::Read => b"read".as_slice(),
+                    IoDir::Write => b"write".as_slice(),
+                })
+            }),
+            // Falco: the return value of an I/O call on an fd, when not an
+            // error.
+            F::EvtBuflen => (raw.info.io_dir().is_some() && self.has_ret() && h.ret >= 0)
+                .then_some(Value::U64(h.ret as u64)),
             F::EvtArg => self.param_by_arg(f).map(|p| self.arg_value(p)),
             F::EvtRawarg => self.param_by_arg(f).and_then(|p| self.rawarg_value(p)),
             F::EvtArgs => Some(Value::string(self.args_text())),

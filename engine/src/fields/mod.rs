@@ -520,6 +520,22 @@ pub const CATALOG: &[FieldDef] = &[
         "true for events that write to an fd (write, send, ...)",
     ),
     fd(
+        "evt.io_dir",
+        T::CharBuf,
+        A::None,
+        0,
+        C::Evt,
+        "'read' for events that read from an fd (read, recvfrom, ...), 'write' for events that write to one (write, sendto, ...)",
+    ),
+    fd(
+        "evt.buflen",
+        T::Uint64,
+        A::None,
+        0,
+        C::Evt,
+        "the byte count a read or write family call returned (its data's length before the snaplen cut); missing when it failed",
+    ),
+    fd(
         "evt.arg",
         T::CharBuf,
         A::Param,
@@ -1544,9 +1560,6 @@ pub const NOT_IN_FALCO: &[(&str, &str)] = &[
     ("evt.io_uring.op", ""),
 ];
 
-/// Reason shared by the fields that wait for the syscall coverage work.
-const PENDING_SYSCALLS: &str = "pending: syscall coverage (issue 12 item 2)";
-
 /// Falco 0.44 fields kestrel does not provide, each with the reason. A
 /// rule that names one fails to load with this reason, `fields list`
 /// shows them under "Unavailable", and the catalogue test
@@ -1559,11 +1572,6 @@ pub const UNAVAILABLE: &[(&str, &str)] = &[
     ("evt.pluginname", "not available: plugin events only; kestrel loads no plugins"),
     ("evt.plugininfo", "not available: plugin events only; kestrel loads no plugins"),
     ("evt.around", "not available: works on capture files only (sysdig -r); kestrel reads no capture files"),
-    ("evt.buflen", PENDING_SYSCALLS),
-    ("evt.is_io", PENDING_SYSCALLS),
-    ("evt.is_io_read", PENDING_SYSCALLS),
-    ("evt.is_io_write", PENDING_SYSCALLS),
-    ("evt.io_dir", PENDING_SYSCALLS),
     ("evt.is_open_create", "not captured: the probe does not report whether the open created the file (the kernel's FMODE_CREATED)"),
     ("evt.wait_latency", "event not captured: needs the enter event of waiting syscalls; kestrel captures exits only (deprecated in Falco)"),
     ("proc.fdopencount", "not captured: kestrel keeps no per-process fd table"),
@@ -1599,12 +1607,12 @@ pub const UNAVAILABLE: &[(&str, &str)] = &[
     ("fd.is_upper_layer", "not captured: the probe's fd description carries no overlayfs layer"),
     ("fd.is_lower_layer", "not captured: the probe's fd description carries no overlayfs layer"),
     ("util.cnt", "not implemented: a counter for sysdig's table views, meaningless in rules"),
-    ("fdlist.nums", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
-    ("fdlist.names", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
-    ("fdlist.cips", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
-    ("fdlist.sips", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
-    ("fdlist.cports", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
-    ("fdlist.sports", "pending: syscall coverage (issue 12 item 2): fd lists come from poll events, which are not captured"),
+    ("fdlist.nums", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
+    ("fdlist.names", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
+    ("fdlist.cips", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
+    ("fdlist.sips", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
+    ("fdlist.cports", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
+    ("fdlist.sports", "not captured: kestrel's poll and ppoll events do not carry the fd list"),
 ];
 
 /// Catalogue names that Falco parses as a form of another field rather
