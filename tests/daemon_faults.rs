@@ -571,3 +571,55 @@ fn sighup_storm_with_invalid_rules_and_config() {
     );
     d.stop();
 }
+
+/// program_output runs like Falco's (popen(3): `/bin/sh -c PROGRAM`): the
+/// shell interprets the configured command, and only it. Alert text goes
+/// to the program's stdin, so shell syntax in an event (a file name here)
+/// is never executed.
+#[test]
+fn program_output_never_interprets_alert_text() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let out = tmp.path().join("program.out");
+    // A file name cannot hold '/': the canary is relative to the cwd the
+    // program would run in (the daemon's, which is this test's).
+    let name = common::nonce("canary");
+    let canary = std::env::current_dir().unwrap().join(&name);
+    let hostile = tmp
+        .path()
+        .join(format!("$(touch {name});`touch {name}`;touch {name}"));
+    std::fs::write(&hostile, b"").unwrap();
+    let d = Daemon::start_with(DaemonOpts {
+        options: vec![
+            "program_output.enabled=true".into(),
+            // Shell syntax in the configuration is the shell's, as in Falco.
+            format!("program_output.program=cat >> {} && true", out.display()),
+        ],
+        ..Default::default()
+    });
+    let n = common::nonce("program-shell");
+    let nf = tmp.path().join(&n);
+    std::fs::write(&nf, b"").unwrap();
+    common::run(
+        common::quiet("cat")
+            .arg("/etc/shadow")
+            .arg(&hostile)
+            .arg(&nf),
+    );
+    let a = d
+        .wait_alert(|a| common::output_has(a, &n), Duration::from_secs(5))
+        .expect("alert");
+    assert!(a["output"].as_str().unwrap().contains("$(touch"), "{a}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let t = std::fs::read_to_string(&out).unwrap_or_default();
+        if t.contains(&n) || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains(&n) && text.contains("$(touch"), "{text}");
+    assert!(!canary.exists(), "alert text was run by a shell");
+    assert!(!Path::new("/").join(&name).exists());
+    d.stop();
+}
