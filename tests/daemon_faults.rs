@@ -496,7 +496,7 @@ fn sighup_storm_with_invalid_rules_and_config() {
         }
         d.signal(libc::SIGHUP);
         sent += 1;
-        if sent % 10 == 0 {
+        if sent.is_multiple_of(10) {
             let n = common::nonce("storm");
             common::run(common::quiet("cat").arg(&target).arg(tmp.path().join(&n)));
             alerts_expected.push(n);
