@@ -623,3 +623,86 @@ fn program_output_never_interprets_alert_text() {
     assert!(!Path::new("/").join(&name).exists());
     d.stop();
 }
+
+/// The capabilities README.md documents, as a bounding set under uid 0.
+const DOCUMENTED_CAPS: [&str; 4] = ["bpf", "perfmon", "sys_ptrace", "dac_read_search"];
+
+fn setpriv(caps: &[&str]) -> Vec<String> {
+    let set: Vec<String> = caps.iter().map(|c| format!("+{c}")).collect();
+    vec![
+        "setpriv".into(),
+        format!("--bounding-set=-all,{}", set.join(",")),
+        "--inh-caps=-all".into(),
+        "--".into(),
+    ]
+}
+
+/// Least privilege: with only the documented capabilities the daemon
+/// captures and alerts; without CAP_BPF or CAP_PERFMON it stops at once
+/// with a message naming them.
+#[test]
+fn least_privilege_documented_capabilities_suffice() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let d = Daemon::start_with(DaemonOpts {
+        wrapper: setpriv(&DOCUMENTED_CAPS),
+        ..Default::default()
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    // CAP_DAC_READ_SEARCH 2, CAP_SYS_PTRACE 19, CAP_PERFMON 38, CAP_BPF 39.
+    assert_eq!(bnd, (1 << 2) | (1 << 19) | (1 << 38) | (1 << 39), "{bnd:x}");
+    let n = read_shadow(tmp.path(), "least-priv");
+    assert!(
+        d.wait_alert(|a| common::output_has(a, &n), Duration::from_secs(5))
+            .is_some(),
+        "no alert with the documented capabilities; stderr:\n{}",
+        d.stderr()
+    );
+    d.stop();
+    let mut measured = vec!["documented set: starts and alerts".to_string()];
+    for missing in ["bpf", "perfmon"] {
+        let caps: Vec<&str> = DOCUMENTED_CAPS
+            .iter()
+            .copied()
+            .filter(|c| *c != missing)
+            .collect();
+        let w = setpriv(&caps);
+        let out = Command::new(&w[0])
+            .args(&w[1..])
+            .arg(common::KESTREL)
+            .arg("-o")
+            .arg(format!(
+                "kestrel.lock_file={}",
+                tmp.path().join("k.lock").display()
+            ))
+            .args(["-o", "webserver.listen_port=0", "-M", "5"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "ran without CAP_{missing}: {err}");
+        assert!(
+            err.contains("CAP_BPF, CAP_PERFMON") && err.contains("refused"),
+            "unclear error without CAP_{missing}: {err}"
+        );
+        measured.push(format!(
+            "without CAP_{}: exit {}, \"{}\"",
+            missing.to_uppercase(),
+            out.status.code().unwrap_or(-1),
+            err.lines()
+                .find(|l| l.contains("error"))
+                .unwrap_or("")
+                .trim()
+        ));
+    }
+    report(
+        "least privilege (setpriv bounding set)",
+        "documented capabilities suffice; a missing one is a clear error",
+        &measured.join("; ").replace('|', "/"),
+    );
+}
