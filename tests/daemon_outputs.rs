@@ -299,7 +299,7 @@ fn http_syslog_file_and_program_outputs() {
 /// A burst of alerts against an HTTP endpoint that cannot take them:
 /// stdout gets every alert at once, the kernel drops nothing, the HTTP
 /// output's losses are counted, and SIGTERM still exits promptly.
-fn dead_endpoint(url: &str, extra: &[&str]) {
+fn dead_endpoint(fault: &str, url: &str, extra: &[&str]) {
     let tmp = common::tempdir();
     let mut options = vec![
         "http_output.enabled=true".to_string(),
@@ -388,6 +388,14 @@ fn dead_endpoint(url: &str, extra: &[&str]) {
         "the losses are not reported at exit:\n{}",
         d.stderr()
     );
+    // A line for perf/faults (docs/RELIABILITY.md).
+    println!(
+        "FAULT|{fault}|stdout gets every alert at once; http losses counted; prompt exit|stdout {BURST}/{BURST} in {} ms; http: {} delivered + {dropped_http} dropped + {} queued of {received} received; exit in {} ms",
+        took.as_millis(),
+        m.sum("kestrel_output_alerts_delivered_total", &[("sink", "http")]),
+        m.sum("kestrel_output_queue_depth", &[("sink", "http")]),
+        t.elapsed().as_millis()
+    );
 }
 
 #[test]
@@ -399,7 +407,11 @@ fn refused_http_endpoint_never_blocks_capture() {
         .local_addr()
         .unwrap()
         .port();
-    dead_endpoint(&format!("http://127.0.0.1:{port}/"), &[]);
+    dead_endpoint(
+        "HTTP sink refusing connections",
+        &format!("http://127.0.0.1:{port}/"),
+        &[],
+    );
 }
 
 #[test]
@@ -422,6 +434,7 @@ fn hung_http_endpoint_never_blocks_capture() {
         }
     });
     dead_endpoint(
+        "HTTP sink that accepts and never reads",
         &format!("http://127.0.0.1:{port}/"),
         &["http_output.timeout_ms=500", "http_output.max_retries=0"],
     );

@@ -221,6 +221,15 @@ fn sigterm_drains_events_already_emitted() {
     );
     assert!(stderr.contains("draining and exiting"), "{stderr}");
     common::assert_summary_balanced(&stderr);
+    let sum = common::summary(&stderr);
+    // A line for perf/faults (docs/RELIABILITY.md).
+    println!(
+        "FAULT|SIGTERM right after a burst|everything in the rings drained and delivered|{}/{OPENS} alerts delivered after SIGTERM; kernel sent {} = processed {}, {} dropped in kernel",
+        got.len(),
+        sum.sent,
+        sum.processed,
+        sum.dropped
+    );
 }
 
 #[test]

@@ -101,6 +101,9 @@ pub struct DaemonOpts {
     pub text_output: bool,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// A command that runs kestrel (it must exec it, keeping the pid),
+    /// e.g. `setpriv --bounding-set=... --`.
+    pub wrapper: Vec<String>,
 }
 
 #[derive(Default)]
@@ -137,7 +140,14 @@ impl Daemon {
     /// with the daemon's stderr if it exits or does not get ready.
     pub fn start_with(o: DaemonOpts) -> Daemon {
         require_root();
-        let mut cmd = Command::new(KESTREL);
+        let mut cmd = match o.wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(KESTREL);
+                c
+            }
+            None => Command::new(KESTREL),
+        };
         if let Some(c) = &o.config {
             cmd.arg("-c").arg(c);
         }

@@ -129,6 +129,14 @@ struct MarkConv<'a> {
     extra: &'a [usize],
     /// Prefix sums of `extra`.
     extra_before: Vec<usize>,
+    /// Whether each line (its newline included) is plain ASCII, where a
+    /// column is a byte count.
+    ascii_line: Vec<bool>,
+    /// The last conversion off the ASCII path: (line, column, offset).
+    /// Markers mostly come in source order, so the next one on the same
+    /// line continues from here: a line of n flow items (a list of
+    /// 100,000 entries on one line) costs O(n), not O(n²).
+    last: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> MarkConv<'a> {
@@ -146,12 +154,47 @@ impl<'a> MarkConv<'a> {
             acc += e;
         }
         extra_before.push(acc);
+        let ascii_line = (0..line_starts.len())
+            .map(|i| {
+                let end = line_starts.get(i + 1).copied().unwrap_or(src.len());
+                src.as_bytes()[line_starts[i]..end].is_ascii()
+            })
+            .collect();
         MarkConv {
             src,
             line_starts,
             extra,
             extra_before,
+            ascii_line,
+            last: std::cell::Cell::new((usize::MAX, 0, 0)),
         }
+    }
+
+    /// The byte offset of character `col` counted from `start`, the start
+    /// of line `line` (past the line's end, counting on into the next).
+    fn char_offset(&self, line: usize, start: usize, col: usize) -> usize {
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.src.len());
+        if self.ascii_line.get(line).copied().unwrap_or(false) && start + col < end {
+            return start + col;
+        }
+        let (l, c, off) = self.last.get();
+        let (from_col, from_off) = if l == line && c <= col {
+            (c, off)
+        } else {
+            (0, start)
+        };
+        let offset = self.src[from_off..]
+            .char_indices()
+            .nth(col - from_col)
+            .map_or(self.src.len(), |(i, _)| from_off + i);
+        if offset < self.src.len() {
+            self.last.set((line, col, offset));
+        }
+        offset
     }
 
     fn conv(&self, m: &Marker) -> Mark {
@@ -163,11 +206,7 @@ impl<'a> MarkConv<'a> {
                 col: m.col(),
             };
         };
-        let rest = &self.src[start..];
-        let offset = rest
-            .char_indices()
-            .nth(m.col())
-            .map_or(self.src.len(), |(i, _)| start + i);
+        let offset = self.char_offset(line, start, m.col());
         if self.extra.is_empty() {
             return Mark {
                 offset,
@@ -415,7 +454,12 @@ pub fn scalar_offset_mark(src: &str, start: Mark, decoded: &str, decoded_offset:
     let Some(region) = src.get(start.offset..) else {
         return start;
     };
-    let target = decoded_offset.min(decoded.len());
+    // An offset inside a multi-byte character (a parser error position
+    // can land there) means that character.
+    let mut target = decoded_offset.min(decoded.len());
+    while !decoded.is_char_boundary(target) {
+        target -= 1;
+    }
     let mut src_iter = region.char_indices().peekable();
     let mut src_pos = 0usize;
     for (di, dc) in decoded.char_indices() {
@@ -476,6 +520,65 @@ pub fn offset_to_mark(src: &str, offset: usize) -> Mark {
 
 #[cfg(test)]
 mod tests {
+
+    /// The naive conversion the cached one must equal: walk `col`
+    /// characters from the line start.
+    fn naive(src: &str, start: usize, col: usize) -> usize {
+        src[start..]
+            .char_indices()
+            .nth(col)
+            .map_or(src.len(), |(i, _)| start + i)
+    }
+
+    #[test]
+    fn mark_conversion_matches_the_naive_walk_in_any_order() {
+        let src = "ab: [x, y]\nné: [é, ü, 日本]\n\nlast é line";
+        let conv = MarkConv::new(src, &[]);
+        let mut cases = Vec::new();
+        for (line, &start) in conv.line_starts.iter().enumerate() {
+            for col in 0..30 {
+                cases.push((line, start, col));
+            }
+        }
+        // In order, reversed, and interleaved across lines.
+        let mut order = cases.clone();
+        order.extend(cases.iter().rev().copied());
+        order.extend(cases.iter().step_by(7).copied());
+        for (line, start, col) in order {
+            assert_eq!(
+                conv.char_offset(line, start, col),
+                naive(src, start, col),
+                "line {line} col {col}"
+            );
+        }
+    }
+
+    /// A list of n entries on one line was O(n²) to load: every marker
+    /// walked the line from its start (100,000 entries took 50 s).
+    #[test]
+    fn long_flow_line_marks_are_linear() {
+        let line: String = (0..200_000).map(|i| format!("é{i}, ")).collect();
+        let src = format!("items: [{line}]\n");
+        let conv = MarkConv::new(&src, &[]);
+        let t = std::time::Instant::now();
+        let mut col = 0;
+        let mut last = 0;
+        for (k, c) in src.chars().enumerate().take(src.chars().count() - 1) {
+            if c == ',' {
+                let off = conv.char_offset(0, 0, k);
+                assert!(off > last || k == 0);
+                assert_eq!(&src[off..off + 1], ",");
+                last = off;
+                col += 1;
+            }
+        }
+        assert_eq!(col, 200_000);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+    }
     use super::*;
 
     #[test]
