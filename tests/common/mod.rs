@@ -840,7 +840,8 @@ impl Drop for FakeContainer {
 }
 
 /// The `kestrel-loadgen` binary next to the kestrel binary, built first
-/// when missing (with the same profile and target directory).
+/// when missing (with the same profile and target directory). A stale one
+/// is used as found: scripts/test.sh and scripts/detection.sh build it first.
 pub fn loadgen_bin() -> PathBuf {
     let kestrel = Path::new(KESTREL);
     let dir = kestrel.parent().expect("kestrel binary has a directory");
