@@ -35,9 +35,10 @@ mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O2 -o "$tmp/loop" "$SCRIPT_DIR/loop.c"
-cargo build -q --release -p kestrel-probe --example overhead_hold --example probe_cost
+cargo build -q --release -p kestrel-probe --example overhead_hold --example probe_cost --example uring_cost
 HOLD="$CARGO_TARGET_DIR/release/examples/overhead_hold"
 COST="$CARGO_TARGET_DIR/release/examples/probe_cost"
+URING="$CARGO_TARGET_DIR/release/examples/uring_cost"
 testfile="$tmp/openclose.target"
 echo kestrel > "$testfile"
 
@@ -158,4 +159,9 @@ fi
 # insensitive to what else runs on the machine, unlike the loops above.
 echo "in-kernel cost (BPF run-time stats, kestrel event set):" | tee -a "$out/summary.txt"
 "$COST" 200000 2>&1 | sed 's/^/  /' | tee "$out/bpf_stats.txt" | tee -a "$out/summary.txt"
+# The same for an io_uring open loop (issue 13): IORING_OP_OPENAT + CLOSE
+# bare and under the probe, alternating, with the io_uring programs'
+# in-kernel cost per request (probe/examples/uring_cost).
+echo "io_uring openat+close (probe/examples/uring_cost $ROUNDS 100000):" | tee -a "$out/summary.txt"
+"$URING" "$ROUNDS" 100000 2>&1 | sed 's/^/  /' | tee "$out/uring_cost.txt" | tee -a "$out/summary.txt"
 echo "raw results: $out"
