@@ -535,7 +535,9 @@ impl Metrics {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (head, value) = line.rsplit_once(' ').expect("sample has a value");
+            let (head, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("sample without a value: {line:?}"));
             let value: f64 = match value {
                 "+Inf" => f64::INFINITY,
                 "-Inf" => f64::NEG_INFINITY,

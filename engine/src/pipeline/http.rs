@@ -156,9 +156,14 @@ impl Drop for WebServer {
 fn respond(req: tiny_http::Request, code: u16, ctype: &str, body: String) {
     let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes())
         .expect("static header is valid");
+    // Always a Content-Length, never chunked: tiny_http switches to chunked
+    // transfer above 32 KiB, which /metrics passes with Falco's metrics
+    // beside kestrel's, and simple scrapers (curl -0, HTTP/1.0 clients,
+    // hand-written probes) then read chunk sizes as samples.
     let resp = tiny_http::Response::from_string(body)
         .with_status_code(code)
-        .with_header(header);
+        .with_header(header)
+        .with_chunked_threshold(usize::MAX);
     if let Err(e) = req.respond(resp) {
         log::debug!("web server: client went away: {e}");
     }
@@ -348,6 +353,43 @@ mod tests {
         assert_eq!(request_with(a, "POST", "/untrack?tgid=42", &auth).0, 200);
         healthy.store(false, Ordering::Relaxed);
         assert_eq!(request(a, "GET", "/healthz").0, 503);
+    }
+
+    /// Regression: a /metrics body over 32 KiB (Falco's metrics beside
+    /// kestrel's, with many rules matched) went out chunked, and scrapers
+    /// that read the body as is took the chunk sizes for samples.
+    #[test]
+    fn large_metrics_body_is_sent_with_a_content_length_not_chunked() {
+        let body: String = (0..4000)
+            .map(|i| format!("kestrel_x{{n=\"{i}\"}} {i}\n"))
+            .collect();
+        assert!(body.len() > 64 * 1024);
+        let served = body.clone();
+        let srv = WebServer::start(
+            "127.0.0.1:0",
+            "/healthz",
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(Tracker::default()),
+            Arc::new(move || served.clone()),
+            None,
+        )
+        .unwrap();
+        let mut s = TcpStream::connect(srv.addr()).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, got) = out.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert_eq!(got, body);
     }
 
     /// Regression (issue 14): `POST /track` was unauthenticated, so any
