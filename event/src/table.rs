@@ -2305,72 +2305,6 @@ pub const EVENTS: &[EventInfo] = &[
         Some(323),
         &[p("flags", K::Flags(F::FdFlags))]
     ),
-    // ---- io_uring (224-239). The requests a ring executes arrive as the
-    // events of their syscall equivalents (openat, connect, renameat2, ...)
-    // with `HF_IOURING` set; these are the ring's own calls and the
-    // requests without a decoded equivalent.
-    ev!(
-        224,
-        "io_uring_setup",
-        Other,
-        Fd,
-        RETFD,
-        Some(425),
-        &[
-            p("entries", K::Uint),
-            p("sq_entries", K::Uint),
-            p("cq_entries", K::Uint),
-            p("flags", K::Flags(F::IoUringSetup)),
-            p("sq_thread_cpu", K::Int),
-            p("sq_thread_idle", K::Uint),
-            p("features", K::Hex),
-        ]
-    ),
-    ev!(
-        225,
-        "io_uring_enter",
-        Other,
-        Count,
-        fdp(0),
-        Some(426),
-        &[
-            p("fd", K::Fd),
-            p("to_submit", K::Uint),
-            p("min_complete", K::Uint),
-            p("flags", K::Hex),
-        ]
-    ),
-    ev!(
-        226,
-        "io_uring_register",
-        Other,
-        Errno,
-        fdp(0),
-        Some(427),
-        &[
-            p("fd", K::Fd),
-            p("opcode", K::Uint),
-            p("arg", K::Hex),
-            p("nr_args", K::Uint),
-        ]
-    ),
-    // A request whose op kestrel does not decode as a syscall (read,
-    // write, ...): its opcode, fd (a registered-file index with
-    // IOSQE_FIXED_FILE), size, and what the request's file is.
-    ev!(
-        227,
-        "io_uring_op",
-        Other,
-        Count,
-        fdp(1),
-        None,
-        &[
-            p("op", K::Uint),
-            p("fd", K::Fd),
-            p("size", K::Uint),
-            hidden("fdinfo", K::FdInfo),
-        ]
-    ),
     gev!(
         196,
         "mmap",
@@ -2677,6 +2611,72 @@ pub const EVENTS: &[EventInfo] = &[
             (p("ID", K::Uint), S::Nr),
             (p("nativeID", K::Uint), S::Nr),
             (hidden("flags", K::Hex), S::U32(0)),
+        ]
+    ),
+    // ---- io_uring (224-239). The requests a ring executes arrive as the
+    // events of their syscall equivalents (openat, connect, renameat2, ...)
+    // with `HF_IOURING` set; these are the ring's own calls and the
+    // requests without a decoded equivalent.
+    ev!(
+        224,
+        "io_uring_setup",
+        Other,
+        Fd,
+        RETFD,
+        Some(425),
+        &[
+            p("entries", K::Uint),
+            p("sq_entries", K::Uint),
+            p("cq_entries", K::Uint),
+            p("flags", K::Flags(F::IoUringSetup)),
+            p("sq_thread_cpu", K::Int),
+            p("sq_thread_idle", K::Uint),
+            p("features", K::Hex),
+        ]
+    ),
+    ev!(
+        225,
+        "io_uring_enter",
+        Other,
+        Count,
+        fdp(0),
+        Some(426),
+        &[
+            p("fd", K::Fd),
+            p("to_submit", K::Uint),
+            p("min_complete", K::Uint),
+            p("flags", K::Hex),
+        ]
+    ),
+    ev!(
+        226,
+        "io_uring_register",
+        Other,
+        Errno,
+        fdp(0),
+        Some(427),
+        &[
+            p("fd", K::Fd),
+            p("opcode", K::Uint),
+            p("arg", K::Hex),
+            p("nr_args", K::Uint),
+        ]
+    ),
+    // A request whose op kestrel does not decode as a syscall (read,
+    // write, ...): its opcode, fd (a registered-file index with
+    // IOSQE_FIXED_FILE), size, and what the request's file is.
+    ev!(
+        227,
+        "io_uring_op",
+        Other,
+        Count,
+        fdp(1),
+        None,
+        &[
+            p("op", K::Uint),
+            p("fd", K::Fd),
+            p("size", K::Uint),
+            hidden("fdinfo", K::FdInfo),
         ]
     ),
 ];
