@@ -174,7 +174,10 @@ fn oversized_argv_and_paths_are_cut_with_a_visible_mark_and_counted() {
         rules: vec![r],
         ..Default::default()
     });
-    let truncated = |d: &Daemon| d.metrics().sum("kestrel_worker_events_truncated_total", &[]);
+    let truncated = |d: &Daemon| {
+        d.metrics()
+            .sum("kestrel_worker_events_truncated_total", &[])
+    };
     let before = truncated(&d);
 
     // 2,000 arguments of 16 bytes: 34 KB of argv, the probe keeps 4 KB.
@@ -228,7 +231,11 @@ fn oversized_argv_and_paths_are_cut_with_a_visible_mark_and_counted() {
     // them besides the file name) and "..." stands for the head.
     let tail = format!("/{}", "d".repeat(250)).repeat(16);
     let f = &a["output_fields"];
-    assert_eq!(f["proc.exepath"], format!("...{tail}/kst9long").as_str(), "{a}");
+    assert_eq!(
+        f["proc.exepath"],
+        format!("...{tail}/kst9long").as_str(),
+        "{a}"
+    );
     assert_eq!(f["proc.cwd"], format!("...{tail}/").as_str(), "{a}");
     let after = d.wait_metrics(
         |m| m.sum("kestrel_worker_events_truncated_total", &[]) >= before + 2.0,

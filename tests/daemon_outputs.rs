@@ -485,7 +485,11 @@ fn created_files_get_safe_modes() {
         .unwrap_or_else(|| panic!("no alert in the file output; stderr:\n{}", d.stderr()));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !metrics.exists() {
-        assert!(Instant::now() < deadline, "no metrics file; stderr:\n{}", d.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "no metrics file; stderr:\n{}",
+            d.stderr()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let um = umask();
