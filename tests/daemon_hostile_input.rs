@@ -37,6 +37,11 @@ fn rules(dir: &std::path::Path) -> std::path::PathBuf {
   condition: evt.type = execve and proc.name in (kst9args, kst9long)
   output: "long args=%proc.args exepath=%proc.exepath cwd=%proc.cwd"
   priority: WARNING
+- rule: H6 long io_uring open
+  desc: an io_uring open of a path longer than the io_uring path cap
+  condition: evt.type = openat and evt.is_io_uring = true and proc.name = kestrel-loadgen and proc.cmdline contains h6uring
+  output: "uring open cmd=%proc.cmdline name=%evt.arg.name"
+  priority: WARNING
 "#,
     )
     .expect("write the rules file");
@@ -244,10 +249,27 @@ fn oversized_argv_and_paths_are_cut_with_a_visible_mark_and_counted() {
         "{a}"
     );
     assert_eq!(f["proc.cwd"], format!("...{tail}").as_str(), "{a}");
+    // io_uring keeps 1,024 bytes of a path (with the NUL): 1,020 of them
+    // and "...".
+    let tag = common::nonce("h6uring");
+    let long = format!("{}/{}", tmp.path().display(), "u".repeat(1500));
+    let out = Command::new(common::loadgen_bin())
+        .args(["uring", "--tag", &tag, "open", &long])
+        .output()
+        .expect("run kestrel-loadgen uring");
+    assert!(out.status.success(), "{out:?}");
+    let a = d
+        .wait_alert(
+            |a| common::output_has(a, "uring open cmd=") && common::output_has(a, &tag),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("no alert for the io_uring open; stderr:\n{}", d.stderr()));
+    let want = format!("{}...", &long[..1020]);
+    assert_eq!(a["output_fields"]["evt.arg.name"], want.as_str(), "{a}");
     let after = d.wait_metrics(
-        |m| m.sum("kestrel_worker_events_truncated_total", &[]) >= before + 2.0,
+        |m| m.sum("kestrel_worker_events_truncated_total", &[]) >= before + 3.0,
         Duration::from_secs(5),
     );
-    assert!(after.sum("kestrel_worker_events_truncated_total", &[]) >= before + 2.0);
+    assert!(after.sum("kestrel_worker_events_truncated_total", &[]) >= before + 3.0);
     d.stop();
 }
