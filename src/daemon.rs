@@ -1267,9 +1267,12 @@ impl SnapshotTimer {
         }
         if let Some(path) = &cfg.output_file {
             let line = serde_json::json!({"sample": self.samples, "output_fields": fields});
+            use std::os::unix::fs::OpenOptionsExt;
+            // Created 0600 like file_output (docs/RELIABILITY.md, file modes).
             let r = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .and_then(|mut f| {
                     use std::io::Write;

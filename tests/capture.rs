@@ -260,6 +260,19 @@ fn capture_file_replays_into_the_expected_alert() {
     assert!(evs.iter().all(|e| is(e, "proc.name", "cat")));
     assert!(err.contains(&format!("records to {file_s}")), "{err}");
     assert!(file.metadata().unwrap().len() > 0);
+    // Created 0600: a capture holds every event's arguments and environment
+    // (the umask can only remove bits).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let st = std::fs::read_to_string("/proc/self/status").unwrap();
+        let um = st
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+            .expect("Umask in /proc/self/status");
+        let mode = file.metadata().unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600 & !um, "capture file mode {mode:o}");
+    }
 
     let out = Command::new(common::KESTREL)
         .args(["replay", "--json", "-r"])

@@ -441,3 +441,60 @@ fn hung_http_endpoint_never_blocks_capture() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     t.join().unwrap();
 }
+
+/// The process umask, from `/proc/self/status`.
+fn umask() -> u32 {
+    let st = std::fs::read_to_string("/proc/self/status").unwrap();
+    let v = st
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .expect("Umask in /proc/self/status");
+    u32::from_str_radix(v.trim(), 8).unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Files the daemon creates get the modes docs/RELIABILITY.md lists: the
+/// alerts file and the metrics file 0600, the lock file 0644 (the umask
+/// can only remove bits).
+#[test]
+fn created_files_get_safe_modes() {
+    let _g = common::serial();
+    let tmp = common::tempdir();
+    let file = tmp.path().join("alerts.json");
+    let metrics = tmp.path().join("metrics.json");
+    let d = Daemon::start_with(DaemonOpts {
+        options: vec![
+            "file_output.enabled=true".into(),
+            format!("file_output.filename={}", file.display()),
+            "metrics.enabled=true".into(),
+            "metrics.interval=500ms".into(),
+            format!("metrics.output_file={}", metrics.display()),
+        ],
+        ..Default::default()
+    });
+    let n = read_shadow(tmp.path(), "modes");
+    wait_line(&file, &n, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no alert in the file output; stderr:\n{}", d.stderr()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !metrics.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no metrics file; stderr:\n{}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let um = umask();
+    assert_eq!(mode(&file), 0o600 & !um, "file_output mode");
+    assert_eq!(mode(&metrics), 0o600 & !um, "metrics.output_file mode");
+    assert_eq!(mode(&d.lock_file()), 0o644 & !um, "lock file mode");
+    d.stop();
+}

@@ -213,12 +213,12 @@ fn typed_values_null_and_invalid_utf8() {
     let a = out.render(0, &ev, 0).unwrap();
     assert_eq!(
         a.message(),
-        "false 10.1.2.3 443 a\u{fffd}b\"c x.y <NA> <NA> <NA>"
+        r#"false 10.1.2.3 443 a\xffb"c x.y <NA> <NA> <NA>"#
     );
     assert!(a.text().contains(": Informational false"), "{}", a.text());
     let j = a.json().unwrap();
     assert!(
-        j.contains(r#""output_fields":{"evt.buffer":"x.y","evt.time":5,"fd.connected":false,"fd.sip":"10.1.2.3","fd.sport":443,"proc.cmdline":"a�b\"c","proc.pid":null,"user.name":"<NA>"}"#),
+        j.contains(r#""output_fields":{"evt.buffer":"x.y","evt.time":5,"fd.connected":false,"fd.sip":"10.1.2.3","fd.sport":443,"proc.cmdline":"a\\xffb\"c","proc.pid":null,"user.name":"<NA>"}"#),
         "{j}"
     );
     assert!(j.contains(r#""tags":[]"#), "{j}");
@@ -226,6 +226,50 @@ fn typed_values_null_and_invalid_utf8() {
         j.contains(r#""time":"1970-01-01T00:00:00.000000005Z""#),
         "{j}"
     );
+}
+
+#[test]
+fn control_characters_cannot_forge_text_lines() {
+    let rules = vec![rule("r", Priority::Warning, "open %fd.name", &[])];
+    let ev = MapEvent::new(&[
+        ("evt.time", Value::U64(5)),
+        (
+            "fd.name",
+            Value::Str(
+                b"/tmp/x\n00:00:00.000000000: Critical fake\x1b[2K\x7f"
+                    .to_vec()
+                    .into(),
+            ),
+        ),
+    ]);
+    for json_output in [false, true] {
+        let cfg = OutputsConfig {
+            json_output,
+            append_output: vec![],
+            ..OutputsConfig::default()
+        };
+        let out = CompiledOutputs::compile(&rules, &cfg).unwrap().0;
+        let a = out.render(0, &ev, 0).unwrap();
+        // The text line: one line, controls as \xNN.
+        assert!(
+            a.text()
+                .ends_with(r"Warning open /tmp/x\x0a00:00:00.000000000: Critical fake\x1b[2K\x7f"),
+            "{}",
+            a.text()
+        );
+        assert!(!a.text().contains('\n'));
+        if json_output {
+            // JSON escapes them itself: the decoded values are the bytes.
+            let v: serde_json::Value = serde_json::from_str(a.json().unwrap()).unwrap();
+            let want = "/tmp/x\n00:00:00.000000000: Critical fake\u{1b}[2K\u{7f}";
+            assert_eq!(v["output_fields"]["fd.name"], want);
+            assert!(v["output"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("Warning open {want}")));
+            assert!(!a.json().unwrap().contains('\n'));
+        }
+    }
 }
 
 #[test]

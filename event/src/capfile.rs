@@ -256,9 +256,18 @@ impl<W: Write> std::fmt::Debug for Writer<W> {
 }
 
 impl Writer<File> {
-    /// Creates (truncates) `path` and writes the header.
+    /// Creates (truncates) `path` and writes the header. A new file gets
+    /// mode 0600: captures hold every event's arguments and environment.
+    /// An existing file is truncated and keeps its mode.
     pub fn create(path: impl AsRef<Path>, header: &CapHeader) -> io::Result<Writer<File>> {
-        Writer::new(File::create(path)?, header)
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        Writer::new(f, header)
     }
 }
 

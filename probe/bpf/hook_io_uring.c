@@ -51,8 +51,8 @@
 #define KST_REQ_F_FIXED_FILE 1ULL
 #define KST_CQE_F_MORE (1U << 1)
 
-/* Path bytes kept per captured path (with the NUL); longer paths are cut
- * and flagged KST_HF_TRUNCATED. */
+/* Path bytes kept per captured path (with the NUL); longer paths are cut,
+ * end with "..." and are flagged KST_HF_TRUNCATED. */
 #define KST_UPATH 1024
 
 struct kst_uring_req {
@@ -142,8 +142,13 @@ static __always_inline void kst_uring_name(struct kst_uring_req *v, char *dst, s
 	long r = name ? bpf_probe_read_kernel_str(dst, KST_UPATH, name) : 0;
 	if (r <= 0)
 		dst[0] = 0;
-	else if (r >= KST_UPATH)
+	else if (r >= KST_UPATH) {
+		/* Cut: the kept path ends with "..." (docs/RELIABILITY.md). */
 		v->trunc = 1;
+		dst[KST_UPATH - 4] = '.';
+		dst[KST_UPATH - 3] = '.';
+		dst[KST_UPATH - 2] = '.';
+	}
 }
 
 SEC("tp_btf/io_uring_submit_req")

@@ -426,6 +426,18 @@ static __always_inline int kst_w_submit(struct kst_w *w)
 	return 0;
 }
 
+/* Marks a value cut at its cap: its last three bytes, at [end - 3, end)
+ * of the record, become "..." (docs/RELIABILITY.md: truncation is visible in
+ * the value, and HF_TRUNCATED is set on the record). */
+static __always_inline void kst_mark_cut(struct kst_w *w, __u32 end)
+{
+	if (end < 3)
+		return;
+	w->s->rec[KST_IDX(end - 3)] = '.';
+	w->s->rec[KST_IDX(end - 2)] = '.';
+	w->s->rec[KST_IDX(end - 1)] = '.';
+}
+
 static __always_inline void kst_put_empty(struct kst_w *w)
 {
 	kst_w_len(w, 0);
@@ -461,8 +473,10 @@ static __always_inline void kst_put_ustr(struct kst_w *w, __u64 uptr, const __u3
 		long r = bpf_probe_read_user_str(&w->s->rec[KST_IDX(off)], cap, (void *)uptr);
 		if (r > 0) {
 			len = r - 1;
-			if (r >= cap)
+			if (r >= cap) {
 				w->flags |= KST_HF_TRUNCATED;
+				kst_mark_cut(w, off + len);
+			}
 		}
 	}
 	w->off = off + len;
@@ -480,8 +494,10 @@ static __always_inline void kst_put_kstr(struct kst_w *w, const void *kptr, cons
 		long r = bpf_probe_read_kernel_str(&w->s->rec[KST_IDX(off)], cap, kptr);
 		if (r > 0) {
 			len = r - 1;
-			if (r >= cap)
+			if (r >= cap) {
 				w->flags |= KST_HF_TRUNCATED;
+				kst_mark_cut(w, off + len);
+			}
 		}
 	}
 	w->off = off + len;
@@ -517,6 +533,8 @@ static __always_inline void kst_put_ustrlist(struct kst_w *w, __u64 start, __u64
 	} else if (len > 0) {
 		if (bpf_probe_read_user(&w->s->rec[KST_IDX(off)], kst_len(len), (void *)start))
 			len = 0;
+		else if (size > cap)
+			kst_mark_cut(w, off + len);
 		else if (w->s->rec[KST_IDX(off + len - 1)] == 0)
 			len--;
 	}
@@ -619,11 +637,19 @@ static __always_inline void kst_walk_path(struct kst_walk *wk, struct task_struc
 /* Copies the walked path into the record at off; returns its length. */
 static __always_inline __u32 kst_copy_walked(struct kst_w *w, struct kst_walk *wk, __u32 off)
 {
-	if (wk->trunc)
-		w->flags |= KST_HF_TRUNCATED;
 	__u32 pos = wk->pos;
 	if (pos > KST_PATH_MAX)
 		pos = KST_PATH_MAX;
+	if (wk->trunc) {
+		/* The path's head did not fit: "..." stands for it, so the
+		 * value never looks like a whole absolute path. */
+		w->flags |= KST_HF_TRUNCATED;
+		if (pos >= 3)
+			pos -= 3;
+		w->s->path[kst_pidx(pos)] = '.';
+		w->s->path[kst_pidx(pos + 1)] = '.';
+		w->s->path[kst_pidx(pos + 2)] = '.';
+	}
 	__u32 len = KST_PATH_MAX - pos;
 	if (off > KST_REC_MAX - KST_PATH_MAX)
 		return 0;

@@ -52,13 +52,19 @@ fn json_fields() -> &'static [(&'static str, FieldRef)] {
     })
 }
 
-/// A field value as JSON: strings (lossy UTF-8), numbers, booleans, IP
+/// Bytes as text, invalid UTF-8 bytes written `\xNN`.
+fn escaped(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    crate::output::json::push_bytes_escaped(&mut s, b);
+    s
+}
+
+/// A field value as JSON: strings (invalid UTF-8 bytes as `\xNN`, see
+/// [`crate::output::json::push_bytes_escaped`]), numbers, booleans, IP
 /// addresses as text.
 pub fn value_to_json(v: &Value<'_>) -> serde_json::Value {
     match v {
-        Value::Str(s) | Value::Bytes(s) => {
-            serde_json::Value::String(String::from_utf8_lossy(s).into_owned())
-        }
+        Value::Str(s) | Value::Bytes(s) => serde_json::Value::String(escaped(s)),
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::I64(n) => serde_json::Value::from(*n),
         Value::U64(n) => serde_json::Value::from(*n),
@@ -79,7 +85,7 @@ pub fn to_json(ev: &LiveEvent<'_>) -> serde_json::Map<String, serde_json::Value>
     for (name, v) in ev.arg_values() {
         m.insert(
             format!("evt.arg.{name}"),
-            serde_json::Value::String(String::from_utf8_lossy(&v).into_owned()),
+            serde_json::Value::String(escaped(&v)),
         );
     }
     m
@@ -99,7 +105,7 @@ pub fn text_line(ev: &LiveEvent<'_>) -> String {
     s.push(' ');
     s.push_str(&raw.hdr.cpu.to_string());
     s.push(' ');
-    s.push_str(&String::from_utf8_lossy(raw.comm()));
+    crate::output::json::push_bytes_escaped(&mut s, raw.comm());
     s.push_str(" (");
     s.push_str(&raw.hdr.tid.to_string());
     s.push_str(") < ");
@@ -107,7 +113,7 @@ pub fn text_line(ev: &LiveEvent<'_>) -> String {
     let args = ev.args_text();
     if !args.is_empty() {
         s.push(' ');
-        s.push_str(&String::from_utf8_lossy(&args));
+        crate::output::json::push_bytes_escaped(&mut s, &args);
     }
     s
 }

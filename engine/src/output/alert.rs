@@ -355,7 +355,7 @@ impl CompiledOutputs {
         let text = self.text_line(time_ns, r.priority, &message);
         let (json, rule_offset) = if self.shape.json {
             let mut j = String::with_capacity(text.len() * 2 + 256);
-            self.json_head(&mut j, &message, &text);
+            self.json_head(&mut j, time_ns, r.priority, &message, &text);
             if self.shape.include_fields {
                 j.push_str("\"output_fields\":{");
                 for (i, (k, src)) in r.keys.iter().enumerate() {
@@ -428,7 +428,7 @@ impl CompiledOutputs {
         let rule_name = format!("{INTERNAL_RULE_PREFIX}{name}");
         let (json, rule_offset) = if self.shape.json {
             let mut j = String::with_capacity(text.len() * 2 + 128);
-            self.json_head(&mut j, &message, &text);
+            self.json_head(&mut j, time_ns, priority, &message, &text);
             if self.shape.include_fields {
                 let sorted: std::collections::BTreeMap<&str, &serde_json::Value> =
                     fields.iter().map(|(k, v)| (*k, v)).collect();
@@ -528,8 +528,15 @@ impl CompiledOutputs {
         }
     }
 
-    /// `<time>: <Priority> <message>`.
+    /// `<time>: <Priority> <message>`, the line text sinks write: control
+    /// characters of the message (C0 and DEL, a newline included) are
+    /// written `\xNN`, so a crafted value can neither forge a second alert
+    /// line nor send terminal escapes (as Falco 0.44 does for plain text).
     fn text_line(&self, time_ns: u64, p: Priority, message: &str) -> String {
+        self.line(time_ns, p, message, true)
+    }
+
+    fn line(&self, time_ns: u64, p: Priority, message: &str, escape: bool) -> String {
         let mut s = String::with_capacity(message.len() + 48);
         if self.shape.iso8601 {
             time::push_iso8601(&mut s, time_ns);
@@ -539,12 +546,19 @@ impl CompiledOutputs {
         s.push_str(": ");
         s.push_str(p.name());
         s.push(' ');
-        s.push_str(message);
+        if escape {
+            push_escaping_controls(&mut s, message);
+        } else {
+            s.push_str(message);
+        }
         s
     }
 
-    /// `{"hostname":…,` plus the optional `message` and `output` keys.
-    fn json_head(&self, j: &mut String, message: &str, text: &str) {
+    /// `{"hostname":…,` plus the optional `message` and `output` keys. JSON
+    /// escapes control characters itself, so `output` holds the line with
+    /// the message's own characters (as Falco's JSON does), not `text`'s
+    /// `\xNN` forms.
+    fn json_head(&self, j: &mut String, time_ns: u64, p: Priority, message: &str, text: &str) {
         j.push('{');
         j.push_str(&self.hostname_json);
         if self.shape.include_message {
@@ -554,10 +568,31 @@ impl CompiledOutputs {
         }
         if self.shape.include_output {
             j.push_str("\"output\":");
-            json::push_str(j, text);
+            if message.bytes().any(is_control) {
+                json::push_str(j, &self.line(time_ns, p, message, false));
+            } else {
+                json::push_str(j, text);
+            }
             j.push(',');
         }
     }
+}
+
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// Appends `s` with C0 control characters and DEL written `\xNN`.
+fn push_escaping_controls(out: &mut String, s: &str) {
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if is_control(b) {
+            out.push_str(&s[run..i]);
+            write!(out, "\\x{b:02x}").expect("write to String");
+            run = i + 1;
+        }
+    }
+    out.push_str(&s[run..]);
 }
 
 fn push_json_time_key(j: &mut String, time_ns: u64) {

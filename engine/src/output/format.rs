@@ -236,7 +236,7 @@ pub(crate) fn push_value(out: &mut String, v: &Value<'_>, style: Style) {
         (Value::U64(ns), Style::Iso8601) => time::push_iso8601(out, *ns),
         (Value::I64(ns), Style::LocalTime) if *ns >= 0 => time::push_local_hms(out, *ns as u64),
         (Value::I64(ns), Style::Iso8601) if *ns >= 0 => time::push_iso8601(out, *ns as u64),
-        (Value::Str(s), _) => out.push_str(&String::from_utf8_lossy(s)),
+        (Value::Str(s), _) => super::json::push_bytes_escaped(out, s),
         (Value::Bytes(b), _) => push_printable(out, b),
         (Value::Bool(b), _) => out.push_str(if *b { "true" } else { "false" }),
         (Value::I64(n), _) => write!(out, "{n}").expect("write to String"),
@@ -757,7 +757,7 @@ mod tests {
                 "%proc.tty %user.loginuid %fd.connected %fd.sip %fd.cip %evt.buffer %evt.time.iso8601 %container.start_ts %proc.cmdline",
                 &ev
             ),
-            "34816 -1 true 10.0.0.1 ::1 ab..cd 2023-11-14T22:23:22.123456789+0000 1700000000000000000 a\u{fffd}b"
+            "34816 -1 true 10.0.0.1 ::1 ab..cd 2023-11-14T22:23:22.123456789+0000 1700000000000000000 a\\xffb"
         );
     }
 

@@ -6,7 +6,11 @@
 //! allocation besides the output buffer. Escaping follows what Falco's
 //! serialiser emits (short escapes for `\b \f \n \r \t`, `\u00xx` with
 //! lower-case hex for other control characters, non-ASCII written as
-//! UTF-8, `/` not escaped), and invalid UTF-8 becomes U+FFFD.
+//! UTF-8, `/` not escaped). Bytes that are not valid UTF-8 are not
+//! replaced by U+FFFD (Falco's choice, which loses them): each such byte
+//! is written as the four characters `\xNN` (lower-case hex, see
+//! [`push_bytes_escaped`]), the same visible form text outputs use, so a
+//! file name like `a\xffb` stays recognisable and recoverable.
 
 use std::fmt::Write;
 
@@ -38,10 +42,34 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends bytes as a JSON string literal, replacing invalid UTF-8 with
-/// U+FFFD.
+/// Appends bytes as a JSON string literal; bytes that are not valid UTF-8
+/// become `\xNN` (see [`push_bytes_escaped`]) before JSON escaping, so in
+/// the JSON text they read `\\xNN`.
 pub fn push_bytes(out: &mut String, b: &[u8]) {
-    push_str(out, &String::from_utf8_lossy(b));
+    match std::str::from_utf8(b) {
+        Ok(s) => push_str(out, s),
+        Err(_) => {
+            let mut t = String::with_capacity(b.len() + 8);
+            push_bytes_escaped(&mut t, b);
+            push_str(out, &t);
+        }
+    }
+}
+
+/// Appends bytes as text: valid UTF-8 as is, and every byte of an invalid
+/// sequence as `\xNN` (two lower-case hex digits), one escape per byte.
+///
+/// Nothing is dropped or merged: `61 80 7a` reads `a\x80z`, `ff` reads
+/// `\xff`, `c3 28` reads `\xc3(`. The bytes are recoverable from the text
+/// unless the original also held the literal characters `\x` followed by
+/// two hex digits (documented in docs/RELIABILITY.md).
+pub fn push_bytes_escaped(out: &mut String, b: &[u8]) {
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &x in chunk.invalid() {
+            write!(out, "\\x{x:02x}").expect("write to String");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -70,9 +98,18 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_replaced() {
+    fn invalid_utf8_escaped_per_byte() {
         let mut o = String::new();
         push_bytes(&mut o, b"a\xffb");
-        assert_eq!(o, "\"a\u{fffd}b\"");
+        assert_eq!(o, r#""a\\xffb""#);
+        let v: String = serde_json::from_str(&o).unwrap();
+        assert_eq!(v, r"a\xffb");
+        // A bad continuation keeps the valid byte after it.
+        let mut t = String::new();
+        push_bytes_escaped(&mut t, b"\xc3(\x61\x80\x7a\xe2\x9c\x93\xe2\x9c");
+        assert_eq!(t, r"\xc3(a\x80z✓\xe2\x9c");
+        let mut o = String::new();
+        push_bytes(&mut o, "é✓".as_bytes());
+        assert_eq!(o, "\"é✓\"");
     }
 }

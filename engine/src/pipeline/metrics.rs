@@ -93,6 +93,9 @@ pub struct WorkerStats {
     pub deferred_overflow: Counter,
     /// Events whose process was not in the table at all.
     pub unknown_process: Counter,
+    /// Events the probe marked truncated (`HF_TRUNCATED`: a string, path or
+    /// argument list was cut at its cap; the value carries a mark).
+    pub truncated: Counter,
     /// Events the kernel filter marked "no clause held", matched against
     /// their type's unconstrained rules only.
     pub marked_off: Counter,
@@ -644,6 +647,12 @@ impl PipelineMetrics {
                 "Events the kernel filter passed with no clause held (a rule needs every event of their type): matched against those rules only.",
                 &l,
                 s.marked_off.get(),
+            );
+            w.counter(
+                "kestrel_worker_events_truncated_total",
+                "Events with a string, path or argument list cut at the probe's cap (argv 4096 bytes, paths 4096 bytes); the cut value ends with \"...\".",
+                &l,
+                s.truncated.get(),
             );
             w.counter(
                 "kestrel_worker_unknown_process_total",

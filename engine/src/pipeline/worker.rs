@@ -548,6 +548,9 @@ impl State {
                 return;
             }
         };
+        if raw.hdr.flags & crate::event::wire::HF_TRUNCATED != 0 {
+            stats.truncated.bump();
+        }
         // Keep per-process order: if an earlier event of this process is
         // waiting, this one waits behind it.
         let tgid = raw.hdr.tgid;

@@ -31,10 +31,15 @@ impl FileSink {
         }
     }
 
+    /// Opens the file for appending; a file it creates gets mode 0600
+    /// (alerts carry command lines and environment values), an existing
+    /// file keeps its mode.
     fn open(&self) -> std::io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
         OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.path)
     }
 }
