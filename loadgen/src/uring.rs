@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
+use crate::sys::SockAddr;
+
 /// How a ring is set up and its requests flagged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RingOpts {
@@ -37,65 +39,6 @@ pub struct Ring {
 impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring").field("opts", &self.opts).finish()
-    }
-}
-
-/// A socket address in the C layout connect(2) takes.
-#[derive(Clone, Copy)]
-pub struct RawAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
-}
-
-impl std::fmt::Debug for RawAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawAddr").field("len", &self.len).finish()
-    }
-}
-
-impl RawAddr {
-    /// The C form of `a`.
-    pub fn new(a: SocketAddr) -> RawAddr {
-        // SAFETY: sockaddr_storage is plain data, valid when zeroed.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let len = match a {
-            SocketAddr::V4(v4) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: v4.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than sockaddr_in and
-                // suitably aligned for it.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-                std::mem::size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(v6) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: v6.port().to_be(),
-                    sin6_flowinfo: v6.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: v6.ip().octets(),
-                    },
-                    sin6_scope_id: v6.scope_id(),
-                };
-                // SAFETY: as above, for sockaddr_in6.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
-                std::mem::size_of::<libc::sockaddr_in6>()
-            }
-        };
-        RawAddr {
-            storage,
-            len: len as libc::socklen_t,
-        }
-    }
-
-    fn ptr(&self) -> *const libc::sockaddr {
-        &self.storage as *const _ as *const libc::sockaddr
     }
 }
 
@@ -215,8 +158,9 @@ impl Ring {
 
     /// connect through the ring.
     pub fn connect(&mut self, fd: i32, addr: SocketAddr) -> io::Result<i32> {
-        let a = RawAddr::new(addr);
-        self.one(opcode::Connect::new(types::Fd(fd), a.ptr(), a.len).build())
+        let a = SockAddr::from_std(addr);
+        let (ptr, len) = a.as_raw();
+        self.one(opcode::Connect::new(types::Fd(fd), ptr, len).build())
     }
 
     /// accept through the ring (no peer address asked for).
@@ -255,8 +199,9 @@ impl Ring {
 
     /// connect through the ring of fixed file `index` (IOSQE_FIXED_FILE).
     pub fn connect_fixed_file(&mut self, index: u32, addr: SocketAddr) -> io::Result<i32> {
-        let a = RawAddr::new(addr);
-        self.one(opcode::Connect::new(types::Fixed(index), a.ptr(), a.len).build())
+        let a = SockAddr::from_std(addr);
+        let (ptr, len) = a.as_raw();
+        self.one(opcode::Connect::new(types::Fixed(index), ptr, len).build())
     }
 
     /// renameat2 through the ring.

@@ -139,7 +139,7 @@ impl MiniDaemon {
 
 impl Drop for MiniDaemon {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.token_file);
+        std::fs::remove_file(&self.token_file).ok();
         drop(self.web.take());
         self.stop.store(true, Ordering::Relaxed);
         if let Some(r) = self.reader.take() {
