@@ -426,7 +426,7 @@ impl CompiledOutputs {
         }
         let text = self.text_line(time_ns, priority, &message);
         let rule_name = format!("{INTERNAL_RULE_PREFIX}{name}");
-        let (json, rule_offset) = if self.shape.json {
+        let json = if self.shape.json {
             let mut j = String::with_capacity(text.len() * 2 + 128);
             self.json_head(&mut j, time_ns, priority, &message, &text);
             if self.shape.include_fields {
@@ -446,31 +446,11 @@ impl CompiledOutputs {
                 }
                 j.push_str("},");
             }
-            write!(j, "\"priority\":{},", json_lit(priority.name())).expect("write to String");
-            let off = j.len();
-            write!(
-                j,
-                "\"rule\":{},\"source\":\"internal\",",
-                json_lit(&rule_name)
-            )
-            .expect("write to String");
-            push_json_time_key(&mut j, time_ns);
-            (Some(j), off)
+            Some(j)
         } else {
-            (None, 0)
+            None
         };
-        Alert {
-            rule: rule_name.into(),
-            priority,
-            source: "internal".into(),
-            time_ns,
-            kernel_ts_ns: 0,
-            message,
-            text,
-            json,
-            json_rule_offset: rule_offset,
-            repeat_count: 0,
-        }
+        internal_alert(&rule_name, priority, time_ns, message, text, json)
     }
 
     /// An internal event in Falco's own shape (its `handle_msg`): rule
@@ -497,7 +477,7 @@ impl CompiledOutputs {
         }
         message.push(')');
         let text = self.text_line(time_ns, priority, &message);
-        let (json, rule_offset) = if self.shape.json {
+        let json = if self.shape.json {
             let mut j = String::with_capacity(text.len() * 2 + 128);
             j.push('{');
             j.push_str(&self.hostname_json);
@@ -505,27 +485,12 @@ impl CompiledOutputs {
             json::push_str(&mut j, msg);
             j.push_str(",\"output_fields\":");
             j.push_str(&serde_json::to_string(fields).expect("JSON values serialize"));
-            write!(j, ",\"priority\":{},", json_lit(priority.name())).expect("write to String");
-            let off = j.len();
-            write!(j, "\"rule\":{},\"source\":\"internal\",", json_lit(rule))
-                .expect("write to String");
-            push_json_time_key(&mut j, time_ns);
-            (Some(j), off)
+            j.push(',');
+            Some(j)
         } else {
-            (None, 0)
+            None
         };
-        Alert {
-            rule: rule.into(),
-            priority,
-            source: "internal".into(),
-            time_ns,
-            kernel_ts_ns: 0,
-            message,
-            text,
-            json,
-            json_rule_offset: rule_offset,
-            repeat_count: 0,
-        }
+        internal_alert(rule, priority, time_ns, message, text, json)
     }
 
     /// `<time>: <Priority> <message>`, the line text sinks write: control
@@ -603,6 +568,39 @@ fn push_json_time_key(j: &mut String, time_ns: u64) {
 
 /// A typed `output_fields` value (RULES.md §9.5): numbers, booleans,
 /// strings, `null` when missing.
+/// An internal event's alert: `json`, when given, is its JSON up to the
+/// `priority` key (ending with a comma); the `priority`, `rule`, `source`
+/// and `time` keys every internal event ends with are appended here.
+fn internal_alert(
+    rule: &str,
+    priority: Priority,
+    time_ns: u64,
+    message: String,
+    text: String,
+    json: Option<String>,
+) -> Alert {
+    let mut rule_offset = 0;
+    let json = json.map(|mut j| {
+        write!(j, "\"priority\":{},", json_lit(priority.name())).expect("write to String");
+        rule_offset = j.len();
+        write!(j, "\"rule\":{},\"source\":\"internal\",", json_lit(rule)).expect("write to String");
+        push_json_time_key(&mut j, time_ns);
+        j
+    });
+    Alert {
+        rule: rule.into(),
+        priority,
+        source: "internal".into(),
+        time_ns,
+        kernel_ts_ns: 0,
+        message,
+        text,
+        json,
+        json_rule_offset: rule_offset,
+        repeat_count: 0,
+    }
+}
+
 fn push_json_value(j: &mut String, v: Option<&Value<'_>>) {
     match v {
         None => j.push_str("null"),
