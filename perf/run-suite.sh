@@ -18,7 +18,12 @@
 #   --kf-scenarios LIST kfilter workloads (default: open,exec,connect,getppid,
 #                       mixed)
 #   --only LIST         sections, comma-separated: probe-overhead, ratio,
-#                       kfilter, zero-drop, criterion (default: all)
+#                       kfilter, zero-drop, criterion, soak (default: all
+#                       but soak)
+#   --soak              add the soak section (perf/soak/run.sh: the daemon
+#                       under a steady reconciled load with bursts, SIGHUP
+#                       and SIGUSR1, plotted to soak/soak.png) to the sections
+#   --soak-duration S   seconds of the soak (default 1800)
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations: references bare-1t, bare-2t,
@@ -52,6 +57,7 @@ ZD_SEARCH=15
 ZD_ATTEMPTS=6
 ZD_REF_RUNS=3
 KF_DURATION=5
+SOAK_DURATION=1800
 KF_SCENARIOS=open,exec,connect,getppid,mixed
 SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
@@ -81,6 +87,8 @@ while [ $# -gt 0 ]; do
     --kf-duration) KF_DURATION=$2; shift ;;
     --kf-scenarios) KF_SCENARIOS=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
+    --soak) SECTIONS=$SECTIONS,soak ;;
+    --soak-duration) SOAK_DURATION=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
     --no-build) BUILD=0 ;;
@@ -88,7 +96,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,47p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -172,7 +180,7 @@ done
     echo "perf scripts: $PERF_DIR ($(git -C "$REPO_DIR" rev-parse --short HEAD)$(git -C "$REPO_DIR" diff --quiet HEAD -- perf || echo ', with uncommitted changes under perf/'))"
     echo "noisy: $noisy"
     echo "waited_for_quiet_min: $waited"
-    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS zd_ref_runs=$ZD_REF_RUNS kf_duration=$KF_DURATION kf_scenarios=$KF_SCENARIOS sections=$SECTIONS scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
+    echo "settings: rounds=$ROUNDS duration=$DURATION zd_duration=$ZD_DURATION zd_search=$ZD_SEARCH zd_attempts=$ZD_ATTEMPTS zd_ref_runs=$ZD_REF_RUNS kf_duration=$KF_DURATION kf_scenarios=$KF_SCENARIOS sections=$SECTIONS soak_duration=$SOAK_DURATION scenarios=$SCENARIOS zd_configs=$ZD_CONFIGS loop_getppid=$LOOP_GETPPID loop_open=$LOOP_OPEN work_cpu=$WORK_CPU alert_rate=$ALERT_RATE"
     env_cpu
     echo "uname: $(uname -a)"
     echo "rustc: $(rustc --version)"
@@ -521,6 +529,14 @@ if has criterion; then
     grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running\|^Benchmarking' "$OUT/criterion.stderr" > "$OUT/criterion.stderr.tmp" || true
     mv "$OUT/criterion.stderr.tmp" "$OUT/criterion.stderr"
     [ -s "$OUT/criterion.stderr" ] || rm -f "$OUT/criterion.stderr"
+fi
+
+# ------------------------------------------------------------------ soak
+if has soak; then
+    log "section soak: $SOAK_DURATION s (perf/soak/run.sh)"
+    sample_note soak run
+    KESTREL=$KESTREL LOADGEN=$LOADGEN "$PERF_DIR/soak/run.sh" --duration "$SOAK_DURATION" --out "$OUT/soak" \
+        > "$OUT/soak.stdout.log" 2>&1 || log "warning: the soak exited $? (see $OUT/soak.stdout.log)"
 fi
 
 monitor_stop

@@ -873,6 +873,12 @@ impl DaemonState {
                     n,
                 );
             }
+            w.gauge(
+                "kestrel_output_queue_depth",
+                "Alerts waiting in the output's queue.",
+                &[("sink", "front")],
+                st.queue_depth as f64,
+            );
             for s in &st.sinks {
                 w.counter(
                     "kestrel_output_alerts_delivered_total",

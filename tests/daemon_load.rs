@@ -118,6 +118,7 @@ fn healthz_and_metrics_series() {
             "kestrel_worker_events_processed_total",
             "kestrel_worker_events_deferred_total",
             "kestrel_worker_alerts_total",
+            "kestrel_worker_deferred_queue_length",
         ] {
             assert_eq!(
                 m.select(name, &[("worker", &id)]).count(),
@@ -146,6 +147,12 @@ fn healthz_and_metrics_series() {
     );
     assert_eq!(
         m.select("kestrel_output_queue_depth", &[("sink", "stdout")])
+            .count(),
+        1
+    );
+    // The front queue (workers -> dispatcher) reports its depth too.
+    assert_eq!(
+        m.select("kestrel_output_queue_depth", &[("sink", "front")])
             .count(),
         1
     );

@@ -44,6 +44,22 @@ impl Counter {
     }
 }
 
+/// A value set by one thread and read at scrape time (a queue length).
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Why a worker could not use a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeFailure {
@@ -107,6 +123,9 @@ pub struct WorkerStats {
     pub idle_polls: Counter,
     /// Times the worker went to sleep until the probe woke it.
     pub parks: Counter,
+    /// Records in the worker's deferral queue, published once per batch
+    /// when it changed (not per event).
+    pub deferred_queue: Gauge,
 }
 
 impl WorkerStats {
@@ -683,6 +702,12 @@ impl PipelineMetrics {
                 "Times the worker slept until the probe's next record woke it.",
                 &l,
                 s.parks.get(),
+            );
+            w.gauge(
+                "kestrel_worker_deferred_queue_length",
+                "Records waiting in the worker's deferral queue (as of its last batch).",
+                &l,
+                s.deferred_queue.get() as f64,
             );
         }
         let ev = merge(self.event_latency.iter().map(|a| a.as_ref()));

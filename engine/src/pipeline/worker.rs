@@ -344,6 +344,8 @@ struct State {
     shared: Shared,
     cfg: WorkerConfig,
     deferred: DeferQueue,
+    /// The deferral queue length last published to the metrics.
+    published_deferred: usize,
     /// Scratch list of the waiting processes for a retry pass.
     retry_tgids: Vec<u32>,
     /// Deferred records looked at by retry passes (tests check that a
@@ -381,6 +383,7 @@ impl<S: RecordSource> Worker<S> {
                 shared,
                 cfg,
                 deferred: DeferQueue::default(),
+                published_deferred: 0,
                 retry_tgids: Vec::new(),
                 retry_visits: 0,
                 local_events: new_histogram(),
@@ -590,6 +593,19 @@ impl State {
     /// Looks at the head of each waiting process and at the records it
     /// releases, never at the records still blocked behind a head.
     fn retry_deferred(&mut self, force: bool) {
+        self.retry_deferred_inner(force);
+        // The queue length for /metrics: one store per batch at most, and
+        // none while it stays the same (empty, most of the time).
+        let len = self.deferred.len();
+        if len != self.published_deferred {
+            self.published_deferred = len;
+            self.shared.metrics.workers[self.id]
+                .deferred_queue
+                .set(len as u64);
+        }
+    }
+
+    fn retry_deferred_inner(&mut self, force: bool) {
         if self.deferred.is_empty() {
             return;
         }
@@ -907,8 +923,14 @@ mod tests {
         w.st.handle(&openat_at(1002, "b", old), &engine);
         w.st.handle(&openat_at(1002, "b", now + 1), &engine);
         assert_eq!(w.st.deferred.len(), 4);
-        w.st.retry_deferred(false);
         let st = &metrics.workers[0];
+        assert_eq!(
+            st.deferred_queue.get(),
+            0,
+            "published per batch, not per event"
+        );
+        w.st.retry_deferred(false);
+        assert_eq!(st.deferred_queue.get(), 3);
         assert_eq!(st.processed.get(), 1);
         assert_eq!(st.late_attribution.get(), 1);
         assert_eq!(w.st.deferred.head(1001).map(|d| d.ts_ns), Some(now));
@@ -919,6 +941,7 @@ mod tests {
         assert_eq!(w.st.deferred.len(), 4);
         w.st.retry_deferred(true);
         assert!(w.st.deferred.is_empty());
+        assert_eq!(st.deferred_queue.get(), 0);
         assert_eq!(st.processed.get(), 5);
         outputs.shutdown(Duration::from_secs(1));
     }
