@@ -58,6 +58,7 @@ ZD_ATTEMPTS=6
 ZD_REF_RUNS=3
 KF_DURATION=5
 SOAK_DURATION=1800
+ADD_SOAK=0
 KF_SCENARIOS=open,exec,connect,getppid,mixed
 SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
@@ -87,7 +88,7 @@ while [ $# -gt 0 ]; do
     --kf-duration) KF_DURATION=$2; shift ;;
     --kf-scenarios) KF_SCENARIOS=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
-    --soak) SECTIONS=$SECTIONS,soak ;;
+    --soak) ADD_SOAK=1 ;;
     --soak-duration) SOAK_DURATION=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
@@ -102,6 +103,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+if [ "$ADD_SOAK" = 1 ]; then SECTIONS=$SECTIONS,soak; fi
+[[ $SOAK_DURATION =~ ^[0-9]+$ ]] && [ "$SOAK_DURATION" -ge 60 ] || die "--soak-duration wants whole seconds, at least 60"
 [ "$(id -u)" -eq 0 ] || die "run as root (the probe, bpftrace and auditd need it)"
 has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 
