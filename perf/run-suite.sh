@@ -18,7 +18,11 @@
 #   --kf-scenarios LIST kfilter workloads (default: open,exec,connect,getppid,
 #                       mixed)
 #   --only LIST         sections, comma-separated: probe-overhead, ratio,
-#                       kfilter, zero-drop, criterion (default: all)
+#                       kfilter, zero-drop, criterion (default: all), and
+#                       memory-churn (opt-in: only when named here)
+#   --mc-divisor N      memory-churn sizes divided by N (default 10: 100k
+#                       processes, 10k files, 1k sockets; 1 = the full
+#                       1 M / 100 k / 10 k of perf/memory-churn/run.sh)
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations: references bare-1t, bare-2t,
@@ -53,6 +57,7 @@ ZD_ATTEMPTS=6
 ZD_REF_RUNS=3
 KF_DURATION=5
 KF_SCENARIOS=open,exec,connect,getppid,mixed
+MC_DIVISOR=10
 SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
 ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup,default-2t-uring
@@ -80,6 +85,7 @@ while [ $# -gt 0 ]; do
     --zd-ref-runs) ZD_REF_RUNS=$2; shift ;;
     --kf-duration) KF_DURATION=$2; shift ;;
     --kf-scenarios) KF_SCENARIOS=$2; shift ;;
+    --mc-divisor) MC_DIVISOR=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --zd-configs) ZD_CONFIGS=$2; shift ;;
@@ -88,7 +94,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,41p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -521,6 +527,19 @@ if has criterion; then
     grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running\|^Benchmarking' "$OUT/criterion.stderr" > "$OUT/criterion.stderr.tmp" || true
     mv "$OUT/criterion.stderr.tmp" "$OUT/criterion.stderr"
     [ -s "$OUT/criterion.stderr" ] || rm -f "$OUT/criterion.stderr"
+fi
+
+# ------------------------------------------------------------------ memory-churn
+# Opt-in (not in the default section list): processes, files and sockets
+# churned under a daemon, RSS and state tables before, at the peak and
+# after (perf/memory-churn/run.sh; its own summary.md in the subfolder).
+if has memory-churn; then
+    log "section memory-churn (sizes / $MC_DIVISOR)"
+    sample_note memory-churn run
+    note_cmd "perf/memory-churn/run.sh --divisor $MC_DIVISOR --out $OUT/memory-churn"
+    KESTREL=$KESTREL DEFAULT_RULES=$DEFAULT_RULES "$PERF_DIR/memory-churn/run.sh" \
+        --divisor "$MC_DIVISOR" --out "$OUT/memory-churn" > "$OUT/memory-churn.log" 2>&1 ||
+        log "warning: memory-churn exited $? (see $OUT/memory-churn/summary.md)"
 fi
 
 monitor_stop

@@ -38,6 +38,11 @@ impl Counter {
             Ordering::Relaxed,
         );
     }
+    /// Sets the value, for a gauge with a single writer.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -107,6 +112,11 @@ pub struct WorkerStats {
     pub idle_polls: Counter,
     /// Times the worker went to sleep until the probe woke it.
     pub parks: Counter,
+    /// Gauge: records in the deferral queue now (updated every 50 ms).
+    pub deferred_now: Counter,
+    /// Gauge: processes the worker's process cache holds (updated every
+    /// 50 ms).
+    pub proc_cache_entries: Counter,
 }
 
 impl WorkerStats {
@@ -629,6 +639,18 @@ impl PipelineMetrics {
                 "Events held back until their process's exec was applied.",
                 &l,
                 s.deferred.get(),
+            );
+            w.gauge(
+                "kestrel_worker_deferred_records",
+                "Records in the worker's deferral queue now (bound: worker max_deferred, 65536).",
+                &l,
+                s.deferred_now.get() as f64,
+            );
+            w.gauge(
+                "kestrel_worker_process_cache_entries",
+                "Processes in the worker's process cache (bound 4096; entries of replaced or exited processes are swept every second).",
+                &l,
+                s.proc_cache_entries.get() as f64,
             );
             w.counter(
                 "kestrel_worker_late_attribution_total",

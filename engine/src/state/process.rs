@@ -281,6 +281,12 @@ pub struct TableStats {
     pub orphan_forks: u64,
     /// Socket-cache entries dropped to stay within its bound.
     pub socket_cache_evicted: u64,
+    /// Sockets in the socket cache now.
+    pub socket_cache_entries: u64,
+    /// Most sockets the socket cache holds before it starts over.
+    pub socket_cache_capacity: u64,
+    /// Exited processes waiting for their grace period to end.
+    pub exits_pending: u64,
 }
 
 #[derive(Default)]
@@ -708,6 +714,9 @@ impl ProcessTable {
             malformed: l(&c.malformed),
             orphan_forks: l(&c.orphan_forks),
             socket_cache_evicted: self.sockets.evicted(),
+            socket_cache_entries: self.sockets.len() as u64,
+            socket_cache_capacity: self.sockets.capacity() as u64,
+            exits_pending: self.exits.lock().map_or(0, |q| q.len() as u64),
         }
     }
 
