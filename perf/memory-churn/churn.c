@@ -11,11 +11,14 @@
  *                                 and unlinked; then HOLD more opened at
  *                                 once ("phase held", wait), closed
  *                                 ("phase closed", wait) and unlinked
- *   churn sockets N               N loopback TCP connections (client and
- *                                 accepted side) and N UDP sockets that
- *                                 each send one datagram to their own
- *                                 peer, all held at once ("phase held",
- *                                 wait), then closed ("phase closed", wait)
+ *   churn sockets N               N loopback TCP connections (connecting
+ *                                 side here, accepted side in a helper
+ *                                 process) and N UDP sockets (in another
+ *                                 helper) that each send one datagram,
+ *                                 all held at once ("phase held", wait),
+ *                                 then closed ("phase closed", wait; the
+ *                                 helpers are still alive), then the
+ *                                 helpers exit
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -48,9 +51,75 @@ static void await_go(void) {
     }
 }
 
+/* Descriptors: at least `n` (the hard limit may be below what root could
+ * set: containers often run without CAP_SYS_RESOURCE). */
 static void raise_nofile(rlim_t n) {
-    struct rlimit r = {n, n};
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) die("getrlimit(RLIMIT_NOFILE)");
+    if (r.rlim_max != RLIM_INFINITY && r.rlim_max < n) {
+        struct rlimit want = {n, n};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) return;
+        fprintf(stderr, "churn: needs %llu descriptors per process, the hard limit is %llu "
+                        "(raise it with ulimit -Hn, or use smaller counts)\n",
+                (unsigned long long)n, (unsigned long long)r.rlim_max);
+        exit(2);
+    }
+    r.rlim_cur = n;
     if (setrlimit(RLIMIT_NOFILE, &r) != 0) die("setrlimit(RLIMIT_NOFILE)");
+}
+
+/* A helper process holding one set of descriptors: it runs `open_all`,
+ * writes one byte on `ready`, waits for one byte on `go`, runs
+ * `close_all`, writes one byte, and exits once `go` closes. */
+struct holder {
+    pid_t pid;
+    int ready, go;
+};
+
+static struct holder holder_start(void (*open_all)(void *), void (*close_all)(void *), void *arg) {
+    int r[2], g[2];
+    if (pipe2(r, O_CLOEXEC) != 0 || pipe2(g, O_CLOEXEC) != 0) die("pipe2");
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        char c = 0;
+        close(r[0]);
+        close(g[1]);
+        open_all(arg);
+        if (write(r[1], &c, 1) != 1) _exit(2);
+        if (read(g[0], &c, 1) != 1) _exit(2);
+        close_all(arg);
+        if (write(r[1], &c, 1) != 1) _exit(2);
+        while (read(g[0], &c, 1) > 0) {
+        }
+        _exit(0);
+    }
+    close(r[1]);
+    close(g[0]);
+    return (struct holder){p, r[0], g[1]};
+}
+
+static void holder_step(struct holder *h) {
+    char c = 0;
+    if (write(h->go, &c, 1) != 1) die("write to holder");
+}
+
+static void holder_wait(struct holder *h) {
+    char c;
+    if (read(h->ready, &c, 1) != 1) {
+        fprintf(stderr, "churn: a holder process failed\n");
+        exit(2);
+    }
+}
+
+static void holder_end(struct holder *h) {
+    int st;
+    close(h->go);
+    if (waitpid(h->pid, &st, 0) < 0) die("waitpid (holder)");
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "churn: a holder process exited with status %d\n", st);
+        exit(2);
+    }
 }
 
 static int procs(long n, long exec_every) {
@@ -109,8 +178,68 @@ static int files(long n, long hold, const char *dir) {
     return 0;
 }
 
+struct tcp_server {
+    long n;
+    int l;
+    int *fds;
+};
+
+static void tcp_accept_all(void *a) {
+    struct tcp_server *t = a;
+    raise_nofile((rlim_t)t->n + 64);
+    for (long i = 0; i < t->n; i++) {
+        t->fds[i] = accept4(t->l, NULL, NULL, SOCK_CLOEXEC);
+        if (t->fds[i] < 0) die("accept4");
+    }
+}
+
+static void tcp_close_all(void *a) {
+    struct tcp_server *t = a;
+    for (long i = 0; i < t->n; i++)
+        if (close(t->fds[i]) != 0) die("close (accepted)");
+    close(t->l);
+}
+
+struct udp_senders {
+    long n;
+    int *fds;
+};
+
+/* One UDP receiver; each sender sends one datagram to it from its own
+ * socket (a new peer for every socket: fd.name_changed state). */
+static void udp_open_all(void *a) {
+    struct udp_senders *u = a;
+    raise_nofile((rlim_t)u->n + 64);
+    struct sockaddr_in ua = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t ual = sizeof ua;
+    int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (r < 0 || bind(r, (struct sockaddr *)&ua, sizeof ua) != 0) die("udp bind");
+    if (getsockname(r, (struct sockaddr *)&ua, &ual) != 0) die("getsockname (udp)");
+    char buf[16];
+    for (long i = 0; i < u->n; i++) {
+        u->fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (u->fds[i] < 0) die("socket (udp)");
+        if (sendto(u->fds[i], "x", 1, 0, (struct sockaddr *)&ua, sizeof ua) != 1) die("sendto");
+        (void)recv(r, buf, sizeof buf, MSG_DONTWAIT);
+    }
+    close(r);
+}
+
+static void udp_close_all(void *a) {
+    struct udp_senders *u = a;
+    for (long i = 0; i < u->n; i++)
+        if (close(u->fds[i]) != 0) die("close (udp)");
+}
+
+/* The connecting ends in this process, the accepted ends and the UDP
+ * sockets in two helper processes (one process may hold fewer descriptors
+ * than all of them). */
 static int sockets(long n) {
-    raise_nofile((rlim_t)n * 4 + 64);
+    raise_nofile((rlim_t)n + 64);
+    struct udp_senders us = {n, calloc((size_t)n, sizeof(int))};
+    if (!us.fds) die("calloc");
+    /* First, while this process holds no socket for it to inherit. */
+    struct holder udp = holder_start(udp_open_all, udp_close_all, &us);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -118,41 +247,31 @@ static int sockets(long n) {
     if (bind(l, (struct sockaddr *)&a, sizeof a) != 0) die("bind");
     if (listen(l, 4096) != 0) die("listen");
     if (getsockname(l, (struct sockaddr *)&a, &al) != 0) die("getsockname");
-    int *c = calloc((size_t)n, sizeof *c), *s = calloc((size_t)n, sizeof *s),
-        *u = calloc((size_t)n, sizeof *u);
-    if (!c || !s || !u) die("calloc");
+    int *c = calloc((size_t)n, sizeof *c);
+    struct tcp_server ts = {n, l, calloc((size_t)n, sizeof(int))};
+    if (!c || !ts.fds) die("calloc");
+    struct holder srv = holder_start(tcp_accept_all, tcp_close_all, &ts);
+    close(l);
     for (long i = 0; i < n; i++) {
         c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c[i] < 0) die("socket (tcp)");
         if (connect(c[i], (struct sockaddr *)&a, sizeof a) != 0) die("connect");
-        s[i] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-        if (s[i] < 0) die("accept4");
     }
-    /* One UDP receiver; each sender sends one datagram to it from its own
-     * socket (a new peer for every socket: fd.name_changed state). */
-    struct sockaddr_in ua = a;
-    socklen_t ual = sizeof ua;
-    int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ua.sin_port = 0;
-    if (r < 0 || bind(r, (struct sockaddr *)&ua, sizeof ua) != 0) die("udp bind");
-    if (getsockname(r, (struct sockaddr *)&ua, &ual) != 0) die("getsockname (udp)");
-    char buf[16];
-    for (long i = 0; i < n; i++) {
-        u[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (u[i] < 0) die("socket (udp)");
-        if (sendto(u[i], "x", 1, 0, (struct sockaddr *)&ua, sizeof ua) != 1) die("sendto");
-        (void)recv(r, buf, sizeof buf, MSG_DONTWAIT);
-    }
+    holder_wait(&srv);
+    holder_wait(&udp);
     phase("held");
     await_go();
-    for (long i = 0; i < n; i++) {
-        if (close(c[i]) != 0 || close(s[i]) != 0 || close(u[i]) != 0) die("close");
-    }
-    close(l);
-    close(r);
+    for (long i = 0; i < n; i++)
+        if (close(c[i]) != 0) die("close (tcp)");
+    holder_step(&srv);
+    holder_step(&udp);
+    holder_wait(&srv);
+    holder_wait(&udp);
     printf("tcp %ld udp %ld\n", n, n);
     phase("closed");
     await_go();
+    holder_end(&srv);
+    holder_end(&udp);
     return 0;
 }
 

@@ -186,59 +186,8 @@ run_churn files files "$FILES" "$HOLD_FILES" "$DIR"
 run_churn sockets sockets "$SOCKETS"
 
 rc=0
-python3 - "$OUT" "$HEAP_TOL_KIB" "$ANON_TOL_KIB" "$ENTRY_TOL" > "$OUT/summary.md" <<'PY' || rc=$?
-import csv, sys
-out, heap_tol, anon_tol, entry_tol = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rows = list(csv.DictReader(open(f"{out}/raw.tsv"), delimiter="\t"))
-peaks = list(csv.DictReader(open(f"{out}/peaks.tsv"), delimiter="\t"))
-durs = dict(l.split("\t") for l in open(f"{out}/durations.tsv").read().splitlines())
-env = dict(l.split(": ", 1) for l in open(f"{out}/env.txt").read().splitlines() if ": " in l)
-i = lambda r, k: int(r[k]) if r[k] not in ("", None) else 0
-base = rows[0]
-print(f"# Memory churn ({env.get('cpu_model', '?')}, {env.get('cpus', '?')} CPUs, "
-      f"hypervisor {env.get('hypervisor', '?')}, shared machine)\n")
-print(f"{env.get('procs', '')}\n\n{env.get('rules', '')}; {env.get('tolerances', '')}.\n")
-print(f"kestrel: {env.get('kestrel', '?')}\n")
-print("| churn | took | baseline RSS / anon (MiB) | peak RSS / anon | after (settled) RSS / anon | heap base → end → settled (MiB) | processes base → end → settled | sockets held → closed → settled | kernel drops | back at baseline |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-mib = lambda k: f"{k / 1024:.1f}"
-ok_all = True
-for churn in ("procs", "files", "sockets"):
-    rs = {r["phase"]: r for r in rows if r["churn"] == churn}
-    if "settled" not in rs:
-        continue
-    ps = [p for p in peaks if p["churn"] == churn and p["rss_kib"]]
-    b, e, s = rs["before"], rs["end"], rs["settled"]
-    peak_rss = max([i(p, "rss_kib") for p in ps] + [i(e, "rss_kib")])
-    peak_anon = max([i(p, "rss_anon_kib") for p in ps] + [i(e, "rss_anon_kib")])
-    held = rs.get("held", {}).get("sockets", "-")
-    closed = rs.get("closed", {}).get("sockets", "-")
-    drops = i(s, "kernel_drops") - i(base, "kernel_drops")
-    checks = {
-        "heap": i(s, "heap_kib") <= i(base, "heap_kib") + heap_tol,
-        "anon": i(s, "rss_anon_kib") <= i(base, "rss_anon_kib") + anon_tol,
-        "processes": i(s, "processes") <= i(base, "processes") + entry_tol,
-        "sockets": i(s, "sockets") <= i(base, "sockets") + entry_tol,
-        "sockets after close": closed == "-" or int(closed) <= i(base, "sockets") + entry_tol,
-        "deferred": i(s, "deferred") == 0,
-        "drops": drops == 0,
-    }
-    failed = [k for k, v in checks.items() if not v]
-    ok_all &= not failed
-    print(f"| {churn} | {durs.get(churn, '?')} s | {mib(i(base, 'rss_kib'))} / {mib(i(base, 'rss_anon_kib'))} "
-          f"| {mib(peak_rss)} / {mib(peak_anon)} | {mib(i(s, 'rss_kib'))} / {mib(i(s, 'rss_anon_kib'))} "
-          f"| {mib(i(base, 'heap_kib'))} → {mib(i(e, 'heap_kib'))} → {mib(i(s, 'heap_kib'))} "
-          f"| {base['processes']} → {e['processes']} → {s['processes']} | {held} → {closed} → {s['sockets']} "
-          f"| {drops} | {'yes' if not failed else 'NO: ' + ', '.join(failed)} |")
-print("\nAll samples (raw.tsv; heap in KiB, table sizes in entries, evictions and events cumulative):\n")
-cols = list(rows[0].keys())
-print("| " + " | ".join(cols) + " |")
-print("|" + "---|" * len(cols))
-for r in rows:
-    print("| " + " | ".join(r[c] for c in cols) + " |")
-print(f"\nResult: {'every churn back at baseline within the tolerances' if ok_all else 'NOT back at baseline (see the last column)'}.")
-sys.exit(0 if ok_all else 3)
-PY
+python3 "$PERF_DIR/memory-churn/summarize.py" "$OUT" "$HEAP_TOL_KIB" "$ANON_TOL_KIB" "$ENTRY_TOL" \
+    > "$OUT/summary.md" || rc=$?
 daemon_stop
 archive_logs "$OUT"
 cat "$OUT/summary.md"

@@ -618,7 +618,8 @@ impl ProcCache {
     /// process churn, megabytes held for nothing. The worker calls it
     /// about once a second; it costs one flag load per entry.
     pub fn sweep(&self) {
-        self.map.borrow_mut().retain(|_, e| {
+        let mut m = self.map.borrow_mut();
+        m.retain(|_, e| {
             if !e.p.is_current() {
                 return false;
             }
@@ -630,6 +631,18 @@ impl ProcCache {
             }
             true
         });
+        // A burst of processes grows the map to thousands of buckets; give
+        // them back once most entries are gone (the map would otherwise
+        // keep its peak size for the daemon's life).
+        if m.capacity() > 4 * m.len().max(64) {
+            let keep = 2 * m.len();
+            m.shrink_to(keep);
+        }
+    }
+
+    /// Entries the cache has room for without growing.
+    pub fn capacity(&self) -> usize {
+        self.map.borrow().capacity()
     }
 
     /// Number of entries held (current or not).
@@ -879,6 +892,9 @@ impl ProcessTable {
         }
         for (_, _, tgid) in cands {
             if let Some(p) = guard.remove(&tgid) {
+                // Its sockets go with it, as on the exit path: nothing
+                // else would remove them before the cache filled.
+                self.sockets.forget(tgid);
                 self.retire(p);
                 self.counters
                     .evicted_capacity
