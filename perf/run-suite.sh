@@ -140,7 +140,10 @@ if [ "$BUILD" = 1 ]; then
         (cd "$SRC_DIR" && cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null)
     fi
 fi
-for b in "$KESTREL" "$LOADGEN" "$HOLD"; do
+NEEDED=("$KESTREL")
+# memory-churn alone needs only the daemon.
+if [ "$SECTIONS" != memory-churn ]; then NEEDED+=("$LOADGEN" "$HOLD"); fi
+for b in "${NEEDED[@]}"; do
     [ -x "$b" ] || die "$b is missing (build it or drop --no-build)"
 done
 cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
