@@ -18,12 +18,16 @@
 #   --kf-scenarios LIST kfilter workloads (default: open,exec,connect,getppid,
 #                       mixed)
 #   --only LIST         sections, comma-separated: probe-overhead, ratio,
-#                       kfilter, zero-drop, criterion, soak (default: all
-#                       but soak)
+#                       kfilter, zero-drop, criterion, soak, memory-churn
+#                       (default: all but soak and memory-churn)
 #   --soak              add the soak section (perf/soak/run.sh: the daemon
 #                       under a steady reconciled load with bursts, SIGHUP
 #                       and SIGUSR1, plotted to soak/soak.png) to the sections
 #   --soak-duration S   seconds of the soak (default 1800)
+#   --mc-divisor N      memory-churn sizes divided by N (default 10: 100k
+#                       processes, 10k files, 1k sockets; 1 = the full
+#                       1 M / 100 k / 10 k of perf/memory-churn/run.sh);
+#                       memory-churn runs only when named in --only
 #   --scenarios LIST    ratio workloads (default: open,exec,connect,getppid,
 #                       mixed,getppid-loop,openclose-loop)
 #   --zd-configs LIST   zero-drop configurations: references bare-1t, bare-2t,
@@ -60,6 +64,7 @@ KF_DURATION=5
 SOAK_DURATION=1800
 ADD_SOAK=0
 KF_SCENARIOS=open,exec,connect,getppid,mixed
+MC_DIVISOR=10
 SECTIONS=probe-overhead,ratio,kfilter,zero-drop,criterion
 SCENARIOS=open,exec,connect,getppid,mixed,getppid-loop,openclose-loop
 ZD_CONFIGS=bare-1t,probe-1t,bare-2t,default-1t,stable-1t,adv-1t,default-2t,stable-2t,adv-2t,default-2t-hup,stable-2t-hup,adv-2t-hup,default-2t-uring
@@ -87,6 +92,7 @@ while [ $# -gt 0 ]; do
     --zd-ref-runs) ZD_REF_RUNS=$2; shift ;;
     --kf-duration) KF_DURATION=$2; shift ;;
     --kf-scenarios) KF_SCENARIOS=$2; shift ;;
+    --mc-divisor) MC_DIVISOR=$2; shift ;;
     --only) SECTIONS=$2; shift ;;
     --soak) ADD_SOAK=1 ;;
     --soak-duration) SOAK_DURATION=$2; shift ;;
@@ -97,7 +103,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --allow-noisy) ALLOW_NOISY=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,47p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,51p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -145,7 +151,10 @@ if [ "$BUILD" = 1 ]; then
         (cd "$SRC_DIR" && cargo bench -q -p kestrel --bench engine_match --bench engine_compile --no-run 2> /dev/null)
     fi
 fi
-for b in "$KESTREL" "$LOADGEN" "$HOLD"; do
+NEEDED=("$KESTREL")
+# memory-churn alone needs only the daemon.
+if [ "$SECTIONS" != memory-churn ]; then NEEDED+=("$LOADGEN" "$HOLD"); fi
+for b in "${NEEDED[@]}"; do
     [ -x "$b" ] || die "$b is missing (build it or drop --no-build)"
 done
 cc -O2 -o "$PERF_TMP/loop" "$PERF_DIR/probe-overhead/loop.c"
@@ -540,6 +549,19 @@ if has soak; then
     sample_note soak run
     KESTREL=$KESTREL LOADGEN=$LOADGEN "$PERF_DIR/soak/run.sh" --duration "$SOAK_DURATION" --out "$OUT/soak" \
         > "$OUT/soak.stdout.log" 2>&1 || log "warning: the soak exited $? (see $OUT/soak.stdout.log)"
+fi
+
+# ------------------------------------------------------------------ memory-churn
+# Opt-in (not in the default section list): processes, files and sockets
+# churned under a daemon, RSS and state tables before, at the peak and
+# after (perf/memory-churn/run.sh; its own summary.md in the subfolder).
+if has memory-churn; then
+    log "section memory-churn (sizes / $MC_DIVISOR)"
+    sample_note memory-churn run
+    note_cmd "perf/memory-churn/run.sh --divisor $MC_DIVISOR --out $OUT/memory-churn"
+    KESTREL=$KESTREL DEFAULT_RULES=$DEFAULT_RULES "$PERF_DIR/memory-churn/run.sh" \
+        --divisor "$MC_DIVISOR" --out "$OUT/memory-churn" > "$OUT/memory-churn.log" 2>&1 ||
+        log "warning: memory-churn exited $? (see $OUT/memory-churn/summary.md)"
 fi
 
 monitor_stop

@@ -828,6 +828,30 @@ impl DaemonState {
             &[],
             ts.capacity as f64,
         );
+        w.gauge(
+            "kestrel_process_table_exits_pending",
+            "Exited processes kept for their grace period (late events from other CPUs).",
+            &[],
+            ts.exits_pending as f64,
+        );
+        w.gauge(
+            "kestrel_socket_cache_entries",
+            "Sockets in the socket cache (connection direction, datagram peers).",
+            &[],
+            ts.socket_cache_entries as f64,
+        );
+        w.gauge(
+            "kestrel_socket_cache_capacity",
+            "Most sockets the socket cache holds before it starts over.",
+            &[],
+            ts.socket_cache_capacity as f64,
+        );
+        w.counter(
+            "kestrel_socket_cache_evictions_total",
+            "Socket-cache entries dropped because the cache was full.",
+            &[],
+            ts.socket_cache_evicted,
+        );
         w.counter(
             "kestrel_process_table_evictions_total",
             "Processes removed from the table.",

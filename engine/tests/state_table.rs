@@ -231,3 +231,64 @@ fn scan_seeds_ancestors_of_this_process() {
     // The scan's unknown generation was adopted from the first event.
     assert_eq!(t.get(me).unwrap().current().exec_gen, Some(12));
 }
+
+/// Issue 14 (bounded memory): a process evicted because the table was
+/// over capacity kept its socket-cache entries (only the exit path forgot
+/// them), so under churn the cache held sockets of processes kestrel no
+/// longer knew until it filled up and started over.
+#[test]
+fn capacity_eviction_left_the_processes_sockets_behind() {
+    use kestrel_engine::event::wire::{FdInfo, SockTuple};
+    // connect(fd, addr, tuple) returning 0.
+    let connect = |tgid: u32, fd: i64, ts: u64| {
+        EventBuilder::new(EventType(129), hdr(tgid, 1, 1, ts))
+            .i64(fd)
+            .sockaddr(&SockTuple::default())
+            .fdinfo(&FdInfo::default(), b"")
+            .finish()
+    };
+    let t = ProcessTable::new(1000);
+    apply(&t, &fork(1, 100, 1));
+    apply(&t, &connect(100, 5, 2));
+    apply(&t, &connect(100, 6, 3));
+    assert!(t.sockets.get(100, 5).is_some_and(|s| s.connected));
+    assert_eq!(t.stats().socket_cache_entries, 2);
+    // Newer processes push process 100 (the least recently seen) out.
+    for i in 0..2000u32 {
+        apply(&t, &fork(1, 1000 + i, 10 + i as u64 * 1_000));
+    }
+    assert!(t.get(100).is_none(), "process 100 was evicted");
+    assert!(t.stats().evicted_capacity > 0);
+    assert!(t.sockets.get(100, 5).is_none() && t.sockets.get(100, 6).is_none());
+    assert_eq!(t.stats().socket_cache_entries, 0);
+}
+
+/// Issue 14 (bounded memory): after a burst of processes a worker's
+/// process cache swept its exited entries but kept the map at its peak
+/// size (thousands of buckets per worker, for the daemon's life).
+#[test]
+fn worker_cache_kept_its_peak_size_after_a_burst() {
+    let t = ProcessTable::new(100_000);
+    let cache = ProcCache::new();
+    apply(&t, &fork(1, 10, 1_000));
+    for i in 0..4000u32 {
+        apply(&t, &fork(10, 100 + i, 2_000));
+        assert!(cache.get(&t, 100 + i).is_some());
+    }
+    let peak = cache.capacity();
+    assert!(peak >= 4000, "capacity {peak}");
+    for i in 0..4000u32 {
+        apply(&t, &exit(100 + i, 3_000));
+    }
+    t.expire(u64::MAX);
+    cache.sweep();
+    assert_eq!(cache.len(), 0);
+    assert!(
+        cache.capacity() <= 256,
+        "capacity {} after the burst (peak {peak})",
+        cache.capacity()
+    );
+    // It still works, and grows again when needed.
+    assert!(cache.get(&t, 10).is_some());
+    assert_eq!(cache.len(), 1);
+}

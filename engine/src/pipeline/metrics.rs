@@ -126,6 +126,8 @@ pub struct WorkerStats {
     /// Records in the worker's deferral queue, published once per batch
     /// when it changed (not per event).
     pub deferred_queue: Gauge,
+    /// Processes the worker's process cache holds (updated every 50 ms).
+    pub proc_cache_entries: Gauge,
 }
 
 impl WorkerStats {
@@ -648,6 +650,12 @@ impl PipelineMetrics {
                 "Events held back until their process's exec was applied.",
                 &l,
                 s.deferred.get(),
+            );
+            w.gauge(
+                "kestrel_worker_process_cache_entries",
+                "Processes in the worker's process cache (bound 4096; entries of replaced or exited processes are swept every second).",
+                &l,
+                s.proc_cache_entries.get() as f64,
             );
             w.counter(
                 "kestrel_worker_late_attribution_total",

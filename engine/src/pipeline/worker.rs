@@ -466,6 +466,7 @@ impl<S: RecordSource> Worker<S> {
             st.record_batch(now);
             if now.saturating_sub(last_fold) > 50_000_000 {
                 st.fold();
+                stats.proc_cache_entries.set(st.cache.len() as u64);
                 last_fold = now;
             }
             if now.saturating_sub(last_sweep) > 1_000_000_000 {

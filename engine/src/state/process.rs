@@ -281,6 +281,12 @@ pub struct TableStats {
     pub orphan_forks: u64,
     /// Socket-cache entries dropped to stay within its bound.
     pub socket_cache_evicted: u64,
+    /// Sockets in the socket cache now.
+    pub socket_cache_entries: u64,
+    /// Most sockets the socket cache holds before it starts over.
+    pub socket_cache_capacity: u64,
+    /// Exited processes waiting for their grace period to end.
+    pub exits_pending: u64,
 }
 
 #[derive(Default)]
@@ -612,7 +618,8 @@ impl ProcCache {
     /// process churn, megabytes held for nothing. The worker calls it
     /// about once a second; it costs one flag load per entry.
     pub fn sweep(&self) {
-        self.map.borrow_mut().retain(|_, e| {
+        let mut m = self.map.borrow_mut();
+        m.retain(|_, e| {
             if !e.p.is_current() {
                 return false;
             }
@@ -624,6 +631,18 @@ impl ProcCache {
             }
             true
         });
+        // A burst of processes grows the map to thousands of buckets; give
+        // them back once most entries are gone (the map would otherwise
+        // keep its peak size for the daemon's life).
+        if m.capacity() > 4 * m.len().max(64) {
+            let keep = 2 * m.len();
+            m.shrink_to(keep);
+        }
+    }
+
+    /// Entries the cache has room for without growing.
+    pub fn capacity(&self) -> usize {
+        self.map.borrow().capacity()
     }
 
     /// Number of entries held (current or not).
@@ -708,6 +727,9 @@ impl ProcessTable {
             malformed: l(&c.malformed),
             orphan_forks: l(&c.orphan_forks),
             socket_cache_evicted: self.sockets.evicted(),
+            socket_cache_entries: self.sockets.len() as u64,
+            socket_cache_capacity: self.sockets.capacity() as u64,
+            exits_pending: self.exits.lock().map_or(0, |q| q.len() as u64),
         }
     }
 
@@ -870,6 +892,9 @@ impl ProcessTable {
         }
         for (_, _, tgid) in cands {
             if let Some(p) = guard.remove(&tgid) {
+                // Its sockets go with it, as on the exit path: nothing
+                // else would remove them before the cache filled.
+                self.sockets.forget(tgid);
                 self.retire(p);
                 self.counters
                     .evicted_capacity

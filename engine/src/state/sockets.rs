@@ -105,6 +105,21 @@ impl SocketCache {
         }
     }
 
+    /// Sockets held now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the cache holds no socket.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Most sockets held before the cache starts over.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// Entries dropped to stay within the bound.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
