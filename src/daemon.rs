@@ -512,6 +512,30 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .take();
     if let Some(o) = outputs {
         let st = o.shutdown(Duration::from_secs(5));
+        // Each sink's final books (the metrics server is already down):
+        // offered = delivered + filtered + dropped + still queued.
+        for s in &st.sinks {
+            let reasons: Vec<String> = s
+                .dropped
+                .iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(r, n)| format!("{} {n}", r.as_str()))
+                .collect();
+            log::info!(
+                "output {} at exit: offered {}, delivered {}, filtered {}, dropped {} ({}), queued {}",
+                s.name,
+                s.offered,
+                s.delivered,
+                s.filtered,
+                s.dropped.total(),
+                if reasons.is_empty() {
+                    "none".to_string()
+                } else {
+                    reasons.join(", ")
+                },
+                s.queue_depth
+            );
+        }
         let lost: u64 =
             st.dropped.total() + st.sinks.iter().map(|s| s.dropped.total()).sum::<u64>();
         if lost > 0 {

@@ -1,14 +1,15 @@
 //! Signals, for real: SIGHUP swaps the rules without detaching the probe
 //! (and keeps the old rules when the new ones are invalid), SIGHUP under
-//! load loses no event, SIGTERM drains what the kernel already emitted.
+//! load loses no event, SIGTERM in the middle of a burst under load
+//! drains what the kernel already emitted.
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, DaemonOpts};
+use common::{Daemon, DaemonOpts, Load};
 use serde_json::Value;
 
 fn rule_file(name: &str, path: &Path) -> String {
@@ -195,40 +196,133 @@ fn sighup_under_load_loses_no_event() {
     common::assert_summary_balanced(&stderr);
 }
 
+/// One sink's final books from the daemon's exit log (`output NAME at
+/// exit: offered O, delivered D, filtered F, dropped X (...), queued Q`).
+fn exit_books(stderr: &str, sink: &str) -> [u64; 5] {
+    let head = format!("output {sink} at exit: ");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once(&head).map(|x| x.1))
+        .unwrap_or_else(|| panic!("no exit books for {sink}:\n{stderr}"));
+    let num = |key: &str| -> u64 {
+        line.split(key)
+            .nth(1)
+            .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no '{key}' in {line:?}"))
+    };
+    [
+        num("offered"),
+        num("delivered"),
+        num("filtered"),
+        num("dropped"),
+        num("queued"),
+    ]
+}
+
+/// SIGTERM in the middle of a burst, under kestrel-loadgen load: the
+/// signal arrives while loadgen is issuing and a process is still opening
+/// /etc/shadow (alerts being produced). Every record the kernel wrote to
+/// the rings before the probe stopped is processed (exit summary: kernel
+/// sent = processed, none dropped) and every alert produced reaches both
+/// stdout and the file output.
 #[test]
-fn sigterm_drains_events_already_emitted() {
+fn sigterm_mid_burst_under_load_drains_the_rings() {
     let _g = common::serial();
-    let d = Daemon::start();
+    let tmp = common::tempdir();
+    let file = tmp.path().join("events.json");
+    let mut d = Daemon::start_with(DaemonOpts {
+        options: vec![
+            "file_output.enabled=true".into(),
+            format!("file_output.filename={}", file.display()),
+            common::LOAD_OPTS[0].into(),
+        ],
+        ..Default::default()
+    });
+    // Longer than the test: the daemon goes away in the middle of it.
+    let mut load = Load::start(&d, 120);
     let n = common::nonce("drain");
-    const OPENS: usize = 3000;
-    // One process reads /etc/shadow OPENS times; SIGTERM follows its exit
-    // at once, while most alerts are still in the rings or queues.
-    common::run_ok(Command::new(common::python3()).args([
-        "-c",
-        &format!("import sys\nfor _ in range({OPENS}):\n    open('/etc/shadow').close()"),
-        &n,
-    ]));
-    let mut d = d;
-    let st = d.terminate(Duration::from_secs(15));
+    let mut burst = Command::new(common::python3())
+        .args([
+            "-c",
+            // At most 2,000 opens/s: alerts keep coming, at a rate the
+            // daemon sustains beside the load.
+            "import time\nwhile True:\n    for _ in range(20):\n        open('/etc/shadow').close()\n    time.sleep(0.01)",
+            &n,
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the burst");
+    const BEFORE: usize = 500;
+    let early = d.wait_alerts(
+        |a| common::output_has(a, &n),
+        BEFORE,
+        Duration::from_secs(60),
+    );
+    assert!(
+        early.len() >= BEFORE,
+        "only {} burst alerts; stderr:\n{}",
+        early.len(),
+        d.stderr()
+    );
+    assert!(load.running(), "loadgen finished before the SIGTERM");
+    assert!(
+        matches!(burst.try_wait(), Ok(None)),
+        "the burst ended before the SIGTERM"
+    );
+    let t = Instant::now();
+    let st = d.terminate(Duration::from_secs(60));
+    let exit_ms = t.elapsed().as_millis();
+    // Both were still running when the daemon was gone.
+    let burst_running = matches!(burst.try_wait(), Ok(None));
+    let load_running = load.running();
+    common::best_effort("stop the burst", burst.kill());
+    common::best_effort("reap the burst", burst.wait());
+    // Its daemon is gone: it cannot reconcile any more.
+    load.abandon(Duration::ZERO);
     let stderr = d.stderr();
     assert!(st.success(), "kestrel exited with {st}; stderr:\n{stderr}");
-    let got = d
-        .alerts_where(|a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, &n));
-    assert_eq!(
-        got.len(),
-        OPENS,
-        "alerts for events emitted before SIGTERM; stderr:\n{stderr}"
+    assert!(
+        burst_running && load_running,
+        "the SIGTERM did not land in the middle of the load (burst running {burst_running}, loadgen running {load_running})"
     );
     assert!(stderr.contains("draining and exiting"), "{stderr}");
     common::assert_summary_balanced(&stderr);
     let sum = common::summary(&stderr);
+    // Every alert produced reached stdout and the file, exactly once.
+    let on_stdout = d.alerts().len() as u64;
+    let in_file = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64;
+    assert_eq!(
+        on_stdout, sum.alerts,
+        "stdout vs alerts produced; stderr:\n{stderr}"
+    );
+    assert_eq!(
+        in_file, sum.alerts,
+        "file vs alerts produced; stderr:\n{stderr}"
+    );
+    for sink in ["stdout", "file"] {
+        let [offered, delivered, filtered, dropped, queued] = exit_books(&stderr, sink);
+        assert_eq!(
+            (offered, delivered, filtered, dropped, queued),
+            (sum.alerts, sum.alerts, 0, 0, 0),
+            "{sink}: offered, delivered, filtered, dropped, queued"
+        );
+    }
+    let burst_alerts = d
+        .alerts_where(|a| common::rule_of(a) == "Read Sensitive File" && common::output_has(a, &n))
+        .len();
     // A line for perf/faults (docs/RELIABILITY.md).
     println!(
-        "FAULT|SIGTERM right after a burst|everything in the rings drained and delivered|{}/{OPENS} alerts delivered after SIGTERM; kernel sent {} = processed {}, {} dropped in kernel",
-        got.len(),
+        "FAULT|SIGTERM in the middle of a burst, under loadgen load|every record in the rings processed; every alert produced delivered to stdout and file|SIGTERM after {} burst alerts with the burst and loadgen ({}/s) still running; exit in {exit_ms} ms; kernel sent {} = processed {}, 0 dropped in kernel; {} alerts produced ({burst_alerts} of the burst): stdout {on_stdout}, file {in_file}, 0 dropped",
+        early.len(),
+        common::LOAD_RATE,
         sum.sent,
         sum.processed,
-        sum.dropped
+        sum.alerts,
     );
 }
 

@@ -22,13 +22,13 @@ dirty=$(git status --porcelain --untracked-files=no | grep -q . && echo " (with 
 runs=(
     "daemon_faults"
     "daemon_outputs http_endpoint_never_blocks_capture"
-    "daemon_signals sigterm_drains_events_already_emitted"
+    "daemon_signals sigterm_mid_burst_under_load_drains_the_rings"
 )
 : > "$out/faults.log"
 status=0
 for r in "${runs[@]}"; do
     read -r test filter <<< "$r"
-    cmd="cargo test -p kestrel --test $test ${filter:-} -- --nocapture --test-threads=1"
+    cmd="cargo test --release -p kestrel --test $test ${filter:-} -- --nocapture --test-threads=1"
     printf '%s\t%s\n' "$(date -u +%FT%TZ)" "$cmd" >> "$out/commands.log"
     echo "== $cmd" | tee -a "$out/faults.log"
     # shellcheck disable=SC2086

@@ -1173,3 +1173,138 @@ pub fn dry_run_config(config: &Path) -> String {
     );
     stderr
 }
+
+/// The rate of [`Load`]: opens per second on one thread. Half of what the
+/// daemon sustains without a kernel drop on the development VM (Intel
+/// Xeon, 2 vCPUs, shared), so that a CPU issuing syscalls about half as
+/// fast (AMD EPYC runners) still keeps up.
+pub const LOAD_RATE: u32 = 10_000;
+
+/// The daemon options of a run under [`Load`]: the kernel interest filter
+/// off, so that loadgen's opens (which no rule matches) reach the rings
+/// and the workers instead of being dropped by the probe's filter, the
+/// load being real work for the daemon.
+pub const LOAD_OPTS: &[&str] = &["kestrel.kernel_filter=false"];
+
+/// A kestrel-loadgen `open` run against a daemon, tracked by it (`POST
+/// /track` with the daemon's token) and reconciled at the end: every
+/// traced syscall loadgen issued must be seen by the daemon exactly once.
+pub struct Load {
+    child: Option<Child>,
+    /// loadgen's temporary files (a killed run leaves them here).
+    _tmp: tempfile::TempDir,
+}
+
+impl Load {
+    /// Starts `secs` seconds of opens at [`LOAD_RATE`] and returns once
+    /// the daemon counts at least 1,000 events of the tracked process
+    /// (loadgen's set-up and baseline scrape are over, the load runs).
+    pub fn start(d: &Daemon, secs: u32) -> Load {
+        let tmp = tempdir();
+        let child = Command::new(loadgen_bin())
+            .args(["run", "--scenario", "open", "--threads", "1", "--rate"])
+            .arg(LOAD_RATE.to_string())
+            .args([
+                "--duration",
+                &secs.to_string(),
+                "--json",
+                "--quiet",
+                "--daemon",
+            ])
+            .arg(d.url())
+            .env("KESTREL_TRACK_TOKEN_FILE", d.token_file())
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kestrel-loadgen");
+        let mut l = Load {
+            child: Some(child),
+            _tmp: tmp,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = d.metrics();
+            let seen = m.sum("kestrel_tracked_events_total", &[("rel", "self")])
+                + m.sum("kestrel_tracked_events_filtered_total", &[("rel", "self")]);
+            if seen >= 1000.0 {
+                return l;
+            }
+            let c = l.child.as_mut().expect("loadgen running");
+            if let Some(st) = c.try_wait().expect("poll kestrel-loadgen") {
+                let mut err = String::new();
+                if let Some(mut e) = c.stderr.take() {
+                    best_effort("read loadgen stderr", e.read_to_string(&mut err));
+                }
+                panic!("kestrel-loadgen exited ({st}) before its load started: {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kestrel-loadgen's load did not reach the daemon within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether loadgen is still running (its load not over yet).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Waits for the report and asserts the reconciliation: passed, none
+    /// dropped, observed = issued. Returns the operations issued.
+    pub fn finish(mut self, d: &Daemon) -> u64 {
+        let child = self.child.take().expect("loadgen running");
+        let out = child.wait_with_output().expect("wait for kestrel-loadgen");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let r: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "no loadgen report ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert!(
+            out.status.success(),
+            "loadgen failed: {r:#}\nkestrel stderr:\n{}",
+            d.stderr()
+        );
+        assert_eq!(r["passed"], true, "{r:#}");
+        assert_eq!(r["dropped"], 0, "{r:#}");
+        assert_eq!(r["observed"], r["issued"], "{r:#}");
+        // The daemon ran with LOAD_OPTS: the load went through the rings
+        // and the workers, none of it stopped by the kernel filter.
+        assert_eq!(r["filtered_by_kernel_filter"], 0, "{r:#}");
+        r["issued"].as_u64().unwrap_or(0)
+    }
+
+    /// For a run whose daemon went away: waits up to `grace` for loadgen
+    /// to give up on its own, then kills it (by pid). Returns its exit
+    /// status.
+    pub fn abandon(mut self, grace: Duration) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                best_effort("kill kestrel-loadgen", c.kill());
+                return c.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        // A failed test must not leave loadgen running.
+        if let Some(mut c) = self.child.take() {
+            best_effort("kill kestrel-loadgen", c.kill());
+            best_effort("reap kestrel-loadgen", c.wait());
+        }
+    }
+}
