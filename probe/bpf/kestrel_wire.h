@@ -117,10 +117,12 @@ struct kst_gdesc {
 /* kst_sc_type flag: the syscall is checked for attempts on kestrel
  * (the low bits are the event type, or 0 if not otherwise traced). */
 #define KST_SC_SELF 0x8000
-/* Signals checked (bit n: signal n): HUP INT QUIT ABRT KILL USR1 USR2
- * TERM CONT STOP TSTP. */
-#define KST_SELF_SIGMASK ((1u << 1) | (1u << 2) | (1u << 3) | (1u << 6) | (1u << 9) | \
-			  (1u << 10) | (1u << 12) | (1u << 15) | (1u << 18) | (1u << 19) | (1u << 20))
+/* Signals checked (bit n: signal n): those that stop, kill or dump it:
+ * INT QUIT ABRT KILL USR2 TERM STOP TSTP. Not SIGHUP and SIGUSR1 (its
+ * reload and reopen controls, sent by logrotate and operators) nor
+ * SIGCONT. */
+#define KST_SELF_SIGMASK ((1u << 2) | (1u << 3) | (1u << 6) | (1u << 9) | (1u << 12) | \
+			  (1u << 15) | (1u << 19) | (1u << 20))
 
 /* Counter categories. */
 enum kst_category {

@@ -102,7 +102,8 @@ pub struct ProbeConfig {
     /// Bytes of I/O data captured by send/recv events (at most 256).
     pub snaplen: u32,
     /// Self-protection: report attempts by other processes on the
-    /// excluded process (`exclude_tgid`, which must be this process) as
+    /// excluded process (`exclude_tgid`, which must be this process; with
+    /// none, only the checks' cost remains, for measurements) as
     /// `kestrel_tamper` records: bpf(2) on the probe's programs, maps and
     /// links, ptrace, process_vm_readv/writev, pidfd_getfd, and stop or
     /// control signals. Default off.
@@ -266,7 +267,7 @@ impl Probe {
         }
 
         let self_tgid = cfg.exclude_tgid.unwrap_or(0);
-        if cfg.self_protect && self_tgid != std::process::id() {
+        if cfg.self_protect && cfg.exclude_tgid.is_some_and(|t| t != std::process::id()) {
             return Err(ProbeError::Config(
                 "self-protection guards the process that loads the probe: exclude_tgid must be its pid"
                     .into(),

@@ -181,18 +181,15 @@ fn signal_name(s: u64) -> String {
 }
 
 /// The priority of an attempt: CRITICAL for everything that can blind or
-/// subvert kestrel, WARNING for signals that stop it, INFORMATIONAL for
-/// its own control signals (SIGHUP reloads, SIGUSR1 reopens files,
-/// SIGCONT) and NOTICE for taking an fd of one of its objects by id
-/// (`bpftool prog show` and `bpftool map show` do that for every object,
-/// which reads, not changes).
-fn priority(kind: TamperKind, op: u64) -> Priority {
+/// subvert kestrel, WARNING for signals that stop or kill it (the probe
+/// reports neither SIGHUP nor SIGUSR1, its reload and reopen controls)
+/// and NOTICE for taking an fd of one of its objects by id (`bpftool prog
+/// show` and `bpftool map show` do that for every object: a read, not a
+/// change).
+fn priority(kind: TamperKind) -> Priority {
     match kind {
         TamperKind::BpfGetFd => Priority::Notice,
-        TamperKind::Signal => match op {
-            1 | 10 | 18 => Priority::Informational,
-            _ => Priority::Warning,
-        },
+        TamperKind::Signal => Priority::Warning,
         _ => Priority::Critical,
     }
 }
@@ -282,7 +279,7 @@ pub fn alert(
     );
     Some((
         kind,
-        outputs.internal(ALERT_NAME, priority(kind, op), &msg, &fields),
+        outputs.internal(ALERT_NAME, priority(kind), &msg, &fields),
     ))
 }
 
@@ -326,13 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn priorities_rank_blinding_above_stopping_above_control() {
-        assert_eq!(priority(TamperKind::BpfMapWrite, 2), Priority::Critical);
-        assert_eq!(priority(TamperKind::Ptrace, 16), Priority::Critical);
-        assert_eq!(priority(TamperKind::Signal, 15), Priority::Warning);
-        assert_eq!(priority(TamperKind::Signal, 9), Priority::Warning);
-        assert_eq!(priority(TamperKind::Signal, 1), Priority::Informational);
-        assert_eq!(priority(TamperKind::BpfGetFd, 14), Priority::Notice);
+    fn priorities_rank_blinding_above_stopping_above_reading() {
+        assert_eq!(priority(TamperKind::BpfMapWrite), Priority::Critical);
+        assert_eq!(priority(TamperKind::Ptrace), Priority::Critical);
+        assert_eq!(priority(TamperKind::ProcessVm), Priority::Critical);
+        assert_eq!(priority(TamperKind::Signal), Priority::Warning);
+        assert_eq!(priority(TamperKind::BpfGetFd), Priority::Notice);
     }
 
     #[test]
