@@ -231,7 +231,7 @@ fn tampering_raises_alerts_naming_the_culprit() {
         "map", "update", "pinned", &pin, "key", "1", "0", "0", "0", "value", "1", "0", "0", "0",
     ])
     .0;
-    let _ = std::fs::remove_file(&pin);
+    std::fs::remove_file(&pin).expect("unpin the test's map");
     assert!(ok, "bpftool map update of the test's own map");
     d.signal(libc::SIGHUP);
     assert!(d.wait_stderr("reloaded", wait), "no reload");

@@ -262,8 +262,9 @@ fn main() -> anyhow::Result<()> {
         sig1.0 - sig0.0,
         (sig1.1 - sig0.1) as f64 / (sig1.0 - sig0.0).max(1) as f64
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    if let Err(e) = child.kill().and_then(|()| child.wait().map(drop)) {
+        eprintln!("cannot stop the signalled child: {e}");
+    }
     stop.store(true, Ordering::Release);
     drain
         .join()

@@ -106,7 +106,9 @@ static OBJECT_NAMES: OnceLock<HashMap<u64, String>> = OnceLock::new();
 
 /// Records the names of kestrel's BPF objects (first call wins).
 pub fn set_object_names(names: HashMap<u64, String>) {
-    let _ = OBJECT_NAMES.set(names);
+    if OBJECT_NAMES.set(names).is_err() {
+        log::debug!("self-protection: object names already set; kept the first");
+    }
 }
 
 fn object_name(obj: u64, id: u64) -> String {
