@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0 */
 /*
- * Self-protection: records (KST_EV_TAMPER) of attempts by another process
+ * Self-protection: records (KST_EV_KESTREL_TAMPER) of attempts by another process
  * on kestrel itself: bpf(2) on kestrel's programs, maps and links,
  * ptrace, process_vm_readv/writev and pidfd_getfd on its threads (all
  * checked in tp_btf/sys_exit, see kst_self_check), and stop/control
@@ -150,7 +150,7 @@ static __noinline int kst_self_check(struct task_struct *t, struct pt_regs *regs
 	} else {
 		return 0;
 	}
-	return kst_emit_ints(t, KST_EV_TAMPER, ret, 4, kind, target, op, obj, 0);
+	return kst_emit_ints(t, KST_EV_KESTREL_TAMPER, ret, 4, kind, target, op, obj, 0);
 }
 
 SEC("tp_btf/signal_generate")
@@ -164,5 +164,5 @@ int BPF_PROG(kst_signal, int sig, struct kernel_siginfo *info, struct task_struc
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->tgid == kst_self_tgid)
 		return 0;
-	return kst_emit_ints(t, KST_EV_TAMPER, result, 4, KST_TK_SIGNAL, task->pid, sig, 0, 0);
+	return kst_emit_ints(t, KST_EV_KESTREL_TAMPER, result, 4, KST_TK_SIGNAL, task->pid, sig, 0, 0);
 }

@@ -98,7 +98,7 @@ struct kst_gdesc {
 };
 
 /*
- * Self-protection records (KST_EV_TAMPER): params kind, target, op, obj;
+ * Self-protection records (KST_EV_KESTREL_TAMPER): params kind, target, op, obj;
  * hdr.ret is the result of the attempt (the syscall's return value, or
  * the signal's TRACE_SIGNAL_* result). Emitted whatever the event types,
  * only when the target is kestrel (kst_self_tgid) and the caller is not.
@@ -217,7 +217,7 @@ enum kst_event_type {
 	KST_EV_BPF = 194,
 	KST_EV_USERFAULTFD = 195,
 	/* self-protection (hook_self.c): an attempt on kestrel itself */
-	KST_EV_TAMPER = 250,
+	KST_EV_KESTREL_TAMPER = 250,
 	/* io_uring (224-239) */
 	KST_EV_IO_URING_SETUP = 224,
 	KST_EV_IO_URING_ENTER = 225,
