@@ -223,8 +223,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         exclude_tgid: Some(std::process::id()),
         drop_failed: settings.drop_failed,
         snaplen: settings.snaplen,
+        self_protect: settings.self_protection,
     })
     .context("loading the eBPF probe")?;
+    if settings.self_protection {
+        kestrel_engine::pipeline::tamper::set_object_names(
+            probe
+                .self_objects()
+                .iter()
+                .map(|o| (o.key(), o.name.clone()))
+                .collect(),
+        );
+        log::info!(
+            "self-protection: guarding {} BPF objects of this process",
+            probe.self_objects().len()
+        );
+    }
     let gen = probe
         .install_filter(&filter)
         .context("installing the kernel interest filter")?;
@@ -467,6 +481,41 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
                 .map(|p| p.counters_total());
+            let issues = state
+                .probe
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+                .map(|p| p.check_integrity())
+                .unwrap_or_default();
+            for i in issues {
+                use kestrel_engine::pipeline::tamper::{integrity_alert, TamperKind};
+                let (kind, target, why) = match i {
+                    kestrel_probe::IntegrityIssue::Link {
+                        program,
+                        link_id,
+                        why,
+                    } => (
+                        TamperKind::ProbeDetached,
+                        format!("program {program} (link id {link_id})"),
+                        why,
+                    ),
+                    kestrel_probe::IntegrityIssue::Table { map, entries } => (
+                        TamperKind::ProbeAltered,
+                        format!("map {map}"),
+                        format!("{entries} entries rewritten by another process, restored"),
+                    ),
+                };
+                log::error!("self-protection: {target}: {why}");
+                shared.metrics.tamper.count(kind);
+                let eng = engine.load();
+                if !eng
+                    .sender
+                    .send(integrity_alert(&eng.outputs, kind, &target, &why))
+                {
+                    log::warn!("the tamper alert was dropped (outputs full)");
+                }
+            }
             if let Some(Ok(c)) = totals {
                 if let Some((dropped, seen, by_cat)) = drops.observe(&c) {
                     let eng = engine.load();

@@ -212,6 +212,8 @@ pub struct Settings {
     pub worker_cpu_offset: usize,
     /// `kestrel.drop_failed_syscalls`.
     pub drop_failed: bool,
+    /// `kestrel.self_protection`.
+    pub self_protection: bool,
     /// `kestrel.attribution_wait_us`.
     pub attribution_wait: Duration,
     /// `kestrel.lock_file`: the single-instance lock (`None`: no lock).
@@ -378,6 +380,7 @@ impl Settings {
             pin_workers: cfg.bool("kestrel.pin_workers")?,
             worker_cpu_offset: cfg.u64("kestrel.worker_cpu_offset")? as usize,
             drop_failed: cfg.bool("kestrel.drop_failed_syscalls")?,
+            self_protection: cfg.bool("kestrel.self_protection")?,
             attribution_wait: Duration::from_micros(cfg.u64("kestrel.attribution_wait_us")?),
             lock_file: Some(cfg.string("kestrel.lock_file")?)
                 .map(|s| s.trim().to_string())

@@ -2679,6 +2679,25 @@ pub const EVENTS: &[EventInfo] = &[
             hidden("fdinfo", K::FdInfo),
         ]
     ),
+    // Self-protection (probe/bpf/hook_self.c): another process's attempt
+    // on kestrel. Never matched by rules: the daemon turns it into a
+    // `kestrel internal: tamper attempt` alert. kind is a KST_TK_* code,
+    // target the id or tid attempted on, op the bpf command, ptrace
+    // request or signal, obj the kind of BPF object (KST_SO_*).
+    ev!(
+        250,
+        "kestrel_tamper",
+        Other,
+        Errno,
+        NOFD,
+        None,
+        &[
+            p("kind", K::Uint),
+            p("target", K::Uint),
+            p("op", K::Uint),
+            p("obj", K::Uint),
+        ]
+    ),
 ];
 
 impl EventInfo {
@@ -2757,6 +2776,8 @@ impl EventType {
     pub const PROCEXIT: EventType = EventType(8);
     /// A process found by the /proc scan.
     pub const PROCINFO: EventType = EventType(9);
+    /// A self-protection record: another process's attempt on kestrel.
+    pub const TAMPER: EventType = EventType(250);
     /// chdir.
     pub const CHDIR: EventType = EventType(20);
     /// fcntl.

@@ -10,8 +10,15 @@
 static __always_inline int kst_on_fork(struct task_struct *parent, struct task_struct *child)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (t->tgid == kst_self_tgid)
+	if (t->tgid == kst_self_tgid) {
+		/* Self-protection knows kestrel's threads by tid. */
+		if (kst_self_protect && child->tgid == kst_self_tgid) {
+			__u32 tid = child->pid;
+			__u8 one = 1;
+			bpf_map_update_elem(&kst_self_tids, &tid, &one, BPF_ANY);
+		}
 		return 0;
+	}
 	/* A thread shares its creator's tgid; a new process leads its own. */
 	if (child->pid != child->tgid)
 		return 0;
@@ -32,8 +39,13 @@ int BPF_PROG(kst_sched_fork, struct task_struct *parent, struct task_struct *chi
 static __always_inline int kst_on_exit(struct task_struct *p)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	if (t->tgid == kst_self_tgid)
+	if (t->tgid == kst_self_tgid) {
+		if (kst_self_protect) {
+			__u32 tid = p->pid;
+			bpf_map_delete_elem(&kst_self_tids, &tid);
+		}
 		return 0;
+	}
 	if (p->pid != p->tgid)
 		return 0;
 	if (!kst_event_wanted(KST_EV_PROCEXIT))

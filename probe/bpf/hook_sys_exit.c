@@ -828,11 +828,18 @@ int BPF_PROG(kst_sys_exit, struct pt_regs *regs, long ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->tgid == kst_self_tgid)
 		return 0;
-	if (ret < 0 && kst_drop_failed)
-		return 0;
 	/* The table is keyed by x86-64 numbers; a 32-bit task's numbers mean
 	 * other calls. */
 	if (t->thread_info.status & TS_COMPAT)
+		return 0;
+	if (kst_self_protect && (type & KST_SC_SELF)) {
+		/* Failed attempts count too: checked before kst_drop_failed. */
+		kst_self_check(t, regs, ret, nr);
+		type &= ~KST_SC_SELF;
+		if (!type)
+			return 0;
+	}
+	if (ret < 0 && kst_drop_failed)
 		return 0;
 	if (!kst_filter_passes_whole(type) && !kst_filter(t, regs, ret, type))
 		return 0;

@@ -8,6 +8,7 @@
 #include "kestrel_common.h"
 #include "filter.h"
 
+#include "hook_self.c"
 #include "hook_sys_exit.c"
 #include "hook_sched.c"
 #include "hook_exec.c"

@@ -259,6 +259,17 @@ struct task_struct {
 	char comm[16];
 };
 
+/* kernel-internal BPF objects (self-protection reads their ids) */
+struct bpf_map {
+	u32 id;
+};
+
+struct bpf_link {
+	u32 id;
+};
+
+struct kernel_siginfo;
+
 struct linux_binprm {
 	struct file *file;
 	const char *filename;

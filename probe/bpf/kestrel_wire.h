@@ -97,6 +97,33 @@ struct kst_gdesc {
 	__u32 pad;
 };
 
+/*
+ * Self-protection records (KST_EV_KESTREL_TAMPER): params kind, target, op, obj;
+ * hdr.ret is the result of the attempt (the syscall's return value, or
+ * the signal's TRACE_SIGNAL_* result). Emitted whatever the event types,
+ * only when the target is kestrel (kst_self_tgid) and the caller is not.
+ */
+#define KST_TK_BPF_GET_FD 1    /* op: bpf cmd *_GET_FD_BY_ID; target: the id */
+#define KST_TK_BPF_MAP_WRITE 2 /* op: bpf cmd; target: map id */
+#define KST_TK_BPF_LINK 3      /* op: BPF_LINK_UPDATE / BPF_LINK_DETACH; target: link id */
+#define KST_TK_PTRACE 4        /* op: ptrace request; target: tid */
+#define KST_TK_PROCESS_VM 5    /* op: 0 process_vm_readv, 1 writev; target: pid */
+#define KST_TK_PIDFD_GETFD 6   /* op: the fd taken; target: pid */
+#define KST_TK_SIGNAL 7        /* op: signal; target: tid */
+/* obj: the kind of BPF object (kst_self_ids keys: obj << 32 | id) */
+#define KST_SO_PROG 1
+#define KST_SO_MAP 2
+#define KST_SO_LINK 3
+/* kst_sc_type flag: the syscall is checked for attempts on kestrel
+ * (the low bits are the event type, or 0 if not otherwise traced). */
+#define KST_SC_SELF 0x8000
+/* Signals checked (bit n: signal n): those that stop, kill or dump it:
+ * INT QUIT ABRT KILL USR2 TERM STOP TSTP. Not SIGHUP and SIGUSR1 (its
+ * reload and reopen controls, sent by logrotate and operators) nor
+ * SIGCONT. */
+#define KST_SELF_SIGMASK ((1u << 2) | (1u << 3) | (1u << 6) | (1u << 9) | (1u << 12) | \
+			  (1u << 15) | (1u << 19) | (1u << 20))
+
 /* Counter categories. */
 enum kst_category {
 	KST_CAT_PROCESS = 0,
@@ -189,6 +216,8 @@ enum kst_event_type {
 	KST_EV_FINIT_MODULE = 193,
 	KST_EV_BPF = 194,
 	KST_EV_USERFAULTFD = 195,
+	/* self-protection (hook_self.c): an attempt on kestrel itself */
+	KST_EV_KESTREL_TAMPER = 250,
 	/* io_uring (224-239) */
 	KST_EV_IO_URING_SETUP = 224,
 	KST_EV_IO_URING_ENTER = 225,

@@ -118,13 +118,50 @@ fn read_loop(n: u64) {
     unsafe { libc::close(fd) };
 }
 
+/// The child the kill loop signals.
+static KILL_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+fn kill_loop_fn(n: u64) {
+    let pid = KILL_PID.load(Ordering::Relaxed);
+    for _ in 0..n {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
+}
+
+/// Runs and run time of kst_signal (zeros when it is not attached).
+fn signal_stats(p: &Probe) -> anyhow::Result<(u64, u64)> {
+    Ok(p.program_stats()?
+        .into_iter()
+        .find(|s| s.name == "kst_signal")
+        .map_or((0, 0), |s| (s.run_count, s.run_time_ns)))
+}
+
 fn main() -> anyhow::Result<()> {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let _stats = Probe::enable_stats()?;
+    // A process to signal: SIGCONT to a running process is generated
+    // (and ignored) every time, with no effect on it.
+    let mut child = std::process::Command::new("sleep").arg("600").spawn()?;
+    let cpid = child.id() as i32;
+    let kill_loop = move |n: u64| {
+        for _ in 0..n {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(cpid, libc::SIGCONT) };
+        }
+    };
+    let t = std::time::Instant::now();
+    kill_loop(n);
+    let bare_kill = t.elapsed().as_nanos() as f64 / n as f64;
+    // KST_SELF_PROTECT=1: with self-protection (kst_signal attached and
+    // the self-protection syscalls flagged; the loops stay traced, as no
+    // process is excluded).
+    let self_protect = std::env::var_os("KST_SELF_PROTECT").is_some();
     let mut probe = Probe::load(ProbeConfig {
+        self_protect,
         event_types: match std::env::var("KST_EVENTS") {
             Ok(list) => events::by_names(&list.split(',').collect::<Vec<_>>()),
             Err(_) => events::falco_stable_with_state(),
@@ -183,7 +220,9 @@ fn main() -> anyhow::Result<()> {
         ("getppid", getppid_loop as fn(u64)),
         ("openat+close", openclose_loop as fn(u64)),
         ("read", read_loop as fn(u64)),
+        ("kill", kill_loop_fn as fn(u64)),
     ] {
+        KILL_PID.store(cpid, Ordering::Relaxed);
         let (c0, t0) = stats(&probe)?;
         f(n);
         let (c1, t1) = stats(&probe)?;
@@ -212,6 +251,19 @@ fn main() -> anyhow::Result<()> {
             "{name:13} kst_sys_exit runs={runs} ns/run={:.1} events={sent} ns/event={per_event:.1} ns/loop-syscall={per_call:.1}",
             (t1 - t0) as f64 / runs.max(1) as f64
         );
+    }
+    let sig0 = signal_stats(&probe)?;
+    let t = std::time::Instant::now();
+    kill_loop(n);
+    let probed_kill = t.elapsed().as_nanos() as f64 / n as f64;
+    let sig1 = signal_stats(&probe)?;
+    println!(
+        "kill SIGCONT  bare ns/kill={bare_kill:.1} probed ns/kill={probed_kill:.1} kst_signal runs={} ns/run={:.1} (self_protect={self_protect})",
+        sig1.0 - sig0.0,
+        (sig1.1 - sig0.1) as f64 / (sig1.0 - sig0.0).max(1) as f64
+    );
+    if let Err(e) = child.kill().and_then(|()| child.wait().map(drop)) {
+        eprintln!("cannot stop the signalled child: {e}");
     }
     stop.store(true, Ordering::Release);
     drain

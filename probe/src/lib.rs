@@ -65,10 +65,11 @@ pub mod events;
 mod filter;
 mod loader;
 mod ring;
+pub mod selfguard;
 
 pub use empty::{EmptyHook, CLOCK_READS};
 pub use error::ProbeError;
 pub use kestrel_event::wire;
 pub use kestrel_event::{DecodeError, EventType, RawEvent};
-pub use loader::{possible_cpus, Probe, ProbeConfig, ProgramStats};
+pub use loader::{possible_cpus, IntegrityIssue, Probe, ProbeConfig, ProgramStats};
 pub use ring::{park_many, Backoff, RingFill, RingReader};

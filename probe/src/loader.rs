@@ -13,6 +13,7 @@ use kestrel_event::EventType;
 use crate::error::{is_eperm, log_tail};
 use crate::filter::FilterMaps;
 use crate::ring::{page_size, ParkSlots, RingFill, RingMapping, RingReader};
+use crate::selfguard::ObjKind;
 use crate::{events, ProbeError};
 
 static KESTREL_BPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kestrel.bpf.o"));
@@ -34,6 +35,17 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("kst_sched_exit", "sched_process_exit"),
     ("kst_sys_exit", "sys_exit"),
 ];
+
+/// The self-protection signal hook, attached when
+/// [`ProbeConfig::self_protect`] is set.
+const SELF_PROGRAM: (&str, &str) = ("kst_signal", "signal_generate");
+
+/// Syscalls checked for attempts on kestrel (`KST_NR_*` in
+/// `bpf/hook_self.c`): ptrace, process_vm_readv, process_vm_writev, bpf,
+/// pidfd_getfd.
+const SELF_SYSCALLS: &[usize] = &[101, 310, 311, 321, 438];
+/// `KST_SC_SELF`: the kst_sc_type flag of a syscall checked for them.
+const SC_SELF: u16 = 0x8000;
 
 /// Programs attached when the kernel has their tracepoint (io_uring's are
 /// absent on kernels built without CONFIG_IO_URING); without them io_uring
@@ -89,6 +101,13 @@ pub struct ProbeConfig {
     pub drop_failed: bool,
     /// Bytes of I/O data captured by send/recv events (at most 256).
     pub snaplen: u32,
+    /// Self-protection: report attempts by other processes on the
+    /// excluded process (`exclude_tgid`, which must be this process; with
+    /// none, only the checks' cost remains, for measurements) as
+    /// `kestrel_tamper` records: bpf(2) on the probe's programs, maps and
+    /// links, ptrace, process_vm_readv/writev, pidfd_getfd, and stop or
+    /// control signals. Default off.
+    pub self_protect: bool,
 }
 
 impl Default for ProbeConfig {
@@ -99,8 +118,32 @@ impl Default for ProbeConfig {
             exclude_tgid: Some(std::process::id()),
             drop_failed: false,
             snaplen: 80,
+            self_protect: false,
         }
     }
+}
+
+/// What [`Probe::check_integrity`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntegrityIssue {
+    /// A probe link no longer attaches its program (kestrel cannot attach
+    /// it again through the same link; the alert says so).
+    Link {
+        /// The program's name.
+        program: String,
+        /// The link's id.
+        link_id: u32,
+        /// What changed.
+        why: String,
+    },
+    /// Entries of a configuration map differed from what kestrel wrote;
+    /// they were written back.
+    Table {
+        /// The map.
+        map: &'static str,
+        /// Entries restored.
+        entries: usize,
+    },
 }
 
 /// Run statistics of one BPF program (needs `kernel.bpf_stats_enabled=1`,
@@ -179,12 +222,15 @@ pub struct Probe {
     sc_type: Array<MapData, u16>,
     evmask: Array<MapData, [u64; 4]>,
     sc_current: Vec<u16>,
+    mask_current: [u64; 4],
     event_types: Vec<EventType>,
     mappings: Vec<Arc<RingMapping>>,
     readers_taken: bool,
     ring_size: usize,
     optional_attached: Vec<&'static str>,
     filter: FilterMaps,
+    self_protect: bool,
+    self_objects: Vec<crate::selfguard::BpfObject>,
     /// Kept so the rings outlive the outer map's references in any case.
     _rings: Vec<MapData>,
 }
@@ -221,12 +267,20 @@ impl Probe {
         }
 
         let self_tgid = cfg.exclude_tgid.unwrap_or(0);
+        if cfg.self_protect && cfg.exclude_tgid.is_some_and(|t| t != std::process::id()) {
+            return Err(ProbeError::Config(
+                "self-protection guards the process that loads the probe: exclude_tgid must be its pid"
+                    .into(),
+            ));
+        }
         let drop_failed = u32::from(cfg.drop_failed);
+        let self_protect = u32::from(cfg.self_protect);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("kst_self_tgid", &self_tgid, true)
             .override_global("kst_drop_failed", &drop_failed, true)
             .override_global("kst_snaplen", &cfg.snaplen, true)
+            .override_global("kst_self_protect", &self_protect, true)
             .map_max_entries("kst_rings", ncpu)
             .map_max_entries("kst_scratch", ncpu)
             .map_max_entries("kst_park", ncpu)
@@ -282,12 +336,15 @@ impl Probe {
             sc_type,
             evmask,
             sc_current: vec![0; NR_SYSCALLS],
+            mask_current: [0; 4],
             event_types: Vec::new(),
             mappings,
             readers_taken: false,
             ring_size: cfg.ring_size,
             optional_attached: Vec::new(),
             filter,
+            self_protect: cfg.self_protect,
+            self_objects: Vec::new(),
             _rings: rings,
         };
         probe.set_event_types(&cfg.event_types)?;
@@ -297,6 +354,12 @@ impl Probe {
         // programs already attached would wait in the rings that long
         // before anyone reads them.
         for (name, tp) in PROGRAMS {
+            tracepoint(&mut probe.ebpf, name)?
+                .load(tp, &btf)
+                .map_err(|e| program_error(name, e))?;
+        }
+        if cfg.self_protect {
+            let (name, tp) = SELF_PROGRAM;
             tracepoint(&mut probe.ebpf, name)?
                 .load(tp, &btf)
                 .map_err(|e| program_error(name, e))?;
@@ -318,7 +381,143 @@ impl Probe {
                 .map_err(|e| attach_error(name, tp, e))?;
         }
         probe.optional_attached = optional.iter().map(|(n, _)| *n).collect();
+        if cfg.self_protect {
+            let (name, tp) = SELF_PROGRAM;
+            tracepoint(&mut probe.ebpf, name)?
+                .attach()
+                .map_err(|e| attach_error(name, tp, e))?;
+            probe.optional_attached.push(name);
+            probe.guard_self()?;
+        }
         Ok(probe)
+    }
+
+    /// Enters this process's threads and BPF objects (every program, map
+    /// and link it holds an fd of) into the self-protection maps.
+    fn guard_self(&mut self) -> Result<(), ProbeError> {
+        let mut objs = crate::selfguard::own_bpf_objects()
+            .map_err(|e| ProbeError::from_io("listing this process's BPF objects", e))?;
+        let mut prog_names = std::collections::HashMap::new();
+        for (name, _) in PROGRAMS
+            .iter()
+            .chain(OPTIONAL_PROGRAMS)
+            .chain([&SELF_PROGRAM])
+        {
+            if let Some(Ok(info)) = self.ebpf.program(name).map(|p| p.info()) {
+                prog_names.insert(info.id(), *name);
+            }
+        }
+        for o in &mut objs {
+            o.name = match o.kind {
+                ObjKind::Prog => prog_names.get(&o.id).copied().unwrap_or("").to_string(),
+                ObjKind::Link => prog_names
+                    .get(&o.prog_id)
+                    .copied()
+                    .unwrap_or("")
+                    .to_string(),
+                ObjKind::Map => aya::maps::MapInfo::from_id(o.id)
+                    .ok()
+                    .and_then(|i| i.name_as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+        }
+        let mut ids: aya::maps::HashMap<&mut MapData, u64, u8> = aya::maps::HashMap::try_from(
+            self.ebpf
+                .map_mut("kst_self_ids")
+                .ok_or(ProbeError::Missing("map kst_self_ids"))?,
+        )
+        .map_err(|e| map_err("kst_self_ids", "open", e))?;
+        for o in &objs {
+            ids.insert(o.key(), 1, 0)
+                .map_err(|e| map_err("kst_self_ids", "write", e))?;
+        }
+        let mut tids: aya::maps::HashMap<&mut MapData, u32, u8> = aya::maps::HashMap::try_from(
+            self.ebpf
+                .map_mut("kst_self_tids")
+                .ok_or(ProbeError::Missing("map kst_self_tids"))?,
+        )
+        .map_err(|e| map_err("kst_self_tids", "open", e))?;
+        let tasks = std::fs::read_dir("/proc/self/task")
+            .map_err(|e| ProbeError::from_io("reading /proc/self/task", e))?;
+        for t in tasks.flatten() {
+            if let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+                tids.insert(tid, 1, 0)
+                    .map_err(|e| map_err("kst_self_tids", "write", e))?;
+            }
+        }
+        self.self_objects = objs;
+        Ok(())
+    }
+
+    /// Self-protection's integrity check (run it every second or so, off
+    /// the event path): every probe link still attached to its program,
+    /// and the syscall table and event mask as kestrel wrote them. A table
+    /// or mask another process rewrote (with bpf(2), which the probe also
+    /// reports) is written back. Returns what it found.
+    pub fn check_integrity(&mut self) -> Vec<IntegrityIssue> {
+        let mut out = Vec::new();
+        if !self.self_protect {
+            return out;
+        }
+        for o in self.self_objects.iter().filter(|o| o.kind == ObjKind::Link) {
+            let why = match crate::selfguard::object_at(o.fd) {
+                Ok(Some(now)) if now.kind == ObjKind::Link && now.id == o.id => {
+                    if now.prog_id == o.prog_id {
+                        continue;
+                    }
+                    if now.prog_id == 0 {
+                        "detached".to_string()
+                    } else {
+                        format!("now runs program id {}", now.prog_id)
+                    }
+                }
+                Ok(_) => "its fd no longer refers to it".to_string(),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            out.push(IntegrityIssue::Link {
+                program: o.name.clone(),
+                link_id: o.id,
+                why,
+            });
+        }
+        let mut rewritten = 0usize;
+        for (nr, want) in self.sc_current.iter().enumerate() {
+            match self.sc_type.get(&(nr as u32), 0) {
+                Ok(v) if v == *want => {}
+                _ => {
+                    rewritten += 1;
+                    if let Err(e) = self.sc_type.set(nr as u32, *want, 0) {
+                        log::error!(
+                            "self-protection: cannot restore syscall table entry {nr}: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        if rewritten > 0 {
+            out.push(IntegrityIssue::Table {
+                map: "kst_sc_type",
+                entries: rewritten,
+            });
+        }
+        match self.evmask.get(&0, 0) {
+            Ok(m) if m == self.mask_current => {}
+            _ => {
+                if let Err(e) = self.evmask.set(0, self.mask_current, 0) {
+                    log::error!("self-protection: cannot restore the event mask: {e}");
+                }
+                out.push(IntegrityIssue::Table {
+                    map: "kst_evmask",
+                    entries: 1,
+                });
+            }
+        }
+        out
+    }
+
+    /// The BPF objects self-protection guards (empty when it is off).
+    pub fn self_objects(&self) -> &[crate::selfguard::BpfObject] {
+        &self.self_objects
     }
 
     /// Hands out one reader per CPU ring, in CPU order. Only once: a ring
@@ -375,11 +574,17 @@ impl Probe {
                 }
             }
         }
+        if self.self_protect {
+            for &nr in SELF_SYSCALLS {
+                sc[nr] |= SC_SELF;
+            }
+        }
         // Enable the scheduler events first and syscalls after, disable in
         // the same order: either way the window is one syscall.
         self.evmask
             .set(0, mask, 0)
             .map_err(|e| map_err("kst_evmask", "write", e))?;
+        self.mask_current = mask;
         for (nr, (&want, cur)) in sc.iter().zip(self.sc_current.iter_mut()).enumerate() {
             if want != *cur {
                 self.sc_type

@@ -547,6 +547,10 @@ pub struct PipelineMetrics {
     pub tracker: Arc<Tracker>,
     /// Alerts by rule name, with the rule's priority, source and tags.
     pub alerts_by_rule: papaya::HashMap<Arc<str>, RuleCount>,
+    /// Self-protection alerts by kind.
+    pub tamper: super::tamper::TamperCounters,
+    /// Probe links the integrity check attached again.
+    pub probe_reattached: Counter,
 }
 
 /// One rule's alert counter: name, priority, source, tags, alerts.
@@ -578,6 +582,8 @@ impl PipelineMetrics {
                 .collect(),
             tracker: Arc::new(Tracker::new(n)),
             alerts_by_rule: papaya::HashMap::new(),
+            tamper: Default::default(),
+            probe_reattached: Counter::default(),
         }
     }
 
@@ -740,6 +746,20 @@ impl PipelineMetrics {
                 n,
             );
         }
+        for k in super::tamper::TamperKind::ALL {
+            w.counter(
+                "kestrel_tamper_events_total",
+                "Self-protection alerts (kestrel internal: tamper attempt), by kind.",
+                &[("kind", k.name())],
+                self.tamper.get(k),
+            );
+        }
+        w.counter(
+            "kestrel_probe_reattached_total",
+            "Probe programs the integrity check found detached and attached again.",
+            &[],
+            self.probe_reattached.get(),
+        );
         for (tgid, rel, ty, n) in self.tracker.snapshot() {
             let t = tgid.to_string();
             let name = crate::event::EventType(ty).name();

@@ -4,4 +4,5 @@
 pub mod falco_metrics;
 pub mod http;
 pub mod metrics;
+pub mod tamper;
 pub mod worker;

@@ -555,6 +555,10 @@ impl State {
         if raw.hdr.flags & crate::event::wire::HF_TRUNCATED != 0 {
             stats.truncated.bump();
         }
+        if raw.ty() == EventType::TAMPER {
+            self.tamper(&raw, engine);
+            return;
+        }
         // Keep per-process order: if an earlier event of this process is
         // waiting, this one waits behind it.
         let tgid = raw.hdr.tgid;
@@ -568,6 +572,33 @@ impl State {
             return;
         }
         self.process(&raw, engine, false, p);
+    }
+
+    /// A self-protection record: an internal alert whatever the rules
+    /// (never deferred: the sender's fields are whatever the table knows
+    /// now, the header's otherwise).
+    fn tamper(&mut self, raw: &RawEvent<'_>, engine: &Engine) {
+        let shared = &self.shared;
+        let stats = &shared.metrics.workers[self.id];
+        let p = self.cache.get(&shared.table, raw.hdr.tgid);
+        let ev = LiveEvent::with_lookup(
+            *raw,
+            &shared.table,
+            &shared.ctx,
+            0,
+            lookup_in(raw, p),
+            Some(&self.cache),
+        );
+        let Some((kind, alert)) = super::tamper::alert(raw, &ev, &engine.outputs) else {
+            stats.decode_error(DecodeFailure::BadParams);
+            return;
+        };
+        shared.metrics.tamper.count(kind);
+        stats.alerts.bump();
+        if !engine.sender.send(alert) {
+            stats.alerts_dropped.bump();
+        }
+        stats.processed.bump();
     }
 
     fn defer(&mut self, raw: &RawEvent<'_>) {
