@@ -360,10 +360,10 @@ mod tests {
     #[test]
     fn unknown_type_is_reported() {
         let mut rec = openat(b"/x");
-        rec[52..54].copy_from_slice(&250u16.to_le_bytes());
+        rec[52..54].copy_from_slice(&60_000u16.to_le_bytes());
         assert_eq!(
             RawEvent::parse(&rec).unwrap_err(),
-            DecodeError::UnknownType(250)
+            DecodeError::UnknownType(60_000)
         );
     }
 }

@@ -169,8 +169,8 @@ fn event_types_change_at_runtime() {
     assert!(names.contains(&on), "enabled openat missing");
     assert!(!names.contains(&off), "openat seen while disabled");
     assert!(matches!(
-        p.set_event_types(&[EventType(250)]),
-        Err(kestrel_probe::ProbeError::UnknownEventType(250))
+        p.set_event_types(&[EventType(60_000)]),
+        Err(kestrel_probe::ProbeError::UnknownEventType(60_000))
     ));
     assert_eq!(
         p.event_types(),
