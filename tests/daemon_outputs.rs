@@ -296,39 +296,6 @@ fn http_syslog_file_and_program_outputs() {
     d.stop();
 }
 
-/// One sink's final books from the daemon's exit log (`output NAME at
-/// exit: offered O, delivered D, filtered F, dropped X (REASONS), queued
-/// Q`): the numbers and the reasons text.
-fn exit_books(stderr: &str, sink: &str) -> ([u64; 5], String) {
-    let head = format!("output {sink} at exit: ");
-    let line = stderr
-        .lines()
-        .find_map(|l| l.split_once(&head).map(|x| x.1))
-        .unwrap_or_else(|| panic!("no exit books for {sink}:\n{stderr}"));
-    let num = |key: &str| -> u64 {
-        line.split(key)
-            .nth(1)
-            .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no '{key}' in {line:?}"))
-    };
-    let reasons = line
-        .split_once('(')
-        .and_then(|(_, r)| r.split_once(')'))
-        .map(|(r, _)| r.to_string())
-        .unwrap_or_default();
-    (
-        [
-            num("offered"),
-            num("delivered"),
-            num("filtered"),
-            num("dropped"),
-            num("queued"),
-        ],
-        reasons,
-    )
-}
-
 /// The count of `reason` in an exit books reasons text (`shutdown 3,
 /// http_error 2`).
 fn reason_count(reasons: &str, reason: &str) -> u64 {
@@ -451,9 +418,10 @@ fn dead_endpoint(fault: &str, url: &str, extra: &[&str]) {
         sum.alerts,
         "stdout vs alerts produced"
     );
-    let (out_books, _) = exit_books(&stderr, "stdout");
+    let (out_books, _) = common::exit_books(&stderr, "stdout");
     assert_eq!(out_books, [sum.alerts, sum.alerts, 0, 0, 0], "stdout books");
-    let ([offered, delivered, filtered, dropped, queued], reasons) = exit_books(&stderr, "http");
+    let ([offered, delivered, filtered, dropped, queued], reasons) =
+        common::exit_books(&stderr, "http");
     assert_eq!(offered, sum.alerts, "http offered vs alerts produced");
     assert_eq!(filtered, 0);
     assert_eq!(queued, 0, "http queue not emptied at exit");

@@ -196,30 +196,6 @@ fn sighup_under_load_loses_no_event() {
     common::assert_summary_balanced(&stderr);
 }
 
-/// One sink's final books from the daemon's exit log (`output NAME at
-/// exit: offered O, delivered D, filtered F, dropped X (...), queued Q`).
-fn exit_books(stderr: &str, sink: &str) -> [u64; 5] {
-    let head = format!("output {sink} at exit: ");
-    let line = stderr
-        .lines()
-        .find_map(|l| l.split_once(&head).map(|x| x.1))
-        .unwrap_or_else(|| panic!("no exit books for {sink}:\n{stderr}"));
-    let num = |key: &str| -> u64 {
-        line.split(key)
-            .nth(1)
-            .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no '{key}' in {line:?}"))
-    };
-    [
-        num("offered"),
-        num("delivered"),
-        num("filtered"),
-        num("dropped"),
-        num("queued"),
-    ]
-}
-
 /// SIGTERM in the middle of a burst, under kestrel-loadgen load: the
 /// signal arrives while loadgen is issuing and a process is still opening
 /// /etc/shadow (alerts being produced). Every record the kernel wrote to
@@ -305,7 +281,8 @@ fn sigterm_mid_burst_under_load_drains_the_rings() {
         "file vs alerts produced; stderr:\n{stderr}"
     );
     for sink in ["stdout", "file"] {
-        let [offered, delivered, filtered, dropped, queued] = exit_books(&stderr, sink);
+        let ([offered, delivered, filtered, dropped, queued], _) =
+            common::exit_books(&stderr, sink);
         assert_eq!(
             (offered, delivered, filtered, dropped, queued),
             (sum.alerts, sum.alerts, 0, 0, 0),

@@ -1308,3 +1308,36 @@ impl Drop for Load {
         }
     }
 }
+
+/// One sink's final books from the daemon's exit log (`output NAME at
+/// exit: offered O, delivered D, filtered F, dropped X (REASONS), queued
+/// Q`): the numbers and the reasons text.
+pub fn exit_books(stderr: &str, sink: &str) -> ([u64; 5], String) {
+    let head = format!("output {sink} at exit: ");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once(&head).map(|x| x.1))
+        .unwrap_or_else(|| panic!("no exit books for {sink}:\n{stderr}"));
+    let num = |key: &str| -> u64 {
+        line.split(key)
+            .nth(1)
+            .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no '{key}' in {line:?}"))
+    };
+    let reasons = line
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(r, _)| r.to_string())
+        .unwrap_or_default();
+    (
+        [
+            num("offered"),
+            num("delivered"),
+            num("filtered"),
+            num("dropped"),
+            num("queued"),
+        ],
+        reasons,
+    )
+}
