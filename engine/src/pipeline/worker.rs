@@ -555,10 +555,6 @@ impl State {
         if raw.hdr.flags & crate::event::wire::HF_TRUNCATED != 0 {
             stats.truncated.bump();
         }
-        if raw.ty() == EventType::TAMPER {
-            self.tamper(&raw, engine);
-            return;
-        }
         // Keep per-process order: if an earlier event of this process is
         // waiting, this one waits behind it.
         let tgid = raw.hdr.tgid;
@@ -574,13 +570,19 @@ impl State {
         self.process(&raw, engine, false, p);
     }
 
-    /// A self-protection record: an internal alert whatever the rules
-    /// (never deferred: the sender's fields are whatever the table knows
-    /// now, the header's otherwise).
-    fn tamper(&mut self, raw: &RawEvent<'_>, engine: &Engine) {
+    /// A self-protection record: an internal alert whatever the rules.
+    /// It waits for its sender's exec like any other event (a tool run
+    /// for the attempt, such as bpftool, has just been exec'd and its
+    /// exec record may still be in another CPU's ring), so the sender's
+    /// executable and command line are known; after the wait the
+    /// header's fields stand in.
+    fn tamper(&mut self, raw: &RawEvent<'_>, engine: &Engine, p: Option<Arc<Process>>) {
         let shared = &self.shared;
         let stats = &shared.metrics.workers[self.id];
-        let p = self.cache.get(&shared.table, raw.hdr.tgid);
+        let p = match p {
+            Some(p) if p.is_current() => Some(p),
+            _ => self.cache.get(&shared.table, raw.hdr.tgid),
+        };
         let ev = LiveEvent::with_lookup(
             *raw,
             &shared.table,
@@ -692,6 +694,10 @@ impl State {
             if attribution_of(raw, p.as_deref()) == Attribution::Unknown {
                 stats.unknown_process.bump();
             }
+        }
+        if raw.ty() == EventType::TAMPER {
+            self.tamper(raw, engine, p);
+            return;
         }
         self.track
             .observe(&shared.metrics.tracker, tgid, raw.hdr.ptgid, raw.hdr.ty);
