@@ -20,6 +20,11 @@ use std::time::Duration;
 use common::{Daemon, DaemonOpts};
 use serde_json::Value;
 
+/// How long a test waits for an alert it expects: generous, because a
+/// loaded CI machine can hold an io_uring completion back for seconds; an
+/// alert that arrives ends the wait at once.
+const WAIT: Duration = Duration::from_secs(10);
+
 const DECODE_RULES: &str = r#"
 - rule: io_uring request decoded
   desc: every io_uring request of a kestrel-loadgen process, decoded
@@ -74,12 +79,12 @@ fn pid_of(a: &Value) -> Option<u64> {
 }
 
 /// The decode alerts of process `pid`, at least `n` of them (waits up to
-/// 2 s), in arrival order.
+/// [`WAIT`]), in arrival order.
 fn decoded(d: &Daemon, pid: u64, n: usize) -> Vec<Value> {
     let v = d.wait_alerts(
         |a| common::rule_of(a) == "io_uring request decoded" && pid_of(a) == Some(pid),
         n,
-        Duration::from_secs(2),
+        WAIT,
     );
     assert!(
         v.len() >= n,
@@ -102,7 +107,7 @@ fn decoded_type(d: &Daemon, pid: u64, ty: &str) -> Value {
                 && pid_of(a) == Some(pid)
                 && a["output_fields"]["evt.type"] == ty
         },
-        Duration::from_secs(2),
+        WAIT,
     )
     .unwrap_or_else(|| {
         panic!(
@@ -127,7 +132,7 @@ fn rule_alert_of(d: &Daemon, rule: &str, tag: &str, ty: Option<&str>) -> Value {
                 && common::output_has(a, tag)
                 && ty.is_none_or(|t| a["output_fields"]["evt.type"] == t)
         },
-        Duration::from_secs(2),
+        WAIT,
     )
     .unwrap_or_else(|| {
         panic!(
@@ -223,7 +228,7 @@ fn io_uring_requests_are_the_syscalls_they_stand_for() {
                 let s = d
                     .wait_alert(
                         |a| common::rule_of(a) == "io_uring ring set up" && pid_of(a) == Some(pid),
-                        Duration::from_secs(2),
+                        WAIT,
                     )
                     .expect("io_uring_setup event");
                 let flags = s["output_fields"]["evt.arg.flags"].as_str().unwrap_or("");
