@@ -79,7 +79,11 @@ impl Drop for Cleanup {
     }
 }
 
-const TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an expected alert may take after its action: generous, because
+/// a loaded CI machine can hold an event back for over a second (a clean
+/// CI run once missed a setns alert at 1 s); an alert that arrives ends
+/// the wait at once.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<'a> Live<'a> {
     fn tmp(&self) -> &Path {
